@@ -1,0 +1,40 @@
+# trialwatch: `make run` and `make test` are the two commands of the README.
+VENV ?= .venv
+PYTHON ?= python3
+BIN := $(VENV)/bin
+TW := $(BIN)/trialwatch
+PYTEST_ARGS ?=
+
+.PHONY: run test install chaos bench lint demo clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+# Reinstall when the dependencies change.
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+
+# Upgrade the database, sync the trials in config.toml, print what is stored.
+run: install
+	$(TW) db upgrade
+	$(TW) sync; rc=$$?; $(TW) list; exit $$rc
+
+test: install
+	$(BIN)/python -m pytest -q -n 2 $(PYTEST_ARGS)
+
+chaos: install
+	$(BIN)/python -m pytest -q -m slow $(PYTEST_ARGS)
+
+bench: install
+	$(BIN)/python -m bench
+
+lint: install
+	$(BIN)/ruff check sync models tests bench
+	$(BIN)/mypy sync models
+
+clean:
+	rm -rf $(VENV) data .pytest_cache

@@ -1,0 +1,27 @@
+"""trialwatch's database: tables, engine and migrations, and nothing else."""
+
+from models.tables import (
+    Change,
+    Delivery,
+    Meta,
+    RegistryVersion,
+    Snapshot,
+    SyncRun,
+    Trial,
+    Watch,
+    WatchEvent,
+    WatchMatch,
+)
+
+__all__ = [
+    "Change",
+    "Delivery",
+    "Meta",
+    "RegistryVersion",
+    "Snapshot",
+    "SyncRun",
+    "Trial",
+    "Watch",
+    "WatchEvent",
+    "WatchMatch",
+]

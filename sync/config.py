@@ -1,0 +1,222 @@
+"""Settings from config.toml, overridden by TRIALWATCH_* environment variables."""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from sync.ids import InvalidNCTId, normalise_nct_id
+
+DEFAULT_CONFIG = "config.toml"
+DEFAULT_API_URL = "https://clinicaltrials.gov/api/v2"
+DEFAULT_HISTORY_URL = "https://clinicaltrials.gov/api/int"
+
+OVERALL_STATUSES = (
+    "ACTIVE_NOT_RECRUITING",
+    "COMPLETED",
+    "ENROLLING_BY_INVITATION",
+    "NOT_YET_RECRUITING",
+    "RECRUITING",
+    "SUSPENDED",
+    "TERMINATED",
+    "WITHDRAWN",
+    "AVAILABLE",
+    "NO_LONGER_AVAILABLE",
+    "TEMPORARILY_NOT_AVAILABLE",
+    "APPROVED_FOR_MARKETING",
+    "WITHHELD",
+    "UNKNOWN",
+)
+
+
+class ConfigError(Exception):
+    """A configuration problem a user can fix: says the file, the line and what is wrong."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ApiSettings(_Strict):
+    requests_per_second: float = Field(default=1.0, gt=0)
+    timeout_seconds: float = Field(default=30.0, gt=0)
+    max_attempts: int = Field(default=5, ge=1, le=20)
+    max_retry_seconds: float = Field(default=120.0, gt=0)
+    retry_wait_initial: float = Field(default=1.0, ge=0)
+    retry_wait_max: float = Field(default=30.0, ge=0)
+    batch_size: int = Field(default=200, ge=1, le=1000)
+    page_size: int = Field(default=1000, ge=1, le=1000)
+    user_agent: str = (
+        "trialwatch/0.1 (ClinicalTrials.gov change tracker; "
+        "set api.user_agent to add a contact)"
+    )
+
+
+class WatchConfig(_Strict):
+    name: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    term: str | None = None
+    cond: str | None = None
+    intr: str | None = None
+    titles: str | None = None
+    spons: str | None = None
+    status: list[str] = Field(default_factory=list)
+    advanced: str | None = None
+    track: bool = True
+
+    @field_validator("status")
+    @classmethod
+    def _known_status(cls, value: list[str]) -> list[str]:
+        out = [s.strip().upper() for s in value]
+        for s in out:
+            if s not in OVERALL_STATUSES:
+                raise ValueError(f"unknown status {s!r}; known: {', '.join(OVERALL_STATUSES)}")
+        return out
+
+
+class ScheduleSettings(_Strict):
+    check_minutes: float = Field(default=30.0, gt=0)
+    full_sync_cron: str = "0 3 * * 0"
+    digest_cron: str = "0 7 * * *"
+    timezone: str = "UTC"
+
+
+class NotifySettings(_Strict):
+    urls: list[str] = Field(default_factory=list)
+    format: str = "md"
+    digest_since: str = "1d"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="TRIALWATCH_", env_nested_delimiter="__", extra="forbid"
+    )
+
+    database_url: str = ""
+    data_dir: str = ""
+    api_url: str = DEFAULT_API_URL
+    history_url: str = DEFAULT_HISTORY_URL
+    backfill_on_add: bool = False
+    trials: list[str] = Field(default_factory=list)
+    api: ApiSettings = Field(default_factory=ApiSettings)
+    watches: list[WatchConfig] = Field(default_factory=list)
+    schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
+    notify: NotifySettings = Field(default_factory=NotifySettings)
+    # Where the settings came from; set by load_settings, used to resolve relative paths.
+    config_path: str | None = Field(default=None, exclude=True)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The file's values arrive as init kwargs; the environment wins over them.
+        return (env_settings, init_settings)
+
+    @field_validator("trials")
+    @classmethod
+    def _valid_ids(cls, value: list[str]) -> list[str]:
+        out: list[str] = []
+        for raw in value:
+            nct = normalise_nct_id(raw)
+            if nct not in out:
+                out.append(nct)
+        return out
+
+    @field_validator("watches")
+    @classmethod
+    def _unique_watch_names(cls, value: list[WatchConfig]) -> list[WatchConfig]:
+        seen: set[str] = set()
+        for w in value:
+            if w.name in seen:
+                raise ValueError(f"watch name {w.name!r} is declared twice")
+            seen.add(w.name)
+        return value
+
+    @property
+    def base_dir(self) -> Path:
+        return Path(self.config_path).resolve().parent if self.config_path else Path.cwd()
+
+    @property
+    def data_path(self) -> Path:
+        if self.data_dir:
+            p = Path(self.data_dir).expanduser()
+            return p if p.is_absolute() else self.base_dir / p
+        xdg = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+        return Path(xdg) / "trialwatch"
+
+    @property
+    def database_url_resolved(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.data_path / 'trialwatch.db'}"
+
+
+def config_path_from(explicit: str | os.PathLike[str] | None = None) -> Path:
+    if explicit:
+        return Path(explicit)
+    return Path(os.environ.get("TRIALWATCH_CONFIG") or DEFAULT_CONFIG)
+
+
+def _line_of(text: str, loc: tuple[Any, ...]) -> int | None:
+    """Best-effort line of the key a validation error points at."""
+    names = [str(p) for p in loc if isinstance(p, str)]
+    if not names:
+        return None
+    key = names[-1]
+    pattern = re.compile(rf"^\s*\"?{re.escape(key)}\"?\s*=", re.MULTILINE)
+    if isinstance(loc[-1], int) and len(names) >= 1:
+        pattern = re.compile(rf"^\s*\"?{re.escape(names[-1])}\"?\s*=", re.MULTILINE)
+    m = pattern.search(text)
+    if m is None and len(names) > 1:
+        m = re.search(rf"^\s*\[+\s*{re.escape(names[0])}\s*\]+", text, re.MULTILINE)
+    return text.count("\n", 0, m.start()) + 1 if m else None
+
+
+def _format_loc(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
+    """Read the config file (absent or empty means defaults), then apply the environment."""
+    cfg_path = config_path_from(path)
+    data: dict[str, Any] = {}
+    text = ""
+    explicit = path is not None or "TRIALWATCH_CONFIG" in os.environ
+    if cfg_path.exists():
+        try:
+            text = cfg_path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{cfg_path}: cannot read: {exc}") from exc
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{cfg_path}: invalid TOML: {exc}") from exc
+    elif explicit:
+        raise ConfigError(f"{cfg_path}: no such config file")
+    try:
+        settings = Settings(**data, config_path=str(cfg_path) if cfg_path.exists() else None)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = tuple(err.get("loc", ()))
+        line = _line_of(text, loc) if text else None
+        where = f"{cfg_path}, line {line}" if line else str(cfg_path)
+        msg = err.get("msg", "invalid value")
+        if err.get("type") == "extra_forbidden":
+            msg = "unknown setting"
+        raise ConfigError(f"{where}: {_format_loc(loc)}: {msg}") from exc
+    except InvalidNCTId as exc:
+        raise ConfigError(f"{cfg_path}: trials: {exc}") from exc
+    return settings

@@ -1,0 +1,265 @@
+"""The ClinicalTrials.gov API v2 client: batching, paging, retries, politeness, error mapping."""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import orjson
+import stamina
+
+from sync.config import DEFAULT_API_URL, DEFAULT_HISTORY_URL, ApiSettings
+
+log = logging.getLogger(__name__)
+
+
+class ApiError(Exception):
+    """Anything that kept a request from giving a usable answer."""
+
+
+class ApiUnavailable(ApiError):
+    """The API could not be reached (connection refused, DNS, timeouts) after retrying."""
+
+
+class ApiHTTPError(ApiError):
+    """The API answered with an error status (after retrying when it was transient)."""
+
+    def __init__(self, status: int, url: str, body: str) -> None:
+        self.status = status
+        self.url = url
+        self.body = body.strip()[:300]
+        super().__init__(f"HTTP {status} from {url}: {self.body}" if self.body else f"HTTP {status}")
+
+
+class BadResponse(ApiError):
+    """A 200 answer whose body is not what the API documents (HTML, truncated or invalid JSON)."""
+
+
+class NotFound(ApiError):
+    """The registry does not know this NCT ID."""
+
+
+class Moved(ApiError):
+    """The NCT ID is an alias: the registry redirects to another one."""
+
+    def __init__(self, old_id: str, new_id: str) -> None:
+        self.old_id = old_id
+        self.new_id = new_id
+        super().__init__(f"{old_id} is an alias of {new_id}")
+
+
+RETRY_STATUSES = frozenset({403, 429, 500, 502, 503, 504})
+
+
+class _Retryable(Exception):
+    def __init__(self, response: httpx.Response) -> None:
+        self.response = response
+        super().__init__(f"HTTP {response.status_code}")
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+class RateLimiter:
+    """At most `rate` request starts per second, shared by every thread using the client."""
+
+    def __init__(self, rate: float) -> None:
+        self.interval = 1.0 / rate
+        self._lock = threading.Lock()
+        self._next = 0.0
+
+    def wait(self) -> None:
+        with self._lock:
+            now = time.monotonic()
+            start = max(now, self._next)
+            self._next = start + self.interval
+        delay = start - now
+        if delay > 0:
+            time.sleep(delay)
+
+
+class CtgovClient:
+    """A polite, retrying client; counts the HTTP requests it makes (retries included)."""
+
+    def __init__(
+        self,
+        api_url: str = DEFAULT_API_URL,
+        history_url: str = DEFAULT_HISTORY_URL,
+        settings: ApiSettings | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.settings = settings or ApiSettings()
+        self.api_url = api_url.rstrip("/")
+        self.history_url = history_url.rstrip("/")
+        self.requests = 0
+        self._limiter = RateLimiter(self.settings.requests_per_second)
+        self._http = httpx.Client(
+            headers={"User-Agent": self.settings.user_agent, "Accept": "application/json"},
+            timeout=self.settings.timeout_seconds,
+            follow_redirects=False,
+            transport=transport,
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> CtgovClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- the transport layer ---------------------------------------------------------------
+
+    def _backoff(self, exc: Exception) -> bool | float:
+        if isinstance(exc, _Retryable):
+            after = _retry_after(exc.response)
+            if after is not None:
+                # A wait longer than the whole retry budget is not worth starting.
+                return after if after <= self.settings.max_retry_seconds else False
+            return True
+        return isinstance(exc, (httpx.TransportError, BadResponse))
+
+    def _send(self, url: str, params: dict[str, str] | None) -> httpx.Response:
+        self._limiter.wait()
+        self.requests += 1
+        response = self._http.get(url, params=params)
+        if response.status_code in RETRY_STATUSES:
+            raise _Retryable(response)
+        return response
+
+    def get(self, url: str, params: dict[str, str] | None = None) -> Any:
+        """GET a JSON document, retrying transient failures within the configured bounds.
+
+        Returns the decoded JSON for 2xx; raises NotFound for 404, Moved for 301/302/307/308,
+        ApiHTTPError for other statuses, ApiUnavailable when the API cannot be reached.
+        """
+        s = self.settings
+        try:
+            for attempt in stamina.retry_context(
+                on=self._backoff,
+                attempts=s.max_attempts,
+                timeout=s.max_retry_seconds,
+                wait_initial=s.retry_wait_initial,
+                wait_max=s.retry_wait_max,
+                wait_jitter=min(1.0, s.retry_wait_max),
+            ):
+                with attempt:
+                    response = self._send(url, params)
+                    if response.is_success:
+                        return self._decode(response)
+        except _Retryable as exc:
+            r = exc.response
+            raise ApiHTTPError(r.status_code, str(r.url), r.text) from None
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            raise ApiUnavailable(f"cannot reach {url}: {exc or type(exc).__name__}") from exc
+        except httpx.TransportError as exc:
+            raise ApiUnavailable(
+                f"request to {url} failed: {type(exc).__name__} {exc}".strip()
+            ) from exc
+        status = response.status_code
+        if status == 404:
+            raise NotFound(response.text.strip() or f"not found: {url}")
+        if status in (301, 302, 307, 308):
+            raise _moved(url, response)
+        raise ApiHTTPError(status, str(response.url), response.text)
+
+    @staticmethod
+    def _decode(response: httpx.Response) -> Any:
+        ctype = response.headers.get("Content-Type", "")
+        if "json" not in ctype:
+            raise BadResponse(f"expected JSON from {response.url}, got {ctype or 'no type'}")
+        try:
+            return orjson.loads(response.content)
+        except orjson.JSONDecodeError as exc:
+            raise BadResponse(f"invalid JSON from {response.url}: {exc}") from exc
+
+    # -- the documented API ----------------------------------------------------------------
+
+    def version(self) -> dict[str, Any]:
+        doc = self.get(f"{self.api_url}/version")
+        if not isinstance(doc, dict) or not isinstance(doc.get("dataTimestamp"), str):
+            raise BadResponse("/version answered without a dataTimestamp")
+        return doc
+
+    def study(self, nct_id: str) -> dict[str, Any]:
+        doc = self.get(f"{self.api_url}/studies/{nct_id}", {"format": "json"})
+        if not isinstance(doc, dict):
+            raise BadResponse(f"/studies/{nct_id} answered with a non-object")
+        return doc
+
+    def pages(self, params: dict[str, str]) -> Iterator[dict[str, Any]]:
+        """Every page of a /studies query; later pages repeat the first page's parameters."""
+        base = {"format": "json", "pageSize": str(self.settings.page_size), **params}
+        token: str | None = None
+        seen: set[str] = set()
+        while True:
+            query = dict(base)
+            if token:
+                query["pageToken"] = token
+                query.pop("countTotal", None)
+            doc = self.get(f"{self.api_url}/studies", query)
+            if not isinstance(doc, dict) or not isinstance(doc.get("studies", []), list):
+                raise BadResponse("/studies answered without a studies list")
+            yield doc
+            token = doc.get("nextPageToken")
+            if not token:
+                return
+            if token in seen:
+                raise BadResponse("/studies repeated a nextPageToken (paging loop)")
+            seen.add(token)
+
+    def studies_by_ids(
+        self, nct_ids: list[str], since: str | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Pages of full records for these IDs (one chunk); `since` limits to records updated
+        on or after that date (YYYY-MM-DD)."""
+        params = {"filter.ids": "|".join(nct_ids)}
+        if since:
+            params["filter.advanced"] = f"AREA[LastUpdatePostDate]RANGE[{since},MAX]"
+        yield from self.pages(params)
+
+    # -- the website's undocumented record history (best effort) ---------------------------
+
+    def history_list(self, nct_id: str) -> dict[str, Any]:
+        doc = self.get(f"{self.history_url}/studies/{nct_id}", {"history": "true"})
+        if not isinstance(doc, dict):
+            raise BadResponse(f"history of {nct_id}: not an object")
+        return doc
+
+    def history_version(self, nct_id: str, version: int) -> dict[str, Any]:
+        doc = self.get(f"{self.history_url}/studies/{nct_id}/history/{version}")
+        if not isinstance(doc, dict):
+            raise BadResponse(f"history of {nct_id} v{version}: not an object")
+        return doc
+
+
+def _moved(url: str, response: httpx.Response) -> Moved:
+    location = response.headers.get("Location", "")
+    new_id = location.rstrip("/").rsplit("/", 1)[-1].split("?", 1)[0].upper()
+    old_id = url.rstrip("/").rsplit("/", 1)[-1].upper()
+    return Moved(old_id, new_id)
+
+
+def chunks(items: list[str], size: int) -> Iterator[list[str]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]

@@ -1,0 +1,377 @@
+"""One sync run: decide what to fetch, fetch it in batches, store versions and changes, account for it."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from models import SyncRun, Trial
+from models.db import session_scope
+from sync import diff as differ
+from sync import record, store
+from sync.ctgov import ApiError, CtgovClient, Moved, NotFound, chunks
+
+log = logging.getLogger(__name__)
+
+META_DATA_TIMESTAMP = "last_data_timestamp"
+META_LAST_GOOD_SYNC = "last_good_sync_date"
+
+# (done, total, label): called as work advances so a CLI can draw progress.
+Progress = Callable[[int, int, str], None]
+
+
+@dataclass
+class SyncSummary:
+    run_id: int | None = None
+    outcome: str = "running"
+    mode: str = "incremental"
+    requests: int = 0
+    fetched: int = 0
+    new_versions: int = 0
+    not_found: list[str] = field(default_factory=list)
+    aliases: dict[str, str] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+    changes: int = 0
+    changes_by_category: dict[str, int] = field(default_factory=dict)
+    new_versions_by_trial: dict[str, int] = field(default_factory=dict)
+    data_timestamp: str | None = None
+    since: str | None = None
+    tracked: int = 0
+    watches: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def track(
+    session: Session, nct_ids: list[str], source: str = "manual"
+) -> tuple[list[str], list[str]]:
+    """Track these (already normalised) IDs; reactivates removed ones. Returns (added, already)."""
+    added, already = [], []
+    for nct in nct_ids:
+        trial = store.get_trial(session, nct)
+        if trial is None:
+            session.add(Trial(nct_id=nct, source=source))
+            added.append(nct)
+        elif not trial.active:
+            trial.active = True
+            session.add(trial)
+            added.append(nct)
+        else:
+            already.append(nct)
+    return added, already
+
+
+def untrack(session: Session, nct_ids: list[str]) -> tuple[list[str], list[str]]:
+    """Stop tracking; the versions already stored are kept. Returns (removed, unknown)."""
+    removed, unknown = [], []
+    for nct in nct_ids:
+        trial = store.get_trial(session, nct)
+        if trial is None or not trial.active:
+            unknown.append(nct)
+        else:
+            trial.active = False
+            session.add(trial)
+            removed.append(nct)
+    return removed, unknown
+
+
+def seed_from_config(session: Session, nct_ids: list[str]) -> list[str]:
+    """Track the config's trials that trialwatch has never seen (a removed one stays removed)."""
+    added = []
+    for nct in nct_ids:
+        if store.get_trial(session, nct) is None:
+            session.add(Trial(nct_id=nct, source="config"))
+            added.append(nct)
+    return added
+
+
+class _Run:
+    """The state of one sync run; the public entry point is run_sync()."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        client: CtgovClient,
+        *,
+        batch_size: int,
+        full: bool,
+        progress: Progress | None,
+        summary: SyncSummary,
+    ) -> None:
+        self.engine = engine
+        self.client = client
+        self.batch_size = batch_size
+        self.full = full
+        self.progress = progress
+        self.s = summary
+        self.by_category: Counter[str] = Counter()
+        self.api_version: str | None = None
+        self.ok_chunks = 0
+        self.failed_chunks = 0
+
+    def error(self, message: str) -> None:
+        log.warning(message)
+        self.s.errors.append(message)
+
+    def store_study(self, session: Session, requested: str, study: dict[str, Any]) -> None:
+        try:
+            nct = record.nct_id_of(study)
+        except record.RecordError as exc:
+            self.error(f"{requested}: unusable record: {exc}")
+            return
+        if not isinstance(study.get("protocolSection"), dict):
+            self.error(f"{nct}: record without protocolSection; not stored")
+            return
+        trial = store.get_trial(session, nct)
+        if trial is None:
+            self.error(f"{nct}: the registry sent a record that was not asked for")
+            return
+        self.s.fetched += 1
+        try:
+            stored = store.store_version(
+                session,
+                trial,
+                study,
+                run_id=self.s.run_id,
+                data_timestamp=self.s.data_timestamp,
+                api_version=self.api_version,
+            )
+        except (TypeError, ValueError, AttributeError) as exc:
+            self.error(f"{nct}: record could not be stored: {exc}")
+            return
+        trial.registry_state = "found"
+        trial.last_checked_at = datetime.now(UTC)
+        trial.last_error = None
+        session.add(trial)
+        if stored is None:
+            return
+        self.s.new_versions += 1
+        self.s.new_versions_by_trial[nct] = stored.snapshot.version
+        if stored.previous is not None:
+            changes = differ.diff_records(stored.previous, study)
+            store.add_changes(
+                session,
+                trial,
+                stored.snapshot.version - 1,
+                stored.snapshot.version,
+                changes,
+                self.s.run_id,
+            )
+            self.s.changes += len(changes)
+            self.by_category.update(c.category for c in changes)
+
+    def fetch_chunk(self, ids: list[str], since: str | None) -> set[str]:
+        """Fetch one filter.ids chunk, page by page, each page in its own transaction."""
+        seen: set[str] = set()
+        wanted = set(ids)
+        for page in self.client.studies_by_ids(ids, since=since):
+            with session_scope(self.engine) as session:
+                for study in page.get("studies") or []:
+                    if not isinstance(study, dict):
+                        self.error("the registry sent a study that is not an object")
+                        continue
+                    try:
+                        nct = record.nct_id_of(study)
+                    except record.RecordError as exc:
+                        self.error(f"unusable record in a batch answer: {exc}")
+                        continue
+                    if nct not in wanted:
+                        self.error(f"{nct}: the registry sent a record that was not asked for")
+                        continue
+                    seen.add(nct)
+                    self.store_study(session, nct, study)
+        return seen
+
+    def resolve_missing(self, nct: str) -> None:
+        """A requested ID absent from a batch answer: ask for it alone (404 or alias)."""
+        try:
+            study = self.client.study(nct)
+        except NotFound:
+            with session_scope(self.engine) as session:
+                trial = store.get_trial(session, nct)
+                if trial is not None:
+                    trial.registry_state = "not_found"
+                    trial.last_checked_at = datetime.now(UTC)
+                    session.add(trial)
+            self.s.not_found.append(nct)
+            return
+        except Moved as moved:
+            self.follow_alias(nct, moved.new_id)
+            return
+        except ApiError as exc:
+            self.error(f"{nct}: {exc}")
+            return
+        with session_scope(self.engine) as session:
+            self.store_study(session, nct, study)
+
+    def follow_alias(self, old: str, new: str) -> None:
+        self.s.aliases[old] = new
+        with session_scope(self.engine) as session:
+            trial = store.get_trial(session, old)
+            if trial is not None:
+                trial.registry_state = "alias"
+                trial.alias_of = new
+                trial.last_checked_at = datetime.now(UTC)
+                session.add(trial)
+            track(session, [new], source=f"alias:{old}")
+        try:
+            study = self.client.study(new)
+        except ApiError as exc:
+            self.error(f"{old} -> {new}: {exc}")
+            return
+        with session_scope(self.engine) as session:
+            self.store_study(session, new, study)
+
+    def run(self, ids_new: list[str], ids_known: list[str], since: str | None) -> None:
+        groups = [(ids_new, None), (ids_known, None if self.full else since)]
+        total = len(ids_new) + len(ids_known)
+        done = 0
+        for ids, group_since in groups:
+            for chunk in chunks(ids, self.batch_size):
+                try:
+                    seen = self.fetch_chunk(chunk, group_since)
+                except ApiError as exc:
+                    self.failed_chunks += 1
+                    self.error(f"batch of {len(chunk)} trials ({chunk[0]}…): {exc}")
+                else:
+                    self.ok_chunks += 1
+                    # Incremental answers leave out unchanged records; only a full answer's
+                    # absences say something about the registry.
+                    if group_since is None:
+                        for nct in chunk:
+                            if nct not in seen:
+                                self.resolve_missing(nct)
+                done += len(chunk)
+                if self.progress:
+                    self.progress(done, total, "trials")
+
+
+def _tracked_ids(session: Session) -> tuple[list[str], list[str]]:
+    trials = session.exec(
+        select(Trial).where(col(Trial.active).is_(True)).order_by(col(Trial.nct_id))
+    ).all()
+    new, known = [], []
+    for t in trials:
+        if t.registry_state == "alias":
+            continue  # its target is tracked in its own right
+        (known if t.registry_state == "found" and t.latest_version > 0 else new).append(t.nct_id)
+    return new, known
+
+
+def run_sync(
+    engine: Engine,
+    client: CtgovClient,
+    *,
+    batch_size: int = 200,
+    full: bool = False,
+    trigger: str = "cli",
+    progress: Progress | None = None,
+    before_fetch: Callable[[SyncSummary], None] | None = None,
+) -> SyncSummary:
+    """Sync every active tracked trial; returns an honest summary (also stored as a SyncRun).
+
+    `before_fetch` runs after the freshness check and before the trials are fetched (the watch
+    searches use it, so that their new matches are fetched in the same run).
+    """
+    summary = SyncSummary(mode="full" if full else "incremental")
+    start_requests = client.requests
+    with session_scope(engine) as session:
+        run = SyncRun(kind="sync", trigger=trigger, mode=summary.mode)
+        session.add(run)
+        session.flush()
+        summary.run_id = run.id
+    r = _Run(
+        engine, client, batch_size=batch_size, full=full, progress=progress, summary=summary
+    )
+    try:
+        _execute(engine, client, r, summary, before_fetch)
+    except ApiError as exc:
+        r.error(str(exc))
+        summary.outcome = "failed"
+    except BaseException as exc:
+        # Interrupted (Ctrl-C, SIGTERM) or a bug: say so in the run's record, then re-raise.
+        summary.outcome = "failed"
+        summary.errors.append(f"interrupted: {type(exc).__name__}: {exc}")
+        _finish(engine, summary, client.requests - start_requests, r)
+        raise
+    _finish(engine, summary, client.requests - start_requests, r)
+    return summary
+
+
+def _execute(
+    engine: Engine,
+    client: CtgovClient,
+    r: _Run,
+    summary: SyncSummary,
+    before_fetch: Callable[[SyncSummary], None] | None,
+) -> None:
+    version = client.version()
+    summary.data_timestamp = version["dataTimestamp"]
+    r.api_version = version.get("apiVersion")
+    with session_scope(engine) as session:
+        last_ts = store.get_meta(session, META_DATA_TIMESTAMP)
+        last_good = store.get_meta(session, META_LAST_GOOD_SYNC)
+    if before_fetch is not None:
+        before_fetch(summary)
+    with session_scope(engine) as session:
+        ids_new, ids_known = _tracked_ids(session)
+    summary.tracked = len(ids_new) + len(ids_known)
+    fresh = last_ts is not None and last_ts == summary.data_timestamp
+    if not r.full and fresh and not ids_new:
+        summary.mode = "skipped"
+        summary.outcome = "partial" if summary.errors else "ok"
+        return
+    since = None
+    if last_good and not r.full:
+        since = (date.fromisoformat(last_good) - timedelta(days=1)).isoformat()
+    elif not r.full:
+        # Never synced successfully: everything is fetched in full.
+        ids_new, ids_known = ids_new + ids_known, []
+    summary.since = since if ids_known else None
+    r.run(ids_new, ids_known, since)
+    if r.failed_chunks and not r.ok_chunks:
+        summary.outcome = "failed"
+    elif summary.errors:
+        summary.outcome = "partial"
+    else:
+        summary.outcome = "ok"
+
+
+def _finish(engine: Engine, summary: SyncSummary, requests: int, r: _Run) -> None:
+    summary.requests = requests
+    summary.changes_by_category = dict(sorted(r.by_category.items()))
+    with session_scope(engine) as session:
+        run = session.get(SyncRun, summary.run_id)
+        assert run is not None
+        run.outcome = summary.outcome
+        run.mode = summary.mode
+        run.finished_at = datetime.now(UTC)
+        run.requests = requests
+        run.fetched = summary.fetched
+        run.new_versions = summary.new_versions
+        run.changes = summary.changes
+        run.data_timestamp = summary.data_timestamp
+        run.not_found = summary.not_found
+        run.errors = summary.errors
+        run.details = {
+            "aliases": summary.aliases,
+            "changes_by_category": summary.changes_by_category,
+            "since": summary.since,
+            "tracked": summary.tracked,
+            "watches": summary.watches,
+        }
+        session.add(run)
+        # Only a clean run moves the marks the next incremental run starts from; after a
+        # partial or failed run the next one asks again for everything it may have missed.
+        if summary.outcome == "ok" and summary.data_timestamp:
+            store.set_meta(session, META_DATA_TIMESTAMP, summary.data_timestamp)
+            if summary.mode != "skipped":
+                store.set_meta(session, META_LAST_GOOD_SYNC, run.started_at.date().isoformat())

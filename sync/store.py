@@ -1,0 +1,222 @@
+"""Versioned snapshots: write one only when the canonical content changed; read versions back."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+import zstandard
+from sqlmodel import Session, col, select
+
+from models import Change, Meta, Snapshot, Trial
+from sync import record
+
+# Every KEYFRAME_EVERY-th version is stored whole; the others are compressed with the latest
+# keyframe as a raw-content dictionary, so a version decodes in at most two steps and a small
+# edit of a 100 KB record costs well under 1 KB.
+KEYFRAME_EVERY = 32
+ZSTD_LEVEL = 9
+
+
+def encode(raw: bytes, keyframe_raw: bytes | None) -> tuple[str, bytes]:
+    if keyframe_raw is None:
+        return "zstd", zstandard.ZstdCompressor(level=ZSTD_LEVEL).compress(raw)
+    zdict = zstandard.ZstdCompressionDict(keyframe_raw, dict_type=zstandard.DICT_TYPE_RAWCONTENT)
+    return "zstd-dict", zstandard.ZstdCompressor(level=ZSTD_LEVEL, dict_data=zdict).compress(raw)
+
+
+def decode(encoding: str, body: bytes, keyframe_raw: bytes | None = None) -> bytes:
+    if encoding == "zstd":
+        return zstandard.ZstdDecompressor().decompress(body)
+    if encoding == "zstd-dict":
+        if keyframe_raw is None:
+            raise ValueError("a zstd-dict body needs its keyframe")
+        zdict = zstandard.ZstdCompressionDict(
+            keyframe_raw, dict_type=zstandard.DICT_TYPE_RAWCONTENT
+        )
+        return zstandard.ZstdDecompressor(dict_data=zdict).decompress(body)
+    raise ValueError(f"unknown snapshot encoding {encoding!r}")
+
+
+def get_trial(session: Session, nct_id: str) -> Trial | None:
+    return session.exec(select(Trial).where(Trial.nct_id == nct_id)).first()
+
+
+def get_snapshot(session: Session, trial_id: int, version: int) -> Snapshot | None:
+    return session.exec(
+        select(Snapshot).where(Snapshot.trial_id == trial_id, Snapshot.version == version)
+    ).first()
+
+
+def snapshots(session: Session, trial_id: int) -> list[Snapshot]:
+    return list(
+        session.exec(
+            select(Snapshot).where(Snapshot.trial_id == trial_id).order_by(col(Snapshot.version))
+        )
+    )
+
+
+def raw_of(session: Session, snap: Snapshot) -> bytes:
+    keyframe = None
+    if snap.encoding == "zstd-dict":
+        assert snap.base_version is not None
+        base = get_snapshot(session, snap.trial_id, snap.base_version)
+        if base is None:
+            raise ValueError(f"keyframe v{snap.base_version} of snapshot {snap.id} is missing")
+        keyframe = raw_of(session, base)
+    return decode(snap.encoding, snap.body, keyframe)
+
+
+def record_of(session: Session, snap: Snapshot) -> dict[str, Any]:
+    doc = orjson.loads(raw_of(session, snap))
+    assert isinstance(doc, dict)
+    return doc
+
+
+def load_record(session: Session, trial_id: int, version: int) -> dict[str, Any] | None:
+    snap = get_snapshot(session, trial_id, version)
+    return record_of(session, snap) if snap else None
+
+
+@dataclass
+class Stored:
+    snapshot: Snapshot
+    previous: dict[str, Any] | None  # the record of the version before, when there is one
+
+
+def store_version(
+    session: Session,
+    trial: Trial,
+    study: dict[str, Any],
+    *,
+    origin: str = "poll",
+    run_id: int | None = None,
+    data_timestamp: str | None = None,
+    api_version: str | None = None,
+    registry_version: int | None = None,
+    registry_date: str | None = None,
+    fetched_at: datetime | None = None,
+) -> Stored | None:
+    """Write study as the trial's next version unless its content equals the latest version's.
+
+    Returns None when nothing was written. The caller commits; the (trial_id, version) unique
+    constraint turns a concurrent writer's duplicate into an IntegrityError, never a duplicate.
+    """
+    assert trial.id is not None
+    digest = record.content_hash(study)
+    latest = get_snapshot(session, trial.id, trial.latest_version) if trial.latest_version else None
+    keys = record.key_fields(study)
+    trial.title = keys["title"] or trial.title
+    trial.status = keys["status"]
+    trial.last_update_posted = keys["last_update_posted"]
+    if latest is not None and latest.content_hash == digest:
+        return None
+    raw = orjson.dumps(study)
+    version = trial.latest_version + 1
+    keyframe: Snapshot | None = None
+    if latest is not None and (version - 1) % KEYFRAME_EVERY != 0:
+        keyframe = latest if latest.encoding == "zstd" else get_snapshot(
+            session, trial.id, latest.base_version or 0
+        )
+    keyframe_raw = raw_of(session, keyframe) if keyframe is not None else None
+    encoding, body = encode(raw, keyframe_raw)
+    previous = record_of(session, latest) if latest is not None else None
+    snap = Snapshot(
+        trial_id=trial.id,
+        version=version,
+        fetched_at=fetched_at or datetime.now(UTC),
+        content_hash=digest,
+        canon_version=record.CANON_VERSION,
+        origin=origin,
+        registry_version=registry_version,
+        registry_date=registry_date,
+        last_update_posted=keys["last_update_posted"],
+        last_update_submitted=keys["last_update_submitted"],
+        data_timestamp=data_timestamp,
+        api_version=api_version,
+        encoding=encoding,
+        base_version=keyframe.version if keyframe is not None else None,
+        raw_size=len(raw),
+        body=body,
+        run_id=run_id,
+    )
+    session.add(snap)
+    trial.latest_version = version
+    session.add(trial)
+    return Stored(snapshot=snap, previous=previous)
+
+
+def add_changes(
+    session: Session,
+    trial: Trial,
+    from_version: int,
+    to_version: int,
+    changes: list[Any],
+    run_id: int | None = None,
+) -> list[Change]:
+    """Store typed changes (objects with a to_dict()) between two versions."""
+    assert trial.id is not None
+    rows = []
+    for ch in changes:
+        d = ch.to_dict() if hasattr(ch, "to_dict") else dict(ch)
+        row = Change(
+            trial_id=trial.id,
+            from_version=from_version,
+            to_version=to_version,
+            category=d["category"],
+            path=d["path"],
+            old=d.get("old"),
+            new=d.get("new"),
+            summary=d["summary"],
+            severity=d["severity"],
+            detail=d.get("detail"),
+            run_id=run_id,
+        )
+        session.add(row)
+        rows.append(row)
+    return rows
+
+
+def changes_between(session: Session, trial_id: int, from_v: int, to_v: int) -> list[Change]:
+    return list(
+        session.exec(
+            select(Change)
+            .where(
+                Change.trial_id == trial_id,
+                Change.from_version == from_v,
+                Change.to_version == to_v,
+            )
+            .order_by(col(Change.id))
+        )
+    )
+
+
+def get_meta(session: Session, key: str, default: Any = None) -> Any:
+    row = session.get(Meta, key)
+    return row.value if row is not None else default
+
+
+def set_meta(session: Session, key: str, value: Any) -> None:
+    row = session.get(Meta, key)
+    if row is None:
+        session.add(Meta(key=key, value=value, updated_at=datetime.now(UTC)))
+    else:
+        row.value = value
+        row.updated_at = datetime.now(UTC)
+        session.add(row)
+
+
+def storage_bytes(session: Session, trial_id: int | None = None) -> tuple[int, int, int]:
+    """(versions, stored body bytes, raw bytes) overall or for one trial."""
+    q = sa.select(
+        sa.func.count(col(Snapshot.id)),
+        sa.func.coalesce(sa.func.sum(sa.func.length(col(Snapshot.body))), 0),
+        sa.func.coalesce(sa.func.sum(col(Snapshot.raw_size)), 0),
+    )
+    if trial_id is not None:
+        q = q.where(col(Snapshot.trial_id) == trial_id)
+    n, body, raw = session.execute(q).one()
+    return int(n), int(body), int(raw)
