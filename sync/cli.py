@@ -25,7 +25,7 @@ from sync.ctgov import CtgovClient
 from sync.ids import InvalidNCTId, normalise_many
 
 out = Console(soft_wrap=True)
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 
 app = typer.Typer(
     name="trialwatch",
@@ -415,6 +415,9 @@ def db_upgrade(typer_ctx: typer.Context) -> None:
     db.upgrade(eng)
     out.print(f"database at {db.current_revision(eng)} (was {before or 'empty'}): "
               f"{eng.url.render_as_string(hide_password=True)}")
+
+
+# feature commands (each module adds its commands to `app`)
 
 
 def main() -> None:

@@ -6,9 +6,16 @@ import os
 import re
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from sync.ids import InvalidNCTId, normalise_nct_id
@@ -78,6 +85,23 @@ class WatchConfig(_Strict):
                 raise ValueError(f"unknown status {s!r}; known: {', '.join(OVERALL_STATUSES)}")
         return out
 
+    @model_validator(mode="after")
+    def _has_query(self) -> WatchConfig:
+        # An empty search would match the whole registry; NCT IDs in query.* make the
+        # registry ignore every filter (track such studies with `trialwatch add` instead).
+        queries = [self.term, self.cond, self.intr, self.titles, self.spons]
+        if not any((q or "").strip() for q in [*queries, self.advanced]):
+            raise ValueError(
+                f"watch {self.name!r} has no query: set term, cond, intr, titles, spons or advanced"
+            )
+        for q in queries:
+            if q and re.fullmatch(r"\s*(?:NCT\d{1,8}[\s,|]*)+", q, re.IGNORECASE):
+                raise ValueError(
+                    f"watch {self.name!r}: {q.strip()!r} is only NCT IDs; track them with "
+                    "`trialwatch add` instead"
+                )
+        return self
+
 
 class ScheduleSettings(_Strict):
     check_minutes: float = Field(default=30.0, gt=0)
@@ -88,8 +112,14 @@ class ScheduleSettings(_Strict):
 
 class NotifySettings(_Strict):
     urls: list[str] = Field(default_factory=list)
-    format: str = "md"
+    format: Literal["md", "html"] = "md"
     digest_since: str = "1d"
+
+
+def split_urls(text: str) -> list[str]:
+    """Comma-separated notification URLs; a comma inside a URL (`to=a@x,b@y`) stays in it."""
+    parts = re.split(r",\s*(?=[A-Za-z][A-Za-z0-9+.-]*://)", text.strip())
+    return [p.strip().rstrip(",").strip() for p in parts if p.strip().strip(",")]
 
 
 class Settings(BaseSettings):
@@ -109,6 +139,15 @@ class Settings(BaseSettings):
     notify: NotifySettings = Field(default_factory=NotifySettings)
     # Where the settings came from; set by load_settings, used to resolve relative paths.
     config_path: str | None = Field(default=None, exclude=True)
+    # TRIALWATCH_NOTIFY_URLS, comma-separated: keeps notification secrets out of the config
+    # file. When set, it replaces notify.urls.
+    notify_urls: str = Field(default="", exclude=True, repr=False)
+
+    @model_validator(mode="after")
+    def _notify_urls_from_env(self) -> Settings:
+        if self.notify_urls.strip():
+            self.notify.urls = split_urls(self.notify_urls)
+        return self
 
     @classmethod
     def settings_customise_sources(
@@ -182,6 +221,17 @@ def _line_of(text: str, loc: tuple[Any, ...]) -> int | None:
     return text.count("\n", 0, m.start()) + 1 if m else None
 
 
+def _toml_error(path: Path, text: str, exc: tomllib.TOMLDecodeError) -> str:
+    msg = str(exc)
+    m = re.search(r"\s*\(at line (\d+), column (\d+)\)$", msg)
+    if m:
+        return f"{path}, line {m.group(1)}, column {m.group(2)}: invalid TOML: {msg[: m.start()]}"
+    if msg.endswith("(at end of document)"):
+        last = text.rstrip("\n").count("\n") + 1
+        return f"{path}, line {last} (end of file): invalid TOML: {msg[: -len('(at end of document)')].strip()}"
+    return f"{path}: invalid TOML: {msg}"
+
+
 def _format_loc(loc: tuple[Any, ...]) -> str:
     out = ""
     for part in loc:
@@ -203,7 +253,7 @@ def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{cfg_path}: invalid TOML: {exc}") from exc
+            raise ConfigError(_toml_error(cfg_path, text, exc)) from exc
     elif explicit:
         raise ConfigError(f"{cfg_path}: no such config file")
     try:

@@ -184,8 +184,14 @@ class _Run:
                         self.error(f"unusable record in a batch answer: {exc}")
                         continue
                     if nct not in wanted:
-                        self.error(f"{nct}: the registry sent a record that was not asked for")
-                        continue
+                        # filter.ids also matches a record's former IDs: an alias answer.
+                        olds = wanted & set(_aliases_of(study))
+                        if not olds:
+                            self.error(f"{nct}: the registry sent a record that was not asked for")
+                            continue
+                        for old in sorted(olds):
+                            self.record_alias(session, old, nct)
+                            seen.add(old)
                     seen.add(nct)
                     self.store_study(session, nct, study)
         return seen
@@ -212,16 +218,21 @@ class _Run:
         with session_scope(self.engine) as session:
             self.store_study(session, nct, study)
 
-    def follow_alias(self, old: str, new: str) -> None:
+    def record_alias(self, session: Session, old: str, new: str) -> None:
+        """old now answers as new: remember it, and track new in its own right."""
         self.s.aliases[old] = new
+        trial = store.get_trial(session, old)
+        if trial is not None:
+            trial.registry_state = "alias"
+            trial.alias_of = new
+            trial.last_checked_at = datetime.now(UTC)
+            session.add(trial)
+        track(session, [new], source=f"alias:{old}")
+        session.flush()
+
+    def follow_alias(self, old: str, new: str) -> None:
         with session_scope(self.engine) as session:
-            trial = store.get_trial(session, old)
-            if trial is not None:
-                trial.registry_state = "alias"
-                trial.alias_of = new
-                trial.last_checked_at = datetime.now(UTC)
-                session.add(trial)
-            track(session, [new], source=f"alias:{old}")
+            self.record_alias(session, old, new)
         try:
             study = self.client.study(new)
         except ApiError as exc:
@@ -252,6 +263,12 @@ class _Run:
                 done += len(chunk)
                 if self.progress:
                     self.progress(done, total, "trials")
+
+
+def _aliases_of(study: dict[str, Any]) -> list[str]:
+    ident = study.get("protocolSection", {}).get("identificationModule", {})
+    aliases = ident.get("nctIdAliases") if isinstance(ident, dict) else None
+    return [a for a in aliases if isinstance(a, str)] if isinstance(aliases, list) else []
 
 
 def _tracked_ids(session: Session) -> tuple[list[str], list[str]]:
@@ -374,4 +391,17 @@ def _finish(engine: Engine, summary: SyncSummary, requests: int, r: _Run) -> Non
         if summary.outcome == "ok" and summary.data_timestamp:
             store.set_meta(session, META_DATA_TIMESTAMP, summary.data_timestamp)
             if summary.mode != "skipped":
-                store.set_meta(session, META_LAST_GOOD_SYNC, run.started_at.date().isoformat())
+                # The registry's clock, not ours: records in this data release were posted on
+                # or before its date.
+                store.set_meta(
+                    session,
+                    META_LAST_GOOD_SYNC,
+                    _date_of(summary.data_timestamp) or run.started_at.date().isoformat(),
+                )
+
+
+def _date_of(timestamp: str) -> str | None:
+    try:
+        return date.fromisoformat(timestamp[:10]).isoformat()
+    except ValueError:
+        return None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import functools
 import hashlib
 import json
 import math
@@ -722,6 +723,9 @@ class _Entry:
         return cached
 
 
+Predicate = Callable[[_Entry, dict[str, str] | None], bool]
+
+
 def evaluate(node: Node, entry: _Entry, area: str) -> bool:
     op = node[0]
     if op == "or":
@@ -746,15 +750,15 @@ def evaluate(node: Node, entry: _Entry, area: str) -> bool:
     return any(str(v) == term for v in raw)
 
 
-def _geo_filter(value: str) -> Callable[[dict[str, Any]], bool]:
+def _geo_filter(value: str) -> Predicate:
     m = GEO_PATTERN.match(value.replace(" ", ""))
     if not m:
         raise BadRequest(f"Invalid geo filter: {value}")
     lat0, lon0, dist = float(m.group(1)), float(m.group(2)), float(m.group(3))
     km = dist * (1.609344 if (m.group(4) or "mi") == "mi" else 1.0)
 
-    def match(study: dict[str, Any]) -> bool:
-        for loc in _listify(_ps(study, "contactsLocationsModule", "locations")):
+    def match(entry: _Entry, aliases: dict[str, str] | None) -> bool:
+        for loc in _listify(_ps(entry.study, "contactsLocationsModule", "locations")):
             point = loc.get("geoPoint") if isinstance(loc, dict) else None
             if not isinstance(point, dict):
                 continue
@@ -852,6 +856,13 @@ def _break_record(kind: str, study: dict[str, Any]) -> None:
             protocol["aiSummaryModule"] = {"summary": "A module this client has never seen."}
 
 
+def _add_aliases(study: dict[str, Any], olds: list[str]) -> None:
+    if not olds:
+        return
+    ident = study.setdefault("protocolSection", {}).setdefault("identificationModule", {})
+    ident["nctIdAliases"] = sorted({*_listify(ident.get("nctIdAliases")), *olds})
+
+
 def _token(offset: int, digest: str) -> str:
     raw = json.dumps({"o": offset, "h": digest}, separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
@@ -886,6 +897,9 @@ class FakeRegistry:
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self.errors: list[str] = []  # handler crashes, answered with 500; for debugging tests
+        # The spec: filter.ids is "searched in NCTId and NCTIdAlias", so asking for an alias
+        # answers with the record it now belongs to. False: aliases match nothing in searches.
+        self.ids_match_aliases = True
 
     # -- lifecycle
 
@@ -934,10 +948,13 @@ class FakeRegistry:
     # -- data
 
     def put(self, study: dict[str, Any]) -> None:
+        """Add or replace a record; it lists the aliases that point to it, as the registry's do."""
         nct = _nct_of(study)
         with self._lock:
-            self._studies[nct] = _Entry(copy.deepcopy(study))
+            stored = copy.deepcopy(study)
             self._aliases.pop(nct, None)
+            _add_aliases(stored, [old for old, new in self._aliases.items() if new == nct])
+            self._studies[nct] = _Entry(stored)
 
     def get(self, nct_id: str) -> dict[str, Any] | None:
         with self._lock:
@@ -949,11 +966,17 @@ class FakeRegistry:
             self._studies.pop(normalize_nct(nct_id), None)
 
     def alias(self, old_id: str, new_id: str) -> None:
-        """OLD now redirects to NEW; OLD's own record (if any) is gone."""
+        """OLD now redirects to NEW: OLD's own record (if any) is gone and NEW's lists OLD in
+        identificationModule.nctIdAliases."""
         old, new = normalize_nct(old_id), normalize_nct(new_id)
         with self._lock:
             self._studies.pop(old, None)
             self._aliases[old] = new
+            entry = self._studies.get(new)
+            if entry is not None:
+                stored = copy.deepcopy(entry.study)
+                _add_aliases(stored, [old])
+                self._studies[new] = _Entry(stored)
 
     def set_history(
         self, nct_id: str, changes: list[dict[str, Any]], versions: dict[int, dict[str, Any]]
@@ -1153,11 +1176,11 @@ class FakeRegistry:
         sorters = _parse_sort(params.get("sort", ""))
 
         with self._lock:
-            aliases = dict(self._aliases)
+            aliases = dict(self._aliases) if self.ids_match_aliases else None
             hits = [e for e in self._studies.values() if all(p(e, aliases) for p in predicates)]
             hits.sort(key=lambda e: str(_ps(e.study, "identificationModule", "nctId")))
             for area, desc in reversed(sorters):
-                hits.sort(key=lambda e, a=area, d=desc: _sort_key(e, a, d), reverse=desc)
+                hits.sort(key=functools.partial(_sort_key, area=area, desc=desc), reverse=desc)
             total = len(hits)
             page = (
                 [] if empty_page else [copy.deepcopy(e.study) for e in hits[offset : offset + size]]
@@ -1228,19 +1251,18 @@ def _sort_key(entry: _Entry, area: str, desc: bool) -> tuple[int, Any]:
     return (1 if desc else 0, value if kind == "date" else float(value))
 
 
-Predicate = Callable[[_Entry, dict[str, str]], bool]
-
-
 def _ids_predicate(value: str) -> Predicate:
     wanted = {normalize_nct(v) for v in re.split(r"[|,\s]+", value) if v}
     if not wanted:
         raise BadRequest("filter.ids needs at least one NCT number")
 
-    def match(entry: _Entry, aliases: dict[str, str]) -> bool:
+    def match(entry: _Entry, aliases: dict[str, str] | None) -> bool:
         nct = normalize_nct(str(_ps(entry.study, "identificationModule", "nctId")))
-        own = _listify(_ps(entry.study, "identificationModule", "nctIdAliases"))
-        names = {nct, *(a for a, target in aliases.items() if target == nct)}
-        names.update(str(a).upper() for a in own)
+        names = {nct}
+        if aliases is not None:
+            names.update(a for a, target in aliases.items() if target == nct)
+            own = _listify(_ps(entry.study, "identificationModule", "nctIdAliases"))
+            names.update(str(a).upper() for a in own)
         return not wanted.isdisjoint(names)
 
     return match
@@ -1254,7 +1276,7 @@ def _status_predicate(value: str) -> Predicate:
         if status not in STATUSES:
             raise BadRequest(f"Invalid overallStatus value: {status}")
 
-    def match(entry: _Entry, aliases: dict[str, str]) -> bool:
+    def match(entry: _Entry, aliases: dict[str, str] | None) -> bool:
         return _ps(entry.study, "statusModule", "overallStatus") in wanted
 
     return match
@@ -1264,7 +1286,7 @@ def _expr_predicate(value: str, area: str) -> Predicate:
     node = _Parser(value).parse()
     validate_expression(node, area)
 
-    def match(entry: _Entry, aliases: dict[str, str]) -> bool:
+    def match(entry: _Entry, aliases: dict[str, str] | None) -> bool:
         return evaluate(node, entry, area)
 
     return match
@@ -1292,8 +1314,7 @@ def _search_predicates(params: dict[str, str]) -> list[Predicate]:
         if value := params.get(prefix + "advanced", "").strip():
             filters.append(_expr_predicate(value, "basicsearch"))
         if value := params.get(prefix + "geo", "").strip():
-            geo = _geo_filter(value)
-            filters.append(lambda e, _a, g=geo: g(e.study))
+            filters.append(_geo_filter(value))
     return predicates if ids_only else predicates + filters
 
 

@@ -114,11 +114,11 @@ def test_sync_partial_exits_1(cli, fake_ctgov) -> None:
 
 
 def test_malformed_config_says_file_line_and_what(cli) -> None:
-    cli.write_config('trials = ["NCT07366658"]\n[api]\nrequests_per_second = "fast"\n')
+    cli.write_config('trials = ["NCT07366658"]\n[api]\nbatch_size = "big"\n')
     r = cli("list")
     assert r.exit_code == 2
     assert str(cli.config_path) in r.stderr and "line 3" in r.stderr
-    assert "requests_per_second" in r.stderr
+    assert "batch_size" in r.stderr
     cli.write_config('trials = ["NCT07366658"\n')
     r = cli("list")
     assert r.exit_code == 2 and "line" in r.stderr and "TOML" in r.stderr
