@@ -5,10 +5,10 @@ from __future__ import annotations
 from logging.config import fileConfig
 
 import sqlalchemy as sa
-from alembic import context
 from sqlmodel import SQLModel
 
 import models  # noqa: F401  (registers the tables on the metadata)
+from alembic import context
 
 config = context.config
 if config.config_file_name is not None:

@@ -1,4 +1,4 @@
-"""The engine from a URL (SQLite pragmas, PostgreSQL), sessions, and upgrading to the head revision."""
+"""The engine from a URL (SQLite pragmas, PostgreSQL), sessions, upgrades to head."""
 
 from __future__ import annotations
 
@@ -8,12 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
+
+from alembic import command
 
 ROOT = Path(__file__).resolve().parent.parent
 ALEMBIC_DIR = ROOT / "alembic"

@@ -115,9 +115,13 @@ def main_callback(
     typer_ctx: typer.Context,
     config: Annotated[
         str | None,
-        typer.Option("--config", "-c", help="Config file (default: $TRIALWATCH_CONFIG or ./config.toml)."),
+        typer.Option(
+            "--config", "-c", help="Config file (default: $TRIALWATCH_CONFIG or ./config.toml)."
+        ),
     ] = None,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log details to stderr.")] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Log details to stderr.")
+    ] = False,
 ) -> None:
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
@@ -278,7 +282,8 @@ def show(
     typer_ctx: typer.Context,
     nct_id: Annotated[str, typer.Argument(help="The trial's NCT ID.")],
     as_of: Annotated[
-        str | None, typer.Option("--as-of", help="The record as it stood on this date (YYYY-MM-DD).")
+        str | None,
+        typer.Option("--as-of", help="The record as it stood on this date (YYYY-MM-DD)."),
     ] = None,
     json_: JsonOpt = False,
 ) -> None:
@@ -364,12 +369,28 @@ def status(typer_ctx: typer.Context, json_: JsonOpt = False) -> None:
     if not runs:
         out.print("no runs yet (run: trialwatch sync)")
         return
-    table = Table("run", "kind", "started", "outcome", "requests", "fetched", "new versions",
-                  "changes", "errors")
+    table = Table(
+        "run",
+        "kind",
+        "started",
+        "outcome",
+        "requests",
+        "fetched",
+        "new versions",
+        "changes",
+        "errors",
+    )
     for r in runs:
         table.add_row(
-            str(r["id"]), r["kind"], (r["started"] or "")[:19], r["outcome"], str(r["requests"]),
-            str(r["fetched"]), str(r["new_versions"]), str(r["changes"]), str(len(r["errors"])),
+            str(r["id"]),
+            r["kind"],
+            (r["started"] or "")[:19],
+            r["outcome"],
+            str(r["requests"]),
+            str(r["fetched"]),
+            str(r["new_versions"]),
+            str(r["changes"]),
+            str(len(r["errors"])),
         )
     out.print(table)
 
@@ -386,7 +407,9 @@ def _status_extra(session: Session) -> dict[str, Any]:
 def diff(
     typer_ctx: typer.Context,
     nct_id: Annotated[str, typer.Argument(help="The trial's NCT ID.")],
-    from_: Annotated[int | None, typer.Option("--from", help="Older version (default: to-1).")] = None,
+    from_: Annotated[
+        int | None, typer.Option("--from", help="Older version (default: to-1).")
+    ] = None,
     to: Annotated[int | None, typer.Option("--to", help="Newer version (default: latest).")] = None,
     json_: JsonOpt = False,
 ) -> None:
@@ -413,8 +436,10 @@ def db_upgrade(typer_ctx: typer.Context) -> None:
     eng = db.make_engine(c.settings.database_url_resolved)
     before = db.current_revision(eng)
     db.upgrade(eng)
-    out.print(f"database at {db.current_revision(eng)} (was {before or 'empty'}): "
-              f"{eng.url.render_as_string(hide_password=True)}")
+    out.print(
+        f"database at {db.current_revision(eng)} (was {before or 'empty'}): "
+        f"{eng.url.render_as_string(hide_password=True)}"
+    )
 
 
 # feature commands (each module adds its commands to `app`)

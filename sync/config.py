@@ -60,8 +60,7 @@ class ApiSettings(_Strict):
     batch_size: int = Field(default=200, ge=1, le=1000)
     page_size: int = Field(default=1000, ge=1, le=1000)
     user_agent: str = (
-        "trialwatch/0.1 (ClinicalTrials.gov change tracker; "
-        "set api.user_agent to add a contact)"
+        "trialwatch/0.1 (ClinicalTrials.gov change tracker; set api.user_agent to add a contact)"
     )
 
 
@@ -228,7 +227,8 @@ def _toml_error(path: Path, text: str, exc: tomllib.TOMLDecodeError) -> str:
         return f"{path}, line {m.group(1)}, column {m.group(2)}: invalid TOML: {msg[: m.start()]}"
     if msg.endswith("(at end of document)"):
         last = text.rstrip("\n").count("\n") + 1
-        return f"{path}, line {last} (end of file): invalid TOML: {msg[: -len('(at end of document)')].strip()}"
+        what = msg[: -len("(at end of document)")].strip()
+        return f"{path}, line {last} (end of file): invalid TOML: {what}"
     return f"{path}: invalid TOML: {msg}"
 
 

@@ -34,7 +34,9 @@ class ApiHTTPError(ApiError):
         self.status = status
         self.url = url
         self.body = body.strip()[:300]
-        super().__init__(f"HTTP {status} from {url}: {self.body}" if self.body else f"HTTP {status}")
+        super().__init__(
+            f"HTTP {status} from {url}: {self.body}" if self.body else f"HTTP {status}"
+        )
 
 
 class BadResponse(ApiError):

@@ -1,4 +1,4 @@
-"""One sync run: decide what to fetch, fetch it in batches, store versions and changes, account for it."""
+"""One sync run: decide what to fetch, fetch in batches, store versions and changes, account."""
 
 from __future__ import annotations
 
@@ -275,7 +275,8 @@ def _tracked_ids(session: Session) -> tuple[list[str], list[str]]:
     trials = session.exec(
         select(Trial).where(col(Trial.active).is_(True)).order_by(col(Trial.nct_id))
     ).all()
-    new, known = [], []
+    new: list[str] = []
+    known: list[str] = []
     for t in trials:
         if t.registry_state == "alias":
             continue  # its target is tracked in its own right
@@ -305,9 +306,7 @@ def run_sync(
         session.add(run)
         session.flush()
         summary.run_id = run.id
-    r = _Run(
-        engine, client, batch_size=batch_size, full=full, progress=progress, summary=summary
-    )
+    r = _Run(engine, client, batch_size=batch_size, full=full, progress=progress, summary=summary)
     try:
         _execute(engine, client, r, summary, before_fetch)
     except ApiError as exc:

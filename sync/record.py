@@ -1,4 +1,4 @@
-"""A study record's canonical form: what is hashed, its key fields, and its lists keyed by identity."""
+"""A study record's canonical form: what is hashed, and its key fields."""
 
 from __future__ import annotations
 

@@ -18,8 +18,10 @@ def value_text(value: Any, limit: int = 400) -> str:
     if isinstance(value, str):
         text = value
     elif isinstance(value, dict) and set(value) <= {"date", "type"}:
-        text = f"{value.get('date')} ({value.get('type')})" if value.get("type") else str(
-            value.get("date")
+        text = (
+            f"{value.get('date')} ({value.get('type')})"
+            if value.get("type")
+            else str(value.get("date"))
         )
     elif isinstance(value, (list, dict)):
         import orjson
@@ -79,8 +81,9 @@ def print_diff(console: Console, data: dict[str, Any]) -> None:
         console.print("  no change in what the sponsor submitted")
         return
     for category, items in group_changes(changes):
-        table = Table(title=f"{category} ({len(items)})", title_justify="left", expand=True,
-                      show_lines=True)
+        table = Table(
+            title=f"{category} ({len(items)})", title_justify="left", expand=True, show_lines=True
+        )
         table.add_column("sev", no_wrap=True)
         table.add_column("change", ratio=2)
         table.add_column("old", ratio=3)

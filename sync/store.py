@@ -118,8 +118,10 @@ def store_version(
     version = trial.latest_version + 1
     keyframe: Snapshot | None = None
     if latest is not None and (version - 1) % KEYFRAME_EVERY != 0:
-        keyframe = latest if latest.encoding == "zstd" else get_snapshot(
-            session, trial.id, latest.base_version or 0
+        keyframe = (
+            latest
+            if latest.encoding == "zstd"
+            else get_snapshot(session, trial.id, latest.base_version or 0)
         )
     keyframe_raw = raw_of(session, keyframe) if keyframe is not None else None
     encoding, body = encode(raw, keyframe_raw)

@@ -56,10 +56,14 @@ def require_trial(session: Session, nct_id: str) -> Trial:
 def show(session: Session, nct_id: str, as_of: str | None = None) -> dict[str, Any]:
     """The trial's key fields from its latest version (or the version current on as_of)."""
     trial = require_trial(session, nct_id)
-    snap = _snapshot_as_of(session, trial, as_of) if as_of else (
-        store.get_snapshot(session, trial.id or 0, trial.latest_version)
-        if trial.latest_version
-        else None
+    snap = (
+        _snapshot_as_of(session, trial, as_of)
+        if as_of
+        else (
+            store.get_snapshot(session, trial.id or 0, trial.latest_version)
+            if trial.latest_version
+            else None
+        )
     )
     base: dict[str, Any] = {
         "nct_id": trial.nct_id,

@@ -1,4 +1,4 @@
-"""Shared fixtures: databases (SQLite always, PostgreSQL when reachable; required on CI), the CLI."""
+"""Shared fixtures: SQLite and PostgreSQL databases (PostgreSQL required on CI), the CLI."""
 
 from __future__ import annotations
 
@@ -14,9 +14,11 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from fakectgov import FakeRegistry, fake_ctgov  # noqa: E402,F401  (fixture)
+from fakectgov import FakeRegistry  # noqa: E402
 
 from models import db  # noqa: E402
+
+pytest_plugins = ["fakectgov"]  # the fake_ctgov fixture
 
 PG_URL = os.environ.get(
     "TRIALWATCH_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
