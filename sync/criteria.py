@@ -13,7 +13,7 @@ from typing import Any
 
 SECTIONS = ("inclusion", "exclusion", "other")
 
-# Items at least this similar (difflib ratio on characters) are one item reworded, not removed + added.
+# Items this similar (difflib ratio on characters) are one item reworded, not removed + added.
 MATCH_RATIO = 0.6
 _WORD_PREFILTER = 0.3
 
@@ -113,6 +113,16 @@ def normalise_inline(text: str) -> str:
     return _WS_RE.sub(" ", text).strip()
 
 
+def normalise_block(text: str) -> str:
+    """Free text as compared: HTML or Markdown, list markers, escapes and spacing all ignored."""
+    if looks_like_html(text):
+        text = html_to_text(text)
+    if "\n" not in text:
+        return normalise_inline(text)
+    lines = (_strip_marker(unescape_markdown(line.strip()))[0] for line in text.splitlines())
+    return normalise_inline(" ".join(lines))
+
+
 class _HtmlToText(HTMLParser):
     """The history endpoint's HTML as the Markdown-like lines the parser reads."""
 
@@ -177,7 +187,7 @@ _MARKER_RE = re.compile(
     r"""^(?:
         [*+\-•●○◦▪■·‣∙]+\s*                      # bullets, also "--" levels and "-text"
       | \(?\d{1,3}(?:\.\d{1,3})*[.)](?!\d)\s*     # 1.  1)  (1)  2.1.
-      | \d{1,3}(?:\.\d{1,3})+\s+                  # 7.1 text
+      | \d{1,3}(?:\.\d{1,3})+\s+(?=[A-Z])          # 7.1 AST (not 1.5 x ULN)
       | \(?(?:[ivxIVX]{1,5}|[a-zA-Z])[.)]\s+      # a.  b)  (c)  iv.  I.
       | o\s+(?=[A-Z(])                            # "o Item" used as a bullet
     )""",
@@ -360,14 +370,16 @@ def _diff_section(name: str, old: list[Item], new: list[Item]) -> list[Criterion
     for i in old_left:
         if i not in used_old:
             changes.append(
-                CriterionChange(name, "removed", old_texts[i], None, i, None, None,
-                                (("delete", old_texts[i]),))
+                CriterionChange(
+                    name, "removed", old_texts[i], None, i, None, None, (("delete", old_texts[i]),)
+                )
             )
     for j in new_left:
         if j not in used_new:
             changes.append(
-                CriterionChange(name, "added", None, new_texts[j], None, j, None,
-                                (("insert", new_texts[j]),))
+                CriterionChange(
+                    name, "added", None, new_texts[j], None, j, None, (("insert", new_texts[j]),)
+                )
             )
     changes.sort(key=lambda c: c.index)
     return changes

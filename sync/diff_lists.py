@@ -7,7 +7,7 @@ from typing import Any, NamedTuple
 
 import orjson
 
-_MISSING: Any = object()
+MISSING: Any = object()
 
 
 class Seg(NamedTuple):
@@ -23,9 +23,9 @@ KeyFn = Callable[[dict[str, Any]], "tuple[str, str] | None"]
 
 
 def _s(value: Any) -> str:
-    if value is None:
-        return ""
-    return " ".join(str(value).split())
+    if type(value) is str:
+        return " ".join(value.split())
+    return "" if value is None else " ".join(str(value).split())
 
 
 def _join(*parts: Any) -> str:
@@ -33,12 +33,12 @@ def _join(*parts: Any) -> str:
 
 
 def _site(item: dict[str, Any]) -> tuple[str, str] | None:
-    facility, city, country = _s(item.get("facility")), _s(item.get("city")), _s(item.get("country"))
+    facility = _s(item.get("facility"))
     if facility:
-        parts = [facility, city, country]
+        parts = [facility, _s(item.get("city")), _s(item.get("country"))]
     else:
         # No facility name: the address is the best identity left.
-        parts = [city, _s(item.get("state")), _s(item.get("zip")), country]
+        parts = [_s(item.get(k)) for k in ("city", "state", "zip", "country")]
     if not any(parts):
         return None
     return "|".join(parts), ", ".join(p for p in parts if p)
@@ -149,7 +149,9 @@ def _heuristic_key(old: list[Any], new: list[Any]) -> KeyFn | None:
     return None
 
 
-def _match_exact(olds: list[Any], news: list[Any]) -> tuple[list[tuple[Any, Any]], list[Any], list[Any]]:
+def _match_exact(
+    olds: list[Any], news: list[Any]
+) -> tuple[list[tuple[Any, Any]], list[Any], list[Any]]:
     """Pair equal items first; what is left of each side keeps its order."""
     pending: dict[bytes, list[int]] = {}
     for i, item in enumerate(olds):
@@ -170,7 +172,7 @@ def _match_exact(olds: list[Any], news: list[Any]) -> tuple[list[tuple[Any, Any]
 
 
 def pair_items(field: str, old: list[Any], new: list[Any]) -> Iterable[tuple[Seg, Any, Any]]:
-    """(segment, old item or _MISSING, new item or _MISSING) for every item of either list.
+    """(segment, old item or MISSING, new item or MISSING) for the items that may differ.
 
     Items pair by identity (LIST_KEYS, else a field unique in both lists); equal items pair
     whatever their position; duplicate identities get "#n" suffixes.
@@ -191,29 +193,27 @@ def pair_items(field: str, old: list[Any], new: list[Any]) -> Iterable[tuple[Seg
 
     for key, (display, olds, news) in groups.items():
         if len(olds) <= 1 and len(news) <= 1:
+            if olds and news and olds[0] == news[0]:
+                continue
             yield (
                 Seg(key, display, field),
-                olds[0] if olds else _MISSING,
-                news[0] if news else _MISSING,
+                olds[0] if olds else MISSING,
+                news[0] if news else MISSING,
             )
             continue
+        # Equal duplicates are the same items: nothing to report for them.
         pairs, old_left, new_left = _match_exact(olds, news)
-        n = 0
-        for a, b in pairs:
-            n += 1
-            yield Seg(f"{key}#{n}", f"{display} #{n}", field), a, b
+        n = len(pairs)
         for i in range(max(len(old_left), len(new_left))):
             n += 1
-            a = old_left[i] if i < len(old_left) else _MISSING
-            b = new_left[i] if i < len(new_left) else _MISSING
+            a = old_left[i] if i < len(old_left) else MISSING
+            b = new_left[i] if i < len(new_left) else MISSING
             yield Seg(f"{key}#{n}", f"{display} #{n}", field), a, b
 
     if loose_old or loose_new:
-        pairs, old_left, new_left = _match_exact(loose_old, loose_new)
-        for a, b in pairs:
-            yield Seg("=", "=", field), a, b  # equal: never reported
+        _, old_left, new_left = _match_exact(loose_old, loose_new)
         # Nothing identifies these: pair what is left by position, so an edit stays an edit.
         for i in range(max(len(old_left), len(new_left))):
-            a = old_left[i] if i < len(old_left) else _MISSING
-            b = new_left[i] if i < len(new_left) else _MISSING
+            a = old_left[i] if i < len(old_left) else MISSING
+            b = new_left[i] if i < len(new_left) else MISSING
             yield Seg(str(i), f"#{i + 1}", field), a, b

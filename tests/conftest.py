@@ -8,15 +8,18 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from fakectgov import FakeRegistry  # noqa: E402
 
 from models import db  # noqa: E402
+
+if TYPE_CHECKING:
+    from fakectgov import FakeRegistry
 
 pytest_plugins = ["fakectgov"]  # the fake_ctgov fixture
 
