@@ -7,6 +7,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
+from sync import record
 from sync.criteria import diff_criteria, normalise_block, word_diff
 from sync.diff_lists import MISSING, Seg, pair_items
 from sync.diff_rules import (
@@ -69,13 +70,8 @@ class Change:
 
 Path = tuple["str | Seg", ...]
 
-# Paths (list items written "[]") that are dates of a submission or registry-filled, not content;
-# they mirror what record.submitted_content drops.
-_IGNORED = {
-    ("protocolSection", "statusModule", "lastUpdatePostDateStruct"),
-    ("protocolSection", "statusModule", "lastUpdateSubmitDate"),
-    ("protocolSection", "contactsLocationsModule", "locations", "[]", "geoPoint"),
-}
+# Not content: the submission dates and registry-filled fields record.py also leaves unhashed.
+_IGNORED = record.NOISE_PATHS
 _LONG_TEXT = 80
 _CRITERION_PATH_RE = re.compile(r"\.eligibilityCriteria\.(inclusion|exclusion|other)\[")
 
