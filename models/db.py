@@ -31,7 +31,12 @@ def make_engine(url: str) -> Engine:
     if is_sqlite(url):
         parsed = sa.make_url(url)
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            path = Path(parsed.database)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if not path.exists():
+                # Registry data is public, but notification state and run errors are not
+                # everyone's business: the file is its owner's alone (WAL files inherit it).
+                path.touch(mode=0o600)
         engine = sa.create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
 
         @sa.event.listens_for(engine, "connect")

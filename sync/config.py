@@ -59,6 +59,8 @@ class ApiSettings(_Strict):
     retry_wait_max: float = Field(default=30.0, ge=0)
     batch_size: int = Field(default=200, ge=1, le=1000)
     page_size: int = Field(default=1000, ge=1, le=1000)
+    # A page of 200 full records is a few MB; anything near this is not a registry answer.
+    max_response_bytes: int = Field(default=128 * 1024 * 1024, ge=1024)
     user_agent: str = (
         "trialwatch/0.1 (ClinicalTrials.gov change tracker; set api.user_agent to add a contact)"
     )

@@ -43,6 +43,10 @@ class BadResponse(ApiError):
     """A 200 answer whose body is not what the API documents (HTML, truncated or invalid JSON)."""
 
 
+class ResponseTooLarge(BadResponse):
+    """An answer larger than api.max_response_bytes: refused, not retried."""
+
+
 class NotFound(ApiError):
     """The registry does not know this NCT ID."""
 
@@ -139,15 +143,33 @@ class CtgovClient:
                 # A wait longer than the whole retry budget is not worth starting.
                 return after if after <= self.settings.max_retry_seconds else False
             return True
+        if isinstance(exc, ResponseTooLarge):
+            return False
         return isinstance(exc, (httpx.TransportError, BadResponse))
 
     def _send(self, url: str, params: dict[str, str] | None) -> httpx.Response:
         self._limiter.wait()
         self.requests += 1
-        response = self._http.get(url, params=params)
-        if response.status_code in RETRY_STATUSES:
-            raise _Retryable(response)
-        return response
+        cap = self.settings.max_response_bytes
+        with self._http.stream("GET", url, params=params) as response:
+            declared = response.headers.get("Content-Length", "")
+            if declared.isdigit() and int(declared) > cap:
+                raise ResponseTooLarge(f"{url}: answer of {declared} bytes is over the cap of {cap}")
+            body = bytearray()
+            for chunk in response.iter_bytes():
+                body += chunk
+                if len(body) > cap:
+                    # Refused as it arrives: a runaway body never sits whole in memory.
+                    raise ResponseTooLarge(f"{url}: answer is over the cap of {cap} bytes")
+            answer = httpx.Response(
+                response.status_code,
+                headers=response.headers,
+                content=bytes(body),
+                request=response.request,
+            )
+        if answer.status_code in RETRY_STATUSES:
+            raise _Retryable(answer)
+        return answer
 
     def get(self, url: str, params: dict[str, str] | None = None) -> Any:
         """GET a JSON document, retrying transient failures within the configured bounds.

@@ -291,3 +291,25 @@ def test_version_numbers_are_unique_per_trial(engine, fake_ctgov, client) -> Non
     with session_scope(engine) as s:
         trial = s.exec(select(Trial).where(Trial.nct_id == ids[0])).one()
         assert trial.latest_version == 4
+
+
+def test_oversized_answer_is_refused_without_retry(engine, fake_ctgov) -> None:
+    ids = _seed(fake_ctgov, 3)
+    _track(engine, ids)
+    settings = ApiSettings(requests_per_second=1000, max_response_bytes=4096)
+    with CtgovClient(fake_ctgov.base_url, fake_ctgov.history_url, settings) as c:
+        summary = run_sync(engine, c)
+    assert summary.outcome == "failed"
+    assert any("over the cap" in e for e in summary.errors)
+    # refused once, not retried: /version and one batch request
+    assert [r.path for r in fake_ctgov.requests] == ["/api/v2/version", "/api/v2/studies"]
+
+
+def test_sqlite_file_is_owner_only(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from models import db
+
+    path = tmp_path / "sub" / "tw.db"
+    eng = db.make_engine(f"sqlite:///{path}")
+    db.upgrade(eng)
+    assert path.stat().st_mode & 0o777 == 0o600
+    eng.dispose()
