@@ -24,10 +24,11 @@ run: install
 	$(TW) sync; rc=$$?; $(TW) list; exit $$rc
 
 test: install
-	$(BIN)/python -m pytest -q -n 2 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -n 2 -m "not slow" $(PYTEST_ARGS)
 
+# The attack suite (tests marked slow), ending with the table of what was tried and what held.
 chaos: install
-	$(BIN)/python -m pytest -q -m slow $(PYTEST_ARGS)
+	PYTHONPATH=tests $(BIN)/python -m pytest -q -n 2 -m slow -p chaos.table $(PYTEST_ARGS)
 
 bench: install
 	$(BIN)/python -m bench

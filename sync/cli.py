@@ -4,28 +4,27 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from functools import cached_property
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
-import orjson
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
-from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from models import db
+from sync import cli_daemon, cli_history, cli_watch, discover, views
 from sync import engine as sync_engine
-from sync import views
-from sync.config import ConfigError, Settings, load_settings
-from sync.ctgov import CtgovClient
-from sync.ids import InvalidNCTId, normalise_many
-
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
+from sync.cli_common import (
+    Ctx,
+    JsonOpt,
+    ctx_of,
+    err,
+    fail,
+    out,
+    parse_ids,
+    print_json,
+    progress_bar,
+)
+from sync.config import ConfigError
 
 app = typer.Typer(
     name="trialwatch",
@@ -36,78 +35,6 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
-
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
-
-
-class Ctx:
-    """What commands share: settings, engine and API client, made on first use."""
-
-    def __init__(self, config: str | None) -> None:
-        self.config = config
-
-    @cached_property
-    def settings(self) -> Settings:
-        return load_settings(self.config)
-
-    @cached_property
-    def engine(self) -> Engine:
-        eng = db.make_engine(self.settings.database_url_resolved)
-        db.ensure_schema(eng)
-        return eng
-
-    def client(self) -> CtgovClient:
-        s = self.settings
-        return CtgovClient(s.api_url, s.history_url, s.api)
-
-    @contextmanager
-    def session(self) -> Iterator[Session]:
-        with db.session_scope(self.engine) as session:
-            yield session
-
-
-def ctx_of(typer_ctx: typer.Context) -> Ctx:
-    obj = typer_ctx.find_root().obj
-    assert isinstance(obj, Ctx)
-    return obj
-
-
-def fail(message: str, code: int = 2) -> NoReturn:
-    err.print(f"[red]error:[/red] {message}", highlight=False, markup=True)
-    raise typer.Exit(code)
-
-
-def print_json(data: Any) -> None:
-    sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2, default=str).decode() + "\n")
-
-
-def parse_ids(raw: list[str]) -> list[str]:
-    try:
-        return normalise_many(raw)
-    except InvalidNCTId as exc:
-        fail(str(exc))
-
-
-@contextmanager
-def progress_bar(label: str) -> Iterator[Callable[[int, int, str], None] | None]:
-    """A progress bar on stderr when it is a terminal; nothing otherwise."""
-    if not err.is_terminal:
-        yield None
-        return
-    with Progress(
-        TextColumn(label),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err,
-        transient=True,
-    ) as bar:
-        task = bar.add_task(label, total=None)
-
-        def update(done: int, total: int, _what: str) -> None:
-            bar.update(task, completed=done, total=total)
-
-        yield update
 
 
 @app.callback()
@@ -140,6 +67,14 @@ def main_callback(
 def add(
     typer_ctx: typer.Context,
     nct_ids: Annotated[list[str], typer.Argument(help="NCT IDs, e.g. NCT07366658.")],
+    backfill: Annotated[
+        bool | None,
+        typer.Option(
+            "--backfill/--no-backfill",
+            help="Import the registry's past versions of the added trials "
+            "(default: backfill_on_add in the config).",
+        ),
+    ] = None,
     json_: JsonOpt = False,
 ) -> None:
     """Track trials (IDs are validated; a bad one adds nothing)."""
@@ -147,13 +82,25 @@ def add(
     c = ctx_of(typer_ctx)
     with c.session() as session:
         added, already = sync_engine.track(session, ids, source="manual")
+    filled = None
+    if added and (c.settings.backfill_on_add if backfill is None else backfill):
+        from sync import cli_history
+
+        filled = cli_history.run(c, added)
     if json_:
-        print_json({"added": added, "already_tracked": already})
-        return
-    for nct in added:
-        out.print(f"added {nct}")
-    for nct in already:
-        out.print(f"{nct} is already tracked")
+        result: dict[str, Any] = {"added": added, "already_tracked": already}
+        if filled is not None:
+            result["backfill"] = filled.to_dict()
+        print_json(result)
+    else:
+        for nct in added:
+            out.print(f"added {nct}")
+        for nct in already:
+            out.print(f"{nct} is already tracked")
+        if filled is not None:
+            cli_history.print_summary(filled)
+    if filled is not None and filled.outcome != "ok":
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -250,31 +197,25 @@ def sync(
     c = ctx_of(typer_ctx)
     with c.session() as session:
         sync_engine.seed_from_config(session, c.settings.trials)
-    before = _watch_hook(c)
-    with c.client() as client, progress_bar("syncing") as progress:
-        summary = sync_engine.run_sync(
-            c.engine,
-            client,
-            batch_size=c.settings.api.batch_size,
-            full=full,
-            progress=progress,
-            before_fetch=before,
-        )
+    try:
+        with c.client() as client, progress_bar("syncing") as progress:
+            # The watch searches share the client, so the run's request count includes them.
+            summary = sync_engine.run_sync(
+                c.engine,
+                client,
+                batch_size=c.settings.api.batch_size,
+                full=full,
+                progress=progress,
+                before_fetch=discover.sync_hook(c.engine, c.settings, client),
+            )
+    except sync_engine.SyncBusy as exc:
+        fail(str(exc), code=1)
     if json_:
         print_json(summary.to_dict())
     else:
         print_summary(summary)
     if summary.outcome != "ok":
         raise typer.Exit(1)
-
-
-def _watch_hook(c: Ctx) -> Callable[[sync_engine.SyncSummary], None] | None:
-    """The saved searches run inside the sync, before the fetch (see sync.discover)."""
-    try:
-        from sync import discover
-    except ImportError:
-        return None
-    return discover.sync_hook(c.engine, c.settings)  # type: ignore[no-any-return]
 
 
 @app.command()
@@ -341,6 +282,14 @@ def history(
     if not rows:
         out.print(f"{nct}: no versions stored yet")
     for r in rows:
+        if not r["fetched"]:
+            labels = ", ".join(r["module_labels"]) or "modules not listed"
+            out.print(
+                f"[dim]  ·  registry v{r['registry_version']}  {r['registry_date'] or ''}  "
+                f"{r['overall_status'] or ''}  known, not fetched ({labels})[/dim]",
+                highlight=False,
+            )
+            continue
         origin = r["origin"]
         if r["registry_version"] is not None:
             origin += f" (registry v{r['registry_version']})"
@@ -396,11 +345,9 @@ def status(typer_ctx: typer.Context, json_: JsonOpt = False) -> None:
 
 
 def _status_extra(session: Session) -> dict[str, Any]:
-    try:
-        from sync import daemon
-    except ImportError:
-        return {}
-    return daemon.status_info(session)  # type: ignore[no-any-return]
+    from sync import daemon
+
+    return daemon.status_info(session)
 
 
 @app.command()
@@ -443,19 +390,49 @@ def db_upgrade(typer_ctx: typer.Context) -> None:
 
 
 # feature commands (each module adds its commands to `app`)
+cli_watch.register(app)
+cli_daemon.register(app)
+cli_history.register(app)
+
+
+def _one_line(message: str) -> None:
+    err.print(f"[red]error:[/red] {' '.join(message.split())}", highlight=False, markup=True)
 
 
 def main() -> None:
-    """Console entry point: user errors become one line and exit code 2."""
+    """Console entry point: user errors (usage, config) become one line and exit code 2, a
+    database that cannot be used one line and exit code 1; never a traceback for them."""
+    import sqlalchemy.exc
+
+    # Typer carries its own copy of click: its exceptions are these, not click's.
+    from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
+
     try:
-        app()
-    except ConfigError as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        code = app(standalone_mode=False)
+    except NoArgsIsHelpError as exc:
+        exc.show()  # `trialwatch` alone: the help
+        sys.exit(exc.exit_code)
+    except UsageError as exc:
+        where = f" (see: {exc.ctx.command_path} --help)" if exc.ctx is not None else ""
+        _one_line(f"{exc.format_message()}{where}")
         sys.exit(2)
-    except KeyboardInterrupt:
+    except ClickException as exc:
+        _one_line(exc.format_message())
+        sys.exit(exc.exit_code)
+    except ConfigError as exc:
+        _one_line(str(exc))
+        sys.exit(2)
+    except (KeyboardInterrupt, typer.Abort):
         err.print("interrupted")
         sys.exit(130)
+    except sqlalchemy.exc.OperationalError as exc:
+        first = (str(exc.orig or exc).strip().splitlines() or ["unknown error"])[0]
+        _one_line(f"the database cannot be used: {first}")
+        sys.exit(1)
+    except OSError as exc:
+        if exc.filename is None:
+            raise
+        _one_line(f"{exc.strerror or exc}: {exc.filename}")
+        sys.exit(2)
+    sys.exit(code if isinstance(code, int) else 0)
 
-
-if __name__ == "__main__":
-    main()

@@ -63,6 +63,10 @@ class Moved(ApiError):
 RETRY_STATUSES = frozenset({403, 429, 500, 502, 503, 504})
 
 
+class _TooSlow(httpx.TimeoutException):
+    """The answer kept trickling in past the request's whole time budget: not retried."""
+
+
 class _Retryable(Exception):
     def __init__(self, response: httpx.Response) -> None:
         self.response = response
@@ -143,11 +147,11 @@ class CtgovClient:
                 # A wait longer than the whole retry budget is not worth starting.
                 return after if after <= self.settings.max_retry_seconds else False
             return True
-        if isinstance(exc, ResponseTooLarge):
+        if isinstance(exc, ResponseTooLarge | _TooSlow):
             return False
         return isinstance(exc, (httpx.TransportError, BadResponse))
 
-    def _send(self, url: str, params: dict[str, str] | None) -> httpx.Response:
+    def _send(self, url: str, params: dict[str, str] | None, deadline: float) -> httpx.Response:
         self._limiter.wait()
         self.requests += 1
         cap = self.settings.max_response_bytes
@@ -161,6 +165,12 @@ class CtgovClient:
                 if len(body) > cap:
                     # Refused as it arrives: a runaway body never sits whole in memory.
                     raise ResponseTooLarge(f"{url}: answer is over the cap of {cap} bytes")
+                if time.monotonic() > deadline:
+                    # The read timeout is per piece: a drip of small pieces never trips it.
+                    raise _TooSlow(
+                        "the answer took longer than api.max_retry_seconds + api.timeout_seconds",
+                        request=response.request,
+                    )
             answer = httpx.Response(
                 response.status_code,
                 headers=response.headers,
@@ -178,6 +188,8 @@ class CtgovClient:
         ApiHTTPError for other statuses, ApiUnavailable when the API cannot be reached.
         """
         s = self.settings
+        # One request, retries included, never takes much longer than this.
+        deadline = time.monotonic() + s.max_retry_seconds + s.timeout_seconds
         try:
             for attempt in stamina.retry_context(
                 on=self._backoff,
@@ -188,7 +200,7 @@ class CtgovClient:
                 wait_jitter=min(1.0, s.retry_wait_max),
             ):
                 with attempt:
-                    response = self._send(url, params)
+                    response = self._send(url, params, deadline)
                     if response.is_success:
                         return self._decode(response)
         except _Retryable as exc:

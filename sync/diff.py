@@ -288,6 +288,8 @@ class _Differ:
             return False
         da = a if isinstance(a, dict) else {}
         db = b if isinstance(b, dict) else {}
+        if not _typed(da, db, count=(int, float), type=(str,)):
+            return False  # a count that is no number: the walk reports the odd shape
         ca, ta, cb, tb = da.get("count"), da.get("type"), db.get("count"), db.get("type")
         if ca != cb or ta != tb:
 
@@ -320,6 +322,8 @@ class _Differ:
             return False
         da = a if isinstance(a, dict) else {}
         db = b if isinstance(b, dict) else {}
+        if not _typed(da, db, date=(str,), type=(str,)):
+            return False  # a date that is no text: the walk reports the odd shape
         field = str(path[-1])
         label = KEY_DATES.get(field) or humanise(field)
         if da.get("date") != db.get("date") or da.get("type") != db.get("type"):
@@ -409,6 +413,15 @@ _HANDLERS = {
 }
 
 
+def _typed(a: dict[str, Any], b: dict[str, Any], **kinds: tuple[type, ...]) -> bool:
+    """Whether the named members of both structs are absent, empty or of their kinds."""
+    return all(
+        empty(d.get(k)) or (isinstance(d[k], t) and not isinstance(d[k], bool))
+        for d in (a, b)
+        for k, t in kinds.items()
+    )
+
+
 def _shape(value: Any) -> str:
     return {dict: "object", list: "list", str: "text", bool: "boolean"}.get(
         type(value), "number" if isinstance(value, int | float) else "null"
@@ -434,8 +447,31 @@ def diff_records(old: dict[str, Any], new: dict[str, Any]) -> list[Change]:
     new = new if isinstance(new, dict) else {}
     for key in SUBMITTED_SECTIONS:
         differ.node((key,), old.get(key, MISSING), new.get(key, MISSING))
+    if not differ.changes:
+        a, b = record.canonical(old), record.canonical(new)
+        if a != b:
+            # The hash sees a difference the walk judged formatting: a version is stored, so
+            # say where rather than report nothing (a change is never lost).
+            parts = _first_difference(a, b)
+            where = "".join(p if p.startswith("[") else f".{p}" for p in parts).lstrip(".")
+            where = where or "record"
+            summary = f"{where}: changed in form only (order, spacing or markup)"
+            differ.changes.append(Change("other", where, None, None, summary, "low"))
     order = {c: i for i, c in enumerate(CATEGORIES)}
     return sorted(differ.changes, key=lambda c: order.get(c.category, len(order)))
+
+
+def _first_difference(a: Any, b: Any, path: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """The path (keys, list positions as "[i]") of the first place two canonical forms differ."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in sorted(set(a) | set(b)):
+            if a.get(key, MISSING) != b.get(key, MISSING):
+                return _first_difference(a.get(key), b.get(key), (*path, key))
+    elif isinstance(a, list) and isinstance(b, list):
+        for i, (x, y) in enumerate(zip(a, b, strict=False)):
+            if x != y:
+                return _first_difference(x, y, (*path, f"[{i}]"))
+    return path
 
 
 _MAX_LISTED = 3

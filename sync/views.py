@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from models import Change, Snapshot, SyncRun, Trial
+from models import Change, RegistryVersion, Snapshot, SyncRun, Trial
 from sync import diff as differ
 from sync import record, store
 
@@ -89,6 +89,8 @@ def show(session: Session, nct_id: str, as_of: str | None = None) -> dict[str, A
     base["version"] = snap.version
     base["fetched_at"] = _iso(snap.fetched_at)
     base["origin"] = snap.origin
+    base["registry_version"] = snap.registry_version
+    base["registry_date"] = snap.registry_date
     return base
 
 
@@ -141,9 +143,49 @@ def history(session: Session, nct_id: str) -> list[dict[str, Any]]:
                 "content_hash": snap.content_hash,
                 "changes": len(changes),
                 "summaries": differ.summarise(to_diff_changes(changes)),
+                "fetched": True,
             }
         )
-    return out
+    return _with_unfetched(session, trial, out)
+
+
+def _with_unfetched(
+    session: Session, trial: Trial, items: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Put the registry versions a partial backfill left unfetched in their place in the
+    timeline: after the stored version with the highest lower registry number."""
+    known = session.exec(
+        select(RegistryVersion).where(
+            RegistryVersion.trial_id == trial.id, col(RegistryVersion.snapshot_version).is_(None)
+        )
+    ).all()
+    if not known:
+        return items
+    placed: list[tuple[float, int, dict[str, Any]]] = [
+        (float(it["version"]), it["registry_version"] or -1, it) for it in items
+    ]
+    for rv in known:
+        before = [
+            it["version"]
+            for it in items
+            if it["registry_version"] is not None and it["registry_version"] < rv.registry_version
+        ]
+        where = (max(before) if before else 0) + 0.5
+        item = {
+            "version": None,
+            "fetched_at": None,
+            "origin": "history",
+            "registry_version": rv.registry_version,
+            "registry_date": rv.date,
+            "last_update_posted": None,
+            "overall_status": rv.overall_status,
+            "module_labels": rv.module_labels or [],
+            "changes": 0,
+            "summaries": [],
+            "fetched": False,
+        }
+        placed.append((where, rv.registry_version, item))
+    return [it for _, _, it in sorted(placed, key=lambda p: (p[0], p[1]))]
 
 
 def diff(

@@ -12,7 +12,7 @@ import re
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -21,6 +21,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlsplit
 
+import orjson
 import pytest
 
 API_VERSION = "2.0.5"
@@ -713,14 +714,51 @@ class _Entry:
     def __init__(self, study: dict[str, Any]) -> None:
         self.study = study
         self._texts: dict[str, tuple[list[Any], str]] = {}
+        self._index(study)
+
+    def _index(self, study: dict[str, Any]) -> None:
+        # What filter.ids and the default order read, kept apart so neither decodes a record.
+        ident = _ps(study, "identificationModule") or {}
+        self.sort_id = str(ident.get("nctId"))
+        self.nct = normalize_nct(self.sort_id)
+        self.own_aliases = [str(a).upper() for a in _listify(ident.get("nctIdAliases"))]
 
     def values(self, area: str) -> tuple[list[Any], str]:
         cached = self._texts.get(area)
         if cached is None:
-            raw = [v for v in AREAS[area][1](self.study) if v is not None]
-            text = "\n".join(" ".join(str(v).split()).lower() for v in raw)
-            cached = self._texts[area] = (raw, text)
+            cached = self._texts[area] = _area_values(self.study, area)
         return cached
+
+
+def _area_values(study: dict[str, Any], area: str) -> tuple[list[Any], str]:
+    """A search area's values in a record, and their text as searches match it."""
+    raw = [v for v in AREAS[area][1](study) if v is not None]
+    return raw, "\n".join(" ".join(str(v).split()).lower() for v in raw)
+
+
+class _LeanEntry(_Entry):
+    """A record kept only as its JSON (FakeRegistry(lean=True)): tens of thousands of full
+    records fit in memory, and search pages are spliced from the stored bytes."""
+
+    def __init__(self, study: dict[str, Any]) -> None:
+        self.body = orjson.dumps(study)
+        self._texts = {}
+        self._index(study)
+        for area in LEAN_PRECOMPUTED:
+            self._texts[area] = _area_values(study, area)
+
+    @property  # type: ignore[override]
+    def study(self) -> dict[str, Any]:
+        doc: dict[str, Any] = orjson.loads(self.body)
+        return doc
+
+
+# The incremental sync's date filter: answered without decoding a lean record.
+LEAN_PRECOMPUTED = ("lastupdatepostdate",)
+
+
+class _RawStudies(list[bytes]):
+    """Serialised records that _json splices into a page as they are."""
 
 
 Predicate = Callable[[_Entry, dict[str, str] | None], bool]
@@ -811,6 +849,11 @@ def _text(status: int, message: str, headers: dict[str, str] | None = None) -> R
 
 
 def _json(payload: Any) -> Response:
+    studies = payload.get("studies") if isinstance(payload, dict) else None
+    if isinstance(studies, _RawStudies):
+        rest = json.dumps({k: v for k, v in payload.items() if k != "studies"})[1:-1]
+        body = b'{"studies":[' + b",".join(studies) + b"]"
+        return Response(200, body + (b"," + rest.encode() if rest else b"") + b"}")
     return Response(200, json.dumps(payload, ensure_ascii=False).encode())
 
 
@@ -886,7 +929,12 @@ def _untoken(token: str) -> tuple[int, str]:
 class FakeRegistry:
     """A mutable, thread-safe ClinicalTrials.gov served over HTTP on 127.0.0.1."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, lean: bool = False) -> None:
+        # lean: records kept as JSON bytes, filter.ids answered from an index (benchmarks with
+        # tens of thousands of full records); filter.ids then matches a record's own ID and the
+        # aliases made with alias(), not nctIdAliases a record was put with.
+        self.lean = lean
+        self._entry: type[_Entry] = _LeanEntry if lean else _Entry
         self._lock = threading.RLock()
         self._studies: dict[str, _Entry] = {}
         self._aliases: dict[str, str] = {}
@@ -951,10 +999,12 @@ class FakeRegistry:
         """Add or replace a record; it lists the aliases that point to it, as the registry's do."""
         nct = _nct_of(study)
         with self._lock:
-            stored = copy.deepcopy(study)
             self._aliases.pop(nct, None)
-            _add_aliases(stored, [old for old, new in self._aliases.items() if new == nct])
-            self._studies[nct] = _Entry(stored)
+            olds = [old for old, new in self._aliases.items() if new == nct]
+            # A lean entry serialises the record: no copy is needed to keep the caller's apart.
+            stored = study if self.lean and not olds else copy.deepcopy(study)
+            _add_aliases(stored, olds)
+            self._studies[nct] = self._entry(stored)
 
     def get(self, nct_id: str) -> dict[str, Any] | None:
         with self._lock:
@@ -976,7 +1026,7 @@ class FakeRegistry:
             if entry is not None:
                 stored = copy.deepcopy(entry.study)
                 _add_aliases(stored, [old])
-                self._studies[new] = _Entry(stored)
+                self._studies[new] = self._entry(stored)
 
     def set_history(
         self, nct_id: str, changes: list[dict[str, Any]], versions: dict[int, dict[str, Any]]
@@ -1073,7 +1123,11 @@ class FakeRegistry:
             if endpoint == "version":
                 return _json({"apiVersion": API_VERSION, "dataTimestamp": self.data_timestamp})
             if endpoint == "search":
-                payload = self._search(params, empty_page=kind == "empty_page_with_token")
+                payload = self._search(
+                    params,
+                    empty_page=kind == "empty_page_with_token",
+                    raw_ok=kind not in RECORD_FAULTS,
+                )
                 records = payload["studies"]
             elif endpoint == "study":
                 found = self._study(path.rsplit("/", 1)[1], params)
@@ -1152,7 +1206,9 @@ class FakeRegistry:
                 raise LookupError(f"Version {raw_version} of {nct} not found")
             return {"studyVersion": version, "study": copy.deepcopy(found[1][version])}
 
-    def _search(self, params: dict[str, str], *, empty_page: bool) -> dict[str, Any]:
+    def _search(
+        self, params: dict[str, str], *, empty_page: bool, raw_ok: bool = False
+    ) -> dict[str, Any]:
         _check_params(params, SEARCH_PARAMS)
         _check_format(params)
         size = _page_size(params.get("pageSize"))
@@ -1177,16 +1233,22 @@ class FakeRegistry:
 
         with self._lock:
             aliases = dict(self._aliases) if self.ids_match_aliases else None
-            hits = [e for e in self._studies.values() if all(p(e, aliases) for p in predicates)]
-            hits.sort(key=lambda e: str(_ps(e.study, "identificationModule", "nctId")))
+            candidates = self._id_candidates(params, aliases)
+            hits = [e for e in candidates if all(p(e, aliases) for p in predicates)]
+            hits.sort(key=lambda e: e.sort_id)
             for area, desc in reversed(sorters):
                 hits.sort(key=functools.partial(_sort_key, area=area, desc=desc), reverse=desc)
             total = len(hits)
-            page = (
-                [] if empty_page else [copy.deepcopy(e.study) for e in hits[offset : offset + size]]
-            )
+            chosen = [] if empty_page else hits[offset : offset + size]
+            if self.lean and raw_ok and not paths:
+                studies: list[Any] = _RawStudies(
+                    e.body for e in chosen if isinstance(e, _LeanEntry)
+                )
+            else:
+                page = [copy.deepcopy(e.study) for e in chosen]
+                studies = [trim(s, paths) for s in page] if paths else page
 
-        payload: dict[str, Any] = {"studies": [trim(s, paths) for s in page] if paths else page}
+        payload: dict[str, Any] = {"studies": studies}
         if first and count_total == "true":
             payload["totalCount"] = total
         if empty_page:
@@ -1194,6 +1256,24 @@ class FakeRegistry:
         elif offset + size < total:
             payload["nextPageToken"] = _token(offset + size, digest)
         return payload
+
+    def _id_candidates(
+        self, params: dict[str, str], aliases: dict[str, str] | None
+    ) -> Iterable[_Entry]:
+        """Every record, or in lean mode the few a filter.ids query can match (looked up)."""
+        ids = params.get("filter.ids", "").strip()
+        if not self.lean or not ids or any(params.get(name) for name in QUERY_AREAS):
+            return self._studies.values()
+        found: dict[str, _Entry] = {}
+        for raw in re.split(r"[|,\s]+", ids):
+            if not raw:
+                continue
+            nct = normalize_nct(raw)
+            for name in (nct, (aliases or {}).get(nct)):
+                entry = self._studies.get(name) if name else None
+                if entry is not None:
+                    found[entry.nct] = entry
+        return found.values()
 
 
 def _check_params(params: dict[str, str], allowed: frozenset[str]) -> None:
@@ -1257,12 +1337,11 @@ def _ids_predicate(value: str) -> Predicate:
         raise BadRequest("filter.ids needs at least one NCT number")
 
     def match(entry: _Entry, aliases: dict[str, str] | None) -> bool:
-        nct = normalize_nct(str(_ps(entry.study, "identificationModule", "nctId")))
+        nct = entry.nct
         names = {nct}
         if aliases is not None:
             names.update(a for a, target in aliases.items() if target == nct)
-            own = _listify(_ps(entry.study, "identificationModule", "nctIdAliases"))
-            names.update(str(a).upper() for a in own)
+            names.update(entry.own_aliases)
         return not wanted.isdisjoint(names)
 
     return match

@@ -1,0 +1,124 @@
+"""Notification channels: apprise URLs, their masked labels, and masking of their secrets."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote, unquote, urlsplit
+
+MASK = "****"
+_TOKEN_SPLIT = re.compile(r"[/:@?&=#,;+\s]+")
+# A token of a URL this long that the privacy-masked form does not show is treated as secret.
+_MIN_SECRET = 6
+
+
+class NotifyError(Exception):
+    """A notification setting a user can fix (an URL apprise does not understand)."""
+
+
+@dataclass(frozen=True)
+class Channel:
+    """One notification URL: the secret URL, a masked label, and the key deliveries use."""
+
+    url: str = field(repr=False)
+    label: str
+    key: str
+    valid: bool = True
+
+
+def _privacy_url(url: str) -> str | None:
+    import apprise
+
+    logger = logging.getLogger("apprise")
+    # apprise logs why an URL does not parse; the channel's label says so instead.
+    was, logger.disabled = logger.disabled, True
+    try:
+        ap = apprise.Apprise()
+        if not ap.add(url):
+            return None
+        urls = ap.urls(privacy=True)
+    finally:
+        logger.disabled = was
+    return urls[0] if urls else None
+
+
+def _secrets(url: str, privacy: str | None) -> set[str]:
+    out: set[str] = set()
+    try:
+        password = urlsplit(url).password
+    except ValueError:
+        password = None
+    if password:
+        out |= {password, unquote(password)}
+    scheme = url.split("://", 1)[0]
+    if privacy:
+        public = set(_TOKEN_SPLIT.split(unquote(privacy)))
+    else:
+        # Not an URL apprise knows: everything but where it points to may be secret.
+        try:
+            parts = urlsplit(url)
+            public = {parts.hostname or "", str(parts.port or "")}
+        except ValueError:
+            public = set()
+    for token in _TOKEN_SPLIT.split(url) + _TOKEN_SPLIT.split(unquote(url)):
+        if len(token) >= _MIN_SECRET and token not in public and token != scheme:
+            out.add(token)
+    # Short passwords still get masked, but never one or two characters that would mangle text.
+    return {s for s in out if len(s) >= 3}
+
+
+class Masker:
+    """Replaces every secret part of the configured URLs in a text (logs, errors, status)."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        variants: set[str] = set()
+        for s in secrets:
+            variants |= {s, quote(s, safe=""), quote(s)}
+        self._secrets = sorted(variants, key=len, reverse=True)
+
+    def __call__(self, text: Any) -> str:
+        out = str(text)
+        for secret in self._secrets:
+            out = out.replace(secret, MASK)
+        return out
+
+
+class _MaskFilter(logging.Filter):
+    def __init__(self, masker: Masker) -> None:
+        super().__init__()
+        self.masker = masker
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = self.masker(record.getMessage())
+        record.args = ()
+        return True
+
+
+def parse_channels(urls: list[str]) -> tuple[list[Channel], Masker]:
+    """The configured URLs as channels (invalid ones flagged) and a masker for their secrets."""
+    out: list[Channel] = []
+    secrets: set[str] = set()
+    for url in urls:
+        privacy = _privacy_url(url)
+        secrets |= _secrets(url, privacy)
+        scheme = url.split("://", 1)[0] if "://" in url else "?"
+        label = privacy.split("?", 1)[0] if privacy else f"{scheme}://… (not a valid apprise URL)"
+        digest = hashlib.sha256(url.encode()).hexdigest()[:8]
+        key = f"{label[:180]} #{digest}"
+        out.append(Channel(url=url, label=label, key=key, valid=bool(privacy)))
+    masker = Masker(secrets)
+    return [Channel(c.url, masker(c.label), masker(c.key), c.valid) for c in out], masker
+
+
+def mask_apprise_logs(masker: Masker, *, show: bool = False) -> None:
+    """Mask secrets in apprise's own log records; show them on stderr only when asked (-v)."""
+    logger = logging.getLogger("apprise")
+    for f in list(logger.filters):
+        if isinstance(f, _MaskFilter):
+            logger.removeFilter(f)
+    logger.addFilter(_MaskFilter(masker))
+    logger.propagate = show

@@ -1,0 +1,96 @@
+"""What every command module shares: the context, output helpers, ID parsing, progress."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import cached_property
+from typing import Annotated, Any, NoReturn
+
+import orjson
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from models import db
+from sync.config import Settings, load_settings
+from sync.ctgov import CtgovClient
+from sync.ids import InvalidNCTId, normalise_many
+
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+
+
+class Ctx:
+    """What commands share: settings, engine and API client, made on first use."""
+
+    def __init__(self, config: str | None) -> None:
+        self.config = config
+
+    @cached_property
+    def settings(self) -> Settings:
+        return load_settings(self.config)
+
+    @cached_property
+    def engine(self) -> Engine:
+        eng = db.make_engine(self.settings.database_url_resolved)
+        db.ensure_schema(eng)
+        return eng
+
+    def client(self) -> CtgovClient:
+        s = self.settings
+        return CtgovClient(s.api_url, s.history_url, s.api)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        with db.session_scope(self.engine) as session:
+            yield session
+
+
+def ctx_of(typer_ctx: typer.Context) -> Ctx:
+    obj = typer_ctx.find_root().obj
+    assert isinstance(obj, Ctx)
+    return obj
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    err.print(f"[red]error:[/red] {message}", highlight=False, markup=True)
+    raise typer.Exit(code)
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2, default=str).decode() + "\n")
+
+
+def parse_ids(raw: list[str]) -> list[str]:
+    try:
+        return normalise_many(raw)
+    except InvalidNCTId as exc:
+        fail(str(exc))
+
+
+@contextmanager
+def progress_bar(label: str) -> Iterator[Callable[[int, int, str], None] | None]:
+    """A progress bar on stderr when it is a terminal; nothing otherwise."""
+    if not err.is_terminal:
+        yield None
+        return
+    with Progress(
+        TextColumn(label),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    ) as bar:
+        task = bar.add_task(label, total=None)
+
+        def update(done: int, total: int, _what: str) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update

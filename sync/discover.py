@@ -1,0 +1,325 @@
+"""Watches: run saved searches, record who enters and leaves (and why), track new matches."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from models import SyncRun, Watch, WatchEvent, WatchMatch
+from models.db import session_scope
+from sync import engine as sync_engine
+from sync import store
+from sync.config import Settings
+from sync.ctgov import ApiError, ApiHTTPError, CtgovClient
+from sync.watch_search import (
+    NO_LONGER_MATCHES,
+    Departure,
+    Match,
+    departures,
+    search,
+)
+from sync.watches import (
+    InvalidWatch,
+    UnknownWatch,
+    sync_config_watches,
+    validate_params,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class WatchResult:
+    """One watch's run, as reported in a sync summary (`summary.watches`)."""
+
+    name: str
+    outcome: str = "ok"
+    matches: int = 0
+    entered: list[str] = field(default_factory=list)
+    left: list[str] = field(default_factory=list)
+    left_reasons: dict[str, str] = field(default_factory=dict)
+    tracked: list[str] = field(default_factory=list)
+    events: list[str] = field(default_factory=list)
+    requests: int = 0
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _open_rows(session: Session, watch_id: int) -> dict[str, WatchMatch]:
+    rows = session.exec(
+        select(WatchMatch).where(WatchMatch.watch_id == watch_id, col(WatchMatch.left_at).is_(None))
+    )
+    return {m.nct_id: m for m in rows}
+
+
+def _last_row(session: Session, watch_id: int, nct: str) -> WatchMatch | None:
+    return session.exec(
+        select(WatchMatch)
+        .where(WatchMatch.watch_id == watch_id, WatchMatch.nct_id == nct)
+        .order_by(col(WatchMatch.id).desc())
+    ).first()
+
+
+def _why(exc: Exception) -> str:
+    # The search URL is long (every term variant, fields…) and says nothing the watch's name
+    # does not; the status and the registry's own message do.
+    if isinstance(exc, ApiHTTPError):
+        return f"HTTP {exc.status} from the registry's search: {exc.body or 'no message'}"
+    return str(exc)
+
+
+def _fail(engine: Engine, watch_id: int, result: WatchResult, message: str) -> WatchResult:
+    result.outcome, result.error = "failed", message
+    with session_scope(engine) as session:
+        # The members are those of the last good run: nobody left because a search failed.
+        result.matches = len(_open_rows(session, watch_id))
+        watch = session.get(Watch, watch_id)
+        if watch is not None:
+            watch.last_run_at = datetime.now(UTC)
+            watch.last_outcome = "failed"
+            watch.last_error = message
+            session.add(watch)
+    log.warning("watch %s failed: %s", result.name, message)
+    return result
+
+
+def run_watch(
+    engine: Engine, client: CtgovClient, name: str, *, run_id: int | None = None
+) -> WatchResult:
+    """Run one watch: search, then record entries, departures (with reasons) and new tracks.
+
+    A failed search changes no membership: nobody is reported as leaving because of it.
+    """
+    with session_scope(engine) as session:
+        watch = session.exec(select(Watch).where(Watch.name == name)).first()
+        if watch is None or watch.id is None:
+            raise UnknownWatch(f"no watch named {name!r}")
+        watch_id, stored = watch.id, dict(watch.params or {})
+    result = WatchResult(name=name)
+    start = client.requests
+    try:
+        params = validate_params(name, stored)
+        found = search(client, params)
+    except (InvalidWatch, ApiError) as exc:
+        result.requests = client.requests - start
+        return _fail(engine, watch_id, result, _why(exc))
+
+    with session_scope(engine) as session:
+        leaving = {n: m.status for n, m in _open_rows(session, watch_id).items() if n not in found}
+    gone = departures(client, params, leaving) if leaving else {}
+
+    now = datetime.now(UTC)
+    with session_scope(engine) as session:
+        watch = session.get(Watch, watch_id)
+        assert watch is not None
+        # Re-read inside the writing transaction: what another process did meanwhile counts.
+        current = _open_rows(session, watch_id)
+        first_run = not current and watch.last_outcome != "ok" and not _has_rows(session, watch_id)
+        for nct in sorted(found):
+            m = found[nct]
+            row = current.get(nct)
+            if row is None:
+                _enter(session, watch, m, now, run_id, first_run, result)
+            else:
+                row.last_seen, row.title, row.status, row.info = now, m.title, m.status, m.info()
+                session.add(row)
+            _track_if_new(session, watch, m, result)
+        for nct in sorted(set(current) - set(found)):
+            row = current[nct]
+            departure = gone.get(nct, Departure(NO_LONGER_MATCHES))
+            reason = departure.reason
+            row.left_at, row.left_reason = now, reason
+            row.status = departure.status or row.status
+            session.add(row)
+            summary = f"study left {name}: {nct}, {row.title or 'untitled'}: {reason}"
+            session.add(
+                WatchEvent(
+                    watch_id=watch_id,
+                    nct_id=nct,
+                    event="left",
+                    reason=reason,
+                    summary=summary,
+                    at=now,
+                    run_id=run_id,
+                )
+            )
+            result.left.append(nct)
+            result.left_reasons[nct] = reason
+            result.events.append(summary)
+        watch.last_run_at, watch.last_outcome, watch.last_error = now, "ok", None
+        session.add(watch)
+    result.matches = len(found)
+    result.requests = client.requests - start
+    return result
+
+
+def _has_rows(session: Session, watch_id: int) -> bool:
+    return (
+        session.exec(select(WatchMatch.id).where(WatchMatch.watch_id == watch_id)).first()
+        is not None
+    )
+
+
+def _enter(
+    session: Session,
+    watch: Watch,
+    m: Match,
+    now: datetime,
+    run_id: int | None,
+    first_run: bool,
+    result: WatchResult,
+) -> None:
+    assert watch.id is not None
+    before = _last_row(session, watch.id, m.nct_id)
+    reason = None
+    if before is not None and before.left_at is not None:
+        reason = f"matches again (left {before.left_at.date().isoformat()}: {before.left_reason})"
+    elif first_run:
+        reason = "first run of the watch"
+    session.add(
+        WatchMatch(
+            watch_id=watch.id,
+            nct_id=m.nct_id,
+            first_seen=now,
+            last_seen=now,
+            title=m.title,
+            status=m.status,
+            info=m.info(),
+        )
+    )
+    summary = f"new study matched {watch.name}: {m.line()}"
+    session.add(
+        WatchEvent(
+            watch_id=watch.id,
+            nct_id=m.nct_id,
+            event="entered",
+            reason=reason,
+            summary=summary,
+            at=now,
+            run_id=run_id,
+        )
+    )
+    result.entered.append(m.nct_id)
+    result.events.append(summary)
+
+
+def _track_if_new(session: Session, watch: Watch, m: Match, result: WatchResult) -> None:
+    """Track a match of a tracking watch, unless trialwatch knows the trial already.
+
+    A trial the user removed stays removed. Current members are checked too, so a watch
+    switched to tracking picks up the members it already had.
+    """
+    if not watch.track or store.get_trial(session, m.nct_id) is not None:
+        return
+    sync_engine.track(session, [m.nct_id], source=f"watch:{watch.name}")
+    trial = store.get_trial(session, m.nct_id)
+    if trial is not None:
+        trial.title, trial.status = m.title, m.status
+    result.tracked.append(m.nct_id)
+
+
+def active_watch_names(engine: Engine) -> list[str]:
+    with session_scope(engine) as session:
+        return list(
+            session.exec(
+                select(Watch.name).where(col(Watch.active).is_(True)).order_by(col(Watch.name))
+            )
+        )
+
+
+def run_watches(
+    engine: Engine,
+    client: CtgovClient,
+    names: list[str] | None = None,
+    *,
+    run_id: int | None = None,
+) -> list[WatchResult]:
+    """Run the named watches (default: every active one); one failing never stops the others."""
+    results = []
+    for name in names if names is not None else active_watch_names(engine):
+        try:
+            results.append(run_watch(engine, client, name, run_id=run_id))
+        except UnknownWatch:
+            raise
+        except Exception as exc:  # noqa: BLE001  (a bug in one watch must not stop a sync)
+            log.exception("watch %s crashed", name)
+            results.append(
+                WatchResult(name=name, outcome="failed", error=f"{type(exc).__name__}: {exc}")
+            )
+    return results
+
+
+def sync_hook(
+    engine: Engine, settings: Settings, client: CtgovClient | None = None
+) -> Callable[[sync_engine.SyncSummary], None]:
+    """What `trialwatch sync` runs before fetching: every active watch, results into the summary.
+
+    Without `client` the hook makes its own from the settings (and closes it).
+    """
+
+    def hook(summary: sync_engine.SyncSummary) -> None:
+        with session_scope(engine) as session:
+            sync_config_watches(session, settings.watches)
+        own = client is None
+        c = client or CtgovClient(settings.api_url, settings.history_url, settings.api)
+        try:
+            for result in run_watches(engine, c, run_id=summary.run_id):
+                summary.watches.append(result.to_dict())
+                if result.outcome != "ok":
+                    summary.errors.append(f"watch {result.name}: {result.error}")
+        finally:
+            if own:
+                c.close()
+
+    return hook
+
+
+def run_recorded(
+    engine: Engine,
+    client: CtgovClient,
+    settings: Settings,
+    names: list[str] | None = None,
+    trigger: str = "cli",
+) -> tuple[int, list[WatchResult]]:
+    """`trialwatch watch run`: run watches outside a sync, accounted for as a SyncRun."""
+    with session_scope(engine) as session:
+        sync_config_watches(session, settings.watches)
+        run = SyncRun(kind="watch", trigger=trigger, mode="watches")
+        session.add(run)
+        session.flush()
+        assert run.id is not None
+        run_id = run.id
+    start = client.requests
+    results: list[WatchResult] = []
+    interrupted = True
+    try:
+        results = run_watches(engine, client, names, run_id=run_id)
+        interrupted = False
+    finally:
+        failed = [r for r in results if r.outcome != "ok"]
+        with session_scope(engine) as session:
+            finished = session.get(SyncRun, run_id)
+            assert finished is not None
+            finished.finished_at = datetime.now(UTC)
+            finished.requests = client.requests - start
+            finished.outcome = "failed" if interrupted else outcome_of(results)
+            finished.errors = [f"watch {r.name}: {r.error}" for r in failed]
+            finished.details = {"watches": [r.to_dict() for r in results]}
+            session.add(finished)
+    return run_id, results
+
+
+def outcome_of(results: list[WatchResult]) -> str:
+    """ok when every watch ran, failed when none did, partial in between."""
+    failed = sum(r.outcome != "ok" for r in results)
+    if not failed:
+        return "ok"
+    return "failed" if failed == len(results) else "partial"

@@ -1,0 +1,410 @@
+"""Backfill: import each trial's past versions from the registry's own record history."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from models import RegistryVersion, Snapshot, SyncRun, Trial
+from models.db import session_scope
+from sync import diff as differ
+from sync import record, store
+from sync.ctgov import ApiError, CtgovClient, Moved, NotFound
+from sync.history_plan import (
+    HistoryShapeError,
+    ListedVersion,
+    Plan,
+    parse_history_list,
+    parse_version_doc,
+    plan,
+)
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[int, int, str], None]
+
+
+@dataclass
+class TrialBackfill:
+    nct_id: str
+    outcome: str = "ok"
+    listed: int = 0
+    planned: int = 0
+    fetched: int = 0
+    imported: int = 0  # new versions in the timeline
+    unchanged: int = 0  # same content as the version before: no version of their own
+    merged: int = 0  # same content as the version after (e.g. the first polled one)
+    not_fetched: int = 0  # known from the list only (--only-modules)
+    changes: int = 0
+    errors: list[str] = field(default_factory=list)
+    versions: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class BackfillSummary:
+    run_id: int | None = None
+    outcome: str = "running"
+    requests: int = 0
+    only_modules: list[str] | None = None
+    trials: list[TrialBackfill] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def imported(self) -> int:
+        return sum(t.imported for t in self.trials)
+
+    @property
+    def fetched(self) -> int:
+        return sum(t.fetched for t in self.trials)
+
+    @property
+    def changes(self) -> int:
+        return sum(t.changes for t in self.trials)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out.update(imported=self.imported, fetched=self.fetched, changes=self.changes)
+        return out
+
+
+def targets(session: Session) -> list[str]:
+    """What `backfill --all` covers: active trials the registry may know (not aliases or
+    IDs it answered 404 for)."""
+    rows = session.exec(
+        select(Trial).where(col(Trial.active).is_(True)).order_by(col(Trial.nct_id))
+    ).all()
+    return [t.nct_id for t in rows if t.registry_state not in ("not_found", "alias")]
+
+
+def _when(date: str | None) -> datetime:
+    if date:
+        parts = [int(p) for p in date.split("-")] + [1]
+        return datetime(parts[0], parts[1], parts[2], tzinfo=UTC)
+    return datetime.now(UTC)
+
+
+def _first_poll(snaps: Iterable[Snapshot]) -> Snapshot | None:
+    return next((s for s in snaps if s.origin != "history"), None)
+
+
+def _cut(first_poll: Snapshot | None) -> str | None:
+    if first_poll is None:
+        return None
+    return (
+        first_poll.last_update_submitted
+        or first_poll.last_update_posted
+        or first_poll.fetched_at.date().isoformat()
+    )
+
+
+def _register(
+    session: Session, trial: Trial, listed: list[ListedVersion], wanted: frozenset[str] | None
+) -> Plan:
+    """Record every listed version (RegistryVersion), link the ones the polled versions already
+    stand for, and plan what to fetch."""
+    assert trial.id is not None
+    rows = {
+        r.registry_version: r
+        for r in session.exec(select(RegistryVersion).where(RegistryVersion.trial_id == trial.id))
+    }
+    for lv in listed:
+        row = rows.get(lv.version)
+        if row is None:
+            row = RegistryVersion(trial_id=trial.id, registry_version=lv.version)
+        row.date, row.overall_status, row.module_labels = lv.date, lv.status, list(lv.labels)
+        session.add(row)
+        rows[lv.version] = row
+    snaps = store.snapshots(session, trial.id)
+    cut = _cut(_first_poll(snaps))
+    if cut is not None:
+        # Later registry versions were polled: link them by submission date, never fetch them.
+        polled = {s.last_update_submitted: s.version for s in snaps if s.origin != "history"}
+        for lv in listed:
+            row = rows[lv.version]
+            if lv.date and lv.date > cut and row.snapshot_version is None:
+                row.snapshot_version = polled.get(lv.date)
+    done = {v for v, r in rows.items() if r.snapshot_version is not None}
+    return plan(listed, done, cut, wanted)
+
+
+def _may_merge(
+    version: int, after: Snapshot, seam: int | None, rows: dict[int, RegistryVersion]
+) -> bool:
+    """Whether `version` may join the version after it (same content): only when no registry
+    version in between is unknown, or the timeline would claim a content it cannot vouch for."""
+    if after.registry_version is not None:
+        upper = after.registry_version - 1
+    elif seam is not None and version <= seam:
+        upper = seam  # the first polled version stands for the seam version
+    else:
+        return False
+    return all(
+        rows[u].snapshot_version is not None for u in range(version + 1, upper + 1) if u in rows
+    )
+
+
+def import_version(
+    session: Session,
+    nct_id: str,
+    lv: ListedVersion,
+    study: dict[str, Any],
+    seam: int | None,
+    run_id: int | None = None,
+) -> tuple[str, int]:
+    """Put one fetched registry version in its place in the timeline, in the caller's
+    transaction. Returns (what happened, changes written): "inserted" as a new version,
+    "unchanged" (same content as the version before it) or "merged" (same content as the
+    version after it, which now starts at this registry version)."""
+    trial = session.exec(select(Trial).where(Trial.nct_id == nct_id).with_for_update()).one()
+    assert trial.id is not None
+    rows = {
+        r.registry_version: r
+        for r in session.exec(select(RegistryVersion).where(RegistryVersion.trial_id == trial.id))
+    }
+    snaps = {s.version: s for s in store.snapshots(session, trial.id)}
+    # Its place: right after the last version that stands for an earlier registry version.
+    earlier = [
+        s.version
+        for s in snaps.values()
+        if s.registry_version is not None and s.registry_version < lv.version
+    ]
+    pos = max(earlier, default=0) + 1
+    before, after = snaps.get(pos - 1), snaps.get(pos)
+    digest = record.content_hash(study)
+    row = rows[lv.version]
+    if before is not None and store.hash_of(session, before) == digest:
+        row.snapshot_version = before.version
+        session.add(row)
+        return "unchanged", 0
+    if (
+        after is not None
+        and store.hash_of(session, after) == digest
+        and _may_merge(lv.version, after, seam, rows)
+    ):
+        after.registry_version, after.registry_date = lv.version, lv.date
+        row.snapshot_version = after.version
+        session.add_all([after, row])
+        # The changes into it happened at this registry version, whenever it was polled.
+        for change in store.changes_between(session, trial.id, after.version - 1, after.version):
+            change.detected_at = _when(lv.date)
+            session.add(change)
+        return "merged", 0
+    stored = store.insert_version(
+        session,
+        trial,
+        pos,
+        study,
+        origin="history",
+        run_id=run_id,
+        registry_version=lv.version,
+        registry_date=lv.date,
+    )
+    row.snapshot_version = pos
+    session.add(row)
+    written = 0
+    if stored.previous is not None:
+        # What was one step (before -> after) is two now (before -> new -> after).
+        store.delete_changes_between(session, trial.id, pos - 1, pos + 1)
+        when = _when(lv.date)
+        written += _add_changes(session, trial, pos - 1, stored.previous, study, run_id, when)
+    nxt = store.get_snapshot(session, trial.id, pos + 1)
+    if nxt is not None:
+        when = _when(nxt.registry_date) if nxt.registry_date else nxt.fetched_at
+        newer = store.record_of(session, nxt)
+        written += _add_changes(session, trial, pos, study, newer, run_id, when)
+    return "inserted", written
+
+
+def _add_changes(
+    session: Session,
+    trial: Trial,
+    from_v: int,
+    old: dict[str, Any],
+    new: dict[str, Any],
+    run_id: int | None,
+    when: datetime,
+) -> int:
+    found = differ.diff_records(old, new)
+    rows = store.add_changes(session, trial, from_v, from_v + 1, found, run_id)
+    # Dated when they happened, so a digest never reports a years-old change as news.
+    for r in rows:
+        r.detected_at = when
+    return len(rows)
+
+
+class _Backfill:
+    """One backfill run; the public entry point is backfill()."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        client: CtgovClient,
+        wanted: frozenset[str] | None,
+        summary: BackfillSummary,
+        progress: Progress | None,
+    ) -> None:
+        self.engine = engine
+        self.client = client
+        self.wanted = wanted
+        self.s = summary
+        self.progress = progress
+        self.done = 0
+        self.total = 0
+
+    def tick(self, label: str, planned: int = 0, done: int = 0) -> None:
+        self.total += planned
+        self.done += done
+        if self.progress:
+            self.progress(self.done, max(self.total, self.done), label)
+
+    def trial(self, nct_id: str) -> TrialBackfill:
+        t = TrialBackfill(nct_id)
+        with session_scope(self.engine) as session:
+            if store.get_trial(session, nct_id) is None:
+                return self.fail(t, f"not tracked (add it with: trialwatch add {nct_id})")
+        try:
+            listed = parse_history_list(self.client.history_list(nct_id), nct_id)
+        except NotFound:
+            return self.fail(t, "the registry has no record history for it (404)")
+        except Moved as moved:
+            return self.fail(t, f"it is an alias of {moved.new_id}: backfill {moved.new_id}")
+        except (ApiError, HistoryShapeError) as exc:
+            return self.fail(t, f"the history list failed: {exc}")
+        t.listed = len(listed)
+        with session_scope(self.engine) as session:
+            trial = store.get_trial(session, nct_id)
+            assert trial is not None
+            p = _register(session, trial, listed, self.wanted)
+        t.planned, t.not_fetched = len(p.fetch), len(p.not_fetched)
+        self.tick(nct_id, planned=len(p.fetch))
+        by_version = {lv.version: lv for lv in listed}
+        for v in p.fetch:
+            try:
+                doc = self.client.history_version(nct_id, v)
+                study = parse_version_doc(doc, nct_id, v)
+            except (ApiError, HistoryShapeError) as exc:
+                # Stop here: versions are imported in order, so a re-run resumes at v.
+                t.errors.append(f"{nct_id}: registry version {v}: {exc}")
+                break
+            t.fetched += 1
+            try:
+                with session_scope(self.engine) as session:
+                    lv = by_version[v]
+                    what, n = import_version(session, nct_id, lv, study, p.seam, self.s.run_id)
+            except IntegrityError:
+                t.errors.append(
+                    f"{nct_id}: registry version {v}: another process wrote this trial's "
+                    "versions meanwhile; run backfill again"
+                )
+                break
+            except (TypeError, ValueError, AttributeError, KeyError) as exc:
+                # A record odd enough to break hashing or diffing: nothing of it was written.
+                t.errors.append(f"{nct_id}: registry version {v} could not be imported: {exc}")
+                break
+            t.changes += n
+            if what == "inserted":
+                t.imported += 1
+            elif what == "merged":
+                t.merged += 1
+            else:
+                t.unchanged += 1
+            self.tick(nct_id, done=1)
+        t.versions = self.versions(nct_id)
+        if t.errors:
+            # Partial when this run moved the timeline on, failed when it could not.
+            t.outcome = "partial" if t.imported + t.merged + t.unchanged else "failed"
+        return t
+
+    def fail(self, t: TrialBackfill, message: str) -> TrialBackfill:
+        t.errors.append(f"{t.nct_id}: {message}")
+        t.outcome = "failed"
+        return t
+
+    def versions(self, nct_id: str) -> list[dict[str, Any]]:
+        with session_scope(self.engine) as session:
+            trial = store.get_trial(session, nct_id)
+            assert trial is not None
+            rows = session.exec(
+                select(RegistryVersion)
+                .where(RegistryVersion.trial_id == trial.id)
+                .order_by(col(RegistryVersion.registry_version))
+            ).all()
+            return [
+                {
+                    "registry_version": r.registry_version,
+                    "date": r.date,
+                    "status": r.overall_status,
+                    "module_labels": r.module_labels or [],
+                    "snapshot_version": r.snapshot_version,
+                }
+                for r in rows
+            ]
+
+
+def backfill(
+    engine: Engine,
+    client: CtgovClient,
+    nct_ids: list[str],
+    *,
+    only_modules: list[str] | None = None,
+    trigger: str = "cli",
+    progress: Progress | None = None,
+) -> BackfillSummary:
+    """Import the registry's past versions of these tracked trials, before their polled
+    versions; idempotent and resumable. Recorded as a SyncRun of kind "backfill"."""
+    wanted = frozenset(label.lower() for label in only_modules) if only_modules else None
+    summary = BackfillSummary(only_modules=list(only_modules) if only_modules else None)
+    start = client.requests
+    with session_scope(engine) as session:
+        run = SyncRun(kind="backfill", trigger=trigger, mode="modules" if wanted else "full")
+        session.add(run)
+        session.flush()
+        summary.run_id = run.id
+    job = _Backfill(engine, client, wanted, summary, progress)
+    try:
+        for nct in nct_ids:
+            t = job.trial(nct)
+            summary.trials.append(t)
+            summary.errors.extend(t.errors)
+    except BaseException as exc:
+        # Interrupted (Ctrl-C) or a bug: say so in the run's record, then re-raise.
+        summary.outcome = "failed"
+        summary.errors.append(f"interrupted: {type(exc).__name__}: {exc}")
+        _finish(engine, summary, client.requests - start)
+        raise
+    outcomes = {t.outcome for t in summary.trials}
+    summary.outcome = (
+        "ok" if outcomes <= {"ok"} else "failed" if outcomes == {"failed"} else "partial"
+    )
+    _finish(engine, summary, client.requests - start)
+    return summary
+
+
+def _finish(engine: Engine, summary: BackfillSummary, requests: int) -> None:
+    summary.requests = requests
+    for e in summary.errors:
+        log.warning("backfill: %s", e)
+    with session_scope(engine) as session:
+        run = session.get(SyncRun, summary.run_id)
+        assert run is not None
+        run.outcome = summary.outcome
+        run.finished_at = datetime.now(UTC)
+        run.requests = requests
+        run.fetched = summary.fetched
+        run.new_versions = summary.imported
+        run.changes = summary.changes
+        run.errors = summary.errors
+        run.details = {
+            "only_modules": summary.only_modules,
+            "trials": [
+                {k: v for k, v in asdict(t).items() if k != "versions"} for t in summary.trials
+            ],
+        }
+        session.add(run)

@@ -1,0 +1,253 @@
+"""HTML (history endpoints) and Markdown (API v2) of the same text: one comparable form."""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from factory import load_sample, samples_dir
+
+from sync import record
+from sync.htmltext import comparable, html_to_markdown, looks_like_html, markdown_record
+
+CAPTURE = "history/NCT03690141.history-true.json"
+
+# -- a test oracle: HTML as the documented API writes it, built apart from sync.htmltext --------
+
+_TOKEN_RE = re.compile(r"<(/?)([A-Za-z0-9]+)[^>]*>")
+_API_ESCAPE_RE = re.compile(r"([\\*_\[\]<>&^`])")
+
+
+def api_markdown(text: str) -> str:
+    """The registry's HTML-format text as API v2 sends it, by the rules seen in real records:
+    "* " bullets, "1. " numbers, nested lists three spaces in, blank lines between all blocks,
+    `\\>`-style escapes in block text, plain fields (titles, names) unescaped and untagged.
+    Deliberately laid out unlike sync.htmltext's output (indentation, blank lines)."""
+    text = re.sub(r"</?mark\b[^>]*>", "", text)
+    if not re.search(r"<(?:p|ul|ol|li|br)\b", text):
+        return html.unescape(text)
+    blocks: list[str] = []
+    lists: list[list[Any]] = []  # [ordered, next number]
+    current: list[Any] | None = None  # [marker, indent, text]
+
+    def close() -> None:
+        nonlocal current
+        if current is not None and (current[2].strip() or current[0]):
+            lines = [ln.strip() for ln in current[2].strip().split("\n")]
+            lines[0] = re.sub(r"^(\d+)\. ", r"\1\\. ", lines[0])
+            pad = " " * current[1]
+            cont = " " * (current[1] + len(current[0]))
+            blocks.append(pad + current[0] + lines[0] + "".join("\n" + cont + x for x in lines[1:]))
+        current = None
+
+    pos = 0
+    for m in _TOKEN_RE.finditer(text + "<end>"):
+        data = text[pos : m.start()] if m.start() <= len(text) else text[pos:]
+        pos = m.end()
+        if data:
+            if current is None:
+                current = ["", 3 * len(lists), ""]
+            current[2] += _API_ESCAPE_RE.sub(r"\\\1", html.unescape(data))
+        closing, tag = m.group(1), m.group(2).lower()
+        if tag in ("ul", "ol"):
+            close()
+            if closing:
+                lists.pop()
+            else:
+                lists.append([tag == "ol", 1])
+        elif tag == "li" and not closing:
+            close()
+            marker = f"{lists[-1][1]}. " if lists[-1][0] else "* "
+            lists[-1][1] += 1
+            current = [marker, 3 * (len(lists) - 1), ""]
+        elif tag == "p" and not closing:
+            if current is not None and current[0] and not current[2].strip():
+                continue  # the item's own text
+            close()
+            current = ["", 3 * len(lists), ""]
+        elif closing or tag == "end":
+            close()
+    return "\n\n".join(blocks)
+
+
+def strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from strings(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from strings(v)
+
+
+# -- exact conversion -------------------------------------------------------------------------
+
+CRITERIA_HTML = (
+    "<p>Inclusion Criteria:</p><ul><li>Adults aged &ge;18 years</li><li><p>Adequate organ "
+    "function:</p><ol><li>ANC &gt;1.5 x 10<sup>9</sup>&#x2F;L</li><li>Platelets &gt;100 x "
+    "10^9&#x2F;L</li></ol></li><li>Measurable disease per RECIST 1.1 [investigator&#x27;s "
+    "review]</li></ul><p>Exclusion Criteria:</p><ul><li>Prior CAR-NK therapy\nor any cell "
+    "therapy</li><li>1. numbered text that is not a list</li></ul>"
+)
+CRITERIA_MD = """Inclusion Criteria:
+
+* Adults aged ≥18 years
+* Adequate organ function:
+
+  1. ANC \\>1.5 x 10\\^9/L
+  2. Platelets \\>100 x 10\\^9/L
+* Measurable disease per RECIST 1.1 \\[investigator's review\\]
+
+Exclusion Criteria:
+
+* Prior CAR-NK therapy
+  or any cell therapy
+* 1\\. numbered text that is not a list"""
+
+# The same criteria as the API might lay them out: three-space nesting, one line per item.
+CRITERIA_API = """Inclusion Criteria:
+
+* Adults aged ≥18 years
+* Adequate organ function:
+
+   1. ANC \\>1.5 x 10\\^9/L
+   2. Platelets \\>100 x 10\\^9/L
+* Measurable disease per RECIST 1.1 \\[investigator's review\\]
+
+Exclusion Criteria:
+
+* Prior CAR-NK therapy or any cell therapy
+* 1\\. numbered text that is not a list
+"""
+
+
+def test_block_html_becomes_the_apis_markdown() -> None:
+    assert html_to_markdown(CRITERIA_HTML) == CRITERIA_MD
+
+
+def test_plain_fields_lose_tags_and_references_but_gain_no_escapes() -> None:
+    title = 'Study of A&amp;B in &lt;CRPC&gt; (<mark class="hl-term">CRPC</mark>) 1*2_3'
+    assert html_to_markdown(title) == "Study of A&B in <CRPC> (CRPC) 1*2_3"
+    assert html_to_markdown("and&#x2F;or Gilbert&#x27;s") == "and/or Gilbert's"
+    assert html_to_markdown("no markup at all") == "no markup at all"
+
+
+def test_links_and_breaks() -> None:
+    doc = (
+        '<p>See <a href="https://example.org/p">the protocol</a> or '
+        '<a href="https://example.org/q">https://example.org/q</a><br>for details.</p><p>End</p>'
+    )
+    assert html_to_markdown(doc) == (
+        "See [the protocol](https://example.org/p) or https://example.org/q\nfor details.\n\nEnd"
+    )
+    assert comparable(doc) == comparable(
+        "See [the protocol](https://example.org/p) or https://example.org/q for details.\n\nEnd"
+    )
+    assert comparable(doc) == (
+        "See the protocol (https://example.org/p) or https://example.org/q for details. End"
+    )
+
+
+def test_looks_like_html() -> None:
+    assert looks_like_html("<p>x</p>") and looks_like_html("A &amp; B")
+    assert looks_like_html('x <mark class="hl-term">y</mark>')
+    for text in ("<=18 years", "PD-L1 in TAP (<1%)", "Merck Sharp & Dohme", "\\<p\\> escaped",
+                 "typed as \\&gt; in Markdown"):
+        assert not looks_like_html(text), text
+
+
+# -- the comparable form ----------------------------------------------------------------------
+
+
+def test_html_and_markdown_of_one_text_compare_equal() -> None:
+    assert comparable(CRITERIA_HTML) == comparable(CRITERIA_MD) == comparable(CRITERIA_API)
+    assert comparable(CRITERIA_API) == (
+        "Inclusion Criteria: * Adults aged ≥18 years * Adequate organ function: "
+        "1. ANC >1.5 x 10^9/L 2. Platelets >100 x 10^9/L * Measurable disease per RECIST 1.1 "
+        "[investigator's review] Exclusion Criteria: * Prior CAR-NK therapy or any cell "
+        "therapy * 1. numbered text that is not a list"
+    )
+
+
+@pytest.mark.parametrize(
+    "changed",
+    [
+        CRITERIA_API.replace("\\>1.5", "\\>2.0"),  # a number
+        CRITERIA_API.replace("* Adults", "* Adults and adolescents"),  # words
+        CRITERIA_API.replace("cell therapy\n", "cell therapy\n* Pregnancy\n"),  # an item
+        CRITERIA_API.replace("   2. Platelets", "   2. ANC twice\n   3. Platelets"),
+    ],
+)
+def test_content_changes_still_differ(changed: str) -> None:
+    assert comparable(changed) != comparable(CRITERIA_HTML)
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("a \\> b \\[c\\] d\\_e \\& f", "a > b [c] d_e & f"),
+        ("**Note:** text", "<p><strong>Note:</strong> text</p>"),
+        ("*Note:* text and _more_", "Note: text and more"),
+        ("- one\n- two", "* one\n* two"),
+        ("+ one", "<ul><li>one</li></ul>"),
+        ("1) first\n2) second", "<ol><li>first</li><li>second</li></ol>"),
+        ("para one\n\npara two", "<p>para one</p><p>para two</p>"),
+        ("  spaced   out\ttext \n", "spaced out text"),
+        ("line one\\\nline two", "line one<br>line two"),
+        ("`code` and <https://example.org>", "code and https://example.org"),
+        ("A &amp; B", "A & B"),
+    ],
+)
+def test_equivalent_spellings(a: str, b: str) -> None:
+    assert comparable(a) == comparable(b)
+
+
+def test_plain_strings_take_the_fast_path_unchanged() -> None:
+    for text in ("NOT_YET_RECRUITING", "SJCARB7H3_41BBL infusion", "2018-10-12", "Detroit"):
+        assert comparable(text) == text
+    assert comparable(" padded ") == "padded"
+    assert comparable("10\\*5 is not emphasis*") == "10*5 is not emphasis*"
+
+
+# -- the real capture and real records --------------------------------------------------------
+
+
+def test_every_text_of_the_history_capture_converts_faithfully() -> None:
+    study = load_sample(CAPTURE)["study"]
+    texts = [s for s in strings(study) if looks_like_html(s)]
+    assert len(texts) == 11  # titles, conditions, descriptions, arms, outcomes, criteria
+    for text in texts:
+        converted = html_to_markdown(text)
+        assert "<mark" not in converted and "&#x" not in converted
+        assert comparable(text) == comparable(converted) == comparable(api_markdown(text)), text
+
+
+def test_capture_criteria_as_markdown() -> None:
+    study = load_sample(CAPTURE)["study"]
+    md = html_to_markdown(study["protocolSection"]["eligibilityModule"]["eligibilityCriteria"])
+    lines = md.split("\n")
+    assert lines[:3] == ["Inclusion Criteria:", "", "* Men ≥18 years."]
+    assert "* Estimated life expectancy \\>12 weeks." in lines
+    # A nested numbered list under a bullet, a bullet list under a paragraph of an item.
+    assert any(ln.startswith("  1. intranasal, inhaled") for ln in lines)
+    assert "  * Bone disease" in lines
+    assert "Exclusion Criteria:" in lines
+    inclusion = md.split("Exclusion Criteria:")[0]
+    assert sum(1 for ln in inclusion.split("\n") if ln.startswith("* ")) == 16
+
+
+def test_real_api_records_are_left_as_they_are() -> None:
+    records = sorted((samples_dir() / "records").glob("*.json"))
+    assert len(records) >= 50
+    for path in records:
+        study = load_sample(f"records/{path.name}")
+        # Markdown from the documented API is never mistaken for the history's HTML …
+        assert markdown_record(study) == study, path.name
+        # … and its canonical form (hashing) handles every string.
+        assert len(record.content_hash(study)) == 64
+        for text in strings(record.submitted_content(study)):
+            assert "\n" not in comparable(text)
