@@ -138,3 +138,14 @@ def test_config_trials_are_synced_and_empty_config_means_defaults(cli, fake_ctgo
 def test_db_upgrade(cli) -> None:
     r = cli("db", "upgrade")
     assert r.exit_code == 0 and "database at" in r.stdout
+
+
+def test_sync_request_count_includes_watch_searches(cli, fake_ctgov) -> None:
+    fake_ctgov.put(make_study(nct(1), title="DLL3 CAR-NK cells in small cell lung cancer"))
+    cli.write_config('[[watches]]\nname = "car-nk"\nterm = "CAR-NK"\n')
+    r = cli("sync", "--json")
+    assert r.exit_code == 0, r.stderr
+    s = r.json()
+    # /version, the watch search (one page), the batch fetching the new match
+    assert s["requests"] == fake_ctgov.count() == 3
+    assert s["watches"][0]["entered"] == [nct(1)]
