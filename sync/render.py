@@ -32,8 +32,9 @@ def value_text(value: Any, limit: int = 400) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def word_diff_text(segments: Any) -> Text | None:
-    """Render [(op, text), …] word-diff segments: deletions struck red, insertions green."""
+def word_diff_text(segments: Any, styled: bool = True) -> Text | None:
+    """Render [(op, text), …] word-diff segments: deletions struck red, insertions green, or
+    (not styled: a pipe or a file) marked [-deleted-] and {+inserted+} as git's word diff does."""
     if not isinstance(segments, list):
         return None
     out = Text()
@@ -44,8 +45,12 @@ def word_diff_text(segments: Any) -> Text | None:
             op, text = seg
         else:
             return None
-        style = {"delete": "red strike", "insert": "green", "equal": ""}.get(str(op), "")
-        out.append(str(text), style=style)
+        if styled:
+            style = {"delete": "red strike", "insert": "green", "equal": ""}.get(str(op), "")
+            out.append(str(text), style=style)
+        else:
+            marks = {"delete": ("[-", "-]"), "insert": ("{+", "+}")}.get(str(op), ("", ""))
+            out.append(f"{marks[0]}{text}{marks[1]}")
         out.append(" ")
     return out
 
@@ -90,7 +95,7 @@ def print_diff(console: Console, data: dict[str, Any]) -> None:
         table.add_column("new", ratio=3)
         for ch in items:
             sev = ch["severity"]
-            words = word_diff_text(_word_segments(ch))
+            words = word_diff_text(_word_segments(ch), styled=console.is_terminal)
             new_cell: Text | str = value_text(ch["new"])
             if words is not None:
                 new_cell = words
