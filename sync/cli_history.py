@@ -26,10 +26,13 @@ def run(
     c: Ctx, nct_ids: list[str], only_modules: list[str] | None = None
 ) -> history.BackfillSummary:
     """Backfill these tracked trials with a progress bar on a terminal (also used by `add`)."""
-    with c.client() as client, progress_bar("backfilling") as progress:
-        return history.backfill(
-            c.engine, client, nct_ids, only_modules=only_modules, progress=progress
-        )
+    try:
+        with c.client() as client, progress_bar("backfilling") as progress:
+            return history.backfill(
+                c.engine, client, nct_ids, only_modules=only_modules, progress=progress
+            )
+    except history.BackfillBusy as exc:
+        fail(f"{exc}; nothing was fetched: try again when it has finished", code=1)
 
 
 def _range(versions: list[int]) -> str:

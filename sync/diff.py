@@ -449,7 +449,8 @@ def diff_records(old: dict[str, Any], new: dict[str, Any]) -> list[Change]:
         differ.node((key,), old.get(key, MISSING), new.get(key, MISSING))
     if not differ.changes:
         a, b = record.canonical(old), record.canonical(new)
-        if a != b:
+        # Bytes, not ==: False == 0 in Python, and the hash tells them apart.
+        if record.canonical_bytes(old) != record.canonical_bytes(new):
             # The hash sees a difference the walk judged formatting: a version is stored, so
             # say where rather than report nothing (a change is never lost).
             parts = _first_difference(a, b)

@@ -27,7 +27,7 @@ STATUS_COLOURS = {
 _OTHER_COLOUR = "#9e9e9e"
 # Characters that carry meaning in Markdown (and the HTML a Markdown renderer lets through).
 # An underscore inside a word (NOT_YET_RECRUITING) is never emphasis: left as it is, readably.
-_MD_SPECIAL = re.compile(r"([\\`*\[\]<~]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9]))")
+_MD_SPECIAL = re.compile(r"([\\`*\[\]~]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9]))")
 _MD_LIMIT = 400
 _CONTROL_RE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]")
 
@@ -40,6 +40,10 @@ def _autoescape(name: str | None) -> bool:
 def md_escape(value: Any) -> str:
     """Text that a Markdown renderer shows as itself (no markup, no raw HTML), on one line."""
     text = " ".join(str(value).split())
+    # "<" as an entity, not a backslash escape: Python-Markdown (what apprise uses to turn a
+    # digest into e-mail HTML) does not honour "\\<" and would pass registry markup through as
+    # live HTML. Only "<" can open a tag; "->" in summaries stays readable in a terminal.
+    text = text.replace("<", "&lt;")
     return _MD_SPECIAL.sub(lambda m: "\\" + m.group(0), text)
 
 

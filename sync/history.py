@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -13,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from models import RegistryVersion, Snapshot, SyncRun, Trial
-from models.db import session_scope
+from models.db import Busy, exclusive, session_scope
 from sync import diff as differ
 from sync import record, store
 from sync.ctgov import ApiError, CtgovClient, Moved, NotFound
@@ -358,7 +359,44 @@ def backfill(
     progress: Progress | None = None,
 ) -> BackfillSummary:
     """Import the registry's past versions of these tracked trials, before their polled
-    versions; idempotent and resumable. Recorded as a SyncRun of kind "backfill"."""
+    versions; idempotent and resumable. Recorded as a SyncRun of kind "backfill".
+
+    Backfills never overlap (BackfillBusy says when another one runs); a sync may run beside
+    one: the trial row locks of store keep their versions apart.
+    """
+    with ExitStack() as held:
+        try:
+            held.enter_context(exclusive(engine, "backfill"))
+        except Busy as exc:
+            raise BackfillBusy(f"another backfill is running on this database ({exc})") from None
+        _close_stale_runs(engine)
+        return _backfill(engine, client, nct_ids, only_modules, trigger, progress)
+
+
+class BackfillBusy(Exception):
+    """Another backfill holds this database's backfill lock."""
+
+
+def _close_stale_runs(engine: Engine) -> None:
+    # Backfills never overlap (the lock): a backfill run still "running" was killed.
+    with session_scope(engine) as session:
+        for stale in session.exec(
+            select(SyncRun).where(SyncRun.kind == "backfill", SyncRun.outcome == "running")
+        ):
+            stale.outcome = "failed"
+            stale.finished_at = stale.finished_at or datetime.now(UTC)
+            stale.errors = [*(stale.errors or []), "interrupted: the process ended mid-run"]
+            session.add(stale)
+
+
+def _backfill(
+    engine: Engine,
+    client: CtgovClient,
+    nct_ids: list[str],
+    only_modules: list[str] | None,
+    trigger: str,
+    progress: Progress | None,
+) -> BackfillSummary:
     wanted = frozenset(label.lower() for label in only_modules) if only_modules else None
     summary = BackfillSummary(only_modules=list(only_modules) if only_modules else None)
     start = client.requests

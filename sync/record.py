@@ -16,7 +16,8 @@ from sync.htmltext import comparable
 # 2: text compared in htmltext's comparable form (HTML and Markdown of one text hash the same).
 # 3: object members that are null or empty, and hasResults false, are left out (absent, null
 #    and empty are one state, as in the diff).
-CANON_VERSION = 3
+# 4: whole numbers sent as floats (24.0) hash as integers.
+CANON_VERSION = 4
 
 # What the sponsor submits. derivedSection is the registry's own (MeSH indexing, the daily
 # versionHolder date) and moves without any sponsor change: stored, never hashed.
@@ -105,6 +106,8 @@ def _canon(value: Any) -> Any:
     if isinstance(value, str):
         # The history endpoints send HTML, the documented API Markdown: compare the text.
         return comparable(value)
+    if type(value) is float and value.is_integer() and abs(value) < 2**53:
+        return int(value)  # 24.0 is the number 24: JSON does not tell them apart
     return value
 
 
@@ -125,7 +128,7 @@ def _canon_dict(value: dict[str, Any]) -> dict[str, Any]:
         elif t is list:
             if v:
                 out[k] = _canon_list(v)
-        elif t is int or t is bool or t is float:
+        elif t is int or t is bool:
             out[k] = v
         elif v is not None:
             out[k] = _canon(v)

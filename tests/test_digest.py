@@ -50,7 +50,7 @@ def test_parse_when_durations_dates_and_errors() -> None:
 
 
 def test_markdown_escaping_keeps_registry_text_inert() -> None:
-    assert md_escape("<script>alert(1)</script>") == r"\<script>alert(1)\</script>"
+    assert md_escape("<script>alert(1)</script>") == "&lt;script>alert(1)&lt;/script>"
     assert md_escape("see [here](javascript:x) *now*") == r"see \[here\](javascript:x) \*now\*"
     assert md_escape("a\n\n# heading") == "a # heading"  # one line: no block structure
 
@@ -180,7 +180,7 @@ def test_markdown(engine, seeded) -> None:  # type: ignore[no-untyped-def]
     # Untrusted text stays text: no raw tag reaches a Markdown renderer.
     raw_tags = re.findall(r"(?<!\\)<(?!https://clinicaltrials\.gov/)", md)
     assert raw_tags == []
-    assert r"\<script>window.\_\_pwned = 1\</script>" in md
+    assert r"&lt;script>window.\_\_pwned = 1&lt;/script>" in md
     assert "## Watch matches" in md and f"**entered** car-nk: {ENTERED}" in md
 
 

@@ -655,3 +655,14 @@ def test_a_version_with_fields_of_the_wrong_type_is_refused(engine, fake_ctgov, 
     assert [rv for _, _, rv, *_ in timeline(engine)] == [0, 1, 2]  # nothing of the bad body
     assert _backfill(engine, client).outcome == "ok"
     assert hashes(engine) == expected_hashes()
+
+
+def test_backfills_do_not_overlap(engine, fake_ctgov, client) -> None:
+    from models.db import exclusive
+
+    serve(fake_ctgov)
+    _track(engine, NCT)
+    # a file lock on SQLite, an advisory lock on PostgreSQL: held here, refused to the backfill
+    with exclusive(engine, "backfill"), pytest.raises(history.BackfillBusy):
+        _backfill(engine, client)
+    assert _backfill(engine, client).outcome == "ok"

@@ -1,0 +1,1 @@
+"""The attack suite: registry faults, crashes and concurrency against the whole system."""

@@ -1,0 +1,82 @@
+"""The trialwatch CLI with a kill switch, for crash tests (run as `python -m chaos.killhook ARGS`).
+
+TW_KILL_AT="<point>:<n>" SIGKILLs the process at the n-th occurrence of the point:
+  request        before the n-th HTTP request is sent (while fetching)
+  flush          right after the n-th ORM flush (rows written, transaction still open)
+  before_commit  just before the n-th commit
+  commit         right after the n-th commit (between pages and batches)
+  snapshot       after the n-th new version is flushed, before its transaction commits
+The production code has no hook: this module patches it from outside, in the child only.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from typing import Any
+
+POINTS = ("request", "flush", "before_commit", "commit", "snapshot")
+
+
+def _die() -> None:
+    sys.stdout.flush()
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def install(spec: str) -> None:
+    point, _, n_text = spec.partition(":")
+    if point not in POINTS:
+        raise SystemExit(f"unknown kill point {point!r}; known: {', '.join(POINTS)}")
+    n = int(n_text or "1")
+    seen = 0
+
+    def tick(*_args: Any, **_kwargs: Any) -> None:
+        nonlocal seen
+        seen += 1
+        if seen >= n:
+            _die()
+
+    if point == "request":
+        from sync import ctgov
+
+        send = ctgov.CtgovClient._send
+
+        def counted_send(self: Any, *args: Any, **kwargs: Any) -> Any:
+            tick()
+            return send(self, *args, **kwargs)
+
+        ctgov.CtgovClient._send = counted_send  # type: ignore[method-assign]
+    elif point == "snapshot":
+        from sync import store
+
+        store_version = store.store_version
+
+        def counted_store(session: Any, *args: Any, **kwargs: Any) -> Any:
+            stored = store_version(session, *args, **kwargs)
+            if stored is not None:
+                session.flush()  # the version's rows are in the open transaction
+                tick()
+            return stored
+
+        store.store_version = counted_store  # type: ignore[assignment]
+    else:
+        from sqlalchemy import event
+        from sqlalchemy.orm import Session
+
+        name = {"flush": "after_flush", "before_commit": "before_commit", "commit": "after_commit"}
+        event.listen(Session, name[point], tick)
+
+
+def main() -> None:
+    spec = os.environ.get("TW_KILL_AT")
+    if spec:
+        install(spec)
+    from sync.cli import main as cli_main
+
+    sys.argv = ["trialwatch", *sys.argv[1:]]
+    cli_main()
+
+
+if __name__ == "__main__":
+    main()
