@@ -158,7 +158,7 @@ class CtgovClient:
         with self._http.stream("GET", url, params=params) as response:
             declared = response.headers.get("Content-Length", "")
             if declared.isdigit() and int(declared) > cap:
-                raise ResponseTooLarge(f"{url}: answer of {declared} bytes is over the cap of {cap}")
+                raise ResponseTooLarge(f"{url}: answer of {declared} bytes is over the cap {cap}")
             body = bytearray()
             for chunk in response.iter_bytes():
                 body += chunk

@@ -372,13 +372,7 @@ def _run_locked(
     start_requests = client.requests
     with session_scope(engine) as session:
         # Syncs never overlap (the lock): a sync run still "running" was killed. Say so.
-        for stale in session.exec(
-            select(SyncRun).where(SyncRun.kind == "sync", SyncRun.outcome == "running")
-        ):
-            stale.outcome = "failed"
-            stale.finished_at = stale.finished_at or datetime.now(UTC)
-            stale.errors = [*(stale.errors or []), "interrupted: the process ended mid-run"]
-            session.add(stale)
+        store.close_stale_runs(session, "sync")
         run = SyncRun(kind="sync", trigger=trigger, mode=summary.mode)
         session.add(run)
         session.flush()

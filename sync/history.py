@@ -369,24 +369,14 @@ def backfill(
             held.enter_context(exclusive(engine, "backfill"))
         except Busy as exc:
             raise BackfillBusy(f"another backfill is running on this database ({exc})") from None
-        _close_stale_runs(engine)
+        # Backfills never overlap (the lock): a backfill run still "running" was killed.
+        with session_scope(engine) as session:
+            store.close_stale_runs(session, "backfill")
         return _backfill(engine, client, nct_ids, only_modules, trigger, progress)
 
 
 class BackfillBusy(Exception):
     """Another backfill holds this database's backfill lock."""
-
-
-def _close_stale_runs(engine: Engine) -> None:
-    # Backfills never overlap (the lock): a backfill run still "running" was killed.
-    with session_scope(engine) as session:
-        for stale in session.exec(
-            select(SyncRun).where(SyncRun.kind == "backfill", SyncRun.outcome == "running")
-        ):
-            stale.outcome = "failed"
-            stale.finished_at = stale.finished_at or datetime.now(UTC)
-            stale.errors = [*(stale.errors or []), "interrupted: the process ended mid-run"]
-            session.add(stale)
 
 
 def _backfill(

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 import zstandard
 from sqlmodel import Session, col, select
 
-from models import Change, Meta, RegistryVersion, Snapshot, Trial
+from models import Change, Meta, RegistryVersion, Snapshot, SyncRun, Trial
 from sync import record
 
 # Every KEYFRAME_EVERY-th version is stored whole; the others are compressed with the latest
@@ -350,3 +350,15 @@ def storage_bytes(session: Session, trial_id: int | None = None) -> tuple[int, i
         q = q.where(col(Snapshot.trial_id) == trial_id)
     n, body, raw = session.execute(q).one()
     return int(n), int(body), int(raw)
+
+
+def close_stale_runs(session: Session, kind: str) -> None:
+    """Mark runs of `kind` still "running" as failed: the caller holds the lock that runs of
+    that kind take, so any such run belongs to a process that ended mid-run."""
+    for stale in session.exec(
+        select(SyncRun).where(SyncRun.kind == kind, SyncRun.outcome == "running")
+    ):
+        stale.outcome = "failed"
+        stale.finished_at = stale.finished_at or datetime.now(UTC)
+        stale.errors = [*(stale.errors or []), "interrupted: the process ended mid-run"]
+        session.add(stale)
