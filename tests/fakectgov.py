@@ -1539,7 +1539,11 @@ class _Handler(BaseHTTPRequestHandler):
         request.status = 405
         self.close_connection = True  # the request body, if any, was not read
         with suppress(OSError):
-            self._write(_text(405, f"Method {self.command} not allowed"))
+            # Say so: a client that is not told keeps the connection and its next request
+            # meets a closed socket.
+            self._write(
+                _text(405, f"Method {self.command} not allowed", headers={"Connection": "close"})
+            )
 
     do_POST = do_PUT = do_DELETE = do_PATCH = _not_allowed  # noqa: N815
 
