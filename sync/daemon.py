@@ -6,6 +6,7 @@ import logging
 import os
 import signal
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -226,6 +227,10 @@ class Daemon:
         return discover.sync_hook(self.engine, self.settings, self.client)
 
     def _progress(self, done: int, total: int, _label: str) -> None:
+        if self._stopping:
+            # The signal's own DaemonStop was lost (it landed inside a weakref or GC callback,
+            # where Python swallows exceptions): stop here, between two batches.
+            raise DaemonStop(self._stopping)
         # A long sync keeps the heartbeat fresh (jobs run one at a time).
         self._safe_heartbeat()
 
@@ -379,6 +384,15 @@ class Daemon:
         previous = {
             sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)
         }
+        previous_hook = sys.unraisablehook
+
+        def unraisable(info: Any) -> None:
+            # A stop swallowed by a callback is raised again at the sync's next step (see
+            # _progress): nothing to print. Anything else goes to the usual hook.
+            if not isinstance(info.exc_value, DaemonStop):
+                previous_hook(info)
+
+        sys.unraisablehook = unraisable
         s = self.settings.schedule
         log.info(
             f"daemon started (pid {os.getpid()}): check every {check_seconds(self.settings):g}s, "
@@ -393,6 +407,7 @@ class Daemon:
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+            sys.unraisablehook = previous_hook
             self._request_shutdown()
             if self._stopper is not None:
                 self._stopper.join(timeout=10)
