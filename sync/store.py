@@ -98,6 +98,42 @@ class Stored:
     previous: dict[str, Any] | None  # the record of the version before, when there is one
 
 
+def _new_snapshot(
+    session: Session,
+    trial_id: int,
+    version: int,
+    previous: Snapshot | None,
+    study: dict[str, Any],
+    digest: str,
+    keys: dict[str, Any],
+    **meta: Any,
+) -> Snapshot:
+    """Version `version` of a record, compressed against the keyframe in force after
+    `previous` (the version before it), or whole when it starts a new keyframe run."""
+    keyframe: Snapshot | None = None
+    if previous is not None and (version - 1) % KEYFRAME_EVERY != 0:
+        keyframe = (
+            previous
+            if previous.encoding == "zstd"
+            else get_snapshot(session, trial_id, previous.base_version or 0)
+        )
+    raw = orjson.dumps(study)
+    encoding, body = encode(raw, raw_of(session, keyframe) if keyframe is not None else None)
+    return Snapshot(
+        trial_id=trial_id,
+        version=version,
+        content_hash=digest,
+        canon_version=record.CANON_VERSION,
+        last_update_posted=keys["last_update_posted"],
+        last_update_submitted=keys["last_update_submitted"],
+        encoding=encoding,
+        base_version=keyframe.version if keyframe is not None else None,
+        raw_size=len(raw),
+        body=body,
+        **meta,
+    )
+
+
 def store_version(
     session: Session,
     trial: Trial,
@@ -130,37 +166,24 @@ def store_version(
     trial.last_update_posted = keys["last_update_posted"]
     if latest is not None and hash_of(session, latest) == digest:
         return None
-    raw = orjson.dumps(study)
     version = trial.latest_version + 1
-    keyframe: Snapshot | None = None
-    if latest is not None and (version - 1) % KEYFRAME_EVERY != 0:
-        keyframe = (
-            latest
-            if latest.encoding == "zstd"
-            else get_snapshot(session, trial.id, latest.base_version or 0)
-        )
-    keyframe_raw = raw_of(session, keyframe) if keyframe is not None else None
-    encoding, body = encode(raw, keyframe_raw)
-    previous = record_of(session, latest) if latest is not None else None
-    snap = Snapshot(
-        trial_id=trial.id,
-        version=version,
+    snap = _new_snapshot(
+        session,
+        trial.id,
+        version,
+        latest,
+        study,
+        digest,
+        keys,
         fetched_at=fetched_at or datetime.now(UTC),
-        content_hash=digest,
-        canon_version=record.CANON_VERSION,
         origin=origin,
         registry_version=registry_version,
         registry_date=registry_date,
-        last_update_posted=keys["last_update_posted"],
-        last_update_submitted=keys["last_update_submitted"],
         data_timestamp=data_timestamp,
         api_version=api_version,
-        encoding=encoding,
-        base_version=keyframe.version if keyframe is not None else None,
-        raw_size=len(raw),
-        body=body,
         run_id=run_id,
     )
+    previous = record_of(session, latest) if latest is not None else None
     session.add(snap)
     trial.latest_version = version
     session.add(trial)
@@ -266,29 +289,19 @@ def insert_version(
     if position <= latest:
         _shift_versions(session, trial_id, position)
     previous = get_snapshot(session, trial_id, position - 1) if position > 1 else None
-    keyframe: Snapshot | None = None
-    if previous is not None and (position - 1) % KEYFRAME_EVERY != 0:
-        keyframe = previous if previous.encoding == "zstd" else get_snapshot(
-            session, trial_id, previous.base_version or 0
-        )
-    raw = orjson.dumps(study)
-    encoding, body = encode(raw, raw_of(session, keyframe) if keyframe is not None else None)
     keys = record.key_fields(study)
-    snap = Snapshot(
-        trial_id=trial_id,
-        version=position,
+    snap = _new_snapshot(
+        session,
+        trial_id,
+        position,
+        previous,
+        study,
+        record.content_hash(study),
+        keys,
         fetched_at=fetched_at or datetime.now(UTC),
-        content_hash=record.content_hash(study),
-        canon_version=record.CANON_VERSION,
         origin=origin,
         registry_version=registry_version,
         registry_date=registry_date,
-        last_update_posted=keys["last_update_posted"],
-        last_update_submitted=keys["last_update_submitted"],
-        encoding=encoding,
-        base_version=keyframe.version if keyframe is not None else None,
-        raw_size=len(raw),
-        body=body,
         run_id=run_id,
     )
     session.add(snap)
