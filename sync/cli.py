@@ -195,8 +195,6 @@ def sync(
 ) -> None:
     """Fetch the tracked trials and store a new version of each record that changed."""
     c = ctx_of(typer_ctx)
-    with c.session() as session:
-        sync_engine.seed_from_config(session, c.settings.trials)
     try:
         with c.client() as client, progress_bar("syncing") as progress:
             # The watch searches share the client, so the run's request count includes them.

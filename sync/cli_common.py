@@ -19,6 +19,7 @@ from models import db
 from sync.config import Settings, load_settings
 from sync.ctgov import CtgovClient
 from sync.ids import InvalidNCTId, normalise_many
+from sync.seed import apply_config_once
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -40,6 +41,9 @@ class Ctx:
     def engine(self) -> Engine:
         eng = db.make_engine(self.settings.database_url_resolved)
         db.ensure_schema(eng)
+        # The config's trials and watches exist from the first command that reads the
+        # database (`list` right after install shows them, "not synced yet").
+        apply_config_once(eng, self.settings)
         return eng
 
     def client(self) -> CtgovClient:

@@ -16,12 +16,12 @@ from types import FrameType
 from typing import Any
 
 from sqlalchemy.engine import Engine
-from sqlmodel import col, select
+from sqlmodel import select
 
-from models import SyncRun, Trial
+from models import SyncRun
 from models.db import session_scope
 from sync import engine as sync_engine
-from sync import notify, store
+from sync import freshness, notify, seed, store
 from sync.channels import mask_apprise_logs, parse_channels
 from sync.config import Settings
 from sync.ctgov import ApiError, CtgovClient
@@ -272,8 +272,8 @@ class Daemon:
             return run.id
 
     def check(self) -> None:
-        """Ask /version; start a sync only when the registry's data moved (or a trial was
-        added and never fetched)."""
+        """Ask /version; start a sync only when the gate `sync` itself uses says there is
+        work (a new data release, a trial never fetched, a watch never run)."""
         try:
             version = self.client.version()
         except ApiError as exc:
@@ -281,24 +281,15 @@ class Daemon:
             log.warning(self.masker(f"check failed (run {run_id}): {exc}"))
             self._last["check"] = {"at": _utcnow().isoformat(), "ok": False}
             return
-        ts = version.get("dataTimestamp")
+        ts = version["dataTimestamp"]
         with session_scope(self.engine) as session:
-            sync_engine.seed_from_config(session, self.settings.trials)
-            last = store.get_meta(session, sync_engine.META_DATA_TIMESTAMP)
-            unfetched = session.exec(
-                select(Trial.nct_id).where(
-                    col(Trial.active).is_(True), Trial.registry_state == "unknown"
-                )
-            ).all()
+            seed.apply_config(session, self.settings)
+            gate = freshness.gate(session, ts)
         self._last["check"] = {"at": _utcnow().isoformat(), "ok": True, "data_timestamp": ts}
-        if last == ts and not unfetched:
-            log.info(f"check: registry data unchanged ({ts}); no sync")
+        if not gate.needed:
+            log.info(f"check: {gate.reason()}; no sync")
             return
-        if last != ts:
-            reason = f"check: registry data moved ({last or 'never synced'} -> {ts})"
-        else:
-            reason = f"check: {len(unfetched)} tracked trials never fetched"
-        self._sync(full=False, reason=reason)
+        self._sync(full=False, reason=f"check: {gate.reason()}")
 
     def full_sync(self) -> None:
         self._sync(full=True, reason="full sync")

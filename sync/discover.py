@@ -14,7 +14,7 @@ from sqlmodel import Session, col, select
 from models import SyncRun, Watch, WatchEvent, WatchMatch
 from models.db import session_scope
 from sync import engine as sync_engine
-from sync import store
+from sync import freshness, store
 from sync.config import Settings
 from sync.ctgov import ApiError, ApiHTTPError, CtgovClient
 from sync.watch_search import (
@@ -260,7 +260,8 @@ def run_watches(
 def sync_hook(
     engine: Engine, settings: Settings, client: CtgovClient | None = None
 ) -> Callable[[sync_engine.SyncSummary], None]:
-    """What `trialwatch sync` runs before fetching: every active watch, results into the summary.
+    """What `trialwatch sync` runs before fetching: the watches due (every active one when the
+    registry published a new release, else those never run), results into the summary.
 
     Without `client` the hook makes its own from the settings (and closes it).
     """
@@ -268,10 +269,15 @@ def sync_hook(
     def hook(summary: sync_engine.SyncSummary) -> None:
         with session_scope(engine) as session:
             sync_config_watches(session, settings.watches)
+            names = freshness.due_watches(
+                session, summary.data_timestamp or "", full=summary.mode == "full"
+            )
+        if not names:
+            return
         own = client is None
         c = client or CtgovClient(settings.api_url, settings.history_url, settings.api)
         try:
-            for result in run_watches(engine, c, run_id=summary.run_id):
+            for result in run_watches(engine, c, names, run_id=summary.run_id):
                 summary.watches.append(result.to_dict())
                 if result.outcome != "ok":
                     summary.errors.append(f"watch {result.name}: {result.error}")

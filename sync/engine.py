@@ -17,12 +17,11 @@ from sqlmodel import Session, col, select
 from models import SyncRun, Trial
 from models.db import Busy, exclusive, session_scope
 from sync import diff as differ
-from sync import record, store
-from sync.ctgov import ApiError, CtgovClient, Moved, NotFound, chunks
+from sync import freshness, record, store
+from sync.ctgov import ApiError, ApiHTTPError, CtgovClient, Moved, NotFound, chunks
+from sync.freshness import META_DATA_TIMESTAMP as META_DATA_TIMESTAMP
 
 log = logging.getLogger(__name__)
-
-META_DATA_TIMESTAMP = "last_data_timestamp"
 META_LAST_GOOD_SYNC = "last_good_sync_date"
 
 # (done, total, label): called as work advances so a CLI can draw progress.
@@ -38,6 +37,7 @@ class SyncSummary:
     fetched: int = 0
     new_versions: int = 0
     not_found: list[str] = field(default_factory=list)
+    rejected: list[str] = field(default_factory=list)
     aliases: dict[str, str] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
     changes: int = 0
@@ -215,13 +215,7 @@ class _Run:
         try:
             study = self.client.study(nct)
         except NotFound:
-            with session_scope(self.engine) as session:
-                trial = store.get_trial(session, nct)
-                if trial is not None:
-                    trial.registry_state = "not_found"
-                    trial.last_checked_at = datetime.now(UTC)
-                    session.add(trial)
-            self.s.not_found.append(nct)
+            self.mark(nct, "not_found")
             return
         except Moved as moved:
             self.follow_alias(nct, moved.new_id)
@@ -231,6 +225,52 @@ class _Run:
             return
         with session_scope(self.engine) as session:
             self.store_study(session, nct, study)
+
+    def mark(self, nct: str, state: str) -> None:
+        """The registry does not know this ID ("not_found") or refuses it ("rejected")."""
+        with session_scope(self.engine) as session:
+            trial = store.get_trial(session, nct)
+            if trial is not None:
+                trial.registry_state = state
+                trial.last_checked_at = datetime.now(UTC)
+                session.add(trial)
+        (self.s.not_found if state == "not_found" else self.s.rejected).append(nct)
+
+    def fetch_isolating(self, ids: list[str], since: str | None) -> set[str]:
+        """fetch_chunk, except that one ID the registry rejects (it answers 400 to the whole
+        filter.ids batch) is isolated by halving the batch: the others are fetched in this run.
+
+        A 400 that is not about an ID (a parameter) is raised again: a single ID is asked
+        alone, where only the ID can be wrong, and answering normally proves the batch's 400
+        was something else."""
+        try:
+            return self.fetch_chunk(ids, since)
+        except ApiHTTPError as exc:
+            if exc.status != 400:
+                raise
+            refused = exc
+        if len(ids) == 1:
+            return self.probe(ids[0], refused)
+        mid = len(ids) // 2
+        return self.fetch_isolating(ids[:mid], since) | self.fetch_isolating(ids[mid:], since)
+
+    def probe(self, nct: str, refused: ApiHTTPError) -> set[str]:
+        """Ask for one ID of a refused batch alone: rejected, not found, alias, or fine."""
+        try:
+            self.client.study(nct)
+        except ApiHTTPError as exc:
+            if exc.status != 400:
+                raise
+            self.mark(nct, "rejected")
+            return {nct}
+        except NotFound:
+            self.mark(nct, "not_found")
+            return {nct}
+        except Moved as moved:
+            self.follow_alias(nct, moved.new_id)
+            return {nct}
+        # The ID is fine on its own: the batch's 400 was about the request, not an ID.
+        raise refused
 
     def record_alias(self, session: Session, old: str, new: str) -> None:
         """old now answers as new: remember it, and track new in its own right."""
@@ -255,14 +295,14 @@ class _Run:
         with session_scope(self.engine) as session:
             self.store_study(session, new, study)
 
-    def run(self, ids_new: list[str], ids_known: list[str], since: str | None) -> None:
-        groups = [(ids_new, None), (ids_known, None if self.full else since)]
-        total = len(ids_new) + len(ids_known)
+    def run(self, targets: freshness.Targets, since: str | None) -> None:
+        groups = [(targets.new, None), (targets.known, None if self.full else since)]
+        total = targets.count
         done = 0
         for ids, group_since in groups:
             for chunk in chunks(ids, self.batch_size):
                 try:
-                    seen = self.fetch_chunk(chunk, group_since)
+                    seen = self.fetch_isolating(chunk, group_since)
                 except ApiError as exc:
                     self.failed_chunks += 1
                     self.error(f"batch of {len(chunk)} trials ({chunk[0]}…): {exc}")
@@ -272,7 +312,12 @@ class _Run:
                     # absences say something about the registry.
                     if group_since is None:
                         for nct in chunk:
-                            if nct not in seen:
+                            if nct in seen:
+                                continue
+                            if nct in targets.not_found:
+                                # Known not found, absent again: no request of its own.
+                                self.mark(nct, "not_found")
+                            else:
                                 self.resolve_missing(nct)
                 done += len(chunk)
                 if self.progress:
@@ -297,22 +342,6 @@ def _aliases_of(study: dict[str, Any]) -> list[str]:
     ident = study.get("protocolSection", {}).get("identificationModule", {})
     aliases = ident.get("nctIdAliases") if isinstance(ident, dict) else None
     return [a for a in aliases if isinstance(a, str)] if isinstance(aliases, list) else []
-
-
-def _tracked_ids(session: Session) -> tuple[list[str], list[str]]:
-    # Three columns, not Trial objects: 50,000 ORM objects would be a run's peak memory (80 MB).
-    rows = session.exec(
-        select(col(Trial.nct_id), col(Trial.registry_state), col(Trial.latest_version))
-        .where(col(Trial.active).is_(True))
-        .order_by(col(Trial.nct_id))
-    ).all()
-    new: list[str] = []
-    known: list[str] = []
-    for nct_id, state, latest_version in rows:
-        if state == "alias":
-            continue  # its target is tracked in its own right
-        (known if state == "found" and latest_version > 0 else new).append(nct_id)
-    return new, known
 
 
 def run_sync(
@@ -404,26 +433,30 @@ def _execute(
     summary.data_timestamp = version["dataTimestamp"]
     r.api_version = version.get("apiVersion")
     with session_scope(engine) as session:
-        last_ts = store.get_meta(session, META_DATA_TIMESTAMP)
+        gate = freshness.gate(session, summary.data_timestamp, full=r.full)
         last_good = store.get_meta(session, META_LAST_GOOD_SYNC)
+    if not gate.needed:
+        # Nothing was published since the last clean sync and nothing new is tracked or
+        # watched: the /version request was the whole run, whatever is tracked.
+        with session_scope(engine) as session:
+            summary.tracked = freshness.tracked_count(session)
+        summary.mode = "skipped"
+        summary.outcome = "ok"
+        return
     if before_fetch is not None:
         before_fetch(summary)
     with session_scope(engine) as session:
-        ids_new, ids_known = _tracked_ids(session)
-    summary.tracked = len(ids_new) + len(ids_known)
-    fresh = last_ts is not None and last_ts == summary.data_timestamp
-    if not r.full and fresh and not ids_new:
-        summary.mode = "skipped"
-        summary.outcome = "partial" if summary.errors else "ok"
-        return
+        # After the watches: their new matches are fetched in this run.
+        targets = freshness.targets(session, gate)
+        summary.tracked = freshness.tracked_count(session)
     since = None
     if last_good and not r.full:
         since = (date.fromisoformat(last_good) - timedelta(days=1)).isoformat()
     elif not r.full:
         # Never synced successfully: everything is fetched in full.
-        ids_new, ids_known = ids_new + ids_known, []
-    summary.since = since if ids_known else None
-    r.run(ids_new, ids_known, since)
+        targets.new, targets.known = targets.new + targets.known, []
+    summary.since = since if targets.known else None
+    r.run(targets, since)
     if r.failed_chunks and not r.ok_chunks:
         summary.outcome = "failed"
     elif summary.errors:
@@ -450,6 +483,7 @@ def _finish(engine: Engine, summary: SyncSummary, requests: int, r: _Run) -> Non
         run.errors = summary.errors
         run.details = {
             "aliases": summary.aliases,
+            "rejected": summary.rejected,
             "changes_by_category": summary.changes_by_category,
             "since": summary.since,
             "tracked": summary.tracked,

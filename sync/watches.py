@@ -160,6 +160,9 @@ def sync_config_watches(session: Session, configs: list[WatchConfig]) -> None:
             "config",
             True,
         ):
+            if watch.params != params:
+                # Not run with this definition yet: the next sync runs it (see freshness).
+                watch.last_outcome = None
             watch.params, watch.track, watch.source, watch.active = (
                 params,
                 cfg.track,
@@ -190,6 +193,7 @@ def add_watch(session: Session, cfg: WatchConfig, declared: set[str]) -> Watch:
             "cli",
             True,
         )
+        watch.last_outcome = None  # a new definition: the next sync runs it
     session.add(watch)
     session.flush()
     return watch

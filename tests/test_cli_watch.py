@@ -123,6 +123,8 @@ def test_sync_runs_config_watches_first_and_fetches_their_new_matches(cli, fake_
     assert [(x["name"], x["source"], x["matches"]) for x in listed] == [
         ("car-nk-sclc", "config", 1)
     ]
+    # Searches run again when the registry publishes a new data release.
+    fake_ctgov.bump()
     text = cli("sync")
     assert "watch car-nk-sclc: ok, 1 matches, 0 entered, 0 left" in text.stdout
     # A watch the config declares is changed there, not from the command line.
