@@ -141,15 +141,14 @@ def list_(
     if not rows:
         err.print("no tracked trials (add some with: trialwatch add NCT…)")
         return
-    table = Table("NCT ID", "status", "version", "last update", "title")
+    # The registry's latest answer; `show` gives the shown version's own date beside it.
+    table = Table("NCT ID", "status", "version", "last update posted (registry)", "title")
     for r in rows:
         status = r["status"] or ""
-        if r["registry_state"] == "not_found":
-            status = "[red]not found at the registry[/red]"
-        elif r["registry_state"] == "alias":
-            status = f"alias of {r['alias_of']}"
-        elif r["registry_state"] == "unknown":
-            status = "[dim]not synced yet[/dim]"
+        state = views.state_text(r["registry_state"], r["alias_of"])
+        if state is not None:
+            style = "dim" if r["registry_state"] in ("unknown", "alias") else "red"
+            status = f"[{style}]{state}[/{style}]"
         table.add_row(
             r["nct_id"] + ("" if r["active"] else " (removed)"),
             status,
@@ -179,6 +178,8 @@ def print_summary(summary: sync_engine.SyncSummary) -> None:
         )
     if s.not_found:
         out.print(f"  not found at the registry: {', '.join(s.not_found)}")
+    if s.rejected:
+        out.print(f"  rejected by the registry (left out from now on): {', '.join(s.rejected)}")
     for old, new in s.aliases.items():
         out.print(f"  {old} is now {new} (alias followed)")
     for e in s.errors:
@@ -222,7 +223,11 @@ def show(
     nct_id: Annotated[str, typer.Argument(help="The trial's NCT ID.")],
     as_of: Annotated[
         str | None,
-        typer.Option("--as-of", help="The record as it stood on this date (YYYY-MM-DD)."),
+        typer.Option(
+            "--as-of",
+            help="The record as it stood on this date: YYYY, YYYY-MM (their last day), "
+            "YYYY-MM-DD or an ISO date-time.",
+        ),
     ] = None,
     json_: JsonOpt = False,
 ) -> None:
@@ -232,15 +237,19 @@ def show(
     try:
         with c.session() as session:
             data = views.show(session, nct, as_of=as_of)
-    except (views.UnknownTrial, views.NoSuchVersion) as exc:
+    except (views.UnknownTrial, views.NoSuchVersion, views.BadDate) as exc:
         fail(str(exc))
     if json_:
         print_json(data)
         return
+    state = views.state_text(data["registry_state"], data["alias_of"])
     if not data["version"]:
-        state = "not found at the registry" if not data["found"] else "not synced yet"
-        out.print(f"{nct}: {state}")
+        out.print(f"{nct}: {state or 'no version stored'}", highlight=False)
         return
+    posted = data.get("last_update_posted")
+    latest = data.get("registry_last_update_posted")
+    if latest and latest != posted:
+        posted = f"{posted or ''} (this version; the registry's latest answer: {latest})"
     e = data["enrollment"]
     lines = [
         ("title", data["title"]),
@@ -250,12 +259,15 @@ def show(
         ("start", data.get("start_date")),
         ("primary completion", data.get("primary_completion_date")),
         ("completion", data.get("completion_date")),
-        ("last update posted", data.get("last_update_posted")),
+        ("last update posted", posted),
         ("sponsor", data.get("sponsor")),
         ("sites", data.get("site_count")),
         ("version", f"{data['version']} of {data['latest_version']}"),
     ]
-    out.print(f"[bold]{nct}[/bold]" + (f" as of {as_of}" if as_of else ""))
+    out.print(f"[bold]{nct}[/bold]" + (f" as of {data['as_of_date']}" if as_of else ""))
+    if state is not None:
+        # Versions kept from before it became an alias, or from before the registry lost it.
+        out.print(f"  [red]{state}[/red]", highlight=False)
     for k, v in lines:
         out.print(f"  {k:<19} {v if v is not None else ''}", highlight=False)
 
@@ -308,11 +320,18 @@ def status(typer_ctx: typer.Context, json_: JsonOpt = False) -> None:
     with c.session() as session:
         runs = views.runs(session)
         extra = _status_extra(session)
+        rejected = views.rejected_ids(session)
     if json_:
-        print_json({"runs": runs, **extra})
+        print_json({"runs": runs, **extra, "rejected": rejected})
         return
     for key, value in extra.items():
         out.print(f"{key}: {value}", highlight=False)
+    if rejected:
+        out.print(
+            f"rejected by the registry: {', '.join(rejected)} (left out of every sync; "
+            f"remove with: trialwatch remove {' '.join(rejected)})",
+            highlight=False,
+        )
     if not runs:
         out.print("no runs yet (run: trialwatch sync)")
         return

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import calendar
+import re
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlmodel import Session, col, select
@@ -20,8 +22,32 @@ class NoSuchVersion(LookupError):
     """The trial has no such version."""
 
 
+class BadDate(ValueError):
+    """A date the user typed that is not one."""
+
+
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
+
+
+def state_text(registry_state: str, alias_of: str | None) -> str | None:
+    """What the registry says of a tracked ID, in words; None when it has its record."""
+    return {
+        "not_found": "not found at the registry",
+        "alias": f"alias of {alias_of}",
+        "rejected": "rejected by the registry",
+        "unknown": "not synced yet",
+    }.get(registry_state)
+
+
+def rejected_ids(session: Session) -> list[str]:
+    """Active trials whose ID the registry refuses (400): left out of every batch."""
+    rows = session.exec(
+        select(Trial.nct_id)
+        .where(col(Trial.active).is_(True), Trial.registry_state == "rejected")
+        .order_by(col(Trial.nct_id))
+    ).all()
+    return list(rows)
 
 
 def trial_list(session: Session, include_inactive: bool = False) -> list[dict[str, Any]]:
@@ -54,11 +80,13 @@ def require_trial(session: Session, nct_id: str) -> Trial:
 
 
 def show(session: Session, nct_id: str, as_of: str | None = None) -> dict[str, Any]:
-    """The trial's key fields from its latest version (or the version current on as_of)."""
+    """The trial's key fields from its latest version (or the version current on as_of:
+    YYYY, YYYY-MM, YYYY-MM-DD or an ISO date-time; BadDate otherwise)."""
+    day = parse_as_of(as_of) if as_of is not None else None
     trial = require_trial(session, nct_id)
     snap = (
-        _snapshot_as_of(session, trial, as_of)
-        if as_of
+        _snapshot_as_of(session, trial, day)
+        if day
         else (
             store.get_snapshot(session, trial.id or 0, trial.latest_version)
             if trial.latest_version
@@ -78,10 +106,15 @@ def show(session: Session, nct_id: str, as_of: str | None = None) -> dict[str, A
         "alias_of": trial.alias_of,
         "active": trial.active,
         "as_of": as_of,
+        "as_of_date": day.isoformat() if day else None,
+        # What the registry's latest answer said; the version shown may be older when a
+        # later answer changed nothing trialwatch keeps (dates only).
+        "registry_last_update_posted": trial.last_update_posted,
+        "last_checked_at": _iso(trial.last_checked_at),
     }
     if snap is None:
-        if as_of:
-            raise NoSuchVersion(f"{nct_id} has no version on or before {as_of}")
+        if day and trial.latest_version:
+            raise NoSuchVersion(f"{nct_id} has no version on or before {day.isoformat()}")
         return base
     keys = record.key_fields(store.record_of(session, snap))
     keys.pop("nct_id", None)
@@ -94,15 +127,48 @@ def show(session: Session, nct_id: str, as_of: str | None = None) -> dict[str, A
     return base
 
 
-def _snapshot_as_of(session: Session, trial: Trial, as_of: str) -> Snapshot | None:
-    """The version that stood on that date: by the registry's date for imported versions and
-    the registry's last-update date (or fetch date) for polled ones."""
+def _snapshot_as_of(session: Session, trial: Trial, day: date) -> Snapshot | None:
+    """The version that stood on that day: by the registry's date for imported versions and
+    the registry's last-update date (or fetch date) for polled ones, compared as dates."""
     best = None
     for snap in store.snapshots(session, trial.id or 0):
-        when = snap.registry_date or snap.last_update_posted or snap.fetched_at.date().isoformat()
-        if when <= as_of:
+        when = _day_of(snap.registry_date or snap.last_update_posted) or snap.fetched_at.date()
+        if when <= day:
             best = snap
     return best
+
+
+_AS_OF_RE = re.compile(r"^(\d{4})(?:-(\d{2}))?(?:-(\d{2}))?$")
+AS_OF_FORMS = "YYYY, YYYY-MM, YYYY-MM-DD or an ISO date-time like 2026-02-10T12:00"
+
+
+def parse_as_of(text: str) -> date:
+    """The last day `text` covers: a year its 31 December, a month its last day, a date
+    itself, a date-time its day (in UTC when it names a time zone)."""
+    raw = text.strip()
+    m = _AS_OF_RE.match(raw)
+    try:
+        if m:
+            year, month, day = int(m[1]), int(m[2] or 12), m[3]
+            if day is not None:
+                return date(year, month, int(day))
+            return date(year, month, calendar.monthrange(year, month)[1])
+        if re.match(r"^\d{4}-\d{2}-\d{2}[T ]", raw):
+            when = datetime.fromisoformat(raw)
+            return (when.astimezone(UTC) if when.tzinfo else when).date()
+    except ValueError:
+        pass
+    raise BadDate(f"--as-of {text!r} is not a date: use {AS_OF_FORMS}")
+
+
+def _day_of(value: str | None) -> date | None:
+    """A registry date (YYYY-MM-DD, or YYYY-MM: its first day) as a date."""
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value if len(value) > 7 else f"{value}-01")
+    except ValueError:
+        return None
 
 
 def to_diff_changes(rows: list[Change]) -> list[differ.Change]:
