@@ -273,6 +273,8 @@ def similar(
         f"{k.replace('_', ' ')}: {', '.join(v)}" for k, v in f.items() if v and k != "mesh"
     )
     out.print(f"[bold]{nct}[/bold] {data['title']}", highlight=False)
+    if data.get("registry_state") == "not_found":
+        out.print("  [red]no longer at the registry[/red]: compared by its last stored version")
     out.print(f"  read as: {seen or 'nothing recognised'}", highlight=False)
     if not data["similar"]:
         out.print("  no similar study known yet (add watches: trialwatch watch add …)")

@@ -197,15 +197,15 @@ class _Run:
                     except record.RecordError as exc:
                         self.error(f"unusable record in a batch answer: {exc}")
                         continue
-                    if nct not in wanted:
-                        # filter.ids also matches a record's former IDs: an alias answer.
-                        olds = wanted & set(_aliases_of(study))
-                        if not olds:
-                            self.error(f"{nct}: the registry sent a record that was not asked for")
-                            continue
-                        for old in sorted(olds):
-                            self.record_alias(session, old, nct)
-                            seen.add(old)
+                    # filter.ids also matches a record's former IDs: an alias answer, and
+                    # the only one when the batch asked for both the old and the new ID.
+                    olds = (wanted & set(_aliases_of(study))) - {nct}
+                    if nct not in wanted and not olds:
+                        self.error(f"{nct}: the registry sent a record that was not asked for")
+                        continue
+                    for old in sorted(olds):
+                        self.record_alias(session, old, nct)
+                        seen.add(old)
                     seen.add(nct)
                     self.store_study(session, nct, study, trials)
         return seen

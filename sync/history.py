@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -25,6 +25,7 @@ from sync.history_plan import (
     parse_history_list,
     parse_version_doc,
     plan,
+    stands_for,
 )
 
 log = logging.getLogger(__name__)
@@ -91,20 +92,6 @@ def _when(date: str | None) -> datetime:
     return datetime.now(UTC)
 
 
-def _first_poll(snaps: Iterable[Snapshot]) -> Snapshot | None:
-    return next((s for s in snaps if s.origin != "history"), None)
-
-
-def _cut(first_poll: Snapshot | None) -> str | None:
-    if first_poll is None:
-        return None
-    return (
-        first_poll.last_update_submitted
-        or first_poll.last_update_posted
-        or first_poll.fetched_at.date().isoformat()
-    )
-
-
 def _register(
     session: Session, trial: Trial, listed: list[ListedVersion], wanted: frozenset[str] | None
 ) -> Plan:
@@ -123,16 +110,24 @@ def _register(
         session.add(row)
         rows[lv.version] = row
     snaps = store.snapshots(session, trial.id)
-    cut = _cut(_first_poll(snaps))
-    if cut is not None:
-        # Later registry versions were polled: link them by submission date, never fetch them.
-        polled = {s.last_update_submitted: s.version for s in snaps if s.origin != "history"}
-        for lv in listed:
-            row = rows[lv.version]
-            if lv.date and lv.date > cut and row.snapshot_version is None:
-                row.snapshot_version = polled.get(lv.date)
+    polled = [s for s in snaps if s.origin != "history"]
+    first = polled[0] if polled else None
+    seam = (
+        stands_for(listed, first.last_update_submitted, first.last_update_posted)
+        if first is not None
+        else None
+    )
+    if first is not None:
+        # Later registry versions were polled: link them by date, never fetch them.
+        for snap in polled[1:]:
+            v = stands_for(
+                listed, snap.last_update_submitted, snap.last_update_posted, exact=True
+            )
+            row = rows.get(v) if v is not None and (seam is None or v > seam) else None
+            if row is not None and row.snapshot_version is None:
+                row.snapshot_version = snap.version
     done = {v for v, r in rows.items() if r.snapshot_version is not None}
-    return plan(listed, done, cut, wanted)
+    return plan(listed, done, seam, first is not None, wanted)
 
 
 def _may_merge(
@@ -318,6 +313,9 @@ class _Backfill:
                 t.unchanged += 1
             self.tick(nct_id, done=1)
         t.versions = self.versions(nct_id)
+        # What `history` lists as known but not fetched: skipped by --only-modules, or
+        # submitted between two polls.
+        t.not_fetched = sum(v["snapshot_version"] is None for v in t.versions)
         if t.errors:
             # Partial when this run moved the timeline on, failed when it could not.
             t.outcome = "partial" if t.imported + t.merged + t.unchanged else "failed"

@@ -134,18 +134,33 @@ class Plan:
     seam: int | None  # the registry version the first polled version stands for, if polled
 
 
+def stands_for(
+    listed: list[ListedVersion], submitted: str | None, posted: str | None, *, exact: bool = False
+) -> int | None:
+    """The registry version a polled record is: the one listed on its submission date, else
+    on its posting date (some history lists date versions by when they were posted), else
+    (unless `exact`) the last one listed before its submission. None when there is none."""
+    for day in (submitted, posted):
+        same = [lv.version for lv in listed if day and lv.date == day]
+        if same:
+            return same[-1]
+    if submitted is None or exact:
+        return None
+    before = [lv.version for lv in listed if lv.date is not None and lv.date <= submitted]
+    return before[-1] if before else None
+
+
 def plan(
     listed: list[ListedVersion],
     done: set[int],
-    cut: str | None,
+    seam: int | None,
+    polled: bool,
     wanted: frozenset[str] | None,
 ) -> Plan:
-    """Which registry versions to fetch: those before the polled timeline (dated on or before
-    `cut`, the first polled version's submission date; all when nothing was polled) and not
-    imported yet; with `wanted` (lower-case labels) only the first, the last and those that
-    touched a wanted module."""
-    eligible = [lv for lv in listed if cut is None or (lv.date is not None and lv.date <= cut)]
-    seam = eligible[-1].version if cut is not None and eligible else None
+    """Which registry versions to fetch: those up to `seam`, the version the first polled
+    record stands for (all when nothing was polled), not imported yet; with `wanted`
+    (lower-case labels) only the first, the last and those that touched a wanted module."""
+    eligible = [lv for lv in listed if not polled or (seam is not None and lv.version <= seam)]
     fetch, skipped = [], []
     ends = {eligible[0].version, eligible[-1].version} if eligible else set()
     status_before = {b.version: a.status for a, b in zip(listed, listed[1:], strict=False)}
@@ -159,4 +174,4 @@ def plan(
             fetch.append(lv.version)
         else:
             skipped.append(lv.version)
-    return Plan(fetch, skipped, seam)
+    return Plan(fetch, skipped, seam if polled else None)

@@ -305,7 +305,11 @@ def known_profiles(session: Session) -> dict[str, similar.Profile]:
     profiles: dict[str, similar.Profile] = {}
     trials = session.exec(select(Trial).where(col(Trial.active).is_(True)))
     for t in trials:
-        if t.registry_state in ("alias", "not_found"):
+        if t.registry_state == "alias" or (
+            t.registry_state in ("not_found", "rejected") and not t.latest_version
+        ):
+            # Nothing to compare: an alias's record is its target's; the others have none.
+            # A trial whose record the registry lost is compared by its last stored version.
             continue
         srcs = ["tracked", *sources.get(t.nct_id, [])]
         study = (
@@ -343,6 +347,19 @@ def similar_to(session: Session, nct_id: str, limit: int | None = 20) -> dict[st
     """The known studies ranked by similarity to `nct_id`, each with why."""
     profiles = known_profiles(session)
     anchor = profiles.get(nct_id)
+    trial = session.exec(select(Trial).where(Trial.nct_id == nct_id)).first()
+    if trial is not None and trial.active:
+        if trial.registry_state == "alias":
+            raise UnknownStudy(
+                f"{nct_id} is an alias of {trial.alias_of}: its record is {trial.alias_of}'s "
+                f"(trialwatch similar {trial.alias_of})"
+            )
+        if anchor is None or (trial.registry_state == "unknown" and not trial.title):
+            state = {
+                "not_found": "not found at the registry",
+                "rejected": "rejected by the registry",
+            }.get(trial.registry_state, "not synced yet (run: trialwatch sync)")
+            raise UnknownStudy(f"{nct_id} is tracked but {state}: no record to compare")
     if anchor is None:
         raise UnknownStudy(
             f"{nct_id} is not known to trialwatch: track it (trialwatch add {nct_id}) and sync, "
@@ -351,6 +368,7 @@ def similar_to(session: Session, nct_id: str, limit: int | None = 20) -> dict[st
     return {
         "nct_id": anchor.nct_id,
         "title": anchor.title,
+        "registry_state": trial.registry_state if trial is not None else None,
         "features": anchor.features(),
         "similar": similar.rank(anchor, profiles.values(), limit),
     }
