@@ -9,9 +9,8 @@ from typing import Any
 
 import pytest
 from factory import make_study, nct, with_last_update, with_status
-from test_similar import DUAL, all_studies, dual_target
-
 from sqlmodel import select
+from test_similar import DUAL, all_studies, dual_target
 
 from models import Trial
 from models.db import session_scope
@@ -249,3 +248,22 @@ def test_resync_after_a_release_with_three_changed(cli, fake_ctgov) -> None:
         f"re-sync after a release with 3 changed {release['requests']} {counts(fake_ctgov)}"
     )
     assert idle["requests"] == 1
+
+
+def test_the_daemon_check_uses_the_same_gate(engine, fake_ctgov, client) -> None:
+    from sync.config import Settings, load_settings
+    from sync.daemon import Daemon
+    from sync.engine import run_sync
+
+    shipped = load_settings(PROJECT_ROOT / "config.toml")
+    settings = Settings(trials=shipped.trials, watches=shipped.watches)
+    shipped_registry(fake_ctgov)
+    d = Daemon(settings, engine, client_factory=lambda: client)
+    d.check()  # never synced: a sync runs
+    with session_scope(engine) as s:
+        assert store.get_trial(s, DUAL).registry_state == "not_found"  # type: ignore[union-attr]
+    fake_ctgov.reset_requests()
+    d.check()  # the not-found trial and the two watches wait for the next release
+    assert counts(fake_ctgov) == {"version": 1, "search": 0, "ids": 0, "single": 0}
+    fake_ctgov.reset_requests()
+    assert run_sync(engine, client).requests == 1  # and `sync` agrees
