@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from sync import export
-from sync.cli_common import JsonOpt, ctx_of, err, fail, out, parse_ids, print_json, progress_bar
+from sync.cli_common import JsonOpt, ctx_of, fail, out, parse_ids, print_json, progress_bar
 
 
 def register(app: typer.Typer) -> None:
@@ -64,4 +64,4 @@ def register(app: typer.Typer) -> None:
         verb = "updated" if summary.merged else "wrote"
         out.print(f"{verb} {summary.target} ({summary.format}): {rows}", highlight=False)
         if summary.views:
-            err.print(f"views: {', '.join(summary.views)}", highlight=False)
+            out.print(f"views: {', '.join(summary.views)}", highlight=False)

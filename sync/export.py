@@ -29,9 +29,10 @@ FORMATS = ("parquet", "csv")
 # Rows fetched from the database per round trip, and rows handed to DuckDB per insert: big
 # enough to keep both fast, small enough that a 100,000-study mirror never sits in memory.
 FETCH_ROWS = 500
-INSERT_ROWS = 10_000
-# DuckDB spills to disk beyond this (the export's own Python side stays far below it).
-DUCKDB_MEMORY = "128MB"
+INSERT_ROWS = 2_000
+# DuckDB spills to disk beyond this. Its buffers are what grows with the size of the export
+# (the Python side stays flat), so this keeps a 100,000-study export under 300 MB of RSS.
+DUCKDB_MEMORY = "32MB"
 
 Progress = Callable[[int, int, str], None]
 
@@ -270,12 +271,16 @@ def _key_columns(keys: dict[str, Any]) -> tuple[Any, ...]:
 _EMPTY_KEYS: tuple[Any, ...] = (None,) * len(KEY_COLUMNS)
 
 
-def _sites_of(study: dict[str, Any]) -> dict[str, tuple[Any, ...]]:
-    """The record's sites by identity (diff_lists' site key): facility, city, state, zip,
-    country, status. A repeated identity gets "#n" in the order of its content."""
-    locations = study.get("protocolSection", {}).get("contactsLocationsModule", {}).get("locations")
-    if not isinstance(locations, list):
-        return {}
+def _locations(study: dict[str, Any]) -> list[Any]:
+    ps = study.get("protocolSection")
+    module = ps.get("contactsLocationsModule") if isinstance(ps, dict) else None
+    locations = module.get("locations") if isinstance(module, dict) else None
+    return locations if isinstance(locations, list) else []
+
+
+def _sites_of(locations: list[Any]) -> dict[str, tuple[Any, ...]]:
+    """The sites by identity (diff_lists' site key): facility, city, state, zip, country,
+    status. A repeated identity gets "#n" in the order of its content."""
     identify = LIST_KEYS["locations"]
     found: dict[str, list[tuple[Any, ...]]] = {}
     for loc in locations:
@@ -321,6 +326,7 @@ class _TrialWalk:
         self.open_sites: dict[str, tuple[tuple[Any, ...], int, date | None]] = {}
         self.last_keys: tuple[Any, ...] = _EMPTY_KEYS
         self.prev_version = 0
+        self.prev_locations: list[Any] = []
 
     def version(self, snap: Any, versions: _Sink, sites: _Sink) -> None:
         keyframe = self.keyframes.get(snap.base_version) if snap.encoding == "zstd-dict" else None
@@ -349,14 +355,18 @@ class _TrialWalk:
                 *self.last_keys,
             )
         )
-        current = _sites_of(study)
-        for key, (attrs, start, start_date) in list(self.open_sites.items()):
-            if current.get(key) != attrs:
-                sites.add((nct, key, *attrs, start, self.prev_version, start_date, when))
-                del self.open_sites[key]
-        for key, attrs in current.items():
-            if key not in self.open_sites:
-                self.open_sites[key] = (attrs, snap.version, when)
+        locations = _locations(study)
+        # Most versions leave the sites as they were: then every span just goes on.
+        if locations != self.prev_locations:
+            current = _sites_of(locations)
+            for key, (attrs, start, start_date) in list(self.open_sites.items()):
+                if current.get(key) != attrs:
+                    sites.add((nct, key, *attrs, start, self.prev_version, start_date, when))
+                    del self.open_sites[key]
+            for key, attrs in current.items():
+                if key not in self.open_sites:
+                    self.open_sites[key] = (attrs, snap.version, when)
+            self.prev_locations = locations
         self.prev_version = snap.version
 
     def finish(self, trials: _Sink, sites: _Sink) -> None:
