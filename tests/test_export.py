@@ -198,6 +198,15 @@ def test_changes_are_exactly_what_history_shows(cli, fake_ctgov, tmp_path) -> No
         assert {c["last_update_posted"] for c in mine} <= {
             versions[item["version"]]["last_update_posted"]
         }
+    # Parquet users run the README's view SQL over the files.
+    for table in ("versions", "sites"):
+        con.execute(f"CREATE VIEW {table} AS FROM '{out}/{table}.parquet'")
+    con.execute(views_sql())
+    spans = con.execute("SELECT overall_status, days FROM status_spans ORDER BY started")
+    assert spans.fetchall() == [
+        ("NOT_YET_RECRUITING", 19), ("RECRUITING", 273), ("ACTIVE_NOT_RECRUITING", 286),
+        ("COMPLETED", None),
+    ]  # fmt: skip
     # Events are wired at merge with issue 14: until then the columns are there and empty.
     assert {(c["event_kind"], c["event_importance"]) for c in rows} == {(None, None)}
 
