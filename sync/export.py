@@ -710,6 +710,8 @@ def export(
         raise ExportError(f"unknown format {fmt!r}: use parquet or csv")
     if is_file and fmt is not None:
         raise ExportError("--format is for a directory; a .duckdb target is a DuckDB database")
+    with Session(engine) as session:
+        _trial_conditions(session, sel)  # an unknown trial or watch: before any file is touched
     _check_target(target, is_file)
     summary = ExportSummary(
         target=str(target),

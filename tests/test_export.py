@@ -412,6 +412,7 @@ def test_bad_input_is_one_line_and_exit_2(cli, tmp_path, args, says) -> None:
     assert r.exit_code == 2, r.stdout + r.stderr
     assert says in r.stderr and "Traceback" not in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "x").exists()  # nothing written
 
 
 def test_unwritable_targets_exit_2(cli, tmp_path) -> None:
