@@ -32,6 +32,7 @@ chaos: install
 
 bench: install
 	$(BIN)/python -m bench
+	$(BIN)/python -m bench.export
 
 lint: install
 	$(BIN)/ruff check sync models tests bench

@@ -11,7 +11,7 @@ from rich.table import Table
 from sqlmodel import Session
 
 from models import db
-from sync import cli_daemon, cli_history, cli_watch, discover, views
+from sync import cli_daemon, cli_export, cli_history, cli_watch, discover, views
 from sync import engine as sync_engine
 from sync.cli_common import (
     Ctx,
@@ -410,6 +410,7 @@ def db_upgrade(typer_ctx: typer.Context) -> None:
 cli_watch.register(app)
 cli_daemon.register(app)
 cli_history.register(app)
+cli_export.register(app)
 
 
 def _one_line(message: str) -> None:

@@ -225,5 +225,16 @@ def key_fields(study: dict[str, Any]) -> dict[str, Any]:
         "last_update_submitted": _get(study, *ps, "statusModule", "lastUpdateSubmitDate"),
         "sponsor": _get(study, *ps, "sponsorCollaboratorsModule", "leadSponsor", "name"),
         "site_count": len(locations) if isinstance(locations, list) else 0,
+        # ACTUAL or ESTIMATED: a date that slips while estimated is a different story.
+        "start_date_type": _get(study, *ps, "statusModule", "startDateStruct", "type"),
+        "primary_completion_date_type": _get(
+            study, *ps, "statusModule", "primaryCompletionDateStruct", "type"
+        ),
+        "completion_date_type": _get(study, *ps, "statusModule", "completionDateStruct", "type"),
+        "countries": sorted(
+            {loc["country"] for loc in locations if isinstance(loc, dict) and loc.get("country")}
+        )
+        if isinstance(locations, list)
+        else [],
         "has_results": bool(study.get("hasResults")),
     }
