@@ -63,3 +63,28 @@ def largest_update() -> tuple[dict[str, Any], dict[str, Any]]:
         text = text.replace(before, after)
     module["eligibilityCriteria"] = text
     return old, new
+
+
+def store_pair(engine: Any, nct_id: str, old: dict[str, Any], new: dict[str, Any]) -> int:
+    """Store two versions of a trial and the changes between them, as a poll would; returns how
+    many changes were stored."""
+    from models.db import session_scope
+    from sync import store
+    from sync.diff import diff_records
+    from sync.engine import track
+
+    with session_scope(engine) as s:
+        track(s, [nct_id])
+    with session_scope(engine) as s:
+        trial = store.get_trial(s, nct_id)
+        assert trial is not None
+        first = trial.latest_version == 0
+        if first:
+            store.store_version(s, trial, old)
+            s.flush()
+        stored = store.store_version(s, trial, new)
+        assert stored is not None and stored.previous is not None
+        changes = diff_records(stored.previous, new)
+        v = trial.latest_version
+        store.add_changes(s, trial, v - 1, v, changes)
+    return len(changes)
