@@ -95,7 +95,12 @@ def lines(trial: dict[str, Any], limit: int = MAX_LINES) -> dict[str, Any]:
     notable = [e for e in events if e["importance"] != "low"]
     routine = [e for e in events if e["importance"] == "low"]
     if len(notable) > limit:
-        shown, overflow = notable[: limit - 1], notable[limit - 1 :]
+        # Eligibility is always shown: it takes its line before lesser kinds of equal rank.
+        must = [e for e in notable if e["kind"] == "eligibility"][: limit - 1]
+        rest = [e for e in notable if e["kind"] != "eligibility"]
+        chosen = {id(e) for e in must + rest[: limit - 1 - len(must)]}
+        shown = [e for e in notable if id(e) in chosen]
+        overflow = [e for e in notable if id(e) not in chosen]
     else:
         shown, overflow = notable, []
     spare = limit - len(shown) - (1 if overflow else 0)

@@ -96,11 +96,6 @@ class Event:
             "count": self.count,
         }
 
-    @property
-    def routine(self) -> bool:
-        """Folded by default: low importance reads as housekeeping."""
-        return self.importance == "low"
-
 
 def sort_key(event: Event) -> tuple[int, int, int]:
     return RANK.get(event.importance, 9), _KIND_ORDER.get(event.kind, 99), -event.count
@@ -360,6 +355,7 @@ def _describe(kind: str, changes: Sequence[ChangeLike]) -> tuple[str, str]:
         text = _routine(changes)
     elif kind == "eligibility":
         text = "; ".join(summarise(list(changes)))  # type: ignore[arg-type]
+        text = text if text.startswith("eligibility") else f"eligibility: {text}"
     else:
         text = _lines(changes)
     return _FIXED.get(kind) or _max_severity(changes), text

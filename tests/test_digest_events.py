@@ -112,8 +112,10 @@ def test_more_events_than_lines_fold_into_one(engine) -> None:  # type: ignore[n
     assert len(section) <= 15
     lines = [x for x in section if x.startswith("- ")]
     assert len([x for x in lines if "routine update" not in x]) == 8
-    assert lines[7].startswith(f"- **{notable[7]['importance']}** · and {len(notable) - 7} more")
+    assert f" · and {len(notable) - 7} more events (" in lines[7]
     assert lines[0].startswith("- **high** · ")
+    # Eligibility is always shown, however many events outrank it.
+    assert any(" · eligibility: " in x for x in lines[:7]), "\n".join(lines)
 
 
 def test_trials_order_by_their_most_important_event_and_link_detail(engine) -> None:  # type: ignore[no-untyped-def]
