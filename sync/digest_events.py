@@ -117,7 +117,8 @@ def lines(trial: dict[str, Any], limit: int = MAX_LINES) -> dict[str, Any]:
         out.append(
             {
                 "sub": False,
-                "overflow": True,
+                "kind": "more",
+                "count": sum(e["count"] for e in overflow),
                 "importance": overflow[0]["importance"],
                 "summary": f"and {len(overflow)} more events ({names})",
                 "label": "",

@@ -114,6 +114,9 @@ def test_more_events_than_lines_fold_into_one(engine) -> None:  # type: ignore[n
     assert len([x for x in lines if "routine update" not in x]) == 8
     assert f" · and {len(notable) - 7} more events (" in lines[7]
     assert lines[0].startswith("- **high** · ")
+    html = render(d, "html")
+    assert html.count('<li class="event"') == 8 and 'data-kind="more"' in html
+    assert f"and {len(notable) - 7} more events" in render(d, "atom")
     # Eligibility is always shown, however many events outrank it.
     assert any(" · eligibility: " in x for x in lines[:7]), "\n".join(lines)
 
