@@ -25,6 +25,7 @@ from sync.cli_common import (
     progress_bar,
 )
 from sync.config import ConfigError
+from sync.events_render import print_events
 
 app = typer.Typer(
     name="trialwatch",
@@ -309,8 +310,7 @@ def history(
             f"last update posted {when}  {origin}",
             highlight=False,
         )
-        for line in r["summaries"]:
-            out.print(f"    {line}", highlight=False)
+        print_events(out, r["events"])
 
 
 @app.command()
@@ -388,7 +388,7 @@ def diff(
     if json_:
         print_json(data["changes"])
         return
-    from sync.render import print_diff
+    from sync.events_render import print_diff
 
     print_diff(out, data)
 

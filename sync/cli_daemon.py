@@ -124,7 +124,13 @@ def digest(
     sel = dg.Selection(since=start, until=end, trials=ids, watch=watch, unreviewed=unreviewed)
     try:
         with c.session() as session:
-            data = dg.build_digest(session, sel, now=now, with_timeline=fmt in ("html", "json"))
+            data = dg.build_digest(
+                session,
+                sel,
+                now=now,
+                with_timeline=fmt in ("html", "json"),
+                base_url=c.settings.web.base_url,
+            )
     except dg.DigestError as exc:
         fail(str(exc))
     text = render(data, fmt)

@@ -76,6 +76,8 @@ class WatchConfig(_Strict):
     status: list[str] = Field(default_factory=list)
     advanced: str | None = None
     track: bool = True
+    # Notify this watch's trials from this importance on (default: notify.min_importance).
+    min_importance: Importance | None = None
 
     @field_validator("status")
     @classmethod
@@ -111,10 +113,33 @@ class ScheduleSettings(_Strict):
     timezone: str = "UTC"
 
 
+Importance = Literal["high", "medium", "low"]
+
+
 class NotifySettings(_Strict):
     urls: list[str] = Field(default_factory=list)
     format: Literal["md", "html"] = "md"
     digest_since: str = "1d"
+    # A trial-version is notified when one of its events reaches this importance.
+    min_importance: Importance = "medium"
+    # Event kinds that never trigger a notification (they still show in a digest that is sent).
+    quiet: list[str] = Field(default_factory=list)
+
+    @field_validator("quiet")
+    @classmethod
+    def _known_kinds(cls, value: list[str]) -> list[str]:
+        from sync.events import KINDS
+
+        out = [k.strip().lower() for k in value]
+        for k in out:
+            if k not in KINDS:
+                raise ValueError(f"unknown event kind {k!r}; known: {', '.join(KINDS)}")
+        return out
+
+
+class WebSettings(_Strict):
+    # Where the web app is reachable; digests then link each trial's full detail there.
+    base_url: str | None = None
 
 
 def split_urls(text: str) -> list[str]:
@@ -138,6 +163,7 @@ class Settings(BaseSettings):
     watches: list[WatchConfig] = Field(default_factory=list)
     schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
     notify: NotifySettings = Field(default_factory=NotifySettings)
+    web: WebSettings = Field(default_factory=WebSettings)
     # Where the settings came from; set by load_settings, used to resolve relative paths.
     config_path: str | None = Field(default=None, exclude=True)
     # TRIALWATCH_NOTIFY_URLS, comma-separated: keeps notification secrets out of the config

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Callable, Iterable
+from difflib import SequenceMatcher
 from typing import Any, NamedTuple
 
+import ftfy
 import orjson
 
 MISSING: Any = object()
@@ -171,11 +174,70 @@ def _match_exact(
     return pairs, old_left, new_left
 
 
+def _name_form(value: Any) -> str:
+    """A place or facility name with mojibake repaired, accents, case and punctuation dropped."""
+    text = unicodedata.normalize("NFKD", ftfy.fix_text(_s(value)))
+    text = "".join(c for c in text if not unicodedata.combining(c)).casefold()
+    return " ".join("".join(c if c.isalnum() else " " for c in text).split())
+
+
+def _near(a: Any, b: Any) -> bool:
+    x, y = _name_form(a), _name_form(b)
+    return x == y or SequenceMatcher(None, x, y, autojunk=False).ratio() >= 0.9
+
+
+def _rename_score(old: dict[str, Any], new: dict[str, Any]) -> int:
+    """2 when facility and city are near-identical, 1 when only one is, 0 for another site.
+
+    The registry re-encodes facility names (mojibake flips back and forth) and renames places
+    (Napoli -> Naples); a site that keeps its country and zip is the same site.
+    """
+    if _name_form(old.get("country")) != _name_form(new.get("country")):
+        return 0
+    zip_a, zip_b = _name_form(old.get("zip")), _name_form(new.get("zip"))
+    if zip_a != zip_b:
+        return 0
+    facility = _near(old.get("facility"), new.get("facility"))
+    city = _near(old.get("city"), new.get("city"))
+    if facility and city:
+        return 2
+    # One name changing outright is only safe when a postal code anchors the place.
+    return 1 if zip_a and (facility or city) else 0
+
+
+def _site_renames(
+    groups: dict[str, tuple[str, list[Any], list[Any]]],
+) -> dict[str, str]:
+    """{old-only site key: new-only site key} for sites that only changed their name."""
+    olds = {k: g[1][0] for k, g in groups.items() if len(g[1]) == 1 and not g[2]}
+    news = {k: g[2][0] for k, g in groups.items() if len(g[2]) == 1 and not g[1]}
+    if not olds or not news:
+        return {}
+    by_place: dict[tuple[str, str], list[str]] = {}
+    for key, item in olds.items():
+        place = (_name_form(item.get("country")), _name_form(item.get("zip")))
+        by_place.setdefault(place, []).append(key)
+    renames: dict[str, str] = {}
+    for new_key, item in news.items():
+        place = (_name_form(item.get("country")), _name_form(item.get("zip")))
+        best, best_score = None, 0
+        for old_key in by_place.get(place, []):
+            if old_key in renames:
+                continue
+            score = _rename_score(olds[old_key], item)
+            if score > best_score:
+                best, best_score = old_key, score
+        if best is not None:
+            renames[best] = new_key
+    return renames
+
+
 def pair_items(field: str, old: list[Any], new: list[Any]) -> Iterable[tuple[Seg, Any, Any]]:
     """(segment, old item or MISSING, new item or MISSING) for the items that may differ.
 
     Items pair by identity (LIST_KEYS, else a field unique in both lists); equal items pair
-    whatever their position; duplicate identities get "#n" suffixes.
+    whatever their position; duplicate identities get "#n" suffixes; a site whose name alone
+    changed pairs with its new name (the segment carries the new one).
     """
     keyfn = LIST_KEYS.get(field) or _heuristic_key(old, new)
     groups: dict[str, tuple[str, list[Any], list[Any]]] = {}
@@ -190,6 +252,11 @@ def pair_items(field: str, old: list[Any], new: list[Any]) -> Iterable[tuple[Seg
             key, display = ident
             group = groups.setdefault(key, (display, [], []))
             (group[2] if side else group[1]).append(item)
+
+    if keyfn is _site:
+        renamed = _site_renames(groups)
+        for old_key, new_key in renamed.items():
+            groups[new_key][1].append(groups.pop(old_key)[1][0])
 
     for key, (display, olds, news) in groups.items():
         if len(olds) <= 1 and len(news) <= 1:

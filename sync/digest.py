@@ -14,7 +14,7 @@ from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
 from models import Change, Snapshot, SyncRun, Trial, Watch, WatchEvent, WatchMatch
-from sync import record, store
+from sync import digest_events, record, store
 from sync.diff import CATEGORIES
 
 SEVERITY_RANK = {"high": 0, "medium": 1, "low": 2}
@@ -294,10 +294,12 @@ def build_digest(
     *,
     now: datetime | None = None,
     with_timeline: bool = True,
+    base_url: str | None = None,
 ) -> dict[str, Any]:
     """The digest as plain data: the `digest --format json` contract, which renderers share.
 
-    Trials come most severe first; within a trial, changes by severity then category.
+    Trials come by their most important event first; within a trial, changes by severity then
+    category. Each trial carries its events and where its full detail is (`base_url`: the web).
     """
     now = now or datetime.now(UTC)
     changes = select_changes(session, sel)
@@ -307,11 +309,16 @@ def build_digest(
     ] + sel.run_ids
     runs = [run_dict(r) for r in select_runs(session, sel.since, sel.until, run_ids)]
 
-    by_trial: dict[int, tuple[Trial, list[dict[str, Any]]]] = {}
+    by_trial: dict[int, tuple[Trial, list[dict[str, Any]], list[Change]]] = {}
     for c, t in changes:
-        by_trial.setdefault(t.id or 0, (t, []))[1].append(change_dict(c))
+        entry = by_trial.setdefault(t.id or 0, (t, [], []))
+        entry[1].append(change_dict(c))
+        entry[2].append(c)
     trials = []
-    for t, items in by_trial.values():
+    for t, items, rows in by_trial.values():
+        trial_events, labels = digest_events.trial_events(rows)
+        for item in items:
+            item.update(labels.get(item["id"], {}))
         items.sort(key=_change_order)
         severities = Counter(c["severity"] for c in items)
         trials.append(
@@ -324,16 +331,17 @@ def build_digest(
                 "counts": {s: severities.get(s, 0) for s in SEVERITY_RANK},
                 "changes": items,
                 "timeline": timeline(session, t) if with_timeline else [],
+                "importance": trial_events[0]["importance"] if trial_events else "low",
+                "events": trial_events,
+                "detail": digest_events.detail_link(
+                    t.nct_id,
+                    min(r.from_version for r in rows),
+                    max(r.to_version for r in rows),
+                    base_url,
+                ),
             }
         )
-    trials.sort(
-        key=lambda d: (
-            SEVERITY_RANK.get(d["severity"], 9),
-            -d["counts"]["high"],
-            -d["counts"]["medium"],
-            d["nct_id"],
-        )
-    )
+    trials.sort(key=digest_events.trial_rank)
     nct_ids = sorted({e.nct_id for e, _ in events})
     titles: dict[str, str | None] = {}
     for part in range(0, len(nct_ids), _CHUNK):

@@ -241,7 +241,10 @@ def _env() -> jinja2.Environment:
         status_colour=lambda s: STATUS_COLOURS.get(s or "", _OTHER_COLOUR),
         md_word_diff=md_word_diff,
     )
+    from sync.digest_events import lines as event_lines
+
     env.globals.update(
+        event_lines=event_lines,
         word_diff=word_diff,
         criterion=criterion,
         timeline_svg=timeline_svg,

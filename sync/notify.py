@@ -17,7 +17,7 @@ from sqlmodel import Session, col, select
 from models import Delivery, SyncRun
 from models.db import session_scope
 from sync import digest as dg
-from sync import store
+from sync import notify_rules, store
 from sync.channels import Channel, Masker, parse_channels
 from sync.config import Settings
 
@@ -113,10 +113,19 @@ def _floor(session: Session, channel: Channel, settings: Settings, now: datetime
 
 
 def pending_items(
-    session: Session, channel: Channel, floor: datetime, now: datetime
+    session: Session,
+    channel: Channel,
+    floor: datetime,
+    now: datetime,
+    settings: Settings | None = None,
 ) -> dict[str, list[int]]:
     """Changes, watch events and failed runs since the floor that no delivery of this channel
-    holds yet (sent, failed or pending: a failed delivery is retried as it was)."""
+    holds yet (sent, failed or pending: a failed delivery is retried as it was).
+
+    With settings, only the changes of trial-versions that have an event at or above the
+    notification threshold count (notify.min_importance, a watch's own, notify.quiet): routine
+    updates alone send nothing.
+    """
     covered: dict[str, set[int]] = {"changes": set(), "watch_events": set(), "runs": set()}
     # A delivery made before the floor cannot hold anything detected after it.
     for d in session.exec(
@@ -125,7 +134,12 @@ def pending_items(
         for k, ids in _items(d).items():
             covered[k].update(ids)
     sel = dg.Selection(since=floor, until=now)
-    changes = [c.id or 0 for c, _ in dg.select_changes(session, sel)]
+    rows = dg.select_changes(session, sel)
+    if settings is not None:
+        rules = notify_rules.rules_for(session, settings, [t.nct_id for _, t in rows])
+        changes = notify_rules.notable_changes(rows, rules)
+    else:
+        changes = [c.id or 0 for c, _ in rows]
     events = [e.id or 0 for e, _ in dg.select_events(session, sel)]
     runs = session.exec(
         select(SyncRun.id).where(
@@ -156,7 +170,9 @@ def render_message(
         run_ids=items["runs"],
     )
     fmt = settings.notify.format
-    data = dg.build_digest(session, sel, now=now, with_timeline=fmt == "html")
+    data = dg.build_digest(
+        session, sel, now=now, with_timeline=fmt == "html", base_url=settings.web.base_url
+    )
     return f"trialwatch: {dg.headline(data)}", render(data, fmt), fmt
 
 
@@ -236,7 +252,7 @@ def deliver_channel(
             return outcomes  # the channel is still failing: new items wait for the next run
     with session_scope(engine) as session:
         floor = _floor(session, channel, settings, now)
-        items = pending_items(session, channel, floor, now)
+        items = pending_items(session, channel, floor, now, settings)
         if not any(items.values()):
             return outcomes or [Outcome(channel=channel.label, status="nothing")]
         last = session.exec(

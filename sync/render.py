@@ -86,23 +86,26 @@ def print_diff(console: Console, data: dict[str, Any]) -> None:
         console.print("  no change in what the sponsor submitted")
         return
     for category, items in group_changes(changes):
-        table = Table(
-            title=f"{category} ({len(items)})", title_justify="left", expand=True, show_lines=True
+        console.print(changes_table(f"{category} ({len(items)})", items, console.is_terminal))
+
+
+def changes_table(title: str, items: list[dict[str, Any]], styled: bool) -> Table:
+    """Changes as rows of severity, summary, old and new (a word diff for long text)."""
+    table = Table(title=title, title_justify="left", expand=True, show_lines=True)
+    table.add_column("sev", no_wrap=True)
+    table.add_column("change", ratio=2)
+    table.add_column("old", ratio=3)
+    table.add_column("new", ratio=3)
+    for ch in items:
+        sev = ch["severity"]
+        words = word_diff_text(_word_segments(ch), styled=styled)
+        new_cell: Text | str = value_text(ch["new"])
+        if words is not None:
+            new_cell = words
+        table.add_row(
+            Text(sev, style=SEVERITY_STYLE.get(sev, "")),
+            Text(ch["summary"]),
+            Text(value_text(ch["old"])),
+            new_cell if isinstance(new_cell, Text) else Text(new_cell),
         )
-        table.add_column("sev", no_wrap=True)
-        table.add_column("change", ratio=2)
-        table.add_column("old", ratio=3)
-        table.add_column("new", ratio=3)
-        for ch in items:
-            sev = ch["severity"]
-            words = word_diff_text(_word_segments(ch), styled=console.is_terminal)
-            new_cell: Text | str = value_text(ch["new"])
-            if words is not None:
-                new_cell = words
-            table.add_row(
-                Text(sev, style=SEVERITY_STYLE.get(sev, "")),
-                Text(ch["summary"]),
-                Text(value_text(ch["old"])),
-                new_cell if isinstance(new_cell, Text) else Text(new_cell),
-            )
-        console.print(table)
+    return table

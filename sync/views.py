@@ -12,6 +12,7 @@ from sqlmodel import Session, col, select
 from models import Change, RegistryVersion, Snapshot, SyncRun, Trial
 from sync import diff as differ
 from sync import record, store
+from sync.events import build_events
 
 
 class UnknownTrial(LookupError):
@@ -209,6 +210,7 @@ def history(session: Session, nct_id: str) -> list[dict[str, Any]]:
                 "content_hash": snap.content_hash,
                 "changes": len(changes),
                 "summaries": differ.summarise(to_diff_changes(changes)),
+                "events": [e.to_dict() for e in build_events(changes)],
                 "fetched": True,
             }
         )
@@ -248,6 +250,7 @@ def _with_unfetched(
             "module_labels": rv.module_labels or [],
             "changes": 0,
             "summaries": [],
+            "events": [],
             "fetched": False,
         }
         placed.append((where, rv.registry_version, item))
@@ -277,11 +280,17 @@ def diff(
         new = store.load_record(session, trial.id or 0, to_v)
         assert old is not None and new is not None
         changes = differ.diff_records(old, new)
+    events = build_events(changes)
+    items = [c.to_dict() for c in changes]
+    for e in events:
+        for i in e.members:
+            items[i].update(event=e.kind, importance=e.importance)
     return {
         "nct_id": nct_id,
         "from": from_v,
         "to": to_v,
-        "changes": [c.to_dict() for c in changes],
+        "changes": items,
+        "events": [{**e.to_dict(), "members": list(e.members)} for e in events],
     }
 
 

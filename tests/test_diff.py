@@ -654,7 +654,14 @@ def _check_NCT04736173(pairs: list[list[Change]]) -> None:
     (changes,) = pairs
     assert {c.category for c in changes} == {"sites"}
     kinds = [c.summary.split(":", 1)[0] for c in changes]
-    assert (kinds.count("site added"), kinds.count("site removed")) == (7, 43)
+    assert (kinds.count("site added"), kinds.count("site removed")) == (6, 42)
+    # The registry respelled one site (same city, no zip): one site renamed, not two sites.
+    (renamed,) = [c for c in changes if c.path.endswith(".facility")]
+    assert (renamed.old, renamed.new) == (
+        "Metro Davao Medical and Research Centre",
+        "Metro Davao Medical And Research Center Inc.",
+    )
+    assert renamed.severity == "low"
 
 
 def _check_NCT05009069(pairs: list[list[Change]]) -> None:
@@ -712,12 +719,13 @@ def test_real_versions_match_the_readme(nct_id: str) -> None:
 def test_summarise_folds_long_runs_and_keeps_order() -> None:
     old, new = versions("NCT04736173")
     lines = summarise(diff_records(old, new))
-    assert len(lines) == 2
+    assert len(lines) == 3
     assert lines[0].startswith(
-        "site added (7): John B. Amos Cancer Center, Columbus, United States;"
+        "site added (6): John B. Amos Cancer Center, Columbus, United States;"
     )
-    assert lines[0].endswith("; and 4 more")
-    assert lines[1].startswith("site removed (43): ") and lines[1].endswith("; and 40 more")
+    assert lines[0].endswith("; and 3 more")
+    assert lines[1].startswith("site changed: Metro Davao Medical And Research Center Inc.")
+    assert lines[2].startswith("site removed (42): ") and lines[2].endswith("; and 39 more")
 
 
 def test_summarise_example_lines() -> None:

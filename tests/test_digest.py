@@ -173,10 +173,14 @@ def test_markdown(engine, seeded) -> None:  # type: ignore[no-untyped-def]
     assert "> **Warning: 1 of 4 runs did not complete cleanly (1 failed)" in md
     assert f"run {seeded.failed_run_id} (sync, cli)" in md and "HTTP 503" in md
     assert md.index(f"## {SUSPENDED}") < md.index(f"## {SITES}") < md.index(f"## {HOSTILE}")
-    assert "status: RECRUITING -> SUSPENDED" in md
+    # Events, not changes: one line each, most important first, criteria word by word.
+    assert "- **high** · v3: recruitment closed: RECRUITING -> SUSPENDED (why stopped: Safety " \
+        "review.)" in md
+    assert "- **medium** · v3: enrollment target: 36 -> 72 (+100%)" in md
     assert "ECOG performance status 0 ~~or 1~~ **to 2**" in md
     assert "**Prior allogeneic stem cell transplant**" in md
-    assert "old: 36 (estimated)" in md and "new: 72 (estimated)" in md
+    assert f"full detail: `trialwatch diff {SUSPENDED} --from 1 --to 3`" in md
+    assert md.index("recruitment closed") < md.index("recruitment opened") < md.index("ECOG")
     # Untrusted text stays text: no raw tag reaches a Markdown renderer.
     raw_tags = re.findall(r"(?<!\\)<(?!https://clinicaltrials\.gov/)", md)
     assert raw_tags == []

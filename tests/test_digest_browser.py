@@ -79,6 +79,10 @@ def test_html_digest_in_chromium(digest_file: Path, tmp_path: Path) -> None:
             assert page.locator("article.trial svg").count() == 3
             assert page.locator(f"#{SUSPENDED} svg rect").count() == 3
             assert page.locator("del").first.inner_text() == "or 1"
+            # Events, most important first, one line each; the full detail is one command away.
+            events = page.locator(f"#{SUSPENDED} li.event .summary").all_inner_texts()
+            assert len(events) == 5 and events[0].startswith("v3: recruitment closed")
+            assert "trialwatch diff" in page.locator(f"#{SUSPENDED} p.detail").inner_text()
 
             # Hostile registry text: shown, never run.
             assert page.evaluate("typeof window.__pwned") == "undefined"

@@ -149,7 +149,7 @@ def test_deliver_once_retry_failed_and_status(engine, fake_ctgov, client, webhoo
                      severity="medium"))  # fmt: skip
     fourth = notify.deliver(engine, settings)
     assert [(o.status, o.changes) for o in fourth] == [("sent", 1), ("sent", 1)]
-    assert "status: SUSPENDED -> RECRUITING" in webhook.received[1]["message"]
+    assert "recruitment reopened: SUSPENDED -> RECRUITING" in webhook.received[1]["message"]
     rows = _deliveries(engine)
     assert rows[2].window_since == rows[0].window_until
 
