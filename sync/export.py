@@ -19,10 +19,10 @@ from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session, col, select
 
 from models import Change, Snapshot, Trial, Watch, WatchEvent, WatchMatch
-from sync import diff as differ
 from sync import record, store, watches
 from sync.diff_lists import LIST_KEYS
 from sync.digest import _version_date
+from sync.events import ChangeLike, build_events
 from sync.export_sql import KEY_COLUMNS, TABLES, VIEWS, create_table
 
 FORMATS = ("parquet", "csv")
@@ -115,13 +115,17 @@ def _utc(value: datetime | None) -> datetime | None:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def _event_labels(changes: Sequence[differ.Change]) -> list[tuple[str | None, str | None]]:
+def _event_labels(changes: Sequence[ChangeLike]) -> list[tuple[str | None, str | None]]:
     """(event kind, importance) of each of one version step's changes.
 
-    Wired to sync.events.build_events at merge (issue 14): every change belongs to exactly one
-    event, whose kind and importance label it. Until then no change has an event: (None, None).
+    Every change belongs to exactly one event (sync.events.build_events), whose kind and
+    importance label it, so `changes` joins to what history and the digest show.
     """
-    return [(None, None) for _ in changes]
+    labels: list[tuple[str | None, str | None]] = [(None, None)] * len(changes)
+    for event in build_events(changes):
+        for i in event.members:
+            labels[i] = (event.kind, event.importance)
+    return labels
 
 
 # -- where the rows go -------------------------------------------------------------------------
@@ -479,20 +483,7 @@ def _export_changes(conn: Connection, conds: list[Any], sink: _Sink) -> None:
     step: list[Any] = []
 
     def flush_step() -> None:
-        labels = _event_labels(
-            [
-                differ.Change(
-                    category=r.category,
-                    path=r.path,
-                    old=r.old,
-                    new=r.new,
-                    summary=r.summary,
-                    severity=r.severity,
-                    detail=r.detail,
-                )
-                for r in step
-            ]
-        )
+        labels = _event_labels(step)
         for r, (kind, importance) in zip(step, labels, strict=True):
             sink.add(
                 (

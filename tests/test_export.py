@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -207,8 +208,15 @@ def test_changes_are_exactly_what_history_shows(cli, fake_ctgov, tmp_path) -> No
         ("NOT_YET_RECRUITING", 19), ("RECRUITING", 273), ("ACTIVE_NOT_RECRUITING", 286),
         ("COMPLETED", None),
     ]  # fmt: skip
-    # Events are wired at merge with issue 14: until then the columns are there and empty.
-    assert {(c["event_kind"], c["event_importance"]) for c in rows} == {(None, None)}
+    # Each change carries the kind and importance of the event history shows it under.
+    for item in items:
+        mine = [c for c in rows if c["to_version"] == item["version"]]
+        exported = Counter((c["event_kind"], c["event_importance"]) for c in mine)
+        shown: Counter[tuple[str, str]] = Counter()
+        for e in item["events"]:
+            shown[(e["kind"], e["importance"])] += e["count"]
+        assert exported == shown, item["version"]
+    assert all(c["event_kind"] and c["event_importance"] for c in rows)
 
 
 # -- real pairs ------------------------------------------------------------------------------
