@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from typing import Annotated, Any
 
@@ -11,7 +12,7 @@ from rich.table import Table
 from sqlmodel import Session
 
 from models import db
-from sync import cli_daemon, cli_history, cli_watch, discover, views
+from sync import __version__, cli_daemon, cli_help, cli_history, cli_watch, discover, views
 from sync import engine as sync_engine
 from sync.cli_common import (
     Ctx,
@@ -32,9 +33,16 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
     add_completion=False,
+    rich_markup_mode=None,  # see cli_help
 )
 db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+
+
+def _print_version(value: bool | None) -> None:
+    if value:
+        out.print(f"trialwatch {__version__}", highlight=False)
+        raise typer.Exit(0)
 
 
 @app.callback()
@@ -43,12 +51,21 @@ def main_callback(
     config: Annotated[
         str | None,
         typer.Option(
-            "--config", "-c", help="Config file (default: $TRIALWATCH_CONFIG or ./config.toml)."
+            "--config",
+            "-c",
+            metavar="FILE",
+            help="Config file (default: $TRIALWATCH_CONFIG or ./config.toml).",
         ),
     ] = None,
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Log details to stderr.")
     ] = False,
+    version: Annotated[
+        bool | None,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = None,
 ) -> None:
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
@@ -393,10 +410,37 @@ def db_upgrade(typer_ctx: typer.Context) -> None:
 cli_watch.register(app)
 cli_daemon.register(app)
 cli_history.register(app)
+cli_help.finish(app)
 
 
 def _one_line(message: str) -> None:
     err.print(f"[red]error:[/red] {' '.join(message.split())}", highlight=False, markup=True)
+
+
+def _click_classes() -> tuple[type[Exception], type[Exception]]:
+    """Typer's ClickException and UsageError, reached through the public typer.BadParameter:
+    older Typer releases raise click's own classes, newer ones those of a private copy."""
+    mro = {c.__name__: c for c in typer.BadParameter.__mro__}
+    return mro["ClickException"], mro["UsageError"]
+
+
+def _usage_hint(exc: Exception) -> str:
+    """What to do about a usage error: a global option after the command is the usual slip."""
+    ctx = getattr(exc, "ctx", None)
+    message = exc.format_message()  # type: ignore[attr-defined]
+    if ctx is None:
+        return message
+    match = re.search(r"No such option: (-[-\w]+)", message)
+    root = ctx.find_root()
+    if match and ctx is not root:
+        name = match.group(1)
+        if any(name in p.opts for p in root.command.params):
+            command = ctx.command_path.split(" ", 1)[-1]
+            return (
+                f"{message}: {name} is a global option, it goes before the command: "
+                f"trialwatch {name} … {command} …"
+            )
+    return f"{message} (see: {ctx.command_path} --help)"
 
 
 def main() -> None:
@@ -404,21 +448,18 @@ def main() -> None:
     database that cannot be used one line and exit code 1; never a traceback for them."""
     import sqlalchemy.exc
 
-    # Typer carries its own copy of click: its exceptions are these, not click's.
-    from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
-
+    click_exception, usage_error = _click_classes()
     try:
-        code = app(standalone_mode=False)
-    except NoArgsIsHelpError as exc:
-        exc.show()  # `trialwatch` alone: the help
-        sys.exit(exc.exit_code)
-    except UsageError as exc:
-        where = f" (see: {exc.ctx.command_path} --help)" if exc.ctx is not None else ""
-        _one_line(f"{exc.format_message()}{where}")
+        code = app(standalone_mode=False, prog_name="trialwatch")
+    except usage_error as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":
+            exc.show()  # type: ignore[attr-defined]  # `trialwatch` alone: the help
+            sys.exit(exc.exit_code)  # type: ignore[attr-defined]
+        _one_line(_usage_hint(exc))
         sys.exit(2)
-    except ClickException as exc:
-        _one_line(exc.format_message())
-        sys.exit(exc.exit_code)
+    except click_exception as exc:
+        _one_line(exc.format_message())  # type: ignore[attr-defined]
+        sys.exit(exc.exit_code)  # type: ignore[attr-defined]
     except ConfigError as exc:
         _one_line(str(exc))
         sys.exit(2)
@@ -435,4 +476,3 @@ def main() -> None:
         _one_line(f"{exc.strerror or exc}: {exc.filename}")
         sys.exit(2)
     sys.exit(code if isinstance(code, int) else 0)
-
