@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
+from factory import make_study, nct
 from test_cli_help import tw
 
 
@@ -47,3 +50,39 @@ def test_bad_environment_value_is_blamed_on_the_variable(cli) -> None:
     cli.write_config('[api]\nrequests_per_second = "abc"\n')
     r = cli("list")
     assert r.exit_code == 2 and f"{cli.config_path}, line 2: api.requests_per_second" in r.stderr
+
+
+def _env(cli) -> dict[str, str]:
+    return {**cli.env, "TRIALWATCH_API__MAX_ATTEMPTS": "3"}
+
+
+def test_retries_say_what_when_which_attempt_and_why(cli, fake_ctgov) -> None:
+    closed = "http://127.0.0.1:9/api/v2"  # the discard port: nothing listens there
+    done = tw("sync", env={**_env(cli), "TRIALWATCH_API_URL": closed})
+    assert done.returncode == 1
+    retries = [line for line in done.stderr.splitlines() if "retrying" in line]
+    assert len(retries) == 2, done.stderr
+    assert re.search(
+        r"WARNING sync\.ctgov: retrying GET /version in \d+\.\d s \(attempt 2 of 3\): "
+        r"cannot reach 127\.0\.0\.1$",
+        retries[0],
+    ), retries[0]
+    assert "(attempt 3 of 3)" in retries[1]
+    assert "stamina.retry_scheduled" not in done.stderr
+
+
+def test_a_run_error_is_printed_once_and_short(cli, fake_ctgov) -> None:
+    ids = [nct(i) for i in range(1, 31)]
+    for i in ids:
+        fake_ctgov.put(make_study(i))
+    cli("add", *ids)
+    fake_ctgov.add_fault("status", status=503, times=100, path="/api/v2/studies")
+    done = tw("sync", env=_env(cli))
+    assert done.returncode == 1
+    both = done.stdout + done.stderr
+    errors = [line for line in both.splitlines() if "error" in line.lower()]
+    assert len(errors) == 1, both
+    assert errors[0].strip().startswith(f"error: batch of 30 trials ({ids[0]}…): HTTP 503 from ")
+    assert "/api/v2/studies (30 IDs)" in errors[0]
+    assert ids[-1] not in both  # the batch's IDs are counted, not listed
+    assert len(errors[0]) < 200
