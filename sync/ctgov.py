@@ -7,10 +7,9 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-
-from dataclasses import dataclass
 
 import httpx
 import orjson
