@@ -86,3 +86,32 @@ def test_a_run_error_is_printed_once_and_short(cli, fake_ctgov) -> None:
     assert "/api/v2/studies (30 IDs)" in errors[0]
     assert ids[-1] not in both  # the batch's IDs are counted, not listed
     assert len(errors[0]) < 200
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("garbage", "not a URL (no scheme://); fix it in notify.urls or TRIALWATCH_NOTIFY_URLS"),
+        ("nosuch://host/x", "apprise knows no service nosuch://; fix it in notify.urls"),
+        ("json://", "apprise cannot read this json:// URL"),
+    ],
+)
+def test_notify_test_with_a_bad_url_says_what_and_what_to_do(cli, url: str, says: str) -> None:
+    cli.env = {**cli.env, "TRIALWATCH_NOTIFY_URLS": url}
+    r = cli("notify", "test")
+    assert r.exit_code == 1
+    assert r.stdout.startswith("failed: notification URL #1: ") and says in r.stdout
+    assert r.stdout.count("apprise URL") <= 1  # said once, not as label and error both
+    assert len(r.stdout.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("fmt", ["html", "md", "atom"])
+def test_digest_json_with_another_format_is_a_usage_error(cli, fmt: str) -> None:
+    r = cli("digest", "--json", "--format", fmt)
+    assert r.exit_code == 2 and r.stdout == ""
+    assert r.stderr.strip() == (
+        f"error: --json prints the JSON digest; --format {fmt} asks for another: give one of them"
+    )
+    # --json with --format json agrees, and either alone works.
+    assert cli("digest", "--json", "--format", "json").exit_code == 0
+    assert cli("digest", "--format", fmt).exit_code == 0

@@ -68,7 +68,8 @@ def test_channels_mask_secrets_in_labels_and_text() -> None:
     assert chans[0].label == "json://hook:****@127.0.0.1:9/digest"
     assert chans[1].label == "mailto://bot:****@127.0.0.1/team%40example.org"
     assert "JHMHI8qBe7bk2ZwO5U711o3dV_js" not in chans[2].label
-    assert chans[3].label == "nonsense://… (not a valid apprise URL)" and not chans[3].valid
+    assert chans[3].label == "notification URL #4" and not chans[3].valid
+    assert chans[3].problem.startswith("apprise knows no service nonsense://; fix it in")
     for c in chans:
         assert HOOK_SECRET not in c.key and SMTP_SECRET not in c.key
     text = (
