@@ -8,11 +8,20 @@ import sys
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
+from rich.markup import escape
+from rich.text import Text
 from sqlmodel import Session
 
 from models import db
-from sync import __version__, cli_daemon, cli_help, cli_history, cli_watch, discover, views
+from sync import (
+    __version__,
+    cli_daemon,
+    cli_help,
+    cli_history,
+    cli_watch,
+    discover,
+    views,
+)
 from sync import engine as sync_engine
 from sync.cli_common import (
     Ctx,
@@ -25,6 +34,7 @@ from sync.cli_common import (
     print_json,
     progress_bar,
 )
+from sync.cli_table import Col, fit_table
 from sync.config import ConfigError
 
 app = typer.Typer(
@@ -158,7 +168,7 @@ def list_(
     if not rows:
         err.print("no tracked trials (add some with: trialwatch add NCT…)")
         return
-    table = Table("NCT ID", "status", "version", "last update", "title")
+    rows_out = []
     for r in rows:
         status = r["status"] or ""
         if r["registry_state"] == "not_found":
@@ -167,14 +177,23 @@ def list_(
             status = f"alias of {r['alias_of']}"
         elif r["registry_state"] == "unknown":
             status = "[dim]not synced yet[/dim]"
-        table.add_row(
-            r["nct_id"] + ("" if r["active"] else " (removed)"),
-            status,
-            str(r["latest_version"] or ""),
-            r["last_update_posted"] or "",
-            (r["title"] or "")[:70],
+        rows_out.append(
+            [
+                r["nct_id"] + ("" if r["active"] else " (removed)"),
+                status,
+                str(r["latest_version"] or ""),
+                r["last_update_posted"] or "",
+                escape(r["title"] or ""),
+            ]
         )
-    out.print(table)
+    cols = [
+        Col("NCT ID"),
+        Col("status"),
+        Col("version", justify="right", drop=2),
+        Col("last update", drop=1),
+        Col("title", flex=True),
+    ]
+    out.print(fit_table(out, cols, rows_out), highlight=False)
 
 
 def print_summary(summary: sync_engine.SyncSummary) -> None:
@@ -330,41 +349,50 @@ def status(typer_ctx: typer.Context, json_: JsonOpt = False) -> None:
     if json_:
         print_json({"runs": runs, **extra})
         return
-    for key, value in extra.items():
-        out.print(f"{key}: {value}", highlight=False)
+    from sync.daemon_status import status_lines
+
+    for line in status_lines(extra):
+        out.print(line, highlight=False)
     if not runs:
         out.print("no runs yet (run: trialwatch sync)")
         return
-    table = Table(
-        "run",
-        "kind",
-        "started",
-        "outcome",
-        "requests",
-        "fetched",
-        "new versions",
-        "changes",
-        "errors",
-    )
-    for r in runs:
-        table.add_row(
+    cols = [
+        Col("run", justify="right"),
+        Col("kind"),
+        Col("started (UTC)"),
+        Col("outcome"),
+        Col("requests", justify="right", drop=1),
+        Col("fetched", justify="right", drop=2),
+        Col("new", justify="right"),
+        Col("changes", justify="right"),
+    ]
+    rows_out = [
+        [
             str(r["id"]),
             r["kind"],
-            (r["started"] or "")[:19],
-            r["outcome"],
+            (r["started"] or "")[:16].replace("T", " "),
+            r["outcome"] or "running",
             str(r["requests"]),
             str(r["fetched"]),
             str(r["new_versions"]),
             str(r["changes"]),
-            str(len(r["errors"])),
-        )
-    out.print(table)
+        ]
+        for r in runs
+    ]
+    out.print(fit_table(out, cols, rows_out), highlight=False)
+    # The errors themselves, one line a run, cut to the width (status --json has them whole).
+    for r in runs:
+        if r["errors"]:
+            more = f" (+{len(r['errors']) - 1} more)" if len(r["errors"]) > 1 else ""
+            error = Text(f"run {r['id']} {r['outcome']}: {' '.join(r['errors'][0].split())}{more}")
+            error.truncate(out.width, overflow="ellipsis")
+            out.print(error, highlight=False, soft_wrap=False)
 
 
 def _status_extra(session: Session) -> dict[str, Any]:
-    from sync import daemon
+    from sync import daemon_status
 
-    return daemon.status_info(session)
+    return daemon_status.status_info(session)
 
 
 @app.command()
@@ -394,16 +422,18 @@ def diff(
 
 
 @db_app.command("upgrade")
-def db_upgrade(typer_ctx: typer.Context) -> None:
+def db_upgrade(typer_ctx: typer.Context, json_: JsonOpt = False) -> None:
     """Upgrade the database schema to the latest revision."""
     c = ctx_of(typer_ctx)
     eng = db.make_engine(c.settings.database_url_resolved)
     before = db.current_revision(eng)
     db.upgrade(eng)
-    out.print(
-        f"database at {db.current_revision(eng)} (was {before or 'empty'}): "
-        f"{eng.url.render_as_string(hide_password=True)}"
-    )
+    after = db.current_revision(eng)
+    where = eng.url.render_as_string(hide_password=True)
+    if json_:
+        print_json({"revision": after, "previous": before, "database": where})
+        return
+    out.print(f"database at {after} (was {before or 'empty'}): {where}", highlight=False)
 
 
 # feature commands (each module adds its commands to `app`)

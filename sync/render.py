@@ -1,35 +1,17 @@
-"""Terminal rendering of changes: grouped by category, most severe first, old beside new."""
+"""Terminal rendering of changes: by category, most severe first, values in words, compact."""
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 from rich.console import Console
-from rich.table import Table
 from rich.text import Text
+
+from sync.digest_render import fmt_value
 
 SEVERITY_ORDER = {"high": 0, "medium": 1, "low": 2}
 SEVERITY_STYLE = {"high": "bold red", "medium": "yellow", "low": "dim"}
-
-
-def value_text(value: Any, limit: int = 400) -> str:
-    if value is None:
-        return "—"
-    if isinstance(value, str):
-        text = value
-    elif isinstance(value, dict) and set(value) <= {"date", "type"}:
-        text = (
-            f"{value.get('date')} ({value.get('type')})"
-            if value.get("type")
-            else str(value.get("date"))
-        )
-    elif isinstance(value, (list, dict)):
-        import orjson
-
-        text = orjson.dumps(value, option=orjson.OPT_INDENT_2).decode()
-    else:
-        text = str(value)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def word_diff_text(segments: Any, styled: bool = True) -> Text | None:
@@ -76,33 +58,63 @@ def group_changes(changes: list[dict[str, Any]]) -> list[tuple[str, list[dict[st
     ]
 
 
+def _one_line(text: str, width: int) -> Text:
+    line = Text(" ".join(text.split()))
+    line.truncate(max(width, 1), overflow="ellipsis")
+    return line
+
+
+def _old_new(change: dict[str, Any], shown: str, width: int) -> Text | None:
+    """The old and new values in words on one line, or None when the summary as shown (`shown`,
+    maybe cut) already says them: repeating them would double every row."""
+    old, new = change.get("old"), change.get("new")
+    old_text, new_text = fmt_value(old), fmt_value(new)
+    if old_text.lower() in shown.lower() and new_text.lower() in shown.lower():
+        return None
+    if old in (None, "", [], {}) or new in (None, "", [], {}):
+        # Added or removed: the summary names the item; its fields are in diff --json.
+        return None
+    half = max((width - 3) // 2, 8)
+    line = _one_line(old_text, half)
+    line.append(" → ")
+    line.append_text(_one_line(new_text, width - line.cell_len))
+    return line
+
+
 def print_diff(console: Console, data: dict[str, Any]) -> None:
+    """One line per change (severity, summary, the ID `ack` takes), a second one with the old
+    and new values or the changed words only when the summary does not already say them."""
     changes = data["changes"]
+    counts = Counter(c["severity"] for c in changes)
+    by_severity = ", ".join(f"{counts[s]} {s}" for s in SEVERITY_ORDER if counts[s])
     console.print(
         f"[bold]{data['nct_id']}[/bold] v{data['from']} → v{data['to']}: "
         f"{len(changes)} change{'s' if len(changes) != 1 else ''}"
+        + (f" ({by_severity})" if by_severity else ""),
+        highlight=False,
     )
     if not changes:
         console.print("  no change in what the sponsor submitted")
         return
+    width = console.width
+    indent = " " * 10
     for category, items in group_changes(changes):
-        table = Table(
-            title=f"{category} ({len(items)})", title_justify="left", expand=True, show_lines=True
-        )
-        table.add_column("sev", no_wrap=True)
-        table.add_column("change", ratio=2)
-        table.add_column("old", ratio=3)
-        table.add_column("new", ratio=3)
+        console.print(f"[bold]{category}[/bold] ({len(items)})", highlight=False)
         for ch in items:
             sev = ch["severity"]
+            ref = f"  #{ch['id']}" if ch.get("id") is not None else ""
+            line = Text(f"  {sev:<8}", style=SEVERITY_STYLE.get(sev, ""))
+            summary = _one_line(ch["summary"], width - 10 - len(ref))
+            line.append_text(summary)
+            line.append(ref, style="dim")
+            console.print(line, highlight=False, soft_wrap=False)
             words = word_diff_text(_word_segments(ch), styled=console.is_terminal)
-            new_cell: Text | str = value_text(ch["new"])
             if words is not None:
-                new_cell = words
-            table.add_row(
-                Text(sev, style=SEVERITY_STYLE.get(sev, "")),
-                Text(ch["summary"]),
-                Text(value_text(ch["old"])),
-                new_cell if isinstance(new_cell, Text) else Text(new_cell),
-            )
-        console.print(table)
+                # The changed words are the point of an eligibility change: wrapped, not cut.
+                body = Text(indent)
+                body.append_text(words)
+                console.print(body, highlight=False, soft_wrap=False)
+                continue
+            values = _old_new(ch, summary.plain, width - len(indent))
+            if values is not None:
+                console.print(Text(indent) + values, highlight=False, soft_wrap=False)
