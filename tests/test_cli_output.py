@@ -157,6 +157,11 @@ def test_status_fits_shows_whole_headers_times_and_the_error(cli, fake_ctgov) ->
         assert word in header
     assert re.search(r"\b20\d\d-\d\d-\d\d \d\d:\d\d\b", text)
     assert "…" not in header
+    # The keys the README lists for status --json.
+    runs = cli("status", "--json").json()["runs"]
+    assert set(runs[0]) == {"id", "kind", "trigger", "started", "finished", "outcome", "mode",
+                            "requests", "fetched", "new_versions", "changes", "not_found",
+                            "errors"}
     assert re.search(r"^run \d+ (failed|partial): .*HTTP 500", text, re.MULTILINE), text
 
 
