@@ -89,7 +89,8 @@ def _fail(engine: Engine, watch_id: int, result: WatchResult, message: str) -> W
             watch.last_outcome = "failed"
             watch.last_error = message
             session.add(watch)
-    log.warning("watch %s failed: %s", result.name, message)
+    # The result carries it to the user (watch run's line, the sync summary): once.
+    log.info("watch %s failed: %s", result.name, message)
     return result
 
 

@@ -71,6 +71,17 @@ def test_retries_say_what_when_which_attempt_and_why(cli, fake_ctgov) -> None:
     assert "stamina.retry_scheduled" not in done.stderr
 
 
+def test_a_failed_watch_is_reported_once(cli, fake_ctgov) -> None:
+    assert cli("watch", "add", "w", "--term", "CAR-NK", "--no-track").exit_code == 0
+    fake_ctgov.add_fault("status", status=500, times=100, path="/api/v2/studies")
+    for args in (("watch", "run", "w"), ("sync",)):
+        done = tw(*args, env=_env(cli))
+        assert done.returncode == 1
+        both = done.stdout + done.stderr
+        reports = [x for x in both.splitlines() if "HTTP 500" in x and "retrying" not in x]
+        assert len(reports) == 1, both
+
+
 def test_a_run_error_is_printed_once_and_short(cli, fake_ctgov) -> None:
     ids = [nct(i) for i in range(1, 31)]
     for i in ids:
