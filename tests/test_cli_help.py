@@ -90,3 +90,11 @@ def test_global_option_after_the_command_says_where_it_goes(tmp_path) -> None:
     done = tw("list", "--bogus")
     assert done.returncode == 2
     assert done.stderr.strip() == "error: No such option: --bogus (see: trialwatch list --help)"
+
+
+def test_every_command_takes_json() -> None:
+    """The README says so: a script can ask any command for JSON."""
+    missing = [
+        path for path, cmd in _commands() if "--json" not in {o for p in cmd.params for o in p.opts}
+    ]
+    assert missing == []
