@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 TW := $(BIN)/trialwatch
 PYTEST_ARGS ?=
 
-.PHONY: run test install chaos bench lint demo clean
+.PHONY: run test install prereqs chaos bench lint demo clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,16 +18,21 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 install: $(VENV)/.installed
 
-# Upgrade the database, sync the trials in config.toml, print what is stored.
+# Upgrade the database, sync the trials in config.toml, print what is stored. A failed sync
+# fails the recipe: trialwatch exits 1, and make itself then exits 2.
 run: install
 	$(TW) db upgrade
 	$(TW) sync; rc=$$?; $(TW) list; exit $$rc
 
-test: install
+# Debian's chromium and openssl: installed when missing (as root), else one line and a stop.
+prereqs:
+	@.ci/prereqs
+
+test: install prereqs
 	$(BIN)/python -m pytest -q -n 2 -m "not slow" $(PYTEST_ARGS)
 
 # The attack suite (tests marked slow), ending with the table of what was tried and what held.
-chaos: install
+chaos: install prereqs
 	PYTHONPATH=tests $(BIN)/python -m pytest -q -n 2 -m slow -p chaos.table $(PYTEST_ARGS)
 
 bench: install

@@ -128,6 +128,18 @@ class Watch(SQLModel, table=True):
 class WatchMatch(SQLModel, table=True):
     """A study's membership in a watch: one row per stay (a study may leave and come back)."""
 
+    # At most one open stay per (watch, study), even when two watch runs race.
+    __table_args__ = (
+        sa.Index(
+            "uq_watchmatch_open",
+            "watch_id",
+            "nct_id",
+            unique=True,
+            sqlite_where=sa.text("left_at IS NULL"),
+            postgresql_where=sa.text("left_at IS NULL"),
+        ),
+    )
+
     id: int | None = Field(default=None, primary_key=True)
     watch_id: int = Field(foreign_key="watch.id", index=True)
     nct_id: str = Field(max_length=11, index=True)

@@ -28,6 +28,38 @@ class Channel:
     label: str
     key: str
     valid: bool = True
+    problem: str = ""  # for an invalid URL: what is wrong with it and what to do
+
+
+def _known_schemes() -> set[str]:
+    import apprise
+
+    schemes: set[str] = set()
+    for service in apprise.Apprise().details().get("schemas", []):
+        for key in ("protocols", "secure_protocols"):
+            value = service.get(key) or []
+            schemes |= {value} if isinstance(value, str) else set(value)
+    return schemes
+
+
+def url_problem(url: str) -> str:
+    """Why apprise refuses a URL, in words a user can act on (never quoting its secrets)."""
+    scheme, sep, _ = url.partition("://")
+    fix = "fix it in notify.urls or TRIALWATCH_NOTIFY_URLS"
+    if not sep or not scheme:
+        return (
+            f"not a URL (no scheme://); {fix}: an apprise URL looks like "
+            "mailtos://user:password@example.org?to=team@example.org or json://host/path"
+        )
+    if scheme.lower() not in _known_schemes():
+        return (
+            f"apprise knows no service {scheme}://; {fix} "
+            "(e.g. mailto://, mailtos://, json://, slack://; see the apprise wiki for all)"
+        )
+    return (
+        f"apprise cannot read this {scheme}:// URL (a missing host, a bad port, or a special "
+        f"character in a password not %-escaped); {fix}"
+    )
 
 
 def _privacy_url(url: str) -> str | None:
@@ -102,16 +134,18 @@ def parse_channels(urls: list[str]) -> tuple[list[Channel], Masker]:
     """The configured URLs as channels (invalid ones flagged) and a masker for their secrets."""
     out: list[Channel] = []
     secrets: set[str] = set()
-    for url in urls:
+    for i, url in enumerate(urls, 1):
         privacy = _privacy_url(url)
         secrets |= _secrets(url, privacy)
-        scheme = url.split("://", 1)[0] if "://" in url else "?"
-        label = privacy.split("?", 1)[0] if privacy else f"{scheme}://… (not a valid apprise URL)"
+        label = privacy.split("?", 1)[0] if privacy else f"notification URL #{i}"
         digest = hashlib.sha256(url.encode()).hexdigest()[:8]
         key = f"{label[:180]} #{digest}"
-        out.append(Channel(url=url, label=label, key=key, valid=bool(privacy)))
+        problem = "" if privacy else url_problem(url)
+        out.append(Channel(url=url, label=label, key=key, valid=bool(privacy), problem=problem))
     masker = Masker(secrets)
-    return [Channel(c.url, masker(c.label), masker(c.key), c.valid) for c in out], masker
+    return [
+        Channel(c.url, masker(c.label), masker(c.key), c.valid, masker(c.problem)) for c in out
+    ], masker
 
 
 def mask_apprise_logs(masker: Masker, *, show: bool = False) -> None:

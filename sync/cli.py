@@ -3,15 +3,26 @@
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
+from rich.markup import escape
+from rich.text import Text
 from sqlmodel import Session
 
 from models import db
-from sync import cli_daemon, cli_export, cli_history, cli_watch, discover, views
+from sync import (
+    __version__,
+    cli_daemon,
+    cli_export,
+    cli_help,
+    cli_history,
+    cli_watch,
+    discover,
+    views,
+)
 from sync import engine as sync_engine
 from sync.cli_common import (
     Ctx,
@@ -24,6 +35,7 @@ from sync.cli_common import (
     print_json,
     progress_bar,
 )
+from sync.cli_table import Col, fit_table
 from sync.config import ConfigError
 from sync.events_render import print_events
 
@@ -33,9 +45,16 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
     add_completion=False,
+    rich_markup_mode=None,  # see cli_help
 )
 db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+
+
+def _print_version(value: bool | None) -> None:
+    if value:
+        out.print(f"trialwatch {__version__}", highlight=False)
+        raise typer.Exit(0)
 
 
 @app.callback()
@@ -44,12 +63,21 @@ def main_callback(
     config: Annotated[
         str | None,
         typer.Option(
-            "--config", "-c", help="Config file (default: $TRIALWATCH_CONFIG or ./config.toml)."
+            "--config",
+            "-c",
+            metavar="FILE",
+            help="Config file (default: $TRIALWATCH_CONFIG or ./config.toml).",
         ),
     ] = None,
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Log details to stderr.")
     ] = False,
+    version: Annotated[
+        bool | None,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = None,
 ) -> None:
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
@@ -142,22 +170,30 @@ def list_(
     if not rows:
         err.print("no tracked trials (add some with: trialwatch add NCT…)")
         return
-    # The registry's latest answer; `show` gives the shown version's own date beside it.
-    table = Table("NCT ID", "status", "version", "last update posted (registry)", "title")
+    rows_out = []
     for r in rows:
-        status = r["status"] or ""
+        status = escape(r["status"] or "")
         state = views.state_text(r["registry_state"], r["alias_of"])
         if state is not None:
             style = "dim" if r["registry_state"] in ("unknown", "alias") else "red"
             status = f"[{style}]{state}[/{style}]"
-        table.add_row(
-            r["nct_id"] + ("" if r["active"] else " (removed)"),
-            status,
-            str(r["latest_version"] or ""),
-            r["last_update_posted"] or "",
-            (r["title"] or "")[:70],
+        rows_out.append(
+            [
+                r["nct_id"] + ("" if r["active"] else " (removed)"),
+                status,
+                str(r["latest_version"] or ""),
+                r["last_update_posted"] or "",
+                escape(r["title"] or ""),
+            ]
         )
-    out.print(table)
+    cols = [
+        Col("NCT ID"),
+        Col("status"),
+        Col("version", justify="right", drop=2),
+        Col("last update (registry)", drop=1),
+        Col("title", flex=True),
+    ]
+    out.print(fit_table(out, cols, rows_out), highlight=False)
 
 
 def print_summary(summary: sync_engine.SyncSummary) -> None:
@@ -324,8 +360,10 @@ def status(typer_ctx: typer.Context, json_: JsonOpt = False) -> None:
     if json_:
         print_json({"runs": runs, **extra, "rejected": rejected})
         return
-    for key, value in extra.items():
-        out.print(f"{key}: {value}", highlight=False)
+    from sync.daemon_status import status_lines
+
+    for line in status_lines(extra):
+        out.print(line, highlight=False)
     if rejected:
         out.print(
             f"rejected by the registry: {', '.join(rejected)} (left out of every sync; "
@@ -335,36 +373,43 @@ def status(typer_ctx: typer.Context, json_: JsonOpt = False) -> None:
     if not runs:
         out.print("no runs yet (run: trialwatch sync)")
         return
-    table = Table(
-        "run",
-        "kind",
-        "started",
-        "outcome",
-        "requests",
-        "fetched",
-        "new versions",
-        "changes",
-        "errors",
-    )
-    for r in runs:
-        table.add_row(
+    cols = [
+        Col("run", justify="right"),
+        Col("kind"),
+        Col("started (UTC)"),
+        Col("outcome"),
+        Col("requests", justify="right", drop=1),
+        Col("fetched", justify="right", drop=2),
+        Col("new", justify="right"),
+        Col("changes", justify="right"),
+    ]
+    rows_out = [
+        [
             str(r["id"]),
             r["kind"],
-            (r["started"] or "")[:19],
-            r["outcome"],
+            (r["started"] or "")[:16].replace("T", " "),
+            r["outcome"] or "running",
             str(r["requests"]),
             str(r["fetched"]),
             str(r["new_versions"]),
             str(r["changes"]),
-            str(len(r["errors"])),
-        )
-    out.print(table)
+        ]
+        for r in runs
+    ]
+    out.print(fit_table(out, cols, rows_out), highlight=False)
+    # The errors themselves, one line a run, cut to the width (status --json has them whole).
+    for r in runs:
+        if r["errors"]:
+            more = f" (+{len(r['errors']) - 1} more)" if len(r["errors"]) > 1 else ""
+            error = Text(f"run {r['id']} {r['outcome']}: {' '.join(r['errors'][0].split())}{more}")
+            error.truncate(out.width, overflow="ellipsis")
+            out.print(error, highlight=False, soft_wrap=False)
 
 
 def _status_extra(session: Session) -> dict[str, Any]:
-    from sync import daemon
+    from sync import daemon_status
 
-    return daemon.status_info(session)
+    return daemon_status.status_info(session)
 
 
 @app.command()
@@ -388,22 +433,24 @@ def diff(
     if json_:
         print_json(data["changes"])
         return
-    from sync.events_render import print_diff
+    from sync.render import print_diff
 
     print_diff(out, data)
 
 
 @db_app.command("upgrade")
-def db_upgrade(typer_ctx: typer.Context) -> None:
+def db_upgrade(typer_ctx: typer.Context, json_: JsonOpt = False) -> None:
     """Upgrade the database schema to the latest revision."""
     c = ctx_of(typer_ctx)
     eng = db.make_engine(c.settings.database_url_resolved)
     before = db.current_revision(eng)
     db.upgrade(eng)
-    out.print(
-        f"database at {db.current_revision(eng)} (was {before or 'empty'}): "
-        f"{eng.url.render_as_string(hide_password=True)}"
-    )
+    after = db.current_revision(eng)
+    where = eng.url.render_as_string(hide_password=True)
+    if json_:
+        print_json({"revision": after, "previous": before, "database": where})
+        return
+    out.print(f"database at {after} (was {before or 'empty'}): {where}", highlight=False)
 
 
 # feature commands (each module adds its commands to `app`)
@@ -411,10 +458,37 @@ cli_watch.register(app)
 cli_daemon.register(app)
 cli_history.register(app)
 cli_export.register(app)
+cli_help.finish(app)
 
 
 def _one_line(message: str) -> None:
     err.print(f"[red]error:[/red] {' '.join(message.split())}", highlight=False, markup=True)
+
+
+def _click_classes() -> tuple[type[Exception], type[Exception]]:
+    """Typer's ClickException and UsageError, reached through the public typer.BadParameter:
+    older Typer releases raise click's own classes, newer ones those of a private copy."""
+    mro = {c.__name__: c for c in typer.BadParameter.__mro__}
+    return mro["ClickException"], mro["UsageError"]
+
+
+def _usage_hint(exc: Exception) -> str:
+    """What to do about a usage error: a global option after the command is the usual slip."""
+    ctx = getattr(exc, "ctx", None)
+    message = exc.format_message()  # type: ignore[attr-defined]
+    if ctx is None:
+        return message
+    match = re.search(r"No such option: (-[-\w]+)", message)
+    root = ctx.find_root()
+    if match and ctx is not root:
+        name = match.group(1)
+        if any(name in p.opts for p in root.command.params):
+            command = ctx.command_path.split(" ", 1)[-1]
+            return (
+                f"{message}: {name} is a global option, it goes before the command: "
+                f"trialwatch {name} … {command} …"
+            )
+    return f"{message} (see: {ctx.command_path} --help)"
 
 
 def main() -> None:
@@ -422,21 +496,18 @@ def main() -> None:
     database that cannot be used one line and exit code 1; never a traceback for them."""
     import sqlalchemy.exc
 
-    # Typer carries its own copy of click: its exceptions are these, not click's.
-    from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
-
+    click_exception, usage_error = _click_classes()
     try:
-        code = app(standalone_mode=False)
-    except NoArgsIsHelpError as exc:
-        exc.show()  # `trialwatch` alone: the help
-        sys.exit(exc.exit_code)
-    except UsageError as exc:
-        where = f" (see: {exc.ctx.command_path} --help)" if exc.ctx is not None else ""
-        _one_line(f"{exc.format_message()}{where}")
+        code = app(standalone_mode=False, prog_name="trialwatch")
+    except usage_error as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":
+            exc.show()  # type: ignore[attr-defined]  # `trialwatch` alone: the help
+            sys.exit(exc.exit_code)  # type: ignore[attr-defined]
+        _one_line(_usage_hint(exc))
         sys.exit(2)
-    except ClickException as exc:
-        _one_line(exc.format_message())
-        sys.exit(exc.exit_code)
+    except click_exception as exc:
+        _one_line(exc.format_message())  # type: ignore[attr-defined]
+        sys.exit(exc.exit_code)  # type: ignore[attr-defined]
     except ConfigError as exc:
         _one_line(str(exc))
         sys.exit(2)
@@ -453,4 +524,3 @@ def main() -> None:
         _one_line(f"{exc.strerror or exc}: {exc.filename}")
         sys.exit(2)
     sys.exit(code if isinstance(code, int) else 0)
-

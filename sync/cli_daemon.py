@@ -98,8 +98,8 @@ def digest(
         bool, typer.Option("--unreviewed", help="Only changes not acknowledged yet.")
     ] = False,
     format_: Annotated[
-        str, typer.Option("--format", "-f", help="md, html, json or atom.")
-    ] = "md",
+        str | None, typer.Option("--format", "-f", help="md (the default), html, json or atom.")
+    ] = None,
     out_file: Annotated[
         Path | None, typer.Option("--out", "-o", help="Write to this file instead of stdout.")
     ] = None,
@@ -108,7 +108,12 @@ def digest(
     """The changes in a window, grouped by trial, most severe first; watch events; run health."""
     from sync.digest_render import FORMATS, render
 
-    fmt = "json" if json_ else format_.lower()
+    if json_ and format_ is not None and format_.lower() != "json":
+        fail(
+            f"--json prints the JSON digest; --format {format_} asks for another: "
+            "give one of them"
+        )
+    fmt = "json" if json_ else (format_ or "md").lower()
     if fmt not in FORMATS:
         fail(f"--format: {format_!r} is not one of {', '.join(FORMATS)}")
     now = datetime.now(UTC)

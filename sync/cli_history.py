@@ -50,6 +50,9 @@ def print_summary(summary: history.BackfillSummary) -> None:
         f"{s.fetched} registry versions fetched, {s.imported} imported, {s.changes} changes"
     )
     for t in s.trials:
+        if t.outcome == history.NO_HISTORY:
+            out.print(f"  {t.nct_id}: no history published by the registry", highlight=False)
+            continue
         if not t.listed:
             continue
         local = sorted({v["snapshot_version"] for v in t.versions if v["snapshot_version"]})

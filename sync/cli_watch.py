@@ -6,10 +6,11 @@ import re
 from typing import Annotated, NoReturn
 
 import typer
-from rich.table import Table
+from rich.markup import escape
 
 from sync import discover, watches
 from sync.cli_common import Ctx, JsonOpt, ctx_of, err, out, parse_ids, print_json
+from sync.cli_table import Col, fit_table
 
 watch_app = typer.Typer(
     help="Saved searches: similar studies found without typing their IDs.", no_args_is_help=True
@@ -103,21 +104,33 @@ def list_(
     if not rows:
         err.print("no watches (add one with: trialwatch watch add NAME --term …)")
         return
-    table = Table("name", "matches", "last run", "outcome", "track", "from", "query")
+    rows_out = []
     for r in rows:
         outcome = r["last_outcome"] or "never run"
         if r["last_error"]:
             outcome += f": {r['last_error']}"
-        table.add_row(
-            r["name"] + ("" if r["active"] else " (removed)"),
-            str(r["matches"]),
-            (r["last_run"] or "")[:19],
-            outcome,
-            "yes" if r["track"] else "no",
-            r["source"],
-            watches.describe(r["query"]),
+        rows_out.append(
+            [
+                escape(r["name"] + ("" if r["active"] else " (removed)")),
+                str(r["matches"]),
+                (r["last_run"] or "")[:16].replace("T", " "),
+                escape(outcome),
+                "yes" if r["track"] else "no",
+                r["source"],
+                escape(watches.describe(r["query"])),
+            ]
         )
-    out.print(table)
+    cols = [
+        Col("name"),
+        Col("matches", justify="right"),
+        Col("last run (UTC)", drop=2),
+        Col("outcome", flex=True, min_width=9),
+        Col("track", drop=3),
+        Col("from", drop=4),
+        Col("query", flex=True),
+    ]
+    # One line per watch: the whole query is in watch list --json.
+    out.print(fit_table(out, cols, rows_out), highlight=False)
 
 
 @watch_app.command("remove")
@@ -215,18 +228,26 @@ def members(
     if not rows:
         err.print(f"watch {name} has no members yet (run: trialwatch watch run {name})")
         return
-    table = Table("NCT ID", "first seen", "last seen", "left", "status", "title")
-    for r in rows:
-        left = f"{r['left'][:10]}: {r['left_reason']}" if r["left"] else ""
-        table.add_row(
+    rows_out = [
+        [
             r["nct_id"],
             (r["first_seen"] or "")[:10],
             (r["last_seen"] or "")[:10],
-            left,
+            escape(f"{r['left'][:10]}: {r['left_reason']}" if r["left"] else ""),
             r["status"] or "",
-            (r["title"] or "")[:60],
-        )
-    out.print(table)
+            escape(r["title"] or ""),
+        ]
+        for r in rows
+    ]
+    cols = [
+        Col("NCT ID"),
+        Col("first seen", drop=2),
+        Col("last seen", drop=3),
+        Col("left", flex=True, min_width=10, drop=1),
+        Col("status"),
+        Col("title", flex=True),
+    ]
+    out.print(fit_table(out, cols, rows_out), highlight=False)
 
 
 @watch_app.command("events")

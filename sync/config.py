@@ -188,6 +188,25 @@ class Settings(BaseSettings):
         # The file's values arrive as init kwargs; the environment wins over them.
         return (env_settings, init_settings)
 
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        if not value:
+            return value
+        import sqlalchemy.exc
+        from sqlalchemy.engine import make_url
+
+        try:
+            make_url(value).get_dialect()
+        except (sqlalchemy.exc.ArgumentError, sqlalchemy.exc.NoSuchModuleError, ValueError):
+            # The value itself is not repeated: a database URL may hold a password.
+            raise ValueError(
+                "not a database URL this program can use; expected a SQLAlchemy URL such as "
+                "sqlite:////srv/trialwatch/data/trialwatch.db or "
+                "postgresql+psycopg://user@host/dbname"
+            ) from None
+        return value
+
     @field_validator("trials")
     @classmethod
     def _valid_ids(cls, value: list[str]) -> list[str]:
@@ -267,6 +286,23 @@ def _format_loc(loc: tuple[Any, ...]) -> str:
     return out
 
 
+def _env_name_of(loc: tuple[Any, ...]) -> str | None:
+    """The environment variable that set the value at `loc`, when one did (the environment
+    wins over the file, so a bad value there is the variable's fault, not the file's)."""
+    names = [str(p) for p in loc if isinstance(p, str)]
+    if not names or len(names) != len(loc):
+        return None
+    prefix = Settings.model_config.get("env_prefix", "")
+    delimiter = Settings.model_config.get("env_nested_delimiter") or "__"
+    wanted = (prefix + delimiter.join(names)).upper()
+    for i in range(len(names), 0, -1):
+        # A nested value can also come whole from its parent's variable (JSON).
+        candidate = (prefix + delimiter.join(names[:i])).upper()
+        if any(k.upper() == candidate for k in os.environ):
+            return candidate if i == len(names) else f"{candidate} (for {wanted})"
+    return None
+
+
 def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
     """Read the config file (absent or empty means defaults), then apply the environment."""
     cfg_path = config_path_from(path)
@@ -289,9 +325,13 @@ def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
     except ValidationError as exc:
         err = exc.errors()[0]
         loc = tuple(err.get("loc", ()))
-        line = _line_of(text, loc) if text else None
-        where = f"{cfg_path}, line {line}" if line else str(cfg_path)
-        msg = err.get("msg", "invalid value")
+        env_name = _env_name_of(loc)
+        if env_name is not None:
+            where = f"environment variable {env_name}"
+        else:
+            line = _line_of(text, loc) if text else None
+            where = f"{cfg_path}, line {line}" if line else str(cfg_path)
+        msg = err.get("msg", "invalid value").removeprefix("Value error, ")
         if err.get("type") == "extra_forbidden":
             msg = "unknown setting"
         raise ConfigError(f"{where}: {_format_loc(loc)}: {msg}") from exc

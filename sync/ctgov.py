@@ -7,12 +7,14 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import orjson
 import stamina
+from stamina.instrumentation import RetryDetails, set_on_retry_hooks
 
 from sync.config import DEFAULT_API_URL, DEFAULT_HISTORY_URL, ApiSettings
 
@@ -27,15 +29,30 @@ class ApiUnavailable(ApiError):
     """The API could not be reached (connection refused, DNS, timeouts) after retrying."""
 
 
+def short_url(url: str | httpx.URL) -> str:
+    """A URL as an error line shows it: host and path, and how many IDs a filter.ids query
+    asked for instead of the IDs (a batch lists 200 of them)."""
+    u = httpx.URL(str(url))
+    text = f"{u.host}{u.path}"
+    ids = u.params.get("filter.ids")
+    if ids:
+        n = len([i for i in ids.replace(",", "|").split("|") if i])
+        text += f" ({n} ID{'s' if n != 1 else ''})"
+    return text
+
+
 class ApiHTTPError(ApiError):
     """The API answered with an error status (after retrying when it was transient)."""
 
     def __init__(self, status: int, url: str, body: str) -> None:
         self.status = status
         self.url = url
-        self.body = body.strip()[:300]
+        # One line: a proxy's HTML error page is not worth quoting in full.
+        self.body = " ".join(body.split())[:200]
         super().__init__(
-            f"HTTP {status} from {url}: {self.body}" if self.body else f"HTTP {status}"
+            f"HTTP {status} from {short_url(url)}: {self.body}"
+            if self.body
+            else f"HTTP {status} from {short_url(url)}"
         )
 
 
@@ -61,6 +78,51 @@ class Moved(ApiError):
 
 
 RETRY_STATUSES = frozenset({403, 429, 500, 502, 503, 504})
+
+
+@dataclass(frozen=True)
+class _Request:
+    """One GET as the retry hook sees it (stamina hands it the retried call's arguments)."""
+
+    url: str
+    params: dict[str, str] | None
+    deadline: float
+    label: str  # e.g. "GET /version", for the retry log line
+    attempts: int
+
+
+def _cause(exc: BaseException) -> str:
+    if isinstance(exc, _Retryable):
+        return f"HTTP {exc.response.status_code}"
+    if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
+        try:
+            host = exc.request.url.host
+        except RuntimeError:  # raised by httpx when the error carries no request
+            host = "the registry"
+        return f"cannot reach {host}"
+    if isinstance(exc, httpx.TimeoutException):
+        return "no answer in time"
+    if isinstance(exc, httpx.TransportError):
+        return f"connection failed ({type(exc).__name__})"
+    return str(exc) or type(exc).__name__
+
+
+def _log_retry(details: RetryDetails) -> None:
+    """stamina's retry hook: which request, when, which attempt, and why; one line."""
+    req = details.args[0] if details.args else None
+    if isinstance(req, _Request):
+        what, of = req.label, f" of {req.attempts}"
+    else:
+        what, of = details.name, ""
+    log.warning(
+        f"retrying {what} in {details.wait_for:.1f} s "
+        f"(attempt {details.retry_num + 1}{of}): {_cause(details.caused_by)}"
+    )
+
+
+# Replaces stamina's default hook, whose line ("stamina.retry_scheduled") names neither the
+# request nor the reason.
+set_on_retry_hooks([_log_retry])
 
 
 class _TooSlow(httpx.TimeoutException):
@@ -151,6 +213,21 @@ class CtgovClient:
             return False
         return isinstance(exc, (httpx.TransportError, BadResponse))
 
+    def _label(self, url: str, params: dict[str, str] | None) -> str:
+        path = httpx.URL(url).path
+        for base in (self.history_url, self.api_url):
+            if url.startswith(base + "/"):
+                path = url[len(base) :]
+        if params and params.get("filter.ids"):
+            n = len(params["filter.ids"].split("|"))
+            path += f" ({n} ID{'s' if n != 1 else ''})"
+        return f"GET {path}"
+
+    def _attempt(self, req: _Request) -> tuple[httpx.Response, Any]:
+        """One try: the answer, and its JSON when it is a success (decoding is retried too)."""
+        response = self._send(req.url, req.params, req.deadline)
+        return response, (self._decode(response) if response.is_success else None)
+
     def _send(self, url: str, params: dict[str, str] | None, deadline: float) -> httpx.Response:
         self._limiter.wait()
         self.requests += 1
@@ -190,19 +267,21 @@ class CtgovClient:
         s = self.settings
         # One request, retries included, never takes much longer than this.
         deadline = time.monotonic() + s.max_retry_seconds + s.timeout_seconds
+        # The decorator, not retry_context: only it hands the call's arguments (the request)
+        # to the retry hook.
+        attempt = stamina.retry(
+            on=self._backoff,
+            attempts=s.max_attempts,
+            timeout=s.max_retry_seconds,
+            wait_initial=s.retry_wait_initial,
+            wait_max=s.retry_wait_max,
+            wait_jitter=min(1.0, s.retry_wait_max),
+        )(self._attempt)
+        req = _Request(url, params, deadline, self._label(url, params), s.max_attempts)
         try:
-            for attempt in stamina.retry_context(
-                on=self._backoff,
-                attempts=s.max_attempts,
-                timeout=s.max_retry_seconds,
-                wait_initial=s.retry_wait_initial,
-                wait_max=s.retry_wait_max,
-                wait_jitter=min(1.0, s.retry_wait_max),
-            ):
-                with attempt:
-                    response = self._send(url, params, deadline)
-                    if response.is_success:
-                        return self._decode(response)
+            response, doc = attempt(req)
+            if response.is_success:
+                return doc
         except _Retryable as exc:
             r = exc.response
             raise ApiHTTPError(r.status_code, str(r.url), r.text) from None
@@ -223,11 +302,13 @@ class CtgovClient:
     def _decode(response: httpx.Response) -> Any:
         ctype = response.headers.get("Content-Type", "")
         if "json" not in ctype:
-            raise BadResponse(f"expected JSON from {response.url}, got {ctype or 'no type'}")
+            raise BadResponse(
+                f"expected JSON from {short_url(response.url)}, got {ctype or 'no type'}"
+            )
         try:
             return orjson.loads(response.content)
         except orjson.JSONDecodeError as exc:
-            raise BadResponse(f"invalid JSON from {response.url}: {exc}") from exc
+            raise BadResponse(f"invalid JSON from {short_url(response.url)}: {exc}") from exc
 
     # -- the documented API ----------------------------------------------------------------
 

@@ -234,17 +234,23 @@ class Daemon:
         # A long sync keeps the heartbeat fresh (jobs run one at a time).
         self._safe_heartbeat()
 
-    def _sync(self, *, full: bool, reason: str) -> sync_engine.SyncSummary:
+    def _sync(self, *, full: bool, reason: str) -> sync_engine.SyncSummary | None:
+        """One sync run and its line; None when another process was syncing (a skip, not a
+        failure: that sync fetches the same data, and records its own run)."""
         started = time.monotonic()
-        summary = sync_engine.run_sync(
-            self.engine,
-            self.client,
-            batch_size=self.settings.api.batch_size,
-            full=full,
-            trigger="daemon",
-            progress=self._progress,
-            before_fetch=self._watch_hook(),
-        )
+        try:
+            summary = sync_engine.run_sync(
+                self.engine,
+                self.client,
+                batch_size=self.settings.api.batch_size,
+                full=full,
+                trigger="daemon",
+                progress=self._progress,
+                before_fetch=self._watch_hook(),
+            )
+        except sync_engine.SyncBusy:
+            log.info(f"{reason}: skipped, another sync is running on this database")
+            return None
         elapsed = time.monotonic() - started
         line = (
             f"{reason}: sync run {summary.run_id} {summary.outcome} ({summary.mode}): "
@@ -292,7 +298,8 @@ class Daemon:
         self._sync(full=False, reason=f"check: {gate.reason()}")
 
     def full_sync(self) -> None:
-        self._sync(full=True, reason="full sync")
+        if self._sync(full=True, reason="full sync") is None:
+            return  # not done: the next full sync is still due
         with session_scope(self.engine) as session:
             store.set_meta(session, META_LAST_FULL, _utcnow().isoformat())
 

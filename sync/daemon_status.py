@@ -29,37 +29,67 @@ def _ago(seconds: float) -> str:
 
 
 def status_info(session: Session, now: datetime | None = None) -> dict[str, Any]:
-    """Lines for `trialwatch status`: the daemon's heartbeat, next runs, failed deliveries."""
+    """What `trialwatch status --json` says about the daemon, as data: `daemon` (state, pid,
+    host, started, heartbeat, heartbeat_age_seconds), `next_runs` (check, full_sync, digest)
+    and `failed_deliveries` (digests not delivered yet)."""
     now = now or datetime.now(UTC)
-    out: dict[str, Any] = {}
     info = store.get_meta(session, META_DAEMON)
-    if not isinstance(info, dict):
-        out["daemon"] = "never started against this database"
-    else:
+    daemon: dict[str, Any] = {"state": "never_started"}
+    next_runs: dict[str, str | None] = {}
+    if isinstance(info, dict):
         beat = _aware(datetime.fromisoformat(info["heartbeat"]))
-        age = (now - beat).total_seconds()
-        where = f"pid {info.get('pid')} on {info.get('host')}"
+        age = max(0, int((now - beat).total_seconds()))
         stale_after = 3 * float(info.get("heartbeat_seconds") or HEARTBEAT_MAX_SECONDS) + 60
         if info.get("state") != "running":
-            out["daemon"] = f"stopped {_ago(age)} ({where})"
+            state = "stopped"
         elif age > stale_after:
-            out["daemon"] = (
-                f"NOT RESPONDING: last heartbeat {_ago(age)} ({where}); it may have been killed"
-            )
+            state = "not_responding"  # killed, or hung: it stopped beating
         else:
-            out["daemon"] = f"running ({where}), heartbeat {_ago(age)}, since {info.get('started')}"
-            runs = info.get("next_runs") or {}
-            names = {"check": "check", "full_sync": "full sync", "digest": "digest"}
-            out["next runs"] = ", ".join(
-                f"{names.get(k, k)} {v}" for k, v in runs.items() if v
-            ) or "none scheduled"
-    failed = notify.failed_deliveries(session)
-    if failed:
-        out["failed deliveries"] = "; ".join(
-            f"{d['channel']}: {d['changes']} changes, {d['attempts']} attempt(s), "
-            f"{d['status']}" + (f": {d['last_error']}" if d["last_error"] else "")
-            for d in failed
+            state = "running"
+            next_runs = {k: v for k, v in (info.get("next_runs") or {}).items()}
+        daemon = {
+            "state": state,
+            "pid": info.get("pid"),
+            "host": info.get("host"),
+            "started": info.get("started"),
+            "heartbeat": beat.isoformat(),
+            "heartbeat_age_seconds": age,
+        }
+    return {
+        "daemon": daemon,
+        "next_runs": next_runs,
+        "failed_deliveries": notify.failed_deliveries(session),
+    }
+
+
+def status_lines(info: dict[str, Any]) -> list[str]:
+    """The same as `status` prints it: one line each for the daemon, its next runs and the
+    digests not delivered yet."""
+    d = info["daemon"]
+    where = f"pid {d.get('pid')} on {d.get('host')}"
+    age = _ago(d.get("heartbeat_age_seconds") or 0)
+    lines = {
+        "never_started": "daemon: never started against this database",
+        "stopped": f"daemon: stopped {age} ({where})",
+        "not_responding": f"daemon: NOT RESPONDING: last heartbeat {age} ({where}); "
+        "it may have been killed",
+        "running": f"daemon: running ({where}), heartbeat {age}, since {d.get('started')}",
+    }
+    out = [lines[d["state"]]]
+    if d["state"] == "running":
+        names = {"check": "check", "full_sync": "full sync", "digest": "digest"}
+        runs = ", ".join(f"{names.get(k, k)} {v}" for k, v in info["next_runs"].items() if v)
+        out.append(f"next runs: {runs or 'none scheduled'}")
+    failed = info["failed_deliveries"]
+    out.append(
+        "failed deliveries: "
+        + (
+            "; ".join(
+                f"{f['channel']}: {f['changes']} changes, {f['attempts']} attempt(s), "
+                f"{f['status']}" + (f": {f['last_error']}" if f["last_error"] else "")
+                for f in failed
+            )
+            or "none"
         )
-    else:
-        out["failed deliveries"] = "none"
+    )
     return out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -9,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from models import SyncRun, Watch, WatchEvent, WatchMatch
@@ -87,7 +89,8 @@ def _fail(engine: Engine, watch_id: int, result: WatchResult, message: str) -> W
             watch.last_outcome = "failed"
             watch.last_error = message
             session.add(watch)
-    log.warning("watch %s failed: %s", result.name, message)
+    # The result carries it to the user (watch run's line, the sync summary): once.
+    log.info("watch %s failed: %s", result.name, message)
     return result
 
 
@@ -117,6 +120,33 @@ def run_watch(
     gone = departures(client, params, leaving) if leaving else {}
 
     now = datetime.now(UTC)
+    before = copy.deepcopy(result)
+    for attempt in (1, 2):
+        try:
+            _record(engine, watch_id, name, found, gone, now, run_id, result)
+            break
+        except IntegrityError:
+            # Another run of this watch opened the same membership meanwhile (the unique
+            # index on open memberships refused ours): read its rows and record again.
+            if attempt == 2:
+                raise
+            result = copy.deepcopy(before)
+    result.matches = len(found)
+    result.requests = client.requests - start
+    return result
+
+
+def _record(
+    engine: Engine,
+    watch_id: int,
+    name: str,
+    found: dict[str, Match],
+    gone: dict[str, Departure],
+    now: datetime,
+    run_id: int | None,
+    result: WatchResult,
+) -> None:
+    """Record one search's entries and departures in one transaction."""
     with session_scope(engine) as session:
         watch = session.get(Watch, watch_id)
         assert watch is not None
@@ -156,10 +186,6 @@ def run_watch(
             result.events.append(summary)
         watch.last_run_at, watch.last_outcome, watch.last_error = now, "ok", None
         session.add(watch)
-    result.matches = len(found)
-    result.requests = client.requests - start
-    return result
-
 
 def _has_rows(session: Session, watch_id: int) -> bool:
     return (

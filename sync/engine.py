@@ -120,7 +120,9 @@ class _Run:
         self.failed_chunks = 0
 
     def error(self, message: str) -> None:
-        log.warning(message)
+        # The summary carries it to the user (the CLI's error lines, the daemon's run line):
+        # a warning here would print it a second time.
+        log.info(message)
         self.s.errors.append(message)
 
     def store_study(

@@ -33,9 +33,14 @@ log = logging.getLogger(__name__)
 Progress = Callable[[int, int, str], None]
 
 
+NO_HISTORY = "no_history"
+
+
 @dataclass
 class TrialBackfill:
     nct_id: str
+    # ok, partial, failed, or no_history: the registry publishes no history for it (an
+    # outcome, not a failure: nothing was missed, there is nothing to import).
     outcome: str = "ok"
     listed: int = 0
     planned: int = 0
@@ -268,7 +273,8 @@ class _Backfill:
         try:
             listed = parse_history_list(self.client.history_list(nct_id), nct_id)
         except NotFound:
-            return self.fail(t, "the registry has no record history for it (404)")
+            t.outcome = NO_HISTORY
+            return t
         except Moved as moved:
             return self.fail(t, f"it is an alias of {moved.new_id}: backfill {moved.new_id}")
         except (ApiError, HistoryShapeError) as exc:
@@ -405,7 +411,7 @@ def _backfill(
         summary.errors.append(f"interrupted: {type(exc).__name__}: {exc}")
         _finish(engine, summary, client.requests - start)
         raise
-    outcomes = {t.outcome for t in summary.trials}
+    outcomes = {"ok" if t.outcome == NO_HISTORY else t.outcome for t in summary.trials}
     summary.outcome = (
         "ok" if outcomes <= {"ok"} else "failed" if outcomes == {"failed"} else "partial"
     )
@@ -416,7 +422,8 @@ def _backfill(
 def _finish(engine: Engine, summary: BackfillSummary, requests: int) -> None:
     summary.requests = requests
     for e in summary.errors:
-        log.warning("backfill: %s", e)
+        # The summary carries them to the user: a warning here would print each twice.
+        log.info("backfill: %s", e)
     with session_scope(engine) as session:
         run = session.get(SyncRun, summary.run_id)
         assert run is not None

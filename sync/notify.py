@@ -37,7 +37,7 @@ def send(channel: Channel, title: str, body: str, body_format: str, masker: Mask
     import apprise
 
     if not channel.valid:
-        return SendResult(False, "not a valid apprise URL")
+        return SendResult(False, channel.problem or "not a valid apprise URL")
     ap = apprise.Apprise()
     ap.add(channel.url)
     fmt = apprise.NotifyFormat.HTML if body_format == "html" else apprise.NotifyFormat.MARKDOWN

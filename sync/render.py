@@ -1,35 +1,17 @@
-"""Terminal rendering of changes: grouped by category, most severe first, old beside new."""
+"""Terminal rendering of changes: by category, most severe first, values in words, compact."""
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 from rich.console import Console
-from rich.table import Table
 from rich.text import Text
+
+from sync.digest_render import fmt_value
 
 SEVERITY_ORDER = {"high": 0, "medium": 1, "low": 2}
 SEVERITY_STYLE = {"high": "bold red", "medium": "yellow", "low": "dim"}
-
-
-def value_text(value: Any, limit: int = 400) -> str:
-    if value is None:
-        return "—"
-    if isinstance(value, str):
-        text = value
-    elif isinstance(value, dict) and set(value) <= {"date", "type"}:
-        text = (
-            f"{value.get('date')} ({value.get('type')})"
-            if value.get("type")
-            else str(value.get("date"))
-        )
-    elif isinstance(value, (list, dict)):
-        import orjson
-
-        text = orjson.dumps(value, option=orjson.OPT_INDENT_2).decode()
-    else:
-        text = str(value)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def word_diff_text(segments: Any, styled: bool = True) -> Text | None:
@@ -76,36 +58,88 @@ def group_changes(changes: list[dict[str, Any]]) -> list[tuple[str, list[dict[st
     ]
 
 
+def _one_line(text: str, width: int) -> Text:
+    line = Text(" ".join(text.split()))
+    line.truncate(max(width, 1), overflow="ellipsis")
+    return line
+
+
+def _old_new(change: dict[str, Any], shown: str, width: int) -> Text | None:
+    """The old and new values in words on one line, or None when the summary as shown (`shown`,
+    maybe cut) already says them: repeating them would double every row."""
+    old, new = change.get("old"), change.get("new")
+    old_text, new_text = fmt_value(old), fmt_value(new)
+    if old_text.lower() in shown.lower() and new_text.lower() in shown.lower():
+        return None
+    if old in (None, "", [], {}) or new in (None, "", [], {}):
+        # Added or removed: the summary names the item; its fields are in diff --json.
+        return None
+    half = max((width - 3) // 2, 8)
+    line = _one_line(old_text, half)
+    line.append(" → ")
+    line.append_text(_one_line(new_text, width - line.cell_len))
+    return line
+
+
 def print_diff(console: Console, data: dict[str, Any]) -> None:
+    """Every change on one line (severity, summary, the ID `ack` takes), grouped under the
+    event it belongs to (most important first; by category when the data has no events), with
+    a second line of old and new values or changed words only when the summary does not
+    already say them."""
     changes = data["changes"]
-    console.print(
+    events = data.get("events")
+    counts = Counter(c["severity"] for c in changes)
+    by_severity = ", ".join(f"{counts[s]} {s}" for s in SEVERITY_ORDER if counts[s])
+    head = (
         f"[bold]{data['nct_id']}[/bold] v{data['from']} → v{data['to']}: "
         f"{len(changes)} change{'s' if len(changes) != 1 else ''}"
     )
+    if events is not None:
+        head += f" in {len(events)} event{'s' if len(events) != 1 else ''}"
+    console.print(head + (f" ({by_severity})" if by_severity else ""), highlight=False)
     if not changes:
         console.print("  no change in what the sponsor submitted")
         return
-    for category, items in group_changes(changes):
-        console.print(changes_table(f"{category} ({len(items)})", items, console.is_terminal))
+    groups: list[tuple[Text, list[dict[str, Any]]]]
+    if events is not None:
+        groups = []
+        for e in events:
+            title = Text(f"{e['importance']}: ", style=SEVERITY_STYLE.get(e["importance"], ""))
+            title.append(_one_line(f"{e['summary']} ({e['count']})", console.width - 8))
+            items = sorted(
+                (changes[i] for i in e["members"]),
+                key=lambda c: SEVERITY_ORDER.get(c["severity"], 3),
+            )
+            groups.append((title, items))
+    else:
+        groups = [
+            (Text(f"{category} ({len(items)})", style="bold"), items)
+            for category, items in group_changes(changes)
+        ]
+    for title, items in groups:
+        console.print(title, highlight=False, soft_wrap=False)
+        print_change_lines(console, items)
 
 
-def changes_table(title: str, items: list[dict[str, Any]], styled: bool) -> Table:
-    """Changes as rows of severity, summary, old and new (a word diff for long text)."""
-    table = Table(title=title, title_justify="left", expand=True, show_lines=True)
-    table.add_column("sev", no_wrap=True)
-    table.add_column("change", ratio=2)
-    table.add_column("old", ratio=3)
-    table.add_column("new", ratio=3)
+def print_change_lines(console: Console, items: list[dict[str, Any]]) -> None:
+    """One line per change, and a second with the values or changed words when needed."""
+    width = console.width
+    indent = " " * 10
     for ch in items:
         sev = ch["severity"]
-        words = word_diff_text(_word_segments(ch), styled=styled)
-        new_cell: Text | str = value_text(ch["new"])
+        ref = f"  #{ch['id']}" if ch.get("id") is not None else ""
+        line = Text(f"  {sev:<8}", style=SEVERITY_STYLE.get(sev, ""))
+        summary = _one_line(ch["summary"], width - 10 - len(ref))
+        line.append_text(summary)
+        line.append(ref, style="dim")
+        console.print(line, highlight=False, soft_wrap=False)
+        words = word_diff_text(_word_segments(ch), styled=console.is_terminal)
         if words is not None:
-            new_cell = words
-        table.add_row(
-            Text(sev, style=SEVERITY_STYLE.get(sev, "")),
-            Text(ch["summary"]),
-            Text(value_text(ch["old"])),
-            new_cell if isinstance(new_cell, Text) else Text(new_cell),
-        )
-    return table
+            # The changed words are the point of an eligibility change: wrapped, not cut.
+            body = Text(indent)
+            body.append_text(words)
+            console.print(body, highlight=False, soft_wrap=False)
+            continue
+        values = _old_new(ch, summary.plain, width - len(indent))
+        if values is not None:
+            console.print(Text(indent) + values, highlight=False, soft_wrap=False)

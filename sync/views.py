@@ -271,17 +271,24 @@ def diff(
             raise NoSuchVersion(
                 f"{nct_id} has versions 1 to {trial.latest_version}; there is no version {v}"
             )
-    changes: list[differ.Change]
     stored = store.changes_between(session, trial.id or 0, from_v, to_v)
+    changes: list[differ.Change]
+    items: list[dict[str, Any]]
     if stored:
         changes = to_diff_changes(stored)
+        # `id` is what `ack` takes; a diff across several versions is computed, never stored,
+        # so its items have none.
+        items = [
+            {"id": row.id, **c.to_dict(), "acknowledged": row.acknowledged_at is not None}
+            for row, c in zip(stored, changes, strict=True)
+        ]
     else:
         old = store.load_record(session, trial.id or 0, from_v)
         new = store.load_record(session, trial.id or 0, to_v)
         assert old is not None and new is not None
         changes = differ.diff_records(old, new)
+        items = [{"id": None, **c.to_dict(), "acknowledged": None} for c in changes]
     events = build_events(changes)
-    items = [c.to_dict() for c in changes]
     for e in events:
         for i in e.members:
             items[i].update(event=e.kind, importance=e.importance)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from factory import make_study, nct, with_criteria, with_last_update, with_status
 from receivers import HOOK_SECRET, SMTP_SECRET, Smtp, Webhook, serve_smtp, serve_webhook
@@ -231,6 +232,10 @@ def test_daemon_syncs_on_change_delivers_once_retries_and_stops_cleanly(
     assert "daemon: running" in status.stdout
     assert "next runs: " in status.stdout and "digest 20" in status.stdout
     assert "failed deliveries: none" in status.stdout
+    info = orjson.loads(daemon_env.run_in_process("status", "--json").stdout)
+    assert info["daemon"]["state"] == "running" and info["daemon"]["heartbeat_age_seconds"] >= 0
+    assert set(info["next_runs"]) == {"check", "full_sync", "digest"}
+    assert info["failed_deliveries"] == []
     for text in (d.log(), status.stdout, status.stderr):
         assert HOOK_SECRET not in text and SMTP_SECRET not in text
 

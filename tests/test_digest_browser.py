@@ -17,7 +17,7 @@ from models.db import session_scope
 from sync import digest as dg
 from sync.digest_render import render
 
-CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM = Path(os.environ.get("TRIALWATCH_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -45,8 +45,8 @@ def digest_file(tmp_path: Path, fake_ctgov, client) -> Path:  # type: ignore[no-
 
 
 def test_html_digest_in_chromium(digest_file: Path, tmp_path: Path) -> None:
-    # Not a skip: CI installs Debian's chromium (.ci/run); a missing browser is a failure.
-    assert CHROMIUM.exists(), f"{CHROMIUM} is missing: apt-get install chromium (.ci/run does)"
+    # Not a skip: make test installs Debian's chromium (.ci/prereqs); missing is a failure.
+    assert CHROMIUM.exists(), f"{CHROMIUM} is missing (make test installs it)"
     from playwright.sync_api import sync_playwright
 
     console: list[str] = []

@@ -14,7 +14,7 @@ from sqlmodel import col, select
 
 from models import Change, Delivery, WatchEvent
 from models.db import session_scope
-from sync import daemon, notify
+from sync import daemon, daemon_status, notify
 from sync.channels import mask_apprise_logs, parse_channels
 from sync.config import Settings, split_urls
 
@@ -68,7 +68,8 @@ def test_channels_mask_secrets_in_labels_and_text() -> None:
     assert chans[0].label == "json://hook:****@127.0.0.1:9/digest"
     assert chans[1].label == "mailto://bot:****@127.0.0.1/team%40example.org"
     assert "JHMHI8qBe7bk2ZwO5U711o3dV_js" not in chans[2].label
-    assert chans[3].label == "nonsense://… (not a valid apprise URL)" and not chans[3].valid
+    assert chans[3].label == "notification URL #4" and not chans[3].valid
+    assert chans[3].problem.startswith("apprise knows no service nonsense://; fix it in")
     for c in chans:
         assert HOOK_SECRET not in c.key and SMTP_SECRET not in c.key
     text = (
@@ -118,12 +119,17 @@ def test_deliver_once_retry_failed_and_status(engine, fake_ctgov, client, webhoo
     assert webhook.received == []
 
     with session_scope(engine) as s:
-        lines = daemon.status_info(s)
-    assert lines["daemon"] == "never started against this database"
-    assert lines["failed deliveries"].startswith("json://hook:****@127.0.0.1:")
-    assert "1 attempt(s), failed: Failed to send JSON POST notification" in lines[
-        "failed deliveries"]  # fmt: skip
-    assert HOOK_SECRET not in str(lines)
+        info = daemon.status_info(s)
+    assert info["daemon"] == {"state": "never_started"} and info["next_runs"] == {}
+    [failed] = info["failed_deliveries"]
+    assert failed["channel"].startswith("json://hook:****@127.0.0.1:")
+    assert (failed["attempts"], failed["status"]) == (1, "failed")
+    assert failed["last_error"].startswith("Failed to send JSON POST notification")
+    lines = daemon_status.status_lines(info)
+    assert lines[0] == "daemon: never started against this database"
+    assert lines[1].startswith("failed deliveries: json://hook:****@127.0.0.1:")
+    assert "1 attempt(s), failed: Failed to send JSON POST notification" in lines[1]
+    assert HOOK_SECRET not in str(info) + str(lines)
 
     # Next run: the failed digest goes out as it was; the e-mail channel has nothing new.
     second = notify.deliver(engine, settings)
@@ -133,7 +139,9 @@ def test_deliver_once_retry_failed_and_status(engine, fake_ctgov, client, webhoo
     assert SUSPENDED in body and "Warning: 1 of 4 runs did not complete cleanly" in body
     assert [(d.status, d.attempts) for d in _deliveries(engine)] == [("sent", 2), ("sent", 1)]
     with session_scope(engine) as s:
-        assert daemon.status_info(s)["failed deliveries"] == "none"
+        info = daemon.status_info(s)
+    assert info["failed_deliveries"] == []
+    assert daemon_status.status_lines(info)[-1] == "failed deliveries: none"
 
     # Nothing is sent twice.
     third = notify.deliver(engine, settings)

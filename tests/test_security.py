@@ -34,7 +34,7 @@ from sync.digest_render import render
 from sync.engine import run_sync, track
 
 PROJECT = Path(__file__).resolve().parents[1]
-CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM = Path(os.environ.get("TRIALWATCH_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"]
 
 # -- registry text never becomes markup or script ------------------------------------------------
@@ -121,7 +121,7 @@ INERT_CHECK = """() => {
 
 @contextmanager
 def _browser() -> Iterator[Any]:
-    assert CHROMIUM.exists(), f"{CHROMIUM} is missing: apt-get install chromium (.ci/run does)"
+    assert CHROMIUM.exists(), f"{CHROMIUM} is missing (make test installs it)"
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
