@@ -422,7 +422,7 @@ def diff(
     to: Annotated[int | None, typer.Option("--to", help="Newer version (default: latest).")] = None,
     json_: JsonOpt = False,
 ) -> None:
-    """Show what changed between two versions, grouped by category, old beside new."""
+    """Show what changed between two versions, grouped under its events, old beside new."""
     nct = parse_ids([nct_id])[0]
     c = ctx_of(typer_ctx)
     try:

@@ -22,6 +22,7 @@ EXAMPLES: dict[str, str] = {
     "digest": "trialwatch digest --since 24h --format html --out digest.html",
     "ack": "trialwatch ack 42 43",
     "backfill": "trialwatch backfill --all --only-modules eligibility,design",
+    "export": "trialwatch export history.duckdb --watch car-nk-sclc",
     "db upgrade": "trialwatch db upgrade --json",
     "watch add": "trialwatch watch add car-nk --term '\"CAR-NK\"' --status RECRUITING",
     "watch list": "trialwatch watch list --all",
