@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sync import record
-from sync.criteria import diff_criteria, normalise_block, word_diff
+from sync.criteria import diff_criteria, word_diff
 from sync.diff_lists import MISSING, Seg, pair_items
 from sync.diff_rules import (
     HIGH_STATUSES,
@@ -24,6 +24,7 @@ from sync.diff_rules import (
     short,
     slip_text,
 )
+from sync.htmltext import comparable
 from sync.record import SUBMITTED_SECTIONS
 
 CATEGORIES: tuple[str, ...] = (
@@ -155,7 +156,7 @@ class _Differ:
                 )
                 return
         elif isinstance(a, str) and isinstance(b, str):
-            if normalise_block(a) == normalise_block(b):
+            if comparable(a) == comparable(b):
                 return
         if not (a_empty or b_empty) and _shape(a) != _shape(b):
             # A list where a dict belongs, text where a number belongs: report it, never guess.
@@ -197,7 +198,7 @@ class _Differ:
 
     def scalar_list(self, path: Path, a: list[Any], b: list[Any]) -> None:
         def norm(v: Any) -> Any:
-            return normalise_block(v) if isinstance(v, str) else v
+            return comparable(v) if isinstance(v, str) else v
 
         ca, cb = Counter(norm(v) for v in a), Counter(norm(v) for v in b)
         if ca == cb:
@@ -451,8 +452,11 @@ def diff_records(old: dict[str, Any], new: dict[str, Any]) -> list[Change]:
         a, b = record.canonical(old), record.canonical(new)
         # Bytes, not ==: False == 0 in Python, and the hash tells them apart.
         if record.canonical_bytes(old) != record.canonical_bytes(new):
-            # The hash sees a difference the walk judged formatting: a version is stored, so
-            # say where rather than report nothing (a change is never lost).
+            # The hash sees a difference the walk judged none: a version is stored, so say
+            # where rather than report nothing (a change is never lost). Text is compared in the
+            # hash's own form (htmltext.comparable), so spacing and markup do not end up here;
+            # what does: criteria only reordered or renumbered (the criteria diff ignores moves,
+            # the hash keeps the order), and values Python calls equal (False == 0).
             parts = _first_difference(a, b)
             where = "".join(p if p.startswith("[") else f".{p}" for p in parts).lstrip(".")
             where = where or "record"
