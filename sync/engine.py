@@ -15,10 +15,11 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from models import SyncRun, Trial
-from models.db import Busy, exclusive, session_scope
+from models.db import session_scope
 from sync import diff as differ
 from sync import record, store
 from sync.ctgov import ApiError, CtgovClient, Moved, NotFound, chunks
+from sync.locks import Busy, exclusive
 
 log = logging.getLogger(__name__)
 

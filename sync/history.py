@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from models import RegistryVersion, Snapshot, SyncRun, Trial
-from models.db import Busy, exclusive, session_scope
+from models.db import session_scope
 from sync import diff as differ
 from sync import record, store
 from sync.ctgov import ApiError, CtgovClient, Moved, NotFound
@@ -26,6 +26,7 @@ from sync.history_plan import (
     parse_version_doc,
     plan,
 )
+from sync.locks import Busy, exclusive
 
 log = logging.getLogger(__name__)
 
