@@ -17,6 +17,8 @@ from sync import engine as sync_engine
 from sync import store
 from sync.config import Settings
 from sync.ctgov import ApiError, ApiHTTPError, CtgovClient
+from sync.runs import recorded_run
+from sync.states import RunKind, RunOutcome
 from sync.watch_search import (
     NO_LONGER_MATCHES,
     Departure,
@@ -292,29 +294,27 @@ def run_recorded(
     """`trialwatch watch run`: run watches outside a sync, accounted for as a SyncRun."""
     with session_scope(engine) as session:
         sync_config_watches(session, settings.watches)
-        run = SyncRun(kind="watch", trigger=trigger, mode="watches")
-        session.add(run)
-        session.flush()
-        assert run.id is not None
-        run_id = run.id
     start = client.requests
     results: list[WatchResult] = []
-    interrupted = True
-    try:
-        results = run_watches(engine, client, names, run_id=run_id)
-        interrupted = False
-    finally:
-        failed = [r for r in results if r.outcome != "ok"]
-        with session_scope(engine) as session:
-            finished = session.get(SyncRun, run_id)
-            assert finished is not None
-            finished.finished_at = datetime.now(UTC)
-            finished.requests = client.requests - start
-            finished.outcome = "failed" if interrupted else outcome_of(results)
-            finished.errors = [f"watch {r.name}: {r.error}" for r in failed]
-            finished.details = {"watches": [r.to_dict() for r in results]}
-            session.add(finished)
+    account = _Account()
+
+    def close(_session: Session, run: SyncRun) -> None:
+        run.requests = client.requests - start
+        run.details = {"watches": [r.to_dict() for r in results]}
+
+    with recorded_run(
+        engine, account, kind=RunKind.WATCH, trigger=trigger, mode="watches", close=close
+    ) as run_id:
+        results.extend(run_watches(engine, client, names, run_id=run_id))
+        account.outcome = outcome_of(results)
+        account.errors = [f"watch {r.name}: {r.error}" for r in results if r.outcome != "ok"]
     return run_id, results
+
+
+@dataclass
+class _Account:
+    outcome: str = RunOutcome.RUNNING
+    errors: list[str] = field(default_factory=list)
 
 
 def outcome_of(results: list[WatchResult]) -> str:

@@ -18,16 +18,16 @@ from models import SyncRun, Trial
 from models.db import session_scope
 from sync import diff as differ
 from sync import record, store
-from sync.ctgov import ApiError, CtgovClient, Moved, NotFound, chunks
+from sync.ctgov import ApiError, CtgovClient, Moved, NotFound
 from sync.locks import Busy, exclusive
+from sync.runs import recorded_run
+from sync.states import RunKind
+from sync.util import Progress, chunks
 
 log = logging.getLogger(__name__)
 
 META_DATA_TIMESTAMP = "last_data_timestamp"
 META_LAST_GOOD_SYNC = "last_good_sync_date"
-
-# (done, total, label): called as work advances so a CLI can draw progress.
-Progress = Callable[[int, int, str], None]
 
 
 @dataclass
@@ -371,26 +371,22 @@ def _run_locked(
 ) -> SyncSummary:
     summary = SyncSummary(mode="full" if full else "incremental")
     start_requests = client.requests
-    with session_scope(engine) as session:
-        # Syncs never overlap (the lock): a sync run still "running" was killed. Say so.
-        store.close_stale_runs(session, "sync")
-        run = SyncRun(kind="sync", trigger=trigger, mode=summary.mode)
-        session.add(run)
-        session.flush()
-        summary.run_id = run.id
     r = _Run(engine, client, batch_size=batch_size, full=full, progress=progress, summary=summary)
-    try:
-        _execute(engine, client, r, summary, before_fetch)
-    except ApiError as exc:
-        r.error(str(exc))
-        summary.outcome = "failed"
-    except BaseException as exc:
-        # Interrupted (Ctrl-C, SIGTERM) or a bug: say so in the run's record, then re-raise.
-        summary.outcome = "failed"
-        summary.errors.append(f"interrupted: {type(exc).__name__}: {exc}")
-        _finish(engine, summary, client.requests - start_requests, r)
-        raise
-    _finish(engine, summary, client.requests - start_requests, r)
+
+    def close(session: Session, run: SyncRun) -> None:
+        _finish(session, run, summary, client.requests - start_requests, r)
+
+    # Syncs never overlap (the lock): a sync run still "running" was killed (close_stale).
+    with recorded_run(
+        engine, summary, kind=RunKind.SYNC, trigger=trigger, mode=summary.mode, close=close,
+        close_stale=True
+    ) as run_id:
+        summary.run_id = run_id
+        try:
+            _execute(engine, client, r, summary, before_fetch)
+        except ApiError as exc:
+            r.error(str(exc))
+            summary.outcome = "failed"
     return summary
 
 
@@ -433,42 +429,35 @@ def _execute(
         summary.outcome = "ok"
 
 
-def _finish(engine: Engine, summary: SyncSummary, requests: int, r: _Run) -> None:
+def _finish(session: Session, run: SyncRun, summary: SyncSummary, requests: int, r: _Run) -> None:
     summary.requests = requests
     summary.changes_by_category = dict(sorted(r.by_category.items()))
-    with session_scope(engine) as session:
-        run = session.get(SyncRun, summary.run_id)
-        assert run is not None
-        run.outcome = summary.outcome
-        run.mode = summary.mode
-        run.finished_at = datetime.now(UTC)
-        run.requests = requests
-        run.fetched = summary.fetched
-        run.new_versions = summary.new_versions
-        run.changes = summary.changes
-        run.data_timestamp = summary.data_timestamp
-        run.not_found = summary.not_found
-        run.errors = summary.errors
-        run.details = {
-            "aliases": summary.aliases,
-            "changes_by_category": summary.changes_by_category,
-            "since": summary.since,
-            "tracked": summary.tracked,
-            "watches": summary.watches,
-        }
-        session.add(run)
-        # Only a clean run moves the marks the next incremental run starts from; after a
-        # partial or failed run the next one asks again for everything it may have missed.
-        if summary.outcome == "ok" and summary.data_timestamp:
-            store.set_meta(session, META_DATA_TIMESTAMP, summary.data_timestamp)
-            if summary.mode != "skipped":
-                # The registry's clock, not ours: records in this data release were posted on
-                # or before its date.
-                store.set_meta(
-                    session,
-                    META_LAST_GOOD_SYNC,
-                    _date_of(summary.data_timestamp) or run.started_at.date().isoformat(),
-                )
+    run.mode = summary.mode
+    run.requests = requests
+    run.fetched = summary.fetched
+    run.new_versions = summary.new_versions
+    run.changes = summary.changes
+    run.data_timestamp = summary.data_timestamp
+    run.not_found = summary.not_found
+    run.details = {
+        "aliases": summary.aliases,
+        "changes_by_category": summary.changes_by_category,
+        "since": summary.since,
+        "tracked": summary.tracked,
+        "watches": summary.watches,
+    }
+    # Only a clean run moves the marks the next incremental run starts from; after a
+    # partial or failed run the next one asks again for everything it may have missed.
+    if summary.outcome == "ok" and summary.data_timestamp:
+        store.set_meta(session, META_DATA_TIMESTAMP, summary.data_timestamp)
+        if summary.mode != "skipped":
+            # The registry's clock, not ours: records in this data release were posted on
+            # or before its date.
+            store.set_meta(
+                session,
+                META_LAST_GOOD_SYNC,
+                _date_of(summary.data_timestamp) or run.started_at.date().isoformat(),
+            )
 
 
 def _date_of(timestamp: str) -> str | None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -27,10 +27,11 @@ from sync.history_plan import (
     plan,
 )
 from sync.locks import Busy, exclusive
+from sync.runs import recorded_run
+from sync.states import RunKind
+from sync.util import Progress
 
 log = logging.getLogger(__name__)
-
-Progress = Callable[[int, int, str], None]
 
 
 @dataclass
@@ -370,9 +371,6 @@ def backfill(
             held.enter_context(exclusive(engine, "backfill"))
         except Busy as exc:
             raise BackfillBusy(f"another backfill is running on this database ({exc})") from None
-        # Backfills never overlap (the lock): a backfill run still "running" was killed.
-        with session_scope(engine) as session:
-            store.close_stale_runs(session, "backfill")
         return _backfill(engine, client, nct_ids, only_modules, trigger, progress)
 
 
@@ -391,49 +389,40 @@ def _backfill(
     wanted = frozenset(label.lower() for label in only_modules) if only_modules else None
     summary = BackfillSummary(only_modules=list(only_modules) if only_modules else None)
     start = client.requests
-    with session_scope(engine) as session:
-        run = SyncRun(kind="backfill", trigger=trigger, mode="modules" if wanted else "full")
-        session.add(run)
-        session.flush()
-        summary.run_id = run.id
-    job = _Backfill(engine, client, wanted, summary, progress)
-    try:
+
+    def close(_session: Session, run: SyncRun) -> None:
+        _finish(run, summary, client.requests - start)
+
+    # Backfills never overlap (the lock): one still "running" was killed (close_stale).
+    mode = "modules" if wanted else "full"
+    with recorded_run(
+        engine, summary, kind=RunKind.BACKFILL, trigger=trigger, mode=mode, close=close,
+        close_stale=True
+    ) as run_id:
+        summary.run_id = run_id
+        job = _Backfill(engine, client, wanted, summary, progress)
         for nct in nct_ids:
             t = job.trial(nct)
             summary.trials.append(t)
             summary.errors.extend(t.errors)
-    except BaseException as exc:
-        # Interrupted (Ctrl-C) or a bug: say so in the run's record, then re-raise.
-        summary.outcome = "failed"
-        summary.errors.append(f"interrupted: {type(exc).__name__}: {exc}")
-        _finish(engine, summary, client.requests - start)
-        raise
-    outcomes = {t.outcome for t in summary.trials}
-    summary.outcome = (
-        "ok" if outcomes <= {"ok"} else "failed" if outcomes == {"failed"} else "partial"
-    )
-    _finish(engine, summary, client.requests - start)
+        outcomes = {t.outcome for t in summary.trials}
+        summary.outcome = (
+            "ok" if outcomes <= {"ok"} else "failed" if outcomes == {"failed"} else "partial"
+        )
     return summary
 
 
-def _finish(engine: Engine, summary: BackfillSummary, requests: int) -> None:
+def _finish(run: SyncRun, summary: BackfillSummary, requests: int) -> None:
     summary.requests = requests
     for e in summary.errors:
         log.warning("backfill: %s", e)
-    with session_scope(engine) as session:
-        run = session.get(SyncRun, summary.run_id)
-        assert run is not None
-        run.outcome = summary.outcome
-        run.finished_at = datetime.now(UTC)
-        run.requests = requests
-        run.fetched = summary.fetched
-        run.new_versions = summary.imported
-        run.changes = summary.changes
-        run.errors = summary.errors
-        run.details = {
-            "only_modules": summary.only_modules,
-            "trials": [
-                {k: v for k, v in asdict(t).items() if k != "versions"} for t in summary.trials
-            ],
-        }
-        session.add(run)
+    run.requests = requests
+    run.fetched = summary.fetched
+    run.new_versions = summary.imported
+    run.changes = summary.changes
+    run.details = {
+        "only_modules": summary.only_modules,
+        "trials": [
+            {k: v for k, v in asdict(t).items() if k != "versions"} for t in summary.trials
+        ],
+    }
