@@ -9,12 +9,9 @@ from sqlmodel import Session
 
 from sync import notify, store
 from sync.schedule import HEARTBEAT_MAX_SECONDS
+from sync.util import aware
 
 META_DAEMON = "daemon"
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _ago(seconds: float) -> str:
@@ -36,7 +33,7 @@ def status_info(session: Session, now: datetime | None = None) -> dict[str, Any]
     if not isinstance(info, dict):
         out["daemon"] = "never started against this database"
     else:
-        beat = _aware(datetime.fromisoformat(info["heartbeat"]))
+        beat = aware(datetime.fromisoformat(info["heartbeat"]))
         age = (now - beat).total_seconds()
         where = f"pid {info.get('pid')} on {info.get('host')}"
         stale_after = 3 * float(info.get("heartbeat_seconds") or HEARTBEAT_MAX_SECONDS) + 60

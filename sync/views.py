@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from sqlmodel import Session, col, select
@@ -10,6 +9,7 @@ from sqlmodel import Session, col, select
 from models import Change, RegistryVersion, Snapshot, SyncRun, Trial
 from sync import diff as differ
 from sync import record, store
+from sync.util import iso
 
 
 class UnknownTrial(LookupError):
@@ -18,10 +18,6 @@ class UnknownTrial(LookupError):
 
 class NoSuchVersion(LookupError):
     """The trial has no such version."""
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
 
 
 def trial_list(session: Session, include_inactive: bool = False) -> list[dict[str, Any]]:
@@ -38,7 +34,7 @@ def trial_list(session: Session, include_inactive: bool = False) -> list[dict[st
             "registry_state": t.registry_state,
             "alias_of": t.alias_of,
             "last_update_posted": t.last_update_posted,
-            "last_checked_at": _iso(t.last_checked_at),
+            "last_checked_at": iso(t.last_checked_at),
             "source": t.source,
             "active": t.active,
         }
@@ -87,7 +83,7 @@ def show(session: Session, nct_id: str, as_of: str | None = None) -> dict[str, A
     keys.pop("nct_id", None)
     base.update(keys)
     base["version"] = snap.version
-    base["fetched_at"] = _iso(snap.fetched_at)
+    base["fetched_at"] = iso(snap.fetched_at)
     base["origin"] = snap.origin
     base["registry_version"] = snap.registry_version
     base["registry_date"] = snap.registry_date
@@ -135,7 +131,7 @@ def history(session: Session, nct_id: str) -> list[dict[str, Any]]:
         out.append(
             {
                 "version": snap.version,
-                "fetched_at": _iso(snap.fetched_at),
+                "fetched_at": iso(snap.fetched_at),
                 "origin": snap.origin,
                 "registry_version": snap.registry_version,
                 "registry_date": snap.registry_date,
@@ -226,8 +222,8 @@ def runs(session: Session, limit: int = 10) -> list[dict[str, Any]]:
             "id": r.id,
             "kind": r.kind,
             "trigger": r.trigger,
-            "started": _iso(r.started_at),
-            "finished": _iso(r.finished_at),
+            "started": iso(r.started_at),
+            "finished": iso(r.finished_at),
             "outcome": r.outcome,
             "mode": r.mode,
             "requests": r.requests,
