@@ -26,23 +26,11 @@ from sync.diff_rules import (
 )
 from sync.htmltext import comparable
 from sync.record import SUBMITTED_SECTIONS
+from sync.states import Category, Severity
 
-CATEGORIES: tuple[str, ...] = (
-    "status",
-    "enrollment",
-    "eligibility",
-    "dates",
-    "sites",
-    "arms",
-    "interventions",
-    "outcomes",
-    "sponsor",
-    "design",
-    "identification",
-    "results",
-    "other",
-)
-SEVERITIES: tuple[str, ...] = ("high", "medium", "low")
+# In the order changes are listed.
+CATEGORIES: tuple[str, ...] = tuple(Category)
+SEVERITIES: tuple[str, ...] = tuple(Severity)
 
 
 @dataclass(frozen=True)
@@ -165,8 +153,8 @@ class _Differ:
                 a,
                 b,
                 f"{render_path(path)}: unexpected change of shape ({_shape(a)} -> {_shape(b)})",
-                "medium",
-                category="other",
+                Severity.MEDIUM,
+                category=Category.OTHER,
             )
             return
         self.leaf(path, a, b)
@@ -281,7 +269,8 @@ class _Differ:
         if not all(empty(v) or isinstance(v, str) for v in (a, b)):
             return False
         high = (isinstance(b, str) and b in HIGH_STATUSES) or (a == "RECRUITING" and b != a)
-        self.emit(path, a, b, f"status: {fmt(a)} -> {fmt(b)}", "high" if high else "medium")
+        severity = Severity.HIGH if high else Severity.MEDIUM
+        self.emit(path, a, b, f"status: {fmt(a)} -> {fmt(b)}", severity)
         return True
 
     def enrollment(self, path: Path, a: Any, b: Any) -> bool:
@@ -305,7 +294,7 @@ class _Differ:
                 detail["relative"] = round(rel, 4)
                 if ta == tb:
                     summary = f"enrollment: {fmt(ca)} -> {fmt(cb)} ({rel * 100:+.0f}%)"
-            severity = "high" if abs(detail.get("relative", 0)) >= 0.5 else "medium"
+            severity = Severity.HIGH if abs(detail.get("relative", 0)) >= 0.5 else Severity.MEDIUM
             self.emit(
                 path,
                 {"count": ca, "type": ta} if da else None,
@@ -339,14 +328,14 @@ class _Differ:
 
             slip = date_slip(da.get("date"), db.get("date"))
             suffix = slip_text(slip) if slip else ""
-            severity = "medium" if field in KEY_DATES else "low"
+            severity = Severity.MEDIUM if field in KEY_DATES else Severity.LOW
             self.emit(
                 path,
                 _pick(da),
                 _pick(db),
                 f"{label}: {side(da)} -> {side(db)}{suffix}",
                 severity,
-                category="dates",
+                category=Category.DATES,
                 detail={"slip": slip} if slip else None,
             )
         for key in [k for k in dict.fromkeys([*db, *da]) if k not in ("date", "type")]:
@@ -365,12 +354,12 @@ class _Differ:
             text = c.new if c.new is not None else c.old or ""
             self.changes.append(
                 Change(
-                    "eligibility",
+                    Category.ELIGIBILITY,
                     f"{base}.{c.section}[{c.index}]",
                     c.old,
                     c.new,
                     f"{noun} {verb}: {short(text, 80)}",
-                    "medium",
+                    Severity.MEDIUM,
                     detail={k: v for k, v in c.to_dict().items() if k not in ("old", "new")},
                 )
             )
@@ -382,10 +371,8 @@ class _Differ:
         present = b if empty(a) else a
         modules = sorted(present) if isinstance(present, dict) else [_shape(present)]
         names = ", ".join(humanise(m) for m in modules)
-        if empty(a):
-            self.emit(path, None, modules, f"results posted: {names}", "high", category="results")
-        else:
-            self.emit(path, modules, None, f"results removed: {names}", "high", category="results")
+        old, new, verb = (None, modules, "posted") if empty(a) else (modules, None, "removed")
+        self.emit(path, old, new, f"results {verb}: {names}", Severity.HIGH, Category.RESULTS)
         return True
 
     def has_results(self, path: Path, a: Any, b: Any) -> bool:
@@ -399,8 +386,8 @@ class _Differ:
             a,
             b,
             f"has results: {fmt(a)} -> {fmt(b)}",
-            "high" if high else "medium",
-            category="results",
+            Severity.HIGH if high else Severity.MEDIUM,
+            category=Category.RESULTS,
         )
         return True
 
@@ -461,7 +448,7 @@ def diff_records(old: dict[str, Any], new: dict[str, Any]) -> list[Change]:
             where = "".join(p if p.startswith("[") else f".{p}" for p in parts).lstrip(".")
             where = where or "record"
             summary = f"{where}: changed in form only (order, spacing or markup)"
-            differ.changes.append(Change("other", where, None, None, summary, "low"))
+            differ.changes.append(Change(Category.OTHER, where, None, None, summary, Severity.LOW))
     order = {c: i for i, c in enumerate(CATEGORIES)}
     return sorted(differ.changes, key=lambda c: order.get(c.category, len(order)))
 
@@ -489,7 +476,7 @@ def summarise(changes: list[Change]) -> list[str]:
     by_prefix: dict[tuple[str, str], list[Change]] = {}
     for change in changes:
         m = _CRITERION_PATH_RE.search(change.path)
-        if m and change.category == "eligibility":
+        if m and change.category == Category.ELIGIBILITY:
             kind = change.detail.get("kind") if isinstance(change.detail, dict) else None
             kind = kind if kind in ("added", "removed") else "modified"
             if not criteria:

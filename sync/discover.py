@@ -41,7 +41,7 @@ class WatchResult:
     """One watch's run, as reported in a sync summary (`summary.watches`)."""
 
     name: str
-    outcome: str = "ok"
+    outcome: str = RunOutcome.OK
     matches: int = 0
     entered: list[str] = field(default_factory=list)
     left: list[str] = field(default_factory=list)
@@ -79,14 +79,14 @@ def _why(exc: Exception) -> str:
 
 
 def _fail(engine: Engine, watch_id: int, result: WatchResult, message: str) -> WatchResult:
-    result.outcome, result.error = "failed", message
+    result.outcome, result.error = RunOutcome.FAILED, message
     with session_scope(engine) as session:
         # The members are those of the last good run: nobody left because a search failed.
         result.matches = len(_open_rows(session, watch_id))
         watch = session.get(Watch, watch_id)
         if watch is not None:
             watch.last_run_at = datetime.now(UTC)
-            watch.last_outcome = "failed"
+            watch.last_outcome = RunOutcome.FAILED
             watch.last_error = message
             session.add(watch)
     log.warning("watch %s failed: %s", result.name, message)
@@ -124,7 +124,9 @@ def run_watch(
         assert watch is not None
         # Re-read inside the writing transaction: what another process did meanwhile counts.
         current = _open_rows(session, watch_id)
-        first_run = not current and watch.last_outcome != "ok" and not _has_rows(session, watch_id)
+        first_run = (
+            not current and watch.last_outcome != RunOutcome.OK and not _has_rows(session, watch_id)
+        )
         for nct in sorted(found):
             m = found[nct]
             row = current.get(nct)
@@ -156,7 +158,7 @@ def run_watch(
             result.left.append(nct)
             result.left_reasons[nct] = reason
             result.events.append(summary)
-        watch.last_run_at, watch.last_outcome, watch.last_error = now, "ok", None
+        watch.last_run_at, watch.last_outcome, watch.last_error = now, RunOutcome.OK, None
         session.add(watch)
     result.matches = len(found)
     result.requests = client.requests - start
@@ -254,7 +256,7 @@ def run_watches(
         except Exception as exc:  # noqa: BLE001  (a bug in one watch must not stop a sync)
             log.exception("watch %s crashed", name)
             results.append(
-                WatchResult(name=name, outcome="failed", error=f"{type(exc).__name__}: {exc}")
+                WatchResult(name, outcome=RunOutcome.FAILED, error=f"{type(exc).__name__}: {exc}")
             )
     return results
 
@@ -275,7 +277,7 @@ def sync_hook(
         try:
             for result in run_watches(engine, c, run_id=summary.run_id):
                 summary.watches.append(result.to_dict())
-                if result.outcome != "ok":
+                if result.outcome != RunOutcome.OK:
                     summary.errors.append(f"watch {result.name}: {result.error}")
         finally:
             if own:
@@ -307,7 +309,8 @@ def run_recorded(
     ) as run_id:
         results.extend(run_watches(engine, client, names, run_id=run_id))
         account.outcome = outcome_of(results)
-        account.errors = [f"watch {r.name}: {r.error}" for r in results if r.outcome != "ok"]
+        failed = [r for r in results if r.outcome != RunOutcome.OK]
+        account.errors = [f"watch {r.name}: {r.error}" for r in failed]
     return run_id, results
 
 
@@ -319,7 +322,7 @@ class _Account:
 
 def outcome_of(results: list[WatchResult]) -> str:
     """ok when every watch ran, failed when none did, partial in between."""
-    failed = sum(r.outcome != "ok" for r in results)
+    failed = sum(r.outcome != RunOutcome.OK for r in results)
     if not failed:
-        return "ok"
-    return "failed" if failed == len(results) else "partial"
+        return RunOutcome.OK
+    return RunOutcome.FAILED if failed == len(results) else RunOutcome.PARTIAL

@@ -21,7 +21,7 @@ from sync import record, store
 from sync.ctgov import ApiError, CtgovClient, Moved, NotFound
 from sync.locks import Busy, exclusive
 from sync.runs import recorded_run
-from sync.states import RunKind
+from sync.states import RegistryState, RunKind, RunOutcome
 from sync.util import Progress, chunks
 
 log = logging.getLogger(__name__)
@@ -33,7 +33,7 @@ META_LAST_GOOD_SYNC = "last_good_sync_date"
 @dataclass
 class SyncSummary:
     run_id: int | None = None
-    outcome: str = "running"
+    outcome: str = RunOutcome.RUNNING
     mode: str = "incremental"
     requests: int = 0
     fetched: int = 0
@@ -160,7 +160,7 @@ class _Run:
         except (TypeError, ValueError, AttributeError) as exc:
             self.error(f"{nct}: record could not be stored: {exc}")
             return
-        trial.registry_state = "found"
+        trial.registry_state = RegistryState.FOUND
         trial.last_checked_at = datetime.now(UTC)
         trial.last_error = None
         session.add(trial)
@@ -219,7 +219,7 @@ class _Run:
             with session_scope(self.engine) as session:
                 trial = store.get_trial(session, nct)
                 if trial is not None:
-                    trial.registry_state = "not_found"
+                    trial.registry_state = RegistryState.NOT_FOUND
                     trial.last_checked_at = datetime.now(UTC)
                     session.add(trial)
             self.s.not_found.append(nct)
@@ -238,7 +238,7 @@ class _Run:
         self.s.aliases[old] = new
         trial = store.get_trial(session, old)
         if trial is not None:
-            trial.registry_state = "alias"
+            trial.registry_state = RegistryState.ALIAS
             trial.alias_of = new
             trial.last_checked_at = datetime.now(UTC)
             session.add(trial)
@@ -310,9 +310,9 @@ def _tracked_ids(session: Session) -> tuple[list[str], list[str]]:
     new: list[str] = []
     known: list[str] = []
     for nct_id, state, latest_version in rows:
-        if state == "alias":
+        if state == RegistryState.ALIAS:
             continue  # its target is tracked in its own right
-        (known if state == "found" and latest_version > 0 else new).append(nct_id)
+        (known if state == RegistryState.FOUND and latest_version > 0 else new).append(nct_id)
     return new, known
 
 
@@ -386,7 +386,7 @@ def _run_locked(
             _execute(engine, client, r, summary, before_fetch)
         except ApiError as exc:
             r.error(str(exc))
-            summary.outcome = "failed"
+            summary.outcome = RunOutcome.FAILED
     return summary
 
 
@@ -411,7 +411,7 @@ def _execute(
     fresh = last_ts is not None and last_ts == summary.data_timestamp
     if not r.full and fresh and not ids_new:
         summary.mode = "skipped"
-        summary.outcome = "partial" if summary.errors else "ok"
+        summary.outcome = RunOutcome.PARTIAL if summary.errors else RunOutcome.OK
         return
     since = None
     if last_good and not r.full:
@@ -422,11 +422,11 @@ def _execute(
     summary.since = since if ids_known else None
     r.run(ids_new, ids_known, since)
     if r.failed_chunks and not r.ok_chunks:
-        summary.outcome = "failed"
+        summary.outcome = RunOutcome.FAILED
     elif summary.errors:
-        summary.outcome = "partial"
+        summary.outcome = RunOutcome.PARTIAL
     else:
-        summary.outcome = "ok"
+        summary.outcome = RunOutcome.OK
 
 
 def _finish(session: Session, run: SyncRun, summary: SyncSummary, requests: int, r: _Run) -> None:
@@ -448,7 +448,7 @@ def _finish(session: Session, run: SyncRun, summary: SyncSummary, requests: int,
     }
     # Only a clean run moves the marks the next incremental run starts from; after a
     # partial or failed run the next one asks again for everything it may have missed.
-    if summary.outcome == "ok" and summary.data_timestamp:
+    if summary.outcome == RunOutcome.OK and summary.data_timestamp:
         store.set_meta(session, META_DATA_TIMESTAMP, summary.data_timestamp)
         if summary.mode != "skipped":
             # The registry's clock, not ours: records in this data release were posted on

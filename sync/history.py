@@ -28,7 +28,7 @@ from sync.history_plan import (
 )
 from sync.locks import Busy, exclusive
 from sync.runs import recorded_run
-from sync.states import RunKind
+from sync.states import Origin, RegistryState, RunKind, RunOutcome
 from sync.util import Progress
 
 log = logging.getLogger(__name__)
@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 @dataclass
 class TrialBackfill:
     nct_id: str
-    outcome: str = "ok"
+    outcome: str = RunOutcome.OK
     listed: int = 0
     planned: int = 0
     fetched: int = 0
@@ -53,7 +53,7 @@ class TrialBackfill:
 @dataclass
 class BackfillSummary:
     run_id: int | None = None
-    outcome: str = "running"
+    outcome: str = RunOutcome.RUNNING
     requests: int = 0
     only_modules: list[str] | None = None
     trials: list[TrialBackfill] = field(default_factory=list)
@@ -83,7 +83,8 @@ def targets(session: Session) -> list[str]:
     rows = session.exec(
         select(Trial).where(col(Trial.active).is_(True)).order_by(col(Trial.nct_id))
     ).all()
-    return [t.nct_id for t in rows if t.registry_state not in ("not_found", "alias")]
+    unknown_there = (RegistryState.NOT_FOUND, RegistryState.ALIAS)
+    return [t.nct_id for t in rows if t.registry_state not in unknown_there]
 
 
 def _when(date: str | None) -> datetime:
@@ -94,7 +95,7 @@ def _when(date: str | None) -> datetime:
 
 
 def _first_poll(snaps: Iterable[Snapshot]) -> Snapshot | None:
-    return next((s for s in snaps if s.origin != "history"), None)
+    return next((s for s in snaps if s.origin != Origin.HISTORY), None)
 
 
 def _cut(first_poll: Snapshot | None) -> str | None:
@@ -128,7 +129,7 @@ def _register(
     cut = _cut(_first_poll(snaps))
     if cut is not None:
         # Later registry versions were polled: link them by submission date, never fetch them.
-        polled = {s.last_update_submitted: s.version for s in snaps if s.origin != "history"}
+        polled = {s.last_update_submitted: s.version for s in snaps if s.origin != Origin.HISTORY}
         for lv in listed:
             row = rows[lv.version]
             if lv.date and lv.date > cut and row.snapshot_version is None:
@@ -204,7 +205,7 @@ def import_version(
         trial,
         pos,
         study,
-        origin="history",
+        origin=Origin.HISTORY,
         run_id=run_id,
         registry_version=lv.version,
         registry_date=lv.date,
@@ -322,12 +323,13 @@ class _Backfill:
         t.versions = self.versions(nct_id)
         if t.errors:
             # Partial when this run moved the timeline on, failed when it could not.
-            t.outcome = "partial" if t.imported + t.merged + t.unchanged else "failed"
+            progressed = t.imported + t.merged + t.unchanged
+            t.outcome = RunOutcome.PARTIAL if progressed else RunOutcome.FAILED
         return t
 
     def fail(self, t: TrialBackfill, message: str) -> TrialBackfill:
         t.errors.append(f"{t.nct_id}: {message}")
-        t.outcome = "failed"
+        t.outcome = RunOutcome.FAILED
         return t
 
     def versions(self, nct_id: str) -> list[dict[str, Any]]:
@@ -407,7 +409,9 @@ def _backfill(
             summary.errors.extend(t.errors)
         outcomes = {t.outcome for t in summary.trials}
         summary.outcome = (
-            "ok" if outcomes <= {"ok"} else "failed" if outcomes == {"failed"} else "partial"
+            RunOutcome.OK if outcomes <= {RunOutcome.OK}
+            else RunOutcome.FAILED if outcomes == {RunOutcome.FAILED}
+            else RunOutcome.PARTIAL
         )
     return summary
 
