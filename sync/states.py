@@ -15,6 +15,7 @@ class RegistryState(StrEnum):
     FOUND = "found"
     NOT_FOUND = "not_found"
     ALIAS = "alias"  # a former ID of another record (Trial.alias_of)
+    REJECTED = "rejected"  # the registry refuses the ID (400)
 
 
 class RunKind(StrEnum):
