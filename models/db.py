@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import fcntl
-import hashlib
-import os
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +12,6 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Engine
-from sqlalchemy.pool import NullPool
 from sqlmodel import Session
 
 from alembic import command
@@ -113,54 +109,3 @@ def ensure_schema(engine: Engine) -> None:
     """Upgrade when the database is not at head (a new database, or an older schema)."""
     if current_revision(engine) != head_revision():
         upgrade(engine)
-
-
-class Busy(Exception):
-    """Another process holds the lock (the message says who, when it can tell)."""
-
-
-def _advisory_key(name: str) -> int:
-    return int.from_bytes(hashlib.sha256(f"trialwatch-{name}".encode()).digest()[:8], "big",
-                          signed=True)  # fmt: skip
-
-
-@contextmanager
-def exclusive(engine: Engine, name: str) -> Iterator[None]:
-    """Hold the lock `name` of this database for the block, or raise Busy at once.
-
-    A file lock beside a SQLite file, an advisory lock on a dedicated PostgreSQL connection:
-    both die with the process, so a killed holder never leaves a stale lock behind.
-    """
-    url = engine.url
-    if url.get_backend_name() == "sqlite":
-        if not url.database or url.database == ":memory:":
-            yield  # private to this process anyway
-            return
-        path = Path(url.database).resolve()
-        path = path.with_name(f"{path.name}.{name}.lock")
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                holder = os.pread(fd, 32, 0).decode(errors="replace").strip()
-                raise Busy(f"pid {holder}" if holder.isdigit() else "another process") from None
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-            yield
-        finally:
-            os.close(fd)  # releases the lock
-        return
-    own = sa.create_engine(url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
-    key = _advisory_key(name)
-    try:
-        with own.connect() as conn:
-            if not conn.execute(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar():
-                raise Busy("another process holds its PostgreSQL advisory lock")
-            try:
-                yield
-            finally:
-                with suppress(sa.exc.DBAPIError):  # a lost connection took the lock with it
-                    conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
-    finally:
-        own.dispose()

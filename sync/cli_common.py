@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cached_property
 from typing import Annotated, Any, NoReturn
@@ -20,6 +20,7 @@ from sync.config import Settings, load_settings
 from sync.ctgov import CtgovClient
 from sync.ids import InvalidNCTId, normalise_many
 from sync.seed import apply_config_once
+from sync.util import Progress as ProgressFn
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -63,6 +64,7 @@ def ctx_of(typer_ctx: typer.Context) -> Ctx:
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
+    # err soft-wraps: one line whatever the terminal width, so scripts can read it.
     err.print(f"[red]error:[/red] {message}", highlight=False, markup=True)
     raise typer.Exit(code)
 
@@ -79,7 +81,7 @@ def parse_ids(raw: list[str]) -> list[str]:
 
 
 @contextmanager
-def progress_bar(label: str) -> Iterator[Callable[[int, int, str], None] | None]:
+def progress_bar(label: str) -> Iterator[ProgressFn | None]:
     """A progress bar on stderr when it is a terminal; nothing otherwise."""
     if not err.is_terminal:
         yield None

@@ -3,24 +3,19 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
 from rich.markup import escape
 
 from sync import discover, watches
 from sync.cli_common import Ctx, JsonOpt, ctx_of, err, out, parse_ids, print_json
+from sync.cli_common import fail as _fail
 from sync.cli_table import Col, fit_table
 
 watch_app = typer.Typer(
     help="Saved searches: similar studies found without typing their IDs.", no_args_is_help=True
 )
-
-
-def _fail(message: str, code: int = 2) -> NoReturn:
-    # soft_wrap: one line whatever the terminal width, so scripts can read it.
-    err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
-    raise typer.Exit(code)
 
 
 def _declared(c: Ctx) -> set[str]:

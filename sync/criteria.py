@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import difflib
-import html
 import re
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from html.parser import HTMLParser
 from typing import Any
+
+from sync.htmltext import comparable_markdown, html_to_markdown
 
 SECTIONS = ("inclusion", "exclusion", "other")
 
@@ -84,103 +84,6 @@ class CriterionChange:
         }
 
 
-# --- text normalisation ---------------------------------------------------------------------
-
-_HTML_TAG_RE = re.compile(
-    r"</?(?:p|ul|ol|li|br|div|span|mark|em|strong|b|i|u|sup|sub|table|tr|td|th|h\d)\b[^>]*>",
-    re.IGNORECASE,
-)
-_MD_ESCAPE_RE = re.compile(r"\\([!\"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~])")
-_BOLD_RE = re.compile(r"\*\*(.+?)\*\*")
-_WS_RE = re.compile(r"\s+")
-
-
-def looks_like_html(text: str) -> bool:
-    return _HTML_TAG_RE.search(text) is not None
-
-
-def unescape_markdown(text: str) -> str:
-    return _MD_ESCAPE_RE.sub(r"\1", text) if "\\" in text else text
-
-
-def normalise_inline(text: str) -> str:
-    """One line of criteria text as compared: escapes and entities resolved, spaces collapsed."""
-    text = unescape_markdown(text)
-    if "&" in text:
-        text = html.unescape(text)
-    if "**" in text:
-        text = _BOLD_RE.sub(r"\1", text)
-    return _WS_RE.sub(" ", text).strip()
-
-
-def normalise_block(text: str) -> str:
-    """Free text as compared: HTML or Markdown, list markers, escapes and spacing all ignored."""
-    if looks_like_html(text):
-        text = html_to_text(text)
-    if "\n" not in text:
-        return normalise_inline(text)
-    lines = (_strip_marker(unescape_markdown(line.strip()))[0] for line in text.splitlines())
-    return normalise_inline(" ".join(lines))
-
-
-class _HtmlToText(HTMLParser):
-    """The history endpoint's HTML as the Markdown-like lines the parser reads."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.out: list[str] = []
-        self.depth = 0
-        self.fresh_item = False
-
-    def _newline(self, indent: int) -> None:
-        self.out.append("\n" + "  " * max(indent, 0))
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        tag = tag.lower()
-        if tag in ("ul", "ol"):
-            self.depth += 1
-        elif tag == "li":
-            self._newline(self.depth - 1)
-            self.out.append("* ")
-            self.fresh_item = True
-        elif tag in ("p", "div", "tr", "h1", "h2", "h3", "h4", "h5", "h6"):
-            if not self.fresh_item:
-                self.out.append("\n")
-                self._newline(self.depth)
-        elif tag == "br":
-            self._newline(self.depth)
-        elif tag in ("td", "th"):
-            self.out.append(" ")
-
-    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag.lower() == "br":
-            self._newline(self.depth)
-
-    def handle_endtag(self, tag: str) -> None:
-        tag = tag.lower()
-        if tag in ("ul", "ol"):
-            self.depth = max(self.depth - 1, 0)
-            self.out.append("\n")
-        elif tag in ("p", "div", "li", "tr"):
-            self.out.append("\n")
-
-    def handle_data(self, data: str) -> None:
-        data = _WS_RE.sub(" ", data)
-        if self.fresh_item:
-            data = data.lstrip()
-            if not data:
-                return
-        self.fresh_item = False
-        self.out.append(data)
-
-
-def html_to_text(text: str) -> str:
-    parser = _HtmlToText()
-    parser.feed(text)
-    parser.close()
-    return "".join(parser.out)
-
-
 # --- parsing --------------------------------------------------------------------------------
 
 _MARKER_RE = re.compile(
@@ -235,8 +138,9 @@ def parse_criteria(text: str | None) -> Criteria:
     criteria = Criteria()
     if not text:
         return criteria
-    if looks_like_html(text):
-        text = html_to_text(text)
+    # The history endpoints' HTML as the documented API's Markdown, then each line in the form
+    # the hash compares (htmltext's): one normaliser, so the diff and the hash agree on text.
+    text = html_to_markdown(text)
     text = text.replace("\r\n", "\n").replace("\r", "\n")
 
     section = "other"
@@ -248,9 +152,8 @@ def parse_criteria(text: str | None) -> Criteria:
             last = None
             continue
         indent = _indent_of(raw)
-        body = unescape_markdown(raw.strip())
-        stripped, bulleted = _strip_marker(body)
-        content = normalise_inline(stripped)
+        stripped, bulleted = _strip_marker(comparable_markdown(raw))
+        content = stripped.strip()
 
         heading, keep = _heading(content, bulleted)
         if heading is not None:

@@ -375,8 +375,3 @@ def _moved(url: str, response: httpx.Response) -> Moved:
     new_id = location.rstrip("/").rsplit("/", 1)[-1].split("?", 1)[0].upper()
     old_id = url.rstrip("/").rsplit("/", 1)[-1].upper()
     return Moved(old_id, new_id)
-
-
-def chunks(items: list[str], size: int) -> Iterator[list[str]]:
-    for i in range(0, len(items), size):
-        yield items[i : i + size]

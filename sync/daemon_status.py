@@ -9,12 +9,9 @@ from sqlmodel import Session
 
 from sync import notify, store
 from sync.schedule import HEARTBEAT_MAX_SECONDS
+from sync.util import aware
 
 META_DAEMON = "daemon"
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _ago(seconds: float) -> str:
@@ -37,7 +34,7 @@ def status_info(session: Session, now: datetime | None = None) -> dict[str, Any]
     daemon: dict[str, Any] = {"state": "never_started"}
     next_runs: dict[str, str | None] = {}
     if isinstance(info, dict):
-        beat = _aware(datetime.fromisoformat(info["heartbeat"]))
+        beat = aware(datetime.fromisoformat(info["heartbeat"]))
         age = max(0, int((now - beat).total_seconds()))
         stale_after = 3 * float(info.get("heartbeat_seconds") or HEARTBEAT_MAX_SECONDS) + 60
         if info.get("state") != "running":

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sync import record
-from sync.criteria import diff_criteria, normalise_block, word_diff
+from sync.criteria import diff_criteria, word_diff
 from sync.diff_lists import MISSING, Seg, pair_items
 from sync.diff_rules import (
     HIGH_STATUSES,
@@ -24,24 +24,13 @@ from sync.diff_rules import (
     short,
     slip_text,
 )
+from sync.htmltext import comparable
 from sync.record import SUBMITTED_SECTIONS
+from sync.states import Category, Severity
 
-CATEGORIES: tuple[str, ...] = (
-    "status",
-    "enrollment",
-    "eligibility",
-    "dates",
-    "sites",
-    "arms",
-    "interventions",
-    "outcomes",
-    "sponsor",
-    "design",
-    "identification",
-    "results",
-    "other",
-)
-SEVERITIES: tuple[str, ...] = ("high", "medium", "low")
+# In the order changes are listed.
+CATEGORIES: tuple[str, ...] = tuple(Category)
+SEVERITIES: tuple[str, ...] = tuple(Severity)
 
 
 @dataclass(frozen=True)
@@ -155,7 +144,7 @@ class _Differ:
                 )
                 return
         elif isinstance(a, str) and isinstance(b, str):
-            if normalise_block(a) == normalise_block(b):
+            if comparable(a) == comparable(b):
                 return
         if not (a_empty or b_empty) and _shape(a) != _shape(b):
             # A list where a dict belongs, text where a number belongs: report it, never guess.
@@ -164,8 +153,8 @@ class _Differ:
                 a,
                 b,
                 f"{render_path(path)}: unexpected change of shape ({_shape(a)} -> {_shape(b)})",
-                "medium",
-                category="other",
+                Severity.MEDIUM,
+                category=Category.OTHER,
             )
             return
         self.leaf(path, a, b)
@@ -197,7 +186,7 @@ class _Differ:
 
     def scalar_list(self, path: Path, a: list[Any], b: list[Any]) -> None:
         def norm(v: Any) -> Any:
-            return normalise_block(v) if isinstance(v, str) else v
+            return comparable(v) if isinstance(v, str) else v
 
         ca, cb = Counter(norm(v) for v in a), Counter(norm(v) for v in b)
         if ca == cb:
@@ -280,7 +269,8 @@ class _Differ:
         if not all(empty(v) or isinstance(v, str) for v in (a, b)):
             return False
         high = (isinstance(b, str) and b in HIGH_STATUSES) or (a == "RECRUITING" and b != a)
-        self.emit(path, a, b, f"status: {fmt(a)} -> {fmt(b)}", "high" if high else "medium")
+        severity = Severity.HIGH if high else Severity.MEDIUM
+        self.emit(path, a, b, f"status: {fmt(a)} -> {fmt(b)}", severity)
         return True
 
     def enrollment(self, path: Path, a: Any, b: Any) -> bool:
@@ -304,7 +294,7 @@ class _Differ:
                 detail["relative"] = round(rel, 4)
                 if ta == tb:
                     summary = f"enrollment: {fmt(ca)} -> {fmt(cb)} ({rel * 100:+.0f}%)"
-            severity = "high" if abs(detail.get("relative", 0)) >= 0.5 else "medium"
+            severity = Severity.HIGH if abs(detail.get("relative", 0)) >= 0.5 else Severity.MEDIUM
             self.emit(
                 path,
                 {"count": ca, "type": ta} if da else None,
@@ -338,14 +328,14 @@ class _Differ:
 
             slip = date_slip(da.get("date"), db.get("date"))
             suffix = slip_text(slip) if slip else ""
-            severity = "medium" if field in KEY_DATES else "low"
+            severity = Severity.MEDIUM if field in KEY_DATES else Severity.LOW
             self.emit(
                 path,
                 _pick(da),
                 _pick(db),
                 f"{label}: {side(da)} -> {side(db)}{suffix}",
                 severity,
-                category="dates",
+                category=Category.DATES,
                 detail={"slip": slip} if slip else None,
             )
         for key in [k for k in dict.fromkeys([*db, *da]) if k not in ("date", "type")]:
@@ -364,12 +354,12 @@ class _Differ:
             text = c.new if c.new is not None else c.old or ""
             self.changes.append(
                 Change(
-                    "eligibility",
+                    Category.ELIGIBILITY,
                     f"{base}.{c.section}[{c.index}]",
                     c.old,
                     c.new,
                     f"{noun} {verb}: {short(text, 80)}",
-                    "medium",
+                    Severity.MEDIUM,
                     detail={k: v for k, v in c.to_dict().items() if k not in ("old", "new")},
                 )
             )
@@ -381,10 +371,8 @@ class _Differ:
         present = b if empty(a) else a
         modules = sorted(present) if isinstance(present, dict) else [_shape(present)]
         names = ", ".join(humanise(m) for m in modules)
-        if empty(a):
-            self.emit(path, None, modules, f"results posted: {names}", "high", category="results")
-        else:
-            self.emit(path, modules, None, f"results removed: {names}", "high", category="results")
+        old, new, verb = (None, modules, "posted") if empty(a) else (modules, None, "removed")
+        self.emit(path, old, new, f"results {verb}: {names}", Severity.HIGH, Category.RESULTS)
         return True
 
     def has_results(self, path: Path, a: Any, b: Any) -> bool:
@@ -398,8 +386,8 @@ class _Differ:
             a,
             b,
             f"has results: {fmt(a)} -> {fmt(b)}",
-            "high" if high else "medium",
-            category="results",
+            Severity.HIGH if high else Severity.MEDIUM,
+            category=Category.RESULTS,
         )
         return True
 
@@ -451,13 +439,16 @@ def diff_records(old: dict[str, Any], new: dict[str, Any]) -> list[Change]:
         a, b = record.canonical(old), record.canonical(new)
         # Bytes, not ==: False == 0 in Python, and the hash tells them apart.
         if record.canonical_bytes(old) != record.canonical_bytes(new):
-            # The hash sees a difference the walk judged formatting: a version is stored, so
-            # say where rather than report nothing (a change is never lost).
+            # The hash sees a difference the walk judged none: a version is stored, so say
+            # where rather than report nothing (a change is never lost). Text is compared in the
+            # hash's own form (htmltext.comparable), so spacing and markup do not end up here;
+            # what does: criteria only reordered or renumbered (the criteria diff ignores moves,
+            # the hash keeps the order), and values Python calls equal (False == 0).
             parts = _first_difference(a, b)
             where = "".join(p if p.startswith("[") else f".{p}" for p in parts).lstrip(".")
             where = where or "record"
             summary = f"{where}: changed in form only (order, spacing or markup)"
-            differ.changes.append(Change("other", where, None, None, summary, "low"))
+            differ.changes.append(Change(Category.OTHER, where, None, None, summary, Severity.LOW))
     order = {c: i for i, c in enumerate(CATEGORIES)}
     return sorted(differ.changes, key=lambda c: order.get(c.category, len(order)))
 
@@ -485,7 +476,7 @@ def summarise(changes: list[Change]) -> list[str]:
     by_prefix: dict[tuple[str, str], list[Change]] = {}
     for change in changes:
         m = _CRITERION_PATH_RE.search(change.path)
-        if m and change.category == "eligibility":
+        if m and change.category == Category.ELIGIBILITY:
             kind = change.detail.get("kind") if isinstance(change.detail, dict) else None
             kind = kind if kind in ("added", "removed") else "modified"
             if not criteria:

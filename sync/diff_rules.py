@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 
 from sync.diff_lists import MISSING
+from sync.states import Category, Severity
 
 HIGH_STATUSES = {"SUSPENDED", "TERMINATED", "WITHDRAWN"}
 KEY_DATES = {
@@ -103,55 +104,60 @@ def fmt(value: Any) -> str:
     return short(orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode())
 
 
-def category_of(keys: list[str]) -> str:
+def category_of(keys: list[str]) -> Category:
     if not keys:
-        return "other"
+        return Category.OTHER
     if keys[0] in ("resultsSection", "hasResults"):
-        return "results"
+        return Category.RESULTS
     if keys[0] != "protocolSection" or len(keys) < 3:
-        return "other"
+        return Category.OTHER
     module, field = keys[1], keys[2]
     if module == "statusModule":
         if field in ("overallStatus", "whyStopped", "lastKnownStatus"):
-            return "status"
-        return "dates" if "Date" in field else "other"
+            return Category.STATUS
+        return Category.DATES if "Date" in field else Category.OTHER
     simple = {
-        "eligibilityModule": "eligibility",
-        "contactsLocationsModule": "sites",
-        "outcomesModule": "outcomes",
-        "sponsorCollaboratorsModule": "sponsor",
-        "identificationModule": "identification",
+        "eligibilityModule": Category.ELIGIBILITY,
+        "contactsLocationsModule": Category.SITES,
+        "outcomesModule": Category.OUTCOMES,
+        "sponsorCollaboratorsModule": Category.SPONSOR,
+        "identificationModule": Category.IDENTIFICATION,
     }
     if module in simple:
         return simple[module]
     if module == "designModule":
-        return "enrollment" if field == "enrollmentInfo" else "design"
+        return Category.ENROLLMENT if field == "enrollmentInfo" else Category.DESIGN
     if module == "armsInterventionsModule":
-        return "interventions" if field == "interventions" else "arms"
-    return "other"
+        return Category.INTERVENTIONS if field == "interventions" else Category.ARMS
+    return Category.OTHER
 
 
-def severity_of(category: str, keys: list[str], whole_item: bool) -> str:
-    if category in ("eligibility", "arms", "interventions", "status", "results"):
-        return "medium"
-    if category == "sites":
+def severity_of(category: str, keys: list[str], whole_item: bool) -> Severity:
+    if category in (
+        Category.ELIGIBILITY, Category.ARMS, Category.INTERVENTIONS, Category.STATUS,
+        Category.RESULTS,
+    ):  # fmt: skip
+        return Severity.MEDIUM
+    if category == Category.SITES:
         is_site = len(keys) >= 3 and keys[2] == "locations"
         if is_site and (whole_item and len(keys) == 3 or keys[3:] == ["status"]):
-            return "medium"
-        return "low"
-    if category == "outcomes":
-        return "high" if "primaryOutcomes" in keys else "medium"
-    if category == "sponsor":
+            return Severity.MEDIUM
+        return Severity.LOW
+    if category == Category.OUTCOMES:
+        return Severity.HIGH if "primaryOutcomes" in keys else Severity.MEDIUM
+    if category == Category.SPONSOR:
         if "leadSponsor" in keys:
-            return "high"
-        return "medium" if "collaborators" in keys else "low"
-    if category == "design":
-        return "medium" if any(k in _KEY_DESIGN for k in keys) else "low"
-    if category == "identification":
-        return "medium" if keys[-1:] in (["briefTitle"], ["officialTitle"], ["acronym"]) else "low"
-    if category == "other" and len(keys) > 1:
-        return "medium" if keys[1] in ("descriptionModule", "conditionsModule") else "low"
-    return "low"
+            return Severity.HIGH
+        return Severity.MEDIUM if "collaborators" in keys else Severity.LOW
+    if category == Category.DESIGN:
+        return Severity.MEDIUM if any(k in _KEY_DESIGN for k in keys) else Severity.LOW
+    if category == Category.IDENTIFICATION:
+        title = keys[-1:] in (["briefTitle"], ["officialTitle"], ["acronym"])
+        return Severity.MEDIUM if title else Severity.LOW
+    if category == Category.OTHER and len(keys) > 1:
+        described = keys[1] in ("descriptionModule", "conditionsModule")
+        return Severity.MEDIUM if described else Severity.LOW
+    return Severity.LOW
 
 
 def _parse_date(text: Any) -> tuple[int, int, int | None] | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -16,13 +16,14 @@ from sqlmodel import Session, col, select
 from models import Change, Snapshot, SyncRun, Trial, Watch, WatchEvent, WatchMatch
 from sync import digest_events, record, store
 from sync.diff import CATEGORIES
+from sync.util import IN_LIST_SIZE, chunks
+from sync.util import aware as _aware
+from sync.util import utc_iso as _iso
 
 SEVERITY_RANK = {"high": 0, "medium": 1, "low": 2}
 STUDY_URL = "https://clinicaltrials.gov/study/{}"
 # The timeline of a trial shows at most this many of its latest versions.
 TIMELINE_VERSIONS = 40
-# IN (...) lists are chunked: SQLite caps the number of bound parameters.
-_CHUNK = 500
 _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(m|min|h|d|w)\s*$", re.IGNORECASE)
 _UNITS = {"m": "minutes", "min": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
@@ -58,23 +59,6 @@ def parse_when(text: str, now: datetime, *, end: bool = False) -> datetime:
             "2026-11-01, or an ISO date-time"
         ) from None
     return when if when.tzinfo else when.replace(tzinfo=UTC)
-
-
-def _iso(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    if value.tzinfo is None:  # SQLite hands back naive datetimes; they are stored as UTC
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).isoformat()
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
-def chunks(ids: Sequence[int]) -> Iterable[list[int]]:
-    for i in range(0, len(ids), _CHUNK):
-        yield list(ids[i : i + _CHUNK])
 
 
 @dataclass
@@ -131,7 +115,7 @@ def select_changes(session: Session, sel: Selection) -> list[tuple[Change, Trial
         base = base.where(col(Change.acknowledged_at).is_(None))
     rows: list[tuple[Change, Trial]] = []
     if sel.change_ids is not None:
-        for part in chunks(sorted(set(sel.change_ids))):
+        for part in chunks(sorted(set(sel.change_ids)), IN_LIST_SIZE):
             rows.extend(session.exec(base.where(col(Change.id).in_(part))).all())
     else:
         q = base.where(col(Change.detected_at) >= sel.since, col(Change.detected_at) < sel.until)
@@ -151,7 +135,7 @@ def select_events(session: Session, sel: Selection) -> list[tuple[WatchEvent, Wa
         base = base.where(col(WatchEvent.acknowledged_at).is_(None))
     rows: list[tuple[WatchEvent, Watch]] = []
     if sel.event_ids is not None:
-        for part in chunks(sorted(set(sel.event_ids))):
+        for part in chunks(sorted(set(sel.event_ids)), IN_LIST_SIZE):
             rows.extend(session.exec(base.where(col(WatchEvent.id).in_(part))).all())
     else:
         q = base.where(col(WatchEvent.at) >= sel.since, col(WatchEvent.at) < sel.until)
@@ -170,7 +154,7 @@ def select_runs(session: Session, since: datetime, until: datetime, extra: Itera
     )
     runs = {r.id: r for r in session.exec(overlapping)}
     missing = sorted({i for i in extra if i not in runs})
-    for part in chunks(missing):
+    for part in chunks(missing, IN_LIST_SIZE):
         for r in session.exec(select(SyncRun).where(col(SyncRun.id).in_(part))):
             runs[r.id] = r
     return sorted(runs.values(), key=lambda r: (_aware(r.started_at), r.id or 0))
@@ -344,8 +328,7 @@ def build_digest(
     trials.sort(key=digest_events.trial_rank)
     nct_ids = sorted({e.nct_id for e, _ in events})
     titles: dict[str, str | None] = {}
-    for part in range(0, len(nct_ids), _CHUNK):
-        ids = nct_ids[part : part + _CHUNK]
+    for ids in chunks(nct_ids, IN_LIST_SIZE):
         titles.update(session.exec(select(Trial.nct_id, Trial.title).where(
             col(Trial.nct_id).in_(ids))).all())  # fmt: skip
         for nct, title in session.exec(

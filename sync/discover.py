@@ -19,6 +19,8 @@ from sync import engine as sync_engine
 from sync import freshness, store
 from sync.config import Settings
 from sync.ctgov import ApiError, ApiHTTPError, CtgovClient
+from sync.runs import recorded_run
+from sync.states import RunKind, RunOutcome
 from sync.watch_search import (
     NO_LONGER_MATCHES,
     Departure,
@@ -41,7 +43,7 @@ class WatchResult:
     """One watch's run, as reported in a sync summary (`summary.watches`)."""
 
     name: str
-    outcome: str = "ok"
+    outcome: str = RunOutcome.OK
     matches: int = 0
     entered: list[str] = field(default_factory=list)
     left: list[str] = field(default_factory=list)
@@ -79,14 +81,14 @@ def _why(exc: Exception) -> str:
 
 
 def _fail(engine: Engine, watch_id: int, result: WatchResult, message: str) -> WatchResult:
-    result.outcome, result.error = "failed", message
+    result.outcome, result.error = RunOutcome.FAILED, message
     with session_scope(engine) as session:
         # The members are those of the last good run: nobody left because a search failed.
         result.matches = len(_open_rows(session, watch_id))
         watch = session.get(Watch, watch_id)
         if watch is not None:
             watch.last_run_at = datetime.now(UTC)
-            watch.last_outcome = "failed"
+            watch.last_outcome = RunOutcome.FAILED
             watch.last_error = message
             session.add(watch)
     # The result carries it to the user (watch run's line, the sync summary): once.
@@ -152,7 +154,9 @@ def _record(
         assert watch is not None
         # Re-read inside the writing transaction: what another process did meanwhile counts.
         current = _open_rows(session, watch_id)
-        first_run = not current and watch.last_outcome != "ok" and not _has_rows(session, watch_id)
+        first_run = (
+            not current and watch.last_outcome != RunOutcome.OK and not _has_rows(session, watch_id)
+        )
         for nct in sorted(found):
             m = found[nct]
             row = current.get(nct)
@@ -184,7 +188,7 @@ def _record(
             result.left.append(nct)
             result.left_reasons[nct] = reason
             result.events.append(summary)
-        watch.last_run_at, watch.last_outcome, watch.last_error = now, "ok", None
+        watch.last_run_at, watch.last_outcome, watch.last_error = now, RunOutcome.OK, None
         session.add(watch)
 
 def _has_rows(session: Session, watch_id: int) -> bool:
@@ -278,7 +282,7 @@ def run_watches(
         except Exception as exc:  # noqa: BLE001  (a bug in one watch must not stop a sync)
             log.exception("watch %s crashed", name)
             results.append(
-                WatchResult(name=name, outcome="failed", error=f"{type(exc).__name__}: {exc}")
+                WatchResult(name, outcome=RunOutcome.FAILED, error=f"{type(exc).__name__}: {exc}")
             )
     return results
 
@@ -305,7 +309,7 @@ def sync_hook(
         try:
             for result in run_watches(engine, c, names, run_id=summary.run_id):
                 summary.watches.append(result.to_dict())
-                if result.outcome != "ok":
+                if result.outcome != RunOutcome.OK:
                     summary.errors.append(f"watch {result.name}: {result.error}")
         finally:
             if own:
@@ -324,34 +328,33 @@ def run_recorded(
     """`trialwatch watch run`: run watches outside a sync, accounted for as a SyncRun."""
     with session_scope(engine) as session:
         sync_config_watches(session, settings.watches)
-        run = SyncRun(kind="watch", trigger=trigger, mode="watches")
-        session.add(run)
-        session.flush()
-        assert run.id is not None
-        run_id = run.id
     start = client.requests
     results: list[WatchResult] = []
-    interrupted = True
-    try:
-        results = run_watches(engine, client, names, run_id=run_id)
-        interrupted = False
-    finally:
-        failed = [r for r in results if r.outcome != "ok"]
-        with session_scope(engine) as session:
-            finished = session.get(SyncRun, run_id)
-            assert finished is not None
-            finished.finished_at = datetime.now(UTC)
-            finished.requests = client.requests - start
-            finished.outcome = "failed" if interrupted else outcome_of(results)
-            finished.errors = [f"watch {r.name}: {r.error}" for r in failed]
-            finished.details = {"watches": [r.to_dict() for r in results]}
-            session.add(finished)
+    account = _Account()
+
+    def close(_session: Session, run: SyncRun) -> None:
+        run.requests = client.requests - start
+        run.details = {"watches": [r.to_dict() for r in results]}
+
+    with recorded_run(
+        engine, account, kind=RunKind.WATCH, trigger=trigger, mode="watches", close=close
+    ) as run_id:
+        results.extend(run_watches(engine, client, names, run_id=run_id))
+        account.outcome = outcome_of(results)
+        failed = [r for r in results if r.outcome != RunOutcome.OK]
+        account.errors = [f"watch {r.name}: {r.error}" for r in failed]
     return run_id, results
+
+
+@dataclass
+class _Account:
+    outcome: str = RunOutcome.RUNNING
+    errors: list[str] = field(default_factory=list)
 
 
 def outcome_of(results: list[WatchResult]) -> str:
     """ok when every watch ran, failed when none did, partial in between."""
-    failed = sum(r.outcome != "ok" for r in results)
+    failed = sum(r.outcome != RunOutcome.OK for r in results)
     if not failed:
-        return "ok"
-    return "failed" if failed == len(results) else "partial"
+        return RunOutcome.OK
+    return RunOutcome.FAILED if failed == len(results) else RunOutcome.PARTIAL

@@ -15,23 +15,24 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from models import SyncRun, Trial
-from models.db import Busy, exclusive, session_scope
+from models.db import session_scope
 from sync import diff as differ
 from sync import freshness, record, store
-from sync.ctgov import ApiError, ApiHTTPError, CtgovClient, Moved, NotFound, chunks
+from sync.ctgov import ApiError, ApiHTTPError, CtgovClient, Moved, NotFound
 from sync.freshness import META_DATA_TIMESTAMP as META_DATA_TIMESTAMP
+from sync.locks import Busy, exclusive
+from sync.runs import recorded_run
+from sync.states import RegistryState, RunKind, RunOutcome
+from sync.util import Progress, chunks
 
 log = logging.getLogger(__name__)
 META_LAST_GOOD_SYNC = "last_good_sync_date"
-
-# (done, total, label): called as work advances so a CLI can draw progress.
-Progress = Callable[[int, int, str], None]
 
 
 @dataclass
 class SyncSummary:
     run_id: int | None = None
-    outcome: str = "running"
+    outcome: str = RunOutcome.RUNNING
     mode: str = "incremental"
     requests: int = 0
     fetched: int = 0
@@ -161,7 +162,7 @@ class _Run:
         except (TypeError, ValueError, AttributeError) as exc:
             self.error(f"{nct}: record could not be stored: {exc}")
             return
-        trial.registry_state = "found"
+        trial.registry_state = RegistryState.FOUND
         trial.last_checked_at = datetime.now(UTC)
         trial.last_error = None
         session.add(trial)
@@ -217,7 +218,7 @@ class _Run:
         try:
             study = self.client.study(nct)
         except NotFound:
-            self.mark(nct, "not_found")
+            self.mark(nct, RegistryState.NOT_FOUND)
             return
         except Moved as moved:
             self.follow_alias(nct, moved.new_id)
@@ -236,7 +237,7 @@ class _Run:
                 trial.registry_state = state
                 trial.last_checked_at = datetime.now(UTC)
                 session.add(trial)
-        (self.s.not_found if state == "not_found" else self.s.rejected).append(nct)
+        (self.s.not_found if state == RegistryState.NOT_FOUND else self.s.rejected).append(nct)
 
     def fetch_isolating(self, ids: list[str], since: str | None) -> set[str]:
         """fetch_chunk, except that one ID the registry rejects (it answers 400 to the whole
@@ -263,10 +264,10 @@ class _Run:
         except ApiHTTPError as exc:
             if exc.status != 400:
                 raise
-            self.mark(nct, "rejected")
+            self.mark(nct, RegistryState.REJECTED)
             return {nct}
         except NotFound:
-            self.mark(nct, "not_found")
+            self.mark(nct, RegistryState.NOT_FOUND)
             return {nct}
         except Moved as moved:
             self.follow_alias(nct, moved.new_id)
@@ -279,7 +280,7 @@ class _Run:
         self.s.aliases[old] = new
         trial = store.get_trial(session, old)
         if trial is not None:
-            trial.registry_state = "alias"
+            trial.registry_state = RegistryState.ALIAS
             trial.alias_of = new
             trial.last_checked_at = datetime.now(UTC)
             session.add(trial)
@@ -318,7 +319,7 @@ class _Run:
                                 continue
                             if nct in targets.not_found:
                                 # Known not found, absent again: no request of its own.
-                                self.mark(nct, "not_found")
+                                self.mark(nct, RegistryState.NOT_FOUND)
                             else:
                                 self.resolve_missing(nct)
                 done += len(chunk)
@@ -401,26 +402,22 @@ def _run_locked(
 ) -> SyncSummary:
     summary = SyncSummary(mode="full" if full else "incremental")
     start_requests = client.requests
-    with session_scope(engine) as session:
-        # Syncs never overlap (the lock): a sync run still "running" was killed. Say so.
-        store.close_stale_runs(session, "sync")
-        run = SyncRun(kind="sync", trigger=trigger, mode=summary.mode)
-        session.add(run)
-        session.flush()
-        summary.run_id = run.id
     r = _Run(engine, client, batch_size=batch_size, full=full, progress=progress, summary=summary)
-    try:
-        _execute(engine, client, r, summary, before_fetch)
-    except ApiError as exc:
-        r.error(str(exc))
-        summary.outcome = "failed"
-    except BaseException as exc:
-        # Interrupted (Ctrl-C, SIGTERM) or a bug: say so in the run's record, then re-raise.
-        summary.outcome = "failed"
-        summary.errors.append(f"interrupted: {type(exc).__name__}: {exc}")
-        _finish(engine, summary, client.requests - start_requests, r)
-        raise
-    _finish(engine, summary, client.requests - start_requests, r)
+
+    def close(session: Session, run: SyncRun) -> None:
+        _finish(session, run, summary, client.requests - start_requests, r)
+
+    # Syncs never overlap (the lock): a sync run still "running" was killed (close_stale).
+    with recorded_run(
+        engine, summary, kind=RunKind.SYNC, trigger=trigger, mode=summary.mode, close=close,
+        close_stale=True
+    ) as run_id:
+        summary.run_id = run_id
+        try:
+            _execute(engine, client, r, summary, before_fetch)
+        except ApiError as exc:
+            r.error(str(exc))
+            summary.outcome = RunOutcome.FAILED
     return summary
 
 
@@ -443,7 +440,7 @@ def _execute(
         with session_scope(engine) as session:
             summary.tracked = freshness.tracked_count(session)
         summary.mode = "skipped"
-        summary.outcome = "ok"
+        summary.outcome = RunOutcome.OK
         return
     if before_fetch is not None:
         before_fetch(summary)
@@ -460,50 +457,43 @@ def _execute(
     summary.since = since if targets.known else None
     r.run(targets, since)
     if r.failed_chunks and not r.ok_chunks:
-        summary.outcome = "failed"
+        summary.outcome = RunOutcome.FAILED
     elif summary.errors:
-        summary.outcome = "partial"
+        summary.outcome = RunOutcome.PARTIAL
     else:
-        summary.outcome = "ok"
+        summary.outcome = RunOutcome.OK
 
 
-def _finish(engine: Engine, summary: SyncSummary, requests: int, r: _Run) -> None:
+def _finish(session: Session, run: SyncRun, summary: SyncSummary, requests: int, r: _Run) -> None:
     summary.requests = requests
     summary.changes_by_category = dict(sorted(r.by_category.items()))
-    with session_scope(engine) as session:
-        run = session.get(SyncRun, summary.run_id)
-        assert run is not None
-        run.outcome = summary.outcome
-        run.mode = summary.mode
-        run.finished_at = datetime.now(UTC)
-        run.requests = requests
-        run.fetched = summary.fetched
-        run.new_versions = summary.new_versions
-        run.changes = summary.changes
-        run.data_timestamp = summary.data_timestamp
-        run.not_found = summary.not_found
-        run.errors = summary.errors
-        run.details = {
-            "aliases": summary.aliases,
-            "rejected": summary.rejected,
-            "changes_by_category": summary.changes_by_category,
-            "since": summary.since,
-            "tracked": summary.tracked,
-            "watches": summary.watches,
-        }
-        session.add(run)
-        # Only a clean run moves the marks the next incremental run starts from; after a
-        # partial or failed run the next one asks again for everything it may have missed.
-        if summary.outcome == "ok" and summary.data_timestamp:
-            store.set_meta(session, META_DATA_TIMESTAMP, summary.data_timestamp)
-            if summary.mode != "skipped":
-                # The registry's clock, not ours: records in this data release were posted on
-                # or before its date.
-                store.set_meta(
-                    session,
-                    META_LAST_GOOD_SYNC,
-                    _date_of(summary.data_timestamp) or run.started_at.date().isoformat(),
-                )
+    run.mode = summary.mode
+    run.requests = requests
+    run.fetched = summary.fetched
+    run.new_versions = summary.new_versions
+    run.changes = summary.changes
+    run.data_timestamp = summary.data_timestamp
+    run.not_found = summary.not_found
+    run.details = {
+        "aliases": summary.aliases,
+        "rejected": summary.rejected,
+        "changes_by_category": summary.changes_by_category,
+        "since": summary.since,
+        "tracked": summary.tracked,
+        "watches": summary.watches,
+    }
+    # Only a clean run moves the marks the next incremental run starts from; after a
+    # partial or failed run the next one asks again for everything it may have missed.
+    if summary.outcome == RunOutcome.OK and summary.data_timestamp:
+        store.set_meta(session, META_DATA_TIMESTAMP, summary.data_timestamp)
+        if summary.mode != "skipped":
+            # The registry's clock, not ours: records in this data release were posted on
+            # or before its date.
+            store.set_meta(
+                session,
+                META_LAST_GOOD_SYNC,
+                _date_of(summary.data_timestamp) or run.started_at.date().isoformat(),
+            )
 
 
 def _date_of(timestamp: str) -> str | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import time as clock
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
@@ -24,6 +24,7 @@ from sync.diff_lists import LIST_KEYS
 from sync.digest import _version_date
 from sync.events import ChangeLike, build_events
 from sync.export_sql import KEY_COLUMNS, TABLES, VIEWS, create_table
+from sync.util import Progress
 
 FORMATS = ("parquet", "csv")
 # Rows fetched from the database per round trip, and rows handed to DuckDB per insert: big
@@ -34,7 +35,6 @@ INSERT_ROWS = 2_000
 # (the Python side stays flat), so this keeps a 100,000-study export under 300 MB of RSS.
 DUCKDB_MEMORY = "32MB"
 
-Progress = Callable[[int, int, str], None]
 
 _ARROW = {
     "VARCHAR": pa.string(),

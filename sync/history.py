@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -14,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from models import RegistryVersion, Snapshot, SyncRun, Trial
-from models.db import Busy, exclusive, session_scope
+from models.db import session_scope
 from sync import diff as differ
 from sync import record, store
 from sync.ctgov import ApiError, CtgovClient, Moved, NotFound
@@ -27,10 +26,12 @@ from sync.history_plan import (
     plan,
     stands_for,
 )
+from sync.locks import Busy, exclusive
+from sync.runs import recorded_run
+from sync.states import Origin, RegistryState, RunKind, RunOutcome
+from sync.util import Progress
 
 log = logging.getLogger(__name__)
-
-Progress = Callable[[int, int, str], None]
 
 
 NO_HISTORY = "no_history"
@@ -41,7 +42,7 @@ class TrialBackfill:
     nct_id: str
     # ok, partial, failed, or no_history: the registry publishes no history for it (an
     # outcome, not a failure: nothing was missed, there is nothing to import).
-    outcome: str = "ok"
+    outcome: str = RunOutcome.OK
     listed: int = 0
     planned: int = 0
     fetched: int = 0
@@ -57,7 +58,7 @@ class TrialBackfill:
 @dataclass
 class BackfillSummary:
     run_id: int | None = None
-    outcome: str = "running"
+    outcome: str = RunOutcome.RUNNING
     requests: int = 0
     only_modules: list[str] | None = None
     trials: list[TrialBackfill] = field(default_factory=list)
@@ -87,7 +88,8 @@ def targets(session: Session) -> list[str]:
     rows = session.exec(
         select(Trial).where(col(Trial.active).is_(True)).order_by(col(Trial.nct_id))
     ).all()
-    return [t.nct_id for t in rows if t.registry_state not in ("not_found", "alias")]
+    unknown_there = (RegistryState.NOT_FOUND, RegistryState.ALIAS)
+    return [t.nct_id for t in rows if t.registry_state not in unknown_there]
 
 
 def _when(date: str | None) -> datetime:
@@ -115,7 +117,7 @@ def _register(
         session.add(row)
         rows[lv.version] = row
     snaps = store.snapshots(session, trial.id)
-    polled = [s for s in snaps if s.origin != "history"]
+    polled = [s for s in snaps if s.origin != Origin.HISTORY]
     first = polled[0] if polled else None
     seam = (
         stands_for(listed, first.last_update_submitted, first.last_update_posted)
@@ -202,7 +204,7 @@ def import_version(
         trial,
         pos,
         study,
-        origin="history",
+        origin=Origin.HISTORY,
         run_id=run_id,
         registry_version=lv.version,
         registry_date=lv.date,
@@ -324,12 +326,13 @@ class _Backfill:
         t.not_fetched = sum(v["snapshot_version"] is None for v in t.versions)
         if t.errors:
             # Partial when this run moved the timeline on, failed when it could not.
-            t.outcome = "partial" if t.imported + t.merged + t.unchanged else "failed"
+            progressed = t.imported + t.merged + t.unchanged
+            t.outcome = RunOutcome.PARTIAL if progressed else RunOutcome.FAILED
         return t
 
     def fail(self, t: TrialBackfill, message: str) -> TrialBackfill:
         t.errors.append(f"{t.nct_id}: {message}")
-        t.outcome = "failed"
+        t.outcome = RunOutcome.FAILED
         return t
 
     def versions(self, nct_id: str) -> list[dict[str, Any]]:
@@ -373,9 +376,6 @@ def backfill(
             held.enter_context(exclusive(engine, "backfill"))
         except Busy as exc:
             raise BackfillBusy(f"another backfill is running on this database ({exc})") from None
-        # Backfills never overlap (the lock): a backfill run still "running" was killed.
-        with session_scope(engine) as session:
-            store.close_stale_runs(session, "backfill")
         return _backfill(engine, client, nct_ids, only_modules, trigger, progress)
 
 
@@ -394,50 +394,45 @@ def _backfill(
     wanted = frozenset(label.lower() for label in only_modules) if only_modules else None
     summary = BackfillSummary(only_modules=list(only_modules) if only_modules else None)
     start = client.requests
-    with session_scope(engine) as session:
-        run = SyncRun(kind="backfill", trigger=trigger, mode="modules" if wanted else "full")
-        session.add(run)
-        session.flush()
-        summary.run_id = run.id
-    job = _Backfill(engine, client, wanted, summary, progress)
-    try:
+
+    def close(_session: Session, run: SyncRun) -> None:
+        _finish(run, summary, client.requests - start)
+
+    # Backfills never overlap (the lock): one still "running" was killed (close_stale).
+    mode = "modules" if wanted else "full"
+    with recorded_run(
+        engine, summary, kind=RunKind.BACKFILL, trigger=trigger, mode=mode, close=close,
+        close_stale=True
+    ) as run_id:
+        summary.run_id = run_id
+        job = _Backfill(engine, client, wanted, summary, progress)
         for nct in nct_ids:
             t = job.trial(nct)
             summary.trials.append(t)
             summary.errors.extend(t.errors)
-    except BaseException as exc:
-        # Interrupted (Ctrl-C) or a bug: say so in the run's record, then re-raise.
-        summary.outcome = "failed"
-        summary.errors.append(f"interrupted: {type(exc).__name__}: {exc}")
-        _finish(engine, summary, client.requests - start)
-        raise
-    outcomes = {"ok" if t.outcome == NO_HISTORY else t.outcome for t in summary.trials}
-    summary.outcome = (
-        "ok" if outcomes <= {"ok"} else "failed" if outcomes == {"failed"} else "partial"
-    )
-    _finish(engine, summary, client.requests - start)
+        outcomes = {
+            RunOutcome.OK if t.outcome == NO_HISTORY else t.outcome for t in summary.trials
+        }
+        summary.outcome = (
+            RunOutcome.OK if outcomes <= {RunOutcome.OK}
+            else RunOutcome.FAILED if outcomes == {RunOutcome.FAILED}
+            else RunOutcome.PARTIAL
+        )
     return summary
 
 
-def _finish(engine: Engine, summary: BackfillSummary, requests: int) -> None:
+def _finish(run: SyncRun, summary: BackfillSummary, requests: int) -> None:
     summary.requests = requests
     for e in summary.errors:
         # The summary carries them to the user: a warning here would print each twice.
         log.info("backfill: %s", e)
-    with session_scope(engine) as session:
-        run = session.get(SyncRun, summary.run_id)
-        assert run is not None
-        run.outcome = summary.outcome
-        run.finished_at = datetime.now(UTC)
-        run.requests = requests
-        run.fetched = summary.fetched
-        run.new_versions = summary.imported
-        run.changes = summary.changes
-        run.errors = summary.errors
-        run.details = {
-            "only_modules": summary.only_modules,
-            "trials": [
-                {k: v for k, v in asdict(t).items() if k != "versions"} for t in summary.trials
-            ],
-        }
-        session.add(run)
+    run.requests = requests
+    run.fetched = summary.fetched
+    run.new_versions = summary.imported
+    run.changes = summary.changes
+    run.details = {
+        "only_modules": summary.only_modules,
+        "trials": [
+            {k: v for k, v in asdict(t).items() if k != "versions"} for t in summary.trials
+        ],
+    }

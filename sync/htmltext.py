@@ -323,3 +323,11 @@ def comparable(text: str) -> str:
     if looks_like_html(text):
         text = html_to_markdown(text)
     return _markdown_to_comparable(text)
+
+
+def comparable_markdown(text: str) -> str:
+    """comparable() of text already in Markdown (such as a line of html_to_markdown's output):
+    the same form, without asking again whether it is HTML."""
+    if not _needs_work(text):
+        return text.strip()
+    return _markdown_to_comparable(text)

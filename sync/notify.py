@@ -20,6 +20,7 @@ from sync import digest as dg
 from sync import notify_rules, store
 from sync.channels import Channel, Masker, parse_channels
 from sync.config import Settings
+from sync.util import aware
 
 log = logging.getLogger(__name__)
 
@@ -94,16 +95,12 @@ def _fingerprint(channel: Channel, items: dict[str, list[int]]) -> str:
     return hashlib.sha256(body).hexdigest()
 
 
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
 def _floor(session: Session, channel: Channel, settings: Settings, now: datetime) -> datetime:
     """Where a channel's history starts: first seen minus notify.digest_since, then fixed."""
     key = _floor_key(channel)
     stored = store.get_meta(session, key)
     if stored:
-        return _aware(datetime.fromisoformat(stored))
+        return aware(datetime.fromisoformat(stored))
     try:
         floor = dg.parse_when(settings.notify.digest_since, now)
     except dg.DigestError:
@@ -163,8 +160,8 @@ def render_message(
 
     items = _items(delivery)
     sel = dg.Selection(
-        since=_aware(delivery.window_since or now),
-        until=_aware(delivery.window_until or now),
+        since=aware(delivery.window_since or now),
+        until=aware(delivery.window_until or now),
         change_ids=items["changes"],
         event_ids=items["watch_events"],
         run_ids=items["runs"],
@@ -261,7 +258,7 @@ def deliver_channel(
             .order_by(col(Delivery.id).desc())
             .limit(1)
         ).first()
-        since = _aware(last.window_until) if last and last.window_until else floor
+        since = aware(last.window_until) if last and last.window_until else floor
         delivery = Delivery(
             channel=channel.key,
             fingerprint=_fingerprint(channel, items),

@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 
 from sync.htmltext import comparable
+from sync.util import dig
 
 # Bump when the canonical form changes; stored next to every hash so old hashes stay interpretable.
 # 2: text compared in htmltext's comparable form (HTML and Markdown of one text hash the same).
@@ -189,48 +190,41 @@ def content_hash(study: dict[str, Any]) -> str:
     return hashlib.sha256(canonical_bytes(study)).hexdigest()
 
 
-def _get(study: dict[str, Any], *path: str) -> Any:
-    node: Any = study
-    for key in path:
-        if not isinstance(node, dict):
-            return None
-        node = node.get(key)
-    return node
 
 
 def key_fields(study: dict[str, Any]) -> dict[str, Any]:
     """The fields a user lists and shows, read defensively from a full record."""
     ps = ("protocolSection",)
-    enrollment = _get(study, *ps, "designModule", "enrollmentInfo") or {}
-    locations = _get(study, *ps, "contactsLocationsModule", "locations")
-    phases = _get(study, *ps, "designModule", "phases")
+    enrollment = dig(study, *ps, "designModule", "enrollmentInfo") or {}
+    locations = dig(study, *ps, "contactsLocationsModule", "locations")
+    phases = dig(study, *ps, "designModule", "phases")
     return {
-        "nct_id": _get(study, *ps, "identificationModule", "nctId"),
-        "title": _get(study, *ps, "identificationModule", "briefTitle"),
-        "official_title": _get(study, *ps, "identificationModule", "officialTitle"),
-        "acronym": _get(study, *ps, "identificationModule", "acronym"),
-        "status": _get(study, *ps, "statusModule", "overallStatus"),
+        "nct_id": dig(study, *ps, "identificationModule", "nctId"),
+        "title": dig(study, *ps, "identificationModule", "briefTitle"),
+        "official_title": dig(study, *ps, "identificationModule", "officialTitle"),
+        "acronym": dig(study, *ps, "identificationModule", "acronym"),
+        "status": dig(study, *ps, "statusModule", "overallStatus"),
         "enrollment": {
             "count": enrollment.get("count") if isinstance(enrollment, dict) else None,
             "type": enrollment.get("type") if isinstance(enrollment, dict) else None,
         },
         "phases": list(phases) if isinstance(phases, list) else [],
-        "study_type": _get(study, *ps, "designModule", "studyType"),
-        "start_date": _get(study, *ps, "statusModule", "startDateStruct", "date"),
-        "primary_completion_date": _get(
+        "study_type": dig(study, *ps, "designModule", "studyType"),
+        "start_date": dig(study, *ps, "statusModule", "startDateStruct", "date"),
+        "primary_completion_date": dig(
             study, *ps, "statusModule", "primaryCompletionDateStruct", "date"
         ),
-        "completion_date": _get(study, *ps, "statusModule", "completionDateStruct", "date"),
-        "last_update_posted": _get(study, *ps, "statusModule", "lastUpdatePostDateStruct", "date"),
-        "last_update_submitted": _get(study, *ps, "statusModule", "lastUpdateSubmitDate"),
-        "sponsor": _get(study, *ps, "sponsorCollaboratorsModule", "leadSponsor", "name"),
+        "completion_date": dig(study, *ps, "statusModule", "completionDateStruct", "date"),
+        "last_update_posted": dig(study, *ps, "statusModule", "lastUpdatePostDateStruct", "date"),
+        "last_update_submitted": dig(study, *ps, "statusModule", "lastUpdateSubmitDate"),
+        "sponsor": dig(study, *ps, "sponsorCollaboratorsModule", "leadSponsor", "name"),
         "site_count": len(locations) if isinstance(locations, list) else 0,
         # ACTUAL or ESTIMATED: a date that slips while estimated is a different story.
-        "start_date_type": _get(study, *ps, "statusModule", "startDateStruct", "type"),
-        "primary_completion_date_type": _get(
+        "start_date_type": dig(study, *ps, "statusModule", "startDateStruct", "type"),
+        "primary_completion_date_type": dig(
             study, *ps, "statusModule", "primaryCompletionDateStruct", "type"
         ),
-        "completion_date_type": _get(study, *ps, "statusModule", "completionDateStruct", "type"),
+        "completion_date_type": dig(study, *ps, "statusModule", "completionDateStruct", "type"),
         "countries": sorted(
             {loc["country"] for loc in locations if isinstance(loc, dict) and loc.get("country")}
         )

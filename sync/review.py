@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from sqlmodel import Session, col, select
 
 from models import Change, Trial, WatchEvent
-from sync.digest import chunks
+from sync.util import IN_LIST_SIZE, chunks
 
 
 @dataclass
@@ -53,7 +53,7 @@ def acknowledge(
         return result
     wanted = sorted(set(change_ids))
     found: dict[int, Change] = {}
-    for part in chunks(wanted):
+    for part in chunks(wanted, IN_LIST_SIZE):
         found.update((c.id or 0, c) for c in session.exec(select(Change).where(
             col(Change.id).in_(part))))  # fmt: skip
     for cid in wanted:

@@ -7,6 +7,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from sync.util import dig
+
 # -- what is pulled out of a record --------------------------------------------------------------
 
 # Canonical antigen name -> spellings seen in registry titles and intervention names. Matched
@@ -261,12 +263,6 @@ class Profile:
         }
 
 
-def _dig(obj: Any, *keys: str) -> Any:
-    for key in keys:
-        if not isinstance(obj, dict):
-            return None
-        obj = obj.get(key)
-    return obj
 
 
 def _strs(values: Any) -> list[str]:
@@ -335,18 +331,18 @@ def profile_of_record(study: dict[str, Any], sources: Iterable[str] = ()) -> Pro
     for arm in arms.get("armGroups") or []:
         if isinstance(arm, dict):
             interventions += _strs(arm.get("label")) + _strs(arm.get("interventionNames"))
-    browse = _dig(study, "derivedSection", "conditionBrowseModule") or {}
+    browse = dig(study, "derivedSection", "conditionBrowseModule") or {}
     return make_profile(
         str(ident.get("nctId") or ""),
         title=str(ident.get("briefTitle") or ""),
         other_titles=_strs(ident.get("officialTitle")) + _strs(ident.get("acronym")),
-        status=_dig(ps, "statusModule", "overallStatus"),
-        phases=_strs(_dig(ps, "designModule", "phases")),
-        sponsor=_dig(ps, "sponsorCollaboratorsModule", "leadSponsor", "name"),
-        conditions=_strs(_dig(ps, "conditionsModule", "conditions")),
-        keywords=_strs(_dig(ps, "conditionsModule", "keywords")),
+        status=dig(ps, "statusModule", "overallStatus"),
+        phases=_strs(dig(ps, "designModule", "phases")),
+        sponsor=dig(ps, "sponsorCollaboratorsModule", "leadSponsor", "name"),
+        conditions=_strs(dig(ps, "conditionsModule", "conditions")),
+        keywords=_strs(dig(ps, "conditionsModule", "keywords")),
         interventions=interventions,
-        summary=_strs(_dig(ps, "descriptionModule", "briefSummary")),
+        summary=_strs(dig(ps, "descriptionModule", "briefSummary")),
         mesh=[m["term"] for m in browse.get("meshes") or [] if isinstance(m, dict) and "term" in m],
         mesh_ancestors=[
             m["term"] for m in browse.get("ancestors") or [] if isinstance(m, dict) and "term" in m

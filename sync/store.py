@@ -13,6 +13,7 @@ from sqlmodel import Session, col, select
 
 from models import Change, Meta, RegistryVersion, Snapshot, SyncRun, Trial
 from sync import record
+from sync.states import Origin, RunOutcome
 
 # Every KEYFRAME_EVERY-th version is stored whole; the others are compressed with the latest
 # keyframe as a raw-content dictionary, so a version decodes in at most two steps and a small
@@ -139,7 +140,7 @@ def store_version(
     trial: Trial,
     study: dict[str, Any],
     *,
-    origin: str = "poll",
+    origin: str = Origin.POLL,
     run_id: int | None = None,
     data_timestamp: str | None = None,
     api_version: str | None = None,
@@ -269,7 +270,7 @@ def insert_version(
     position: int,
     study: dict[str, Any],
     *,
-    origin: str = "history",
+    origin: str = Origin.HISTORY,
     run_id: int | None = None,
     registry_version: int | None = None,
     registry_date: str | None = None,
@@ -369,9 +370,9 @@ def close_stale_runs(session: Session, kind: str) -> None:
     """Mark runs of `kind` still "running" as failed: the caller holds the lock that runs of
     that kind take, so any such run belongs to a process that ended mid-run."""
     for stale in session.exec(
-        select(SyncRun).where(SyncRun.kind == kind, SyncRun.outcome == "running")
+        select(SyncRun).where(SyncRun.kind == kind, SyncRun.outcome == RunOutcome.RUNNING)
     ):
-        stale.outcome = "failed"
+        stale.outcome = RunOutcome.FAILED
         stale.finished_at = stale.finished_at or datetime.now(UTC)
         stale.errors = [*(stale.errors or []), "interrupted: the process ended mid-run"]
         session.add(stale)

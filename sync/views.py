@@ -13,6 +13,7 @@ from models import Change, RegistryVersion, Snapshot, SyncRun, Trial
 from sync import diff as differ
 from sync import record, store
 from sync.events import build_events
+from sync.util import iso
 
 
 class UnknownTrial(LookupError):
@@ -25,10 +26,6 @@ class NoSuchVersion(LookupError):
 
 class BadDate(ValueError):
     """A date the user typed that is not one."""
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
 
 
 def state_text(registry_state: str, alias_of: str | None) -> str | None:
@@ -65,7 +62,7 @@ def trial_list(session: Session, include_inactive: bool = False) -> list[dict[st
             "registry_state": t.registry_state,
             "alias_of": t.alias_of,
             "last_update_posted": t.last_update_posted,
-            "last_checked_at": _iso(t.last_checked_at),
+            "last_checked_at": iso(t.last_checked_at),
             "source": t.source,
             "active": t.active,
         }
@@ -111,7 +108,7 @@ def show(session: Session, nct_id: str, as_of: str | None = None) -> dict[str, A
         # What the registry's latest answer said; the version shown may be older when a
         # later answer changed nothing trialwatch keeps (dates only).
         "registry_last_update_posted": trial.last_update_posted,
-        "last_checked_at": _iso(trial.last_checked_at),
+        "last_checked_at": iso(trial.last_checked_at),
     }
     if snap is None:
         if day and trial.latest_version:
@@ -121,7 +118,7 @@ def show(session: Session, nct_id: str, as_of: str | None = None) -> dict[str, A
     keys.pop("nct_id", None)
     base.update(keys)
     base["version"] = snap.version
-    base["fetched_at"] = _iso(snap.fetched_at)
+    base["fetched_at"] = iso(snap.fetched_at)
     base["origin"] = snap.origin
     base["registry_version"] = snap.registry_version
     base["registry_date"] = snap.registry_date
@@ -202,7 +199,7 @@ def history(session: Session, nct_id: str) -> list[dict[str, Any]]:
         out.append(
             {
                 "version": snap.version,
-                "fetched_at": _iso(snap.fetched_at),
+                "fetched_at": iso(snap.fetched_at),
                 "origin": snap.origin,
                 "registry_version": snap.registry_version,
                 "registry_date": snap.registry_date,
@@ -308,8 +305,8 @@ def runs(session: Session, limit: int = 10) -> list[dict[str, Any]]:
             "id": r.id,
             "kind": r.kind,
             "trigger": r.trigger,
-            "started": _iso(r.started_at),
-            "finished": _iso(r.finished_at),
+            "started": iso(r.started_at),
+            "finished": iso(r.finished_at),
             "outcome": r.outcome,
             "mode": r.mode,
             "requests": r.requests,

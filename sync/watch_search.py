@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from sync import record
-from sync.ctgov import ApiError, CtgovClient, Moved, NotFound, chunks
+from sync.ctgov import ApiError, CtgovClient, Moved, NotFound
 from sync.similar import phase_label
+from sync.util import chunks, dig
 from sync.watches import search_params
 
 # What a departure's cause is read from: cheap, one small request per batch of leavers.
@@ -48,23 +49,17 @@ class Match:
         )
 
 
-def _dig(obj: Any, *keys: str) -> Any:
-    for key in keys:
-        if not isinstance(obj, dict):
-            return None
-        obj = obj.get(key)
-    return obj
 
 
 def _text(ps: Any, *path: str) -> str | None:
-    value = _dig(ps, *path)
+    value = dig(ps, *path)
     if value is not None and not isinstance(value, str):
         raise record.RecordError(f"{'.'.join(path)} is {type(value).__name__}, not text")
     return value
 
 
 def _texts(ps: Any, *path: str) -> list[str]:
-    value = _dig(ps, *path)
+    value = dig(ps, *path)
     if value is None:
         return []
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
@@ -82,7 +77,7 @@ def match_of(study: Any) -> Match:
         raise record.RecordError("a study in the answer is not an object")
     nct = record.nct_id_of(study)
     ps = study.get("protocolSection") or {}
-    interventions = _dig(ps, "armsInterventionsModule", "interventions") or []
+    interventions = dig(ps, "armsInterventionsModule", "interventions") or []
     if not isinstance(interventions, list) or not all(
         isinstance(i, dict) and isinstance(i.get("name"), str) for i in interventions
     ):

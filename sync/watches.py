@@ -11,6 +11,7 @@ from sqlmodel import Session, col, func, select
 from models import Trial, Watch, WatchEvent, WatchMatch
 from sync import similar, store
 from sync.config import WatchConfig
+from sync.util import iso
 
 QUERY_PARAMS = {
     "term": "query.term",
@@ -46,10 +47,6 @@ class WatchConflict(ValueError):
 
 class UnknownStudy(LookupError):
     """An NCT ID trialwatch neither tracks nor has seen in a watch."""
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
 
 
 def _first_error(exc: ValidationError) -> str:
@@ -229,7 +226,7 @@ def watch_rows(session: Session, include_inactive: bool = False) -> list[dict[st
         {
             "name": w.name,
             "matches": counts.get(w.id or 0, 0),
-            "last_run": _iso(w.last_run_at),
+            "last_run": iso(w.last_run_at),
             "last_outcome": w.last_outcome,
             "last_error": w.last_error,
             "query": dict(w.params or {}),
@@ -254,9 +251,9 @@ def member_rows(session: Session, name: str, current_only: bool = False) -> list
     return [
         {
             "nct_id": m.nct_id,
-            "first_seen": _iso(m.first_seen),
-            "last_seen": _iso(m.last_seen),
-            "left": _iso(m.left_at),
+            "first_seen": iso(m.first_seen),
+            "last_seen": iso(m.last_seen),
+            "left": iso(m.left_at),
             "left_reason": m.left_reason,
             "title": m.title,
             "status": m.status,
@@ -282,7 +279,7 @@ def events(
             "event": e.event,
             "reason": e.reason,
             "summary": e.summary,
-            "at": _iso(e.at),
+            "at": iso(e.at),
             "run_id": e.run_id,
         }
         for e, watch_name in session.exec(q.order_by(col(WatchEvent.at), col(WatchEvent.id)))

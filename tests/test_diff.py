@@ -23,6 +23,7 @@ from factory import (
     with_version_holder,
 )
 
+from sync import record
 from sync.diff import CATEGORIES, Change, diff_records, summarise
 
 BIG = "records/NCT04267848.json"  # 1,148 locations
@@ -748,3 +749,29 @@ def test_summarise_works_on_changes_rebuilt_from_dicts(study: dict[str, Any]) ->
 def test_samples_path_is_the_shared_folder() -> None:
     assert (samples_dir() / "versions").is_dir()
     assert isinstance(samples_dir(), Path)
+
+
+# -- one normaliser: the diff compares text in the form the hash does ------------------------
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [
+        ("*Primary* endpoint: ORR", "Primary endpoint: ORR"),  # emphasis is formatting
+        ("See [the protocol](https://example.org/p)", "See the protocol (https://example.org/p)"),
+        ("<p>One.</p><p>Two &amp; three.</p>", "One.\n\nTwo & three."),  # history HTML vs API
+        ("- first\n- second", "* first\n* second"),
+    ],
+)
+def test_text_the_hash_calls_equal_is_no_change_in_the_diff(before: str, after: str) -> None:
+    old = make_study("NCT90000002")
+    old["protocolSection"]["descriptionModule"] = {"briefSummary": before}
+    new = copy.deepcopy(old)
+    new["protocolSection"]["descriptionModule"]["briefSummary"] = after
+    assert record.content_hash(old) == record.content_hash(new)
+    assert diff_records(old, new) == []
+    # With a real change beside it, that change alone is reported, not the reformatted text.
+    new["protocolSection"]["identificationModule"]["briefTitle"] = "Another title"
+    assert [c.path for c in diff_records(old, new)] == [
+        "protocolSection.identificationModule.briefTitle"
+    ]

@@ -675,7 +675,7 @@ def test_a_version_with_fields_of_the_wrong_type_is_refused(engine, fake_ctgov, 
 
 
 def test_backfills_do_not_overlap(engine, fake_ctgov, client) -> None:
-    from models.db import exclusive
+    from sync.locks import exclusive
 
     serve(fake_ctgov)
     _track(engine, NCT)

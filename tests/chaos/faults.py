@@ -245,7 +245,7 @@ def attack(engine: Engine, endpoint: str, label: str, mode: str) -> Outcome:
         endpoint=endpoint,
         fault=label,
         mode=mode,
-        outcome=faulted.outcome,
+        outcome=str(faulted.outcome),  # a RunOutcome: plain text for the row that travels
         hits=len(hits),
         retries=retried,
         max_tries=max_tries,

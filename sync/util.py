@@ -1,0 +1,45 @@
+"""Small pure helpers more than one module needs: nested lookups, batches, UTC times, progress."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+# IN (...) lists are chunked to this size: SQLite caps the number of bound parameters.
+IN_LIST_SIZE = 500
+
+# (done, total, label): called as work advances so a CLI can draw progress.
+Progress = Callable[[int, int, str], None]
+
+
+def dig(obj: Any, *keys: str) -> Any:
+    """obj[k1][k2]...; None where a level is missing or not an object (records are untrusted)."""
+    for key in keys:
+        if not isinstance(obj, dict):
+            return None
+        obj = obj.get(key)
+    return obj
+
+
+def chunks(items: Sequence[T], size: int) -> Iterator[list[T]]:
+    """items in lists of at most size, in order."""
+    for i in range(0, len(items), size):
+        yield list(items[i : i + size])
+
+
+def aware(value: datetime) -> datetime:
+    """value as an aware datetime: SQLite hands back naive ones, and they are stored as UTC."""
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def iso(value: datetime | None) -> str | None:
+    """value as ISO 8601 as stored (None stays None)."""
+    return value.isoformat() if value else None
+
+
+def utc_iso(value: datetime | None) -> str | None:
+    """value as ISO 8601 in UTC, with its offset (None stays None)."""
+    return aware(value).astimezone(UTC).isoformat() if value is not None else None
