@@ -85,6 +85,7 @@ def main_callback(
         stream=sys.stderr,
     )
     c = Ctx(config)
+    typer_ctx.call_on_close(c.close)
     try:
         c.settings  # noqa: B018  (load now: a bad config is one line, exit 2)
     except ConfigError as exc:

@@ -56,6 +56,12 @@ class Ctx:
         with db.session_scope(self.engine) as session:
             yield session
 
+    def close(self) -> None:
+        """Give the database connections back when the command ends (a PostgreSQL server
+        counts them; a pool left to the garbage collector holds them for a while)."""
+        if "engine" in self.__dict__:
+            self.engine.dispose()
+
 
 def ctx_of(typer_ctx: typer.Context) -> Ctx:
     obj = typer_ctx.find_root().obj
@@ -70,7 +76,9 @@ def fail(message: str, code: int = 2) -> NoReturn:
 
 
 def print_json(data: Any) -> None:
-    sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2, default=str).decode() + "\n")
+    # NON_STR_KEYS: a state's StrEnum as a key (changes by category) is written as its string.
+    options = orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS
+    sys.stdout.write(orjson.dumps(data, option=options, default=str).decode() + "\n")
 
 
 def parse_ids(raw: list[str]) -> list[str]:

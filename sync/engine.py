@@ -181,7 +181,7 @@ class _Run:
                 self.s.run_id,
             )
             self.s.changes += len(changes)
-            self.by_category.update(c.category for c in changes)
+            self.by_category.update(str(c.category) for c in changes)
 
     def fetch_chunk(self, ids: list[str], since: str | None) -> set[str]:
         """Fetch one filter.ids chunk, page by page, each page in its own transaction."""

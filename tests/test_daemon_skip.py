@@ -9,9 +9,10 @@ from factory import make_study, nct
 from sqlmodel import select
 
 from models import SyncRun
-from models.db import exclusive, session_scope
+from models.db import session_scope
 from sync import engine as sync_engine
 from sync.config import Settings
+from sync.locks import exclusive
 
 
 def test_check_while_a_cli_sync_runs_is_a_skip(engine, fake_ctgov, api_settings, caplog) -> None:
