@@ -8,7 +8,6 @@ from typing import Annotated, Any
 
 import typer
 from rich.table import Table
-from sqlmodel import Session
 
 from models import db
 from sync import cli_daemon, cli_history, cli_watch, discover, views
@@ -308,11 +307,12 @@ def status(typer_ctx: typer.Context, json_: JsonOpt = False) -> None:
     """Show the last runs and their outcome."""
     c = ctx_of(typer_ctx)
     with c.session() as session:
-        runs = views.runs(session)
-        extra = _status_extra(session)
+        report = views.status(session)
     if json_:
-        print_json({"runs": runs, **extra})
+        print_json(report)
         return
+    runs = report.pop("runs")
+    extra = report
     for key, value in extra.items():
         out.print(f"{key}: {value}", highlight=False)
     if not runs:
@@ -342,12 +342,6 @@ def status(typer_ctx: typer.Context, json_: JsonOpt = False) -> None:
             str(len(r["errors"])),
         )
     out.print(table)
-
-
-def _status_extra(session: Session) -> dict[str, Any]:
-    from sync import daemon
-
-    return daemon.status_info(session)
 
 
 @app.command()

@@ -117,6 +117,19 @@ class NotifySettings(_Strict):
     digest_since: str = "1d"
 
 
+class WebSettings(_Strict):
+    """`trialwatch serve`: where it listens, the token that allows writes, its public address."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8787, ge=0, le=65535)
+    # Writes (API and forms) need it; without one the app is read-only. TRIALWATCH_WEB__TOKEN
+    # keeps it out of the config file.
+    token: str | None = Field(default=None, min_length=16, repr=False)
+    # The app's public address (https://tw.example.org): feeds, digests and notifications link
+    # to its pages. Without it feeds use the address a request came to.
+    base_url: str | None = Field(default=None, pattern=r"^https?://[^\s]+$")
+
+
 def split_urls(text: str) -> list[str]:
     """Comma-separated notification URLs; a comma inside a URL (`to=a@x,b@y`) stays in it."""
     parts = re.split(r",\s*(?=[A-Za-z][A-Za-z0-9+.-]*://)", text.strip())
@@ -138,6 +151,7 @@ class Settings(BaseSettings):
     watches: list[WatchConfig] = Field(default_factory=list)
     schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
     notify: NotifySettings = Field(default_factory=NotifySettings)
+    web: WebSettings = Field(default_factory=WebSettings)
     # Where the settings came from; set by load_settings, used to resolve relative paths.
     config_path: str | None = Field(default=None, exclude=True)
     # TRIALWATCH_NOTIFY_URLS, comma-separated: keeps notification secrets out of the config

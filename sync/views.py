@@ -239,3 +239,11 @@ def runs(session: Session, limit: int = 10) -> list[dict[str, Any]]:
         }
         for r in rows
     ]
+
+
+def status(session: Session, limit: int = 10) -> dict[str, Any]:
+    """What `status --json` prints: the last runs, the daemon's heartbeat and next runs, and
+    digests not delivered yet."""
+    from sync.daemon_status import status_info
+
+    return {"runs": runs(session, limit), **status_info(session)}
