@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from models import db
-from sync import cli_daemon, cli_history, cli_watch, discover, views
+from sync import cli_daemon, cli_history, cli_watch, cli_web, discover, views
 from sync import engine as sync_engine
 from sync.cli_common import (
     Ctx,
@@ -387,6 +387,7 @@ def db_upgrade(typer_ctx: typer.Context) -> None:
 cli_watch.register(app)
 cli_daemon.register(app)
 cli_history.register(app)
+cli_web.register(app)
 
 
 def _one_line(message: str) -> None:
