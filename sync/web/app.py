@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -37,13 +37,25 @@ SECURITY_HEADERS = {
 class Web:
     """What the routes share: settings, the engines and the template environment."""
 
-    def __init__(self, settings: Settings, engine: Engine) -> None:
+    def __init__(self, settings: Settings, engine: Engine, own_engine: bool = False) -> None:
         self.settings = settings
         self.engine = engine
-        self.read_engine = db.make_engine(
-            engine.url.render_as_string(hide_password=False), read_only=True
+        self._own_engine = own_engine
+        # SQLite: pages read through deferred, query-only transactions (the shared engine begins
+        # IMMEDIATE, which would queue a page behind a sync's write lock). PostgreSQL readers
+        # never wait for writers.
+        self.read_engine = (
+            db.make_engine(engine.url.render_as_string(hide_password=False), read_only=True)
+            if db.is_sqlite(engine.url)
+            else engine
         )
         self.templates = _templates()
+
+    def close(self) -> None:
+        if self.read_engine is not self.engine:
+            self.read_engine.dispose()
+        if self._own_engine:
+            self.engine.dispose()
 
     @contextmanager
     def reading(self) -> Iterator[Session]:
@@ -123,15 +135,22 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     """The web app over the database in settings (or the given engine)."""
     from sync.web import api, feeds, pages
 
+    own = engine is None
     if engine is None:
         engine = db.make_engine(settings.database_url_resolved)
         db.ensure_schema(engine)
-    web = Web(settings, engine)
+    web = Web(settings, engine, own_engine=own)
     with web.writing() as session:
         # As `watch list` does: the config's watches exist as rows before anything reads them.
         watches.sync_config_watches(session, settings.watches)
 
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        web.close()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="trialwatch",
         summary="Versioned ClinicalTrials.gov records and what changed in them.",
         version="0.1.0",
