@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -237,6 +238,7 @@ def trial_page(session: Session, nct_id: str) -> dict[str, Any]:
         v["unreviewed"] = [c["id"] for c in items if not c["acknowledged"]]
     points = timeline(session, trial)
     return {
+        "today": datetime.now(UTC).date().isoformat(),
         "trial": shown,
         "versions": list(reversed(versions)),
         "timeline": points,
