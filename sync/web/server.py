@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import signal
 import socket
 import threading
+from types import FrameType
 
 import uvicorn
 from sqlalchemy.engine import Engine
@@ -49,7 +51,17 @@ def _server(settings: Settings, engine: Engine | None) -> uvicorn.Server:
 
 def serve(settings: Settings, sock: socket.socket, engine: Engine | None = None) -> None:
     """Serve in the foreground until SIGINT/SIGTERM (uvicorn's own handlers)."""
-    _server(settings, engine).run(sockets=[sock])
+
+    def stopped(_signum: int, _frame: FrameType | None) -> None:
+        raise SystemExit(0)
+
+    # uvicorn shuts down on SIGTERM, puts the previous handler back and raises the signal
+    # again: with this one the stop it was asked for ends in exit code 0 (as the daemon's).
+    previous = signal.signal(signal.SIGTERM, stopped)
+    try:
+        _server(settings, engine).run(sockets=[sock])
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 class Background:
