@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import aliased, defer
 from sqlmodel import Session, col, func, select
 
 from models import Change, Snapshot, Trial, Watch, WatchEvent, WatchMatch
@@ -200,10 +200,14 @@ def _point(session: Session, snap: Snapshot) -> dict[str, Any]:
 def timeline(session: Session, trial: Trial) -> list[dict[str, Any]]:
     """Every version's status, enrollment and primary completion, oldest first."""
     assert trial.id is not None
-    return [
-        {"version": s.version, "date": _version_date(s), **_point(session, s)}
-        for s in store.snapshots(session, trial.id)
-    ]
+    # Bodies stay unloaded unless a version's point is not cached yet.
+    snaps = session.exec(
+        select(Snapshot)
+        .where(Snapshot.trial_id == trial.id)
+        .order_by(col(Snapshot.version))
+        .options(defer(Snapshot.body))  # type: ignore[arg-type]
+    ).all()
+    return [{"version": s.version, "date": _version_date(s), **_point(session, s)} for s in snaps]
 
 
 def periods(points: list[dict[str, Any]], key: str) -> list[dict[str, Any]]:
