@@ -63,7 +63,7 @@ def daemon(
     ] = False,
     serve: Annotated[
         bool,
-        typer.Option("--serve", help="Also serve the web app ([web] host and port) in-process."),
+        typer.Option("--serve", help="Also serve the web app (web.host, web.port)."),
     ] = False,
 ) -> None:
     """Run in the foreground: freshness checks, full syncs and digests on the configured schedule.

@@ -12,11 +12,12 @@ from sync.cli_common import ctx_of, err, fail
 def serve(
     typer_ctx: typer.Context,
     host: Annotated[
-        str | None, typer.Option("--host", help="Address to listen on (default: [web] host).")
+        str | None,
+        typer.Option("--host", help="Address to listen on (default: web.host, 127.0.0.1)."),
     ] = None,
     port: Annotated[
         int | None,
-        typer.Option("--port", min=0, max=65535, help="Port (default: [web] port, 8787)."),
+        typer.Option("--port", min=0, max=65535, help="Port (default: web.port, 8787)."),
     ] = None,
 ) -> None:
     """Serve the web app: overview, trials, diffs, watches, Atom feeds and the JSON API."""
