@@ -14,7 +14,7 @@ from sqlmodel import Session, col, func, select
 from models import Change, Snapshot, Trial, Watch, WatchEvent, WatchMatch
 from sync import record, store, views
 from sync.diff import CATEGORIES
-from sync.digest import SEVERITY_RANK, _iso, _version_date, change_dict, health
+from sync.digest import SEVERITY_RANK, STUDY_URL, _iso, _version_date, change_dict, health
 from sync.watches import UnknownWatch, get_watch
 
 # How many versions a feed or the overview lists.
@@ -320,11 +320,17 @@ def watch_page(session: Session, name: str) -> dict[str, Any]:
     rows = {w["name"]: w for w in watch_rows(session, include_inactive=True)}
     if name not in rows:
         raise UnknownWatch(f"no watch named {name!r}")
+    members = member_rows(session, name)
+    happened = list(reversed(events(session, name=name)))
+    seen = sorted({m["nct_id"] for m in members} | {e["nct_id"] for e in happened})
+    tracked = set(session.exec(select(Trial.nct_id).where(col(Trial.nct_id).in_(seen or [""]))))
     return {
         "watch": rows[name],
         "query": describe(rows[name]["query"]),
-        "members": member_rows(session, name),
-        "events": list(reversed(events(session, name=name))),
+        "members": members,
+        "events": happened,
+        # A study the watch found but nobody tracks has no page here: link to the registry's.
+        "links": {n: f"/trials/{n}" if n in tracked else STUDY_URL.format(n) for n in seen},
     }
 
 

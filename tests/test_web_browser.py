@@ -40,6 +40,8 @@ def served(engine, db_url, fake_ctgov, client) -> Iterator[str]:  # type: ignore
         from sqlmodel import select
 
         watch = s.exec(select(Watch).where(Watch.name == "car-nk")).one()
+        watch.params = {"intr": "CAR-NK"}  # as `watch add --intr` stores it
+        s.add(watch)
         for n, title in ((SUSPENDED, "DLL3-targeted CAR-NK Cells"), (SITES, "iPSC CAR-NK")):
             s.add(WatchMatch(watch_id=watch.id or 0, nct_id=n, title=title, status="RECRUITING"))
     server = Background(make_app(db_url, engine).state.web.settings, bind("127.0.0.1", 0),
@@ -125,6 +127,9 @@ def test_walk_overview_trial_diff_watch(served: str, tmp_path: Path) -> None:
             page.wait_for_url("**/watches/car-nk")
             assert page.get_by_role("heading", name="Watch car-nk").is_visible()
             assert page.locator("table").first.get_by_text(SUSPENDED).is_visible()
+            # Studies nobody tracks link to the registry's page, not to a 404 here.
+            assert page.locator(f'a[href="/trials/{SUSPENDED}"]').count() == 1
+            assert page.locator('a[href^="https://clinicaltrials.gov/study/"]').count() == 2
             check("watch")
 
             # Hostile registry text: shown, never run.
