@@ -401,3 +401,20 @@ def test_reads_while_a_writer_holds_the_database(web, engine, db_url) -> None:  
         done.set()
         t.join(30)
     assert not errors, errors
+
+
+def test_version_events_group_a_versions_changes() -> None:
+    from sync.pageviews import version_events
+
+    changes = [
+        {"id": 1, "category": "sites", "severity": "low", "summary": "site added: A"},
+        {"id": 2, "category": "status", "severity": "high", "summary": "status: X -> Y"},
+        {"id": 3, "category": "sites", "severity": "medium", "summary": "site recruiting: B"},
+        {"id": 4, "category": "sites", "severity": "low", "summary": "site added: C"},
+    ]
+    events = version_events(changes)
+    assert [(e["category"], e["importance"], e["count"]) for e in events] == [
+        ("status", "high", 1), ("sites", "medium", 3)]  # fmt: skip
+    assert events[1]["summary"] == "site recruiting: B (and 2 more sites changes)"
+    assert events[1]["members"] == [3, 1, 4]
+    assert version_events([]) == []
