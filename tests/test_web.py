@@ -301,6 +301,11 @@ def test_writes_need_the_token(db_url, engine, story, cli) -> None:  # type: ign
         assert NEW in [t["nct_id"] for t in cli("list", "--json").json()]
         bad = c.post("/api/trials", json={"nct_ids": ["NCT1"]}, headers=auth)
         assert bad.status_code == 422 and "8 digits" in bad.json()["detail"]
+        for body in (b"{", b'{"nct_ids": []}', b'{"ids": ["NCT05009069"]}'):
+            r = c.post("/api/trials", content=body,
+                       headers={**auth, "Content-Type": "application/json"})  # fmt: skip
+            assert r.status_code == 422 and r.json()["detail"], body
+            _no_traceback(r.text)
 
         r = c.delete(f"/api/trials/{NEW}", headers=auth)
         assert r.status_code == 200 and r.json() == {"removed": [NEW], "not_tracked": []}

@@ -200,6 +200,9 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     async def invalid(request: Request, exc: RequestValidationError) -> Response:
         parts = []
         for e in exc.errors():
+            if e.get("type") == "json_invalid":
+                parts.append("the body is not valid JSON")
+                continue
             where = ".".join(str(p) for p in e.get("loc", ()) if p not in ("path", "query", "body"))
             parts.append(f"{where}: {e.get('msg', 'invalid')}" if where else e.get("msg", ""))
         return _error(request, 422, "; ".join(parts) or "invalid request")
