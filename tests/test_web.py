@@ -408,18 +408,22 @@ def test_reads_while_a_writer_holds_the_database(web, engine, db_url) -> None:  
     assert not errors, errors
 
 
-def test_version_events_group_a_versions_changes() -> None:
+def test_version_events_are_the_change_events_of_a_real_update() -> None:
+    from sync import diff as differ
+    from sync.events import build_events
     from sync.pageviews import version_events
 
-    changes = [
-        {"id": 1, "category": "sites", "severity": "low", "summary": "site added: A"},
-        {"id": 2, "category": "status", "severity": "high", "summary": "status: X -> Y"},
-        {"id": 3, "category": "sites", "severity": "medium", "summary": "site recruiting: B"},
-        {"id": 4, "category": "sites", "severity": "low", "summary": "site added: C"},
+    caps = captures(REAL[0])
+    changes = differ.diff_records(caps[0], caps[1])
+    assert changes
+    # As a page gets them: change dicts with the IDs of their stored rows.
+    dicts = [{"id": 100 + i, **c.to_dict()} for i, c in enumerate(changes)]
+    events = version_events(dicts)
+    expected = build_events(changes)
+    assert [(e["kind"], e["importance"], e["summary"], e["count"]) for e in events] == [
+        (e.kind, e.importance, e.summary, e.count) for e in expected
     ]
-    events = version_events(changes)
-    assert [(e["category"], e["importance"], e["count"]) for e in events] == [
-        ("status", "high", 1), ("sites", "medium", 3)]  # fmt: skip
-    assert events[1]["summary"] == "site recruiting: B (and 2 more sites changes)"
-    assert events[1]["members"] == [3, 1, 4]
+    # Every change is under exactly one event, named by its ID.
+    members = [m for e in events for m in e["members"]]
+    assert sorted(members) == [d["id"] for d in dicts]
     assert version_events([]) == []
