@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 TW := $(BIN)/trialwatch
 PYTEST_ARGS ?=
 
-.PHONY: run test install prereqs chaos bench lint demo clean
+.PHONY: run test install prereqs axe chaos bench lint demo clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,16 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 install: $(VENV)/.installed
 
+# axe-core (accessibility rules) for the web app's browser tests, from the npm registry into a
+# cache folder: no package.json, no lock file, nothing committed.
+AXE_DIR := .cache/axe
+AXE := $(AXE_DIR)/node_modules/axe-core/axe.min.js
+$(AXE):
+	mkdir -p $(AXE_DIR)
+	npm install --silent --no-save --no-package-lock --no-audit --no-fund --prefix $(AXE_DIR) 'axe-core@^4.10'
+
+axe: $(AXE)
+
 # Upgrade the database, sync the trials in config.toml, print what is stored. A failed sync
 # fails the recipe: trialwatch exits 1, and make itself then exits 2.
 run: install
@@ -28,7 +38,7 @@ run: install
 prereqs:
 	@.ci/prereqs
 
-test: install prereqs
+test: install prereqs $(AXE)
 	$(BIN)/python -m pytest -q -n 2 -m "not slow" $(PYTEST_ARGS)
 
 # The attack suite (tests marked slow), ending with the table of what was tried and what held.
@@ -44,4 +54,4 @@ lint: install
 	$(BIN)/mypy sync models
 
 clean:
-	rm -rf $(VENV) data .pytest_cache
+	rm -rf $(VENV) data .pytest_cache .cache

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import difflat, report, scenario, storage
+from bench import web as web_bench
 from bench.report import Figure
 from bench.server import FakeServer
 from bench.syncproc import in_fresh_process
@@ -166,6 +167,9 @@ def main(argv: list[str] | None = None) -> int:
         figures.append(Figure(
             "  the same, every version compressed whole", hundred["zstd_each_whole"], "bytes",
             "-", hundred["raw_one_copy"], "one raw copy"))
+        _log("bench: web app latency")
+        webm = web_bench.measure(tmp)
+        figures += web_bench.figures(webm)
         if not args.no_profile:
             size = min(PROFILE_SIZE, max(args.sizes))
             _log(f"bench: profiled {size:,}-study ingest")
@@ -174,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     env["load_average_end"] = report.environment()["load_average"]
     elapsed = time.perf_counter() - started
     payload = {"environment": env, "elapsed_s": elapsed, "sizes": sizes, "diff": diffs,
-               "hundred_versions": hundred}
+               "hundred_versions": hundred, "web": webm}
     path = report.write_json(payload, figures)
     if profile_text:
         (report.RESULTS_DIR / "ingest-profile.txt").write_text(profile_text)

@@ -26,8 +26,12 @@ def is_sqlite(url: str | sa.URL) -> bool:
     return sa.make_url(url).get_backend_name() == "sqlite"
 
 
-def make_engine(url: str) -> Engine:
-    """An engine for url; SQLite gets WAL, a busy timeout, foreign keys, and serialised writers."""
+def make_engine(url: str, *, read_only: bool = False) -> Engine:
+    """An engine for url; SQLite gets WAL, a busy timeout, foreign keys, and serialised writers.
+
+    read_only (SQLite): transactions begin deferred and writes are refused, so that a reader
+    (the web app) reads its WAL snapshot without waiting for a writer's lock.
+    """
     if is_sqlite(url):
         parsed = sa.make_url(url)
         if parsed.database and parsed.database != ":memory:":
@@ -48,6 +52,8 @@ def make_engine(url: str) -> Engine:
             cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA synchronous=NORMAL")
+            if read_only:
+                cur.execute("PRAGMA query_only=ON")
             cur.close()
 
         @sa.event.listens_for(engine, "begin")
@@ -55,7 +61,7 @@ def make_engine(url: str) -> Engine:
             # A deferred transaction that reads and then writes cannot wait for another writer
             # (SQLITE_BUSY at once, busy_timeout or not); IMMEDIATE takes the write lock up front,
             # so concurrent writers queue behind the busy timeout instead of failing.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
         return engine
     return sa.create_engine(url, pool_pre_ping=True)

@@ -10,7 +10,6 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 from rich.text import Text
-from sqlmodel import Session
 
 from models import db
 from sync import (
@@ -20,6 +19,7 @@ from sync import (
     cli_help,
     cli_history,
     cli_watch,
+    cli_web,
     discover,
     views,
 )
@@ -37,6 +37,7 @@ from sync.cli_common import (
 )
 from sync.cli_table import Col, fit_table
 from sync.config import ConfigError
+from sync.daemon_status import status_lines, status_report
 from sync.events_render import print_events
 
 app = typer.Typer(
@@ -355,15 +356,12 @@ def status(typer_ctx: typer.Context, json_: JsonOpt = False) -> None:
     """Show the last runs and their outcome."""
     c = ctx_of(typer_ctx)
     with c.session() as session:
-        runs = views.runs(session)
-        extra = _status_extra(session)
-        rejected = views.rejected_ids(session)
+        report = status_report(session)
     if json_:
-        print_json({"runs": runs, **extra, "rejected": rejected})
+        print_json(report)
         return
-    from sync.daemon_status import status_lines
-
-    for line in status_lines(extra):
+    runs, rejected = report["runs"], report["rejected"]
+    for line in status_lines(report):
         out.print(line, highlight=False)
     if rejected:
         out.print(
@@ -405,12 +403,6 @@ def status(typer_ctx: typer.Context, json_: JsonOpt = False) -> None:
             error = Text(f"run {r['id']} {r['outcome']}: {' '.join(r['errors'][0].split())}{more}")
             error.truncate(out.width, overflow="ellipsis")
             out.print(error, highlight=False, soft_wrap=False)
-
-
-def _status_extra(session: Session) -> dict[str, Any]:
-    from sync import daemon_status
-
-    return daemon_status.status_info(session)
 
 
 @app.command()
@@ -460,6 +452,7 @@ cli_daemon.register(app)
 cli_history.register(app)
 cli_export.register(app)
 cli_help.finish(app)
+cli_web.register(app)
 
 
 def _one_line(message: str) -> None:

@@ -7,7 +7,7 @@ import logging
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -15,7 +15,12 @@ from sync import digest as dg
 from sync import review
 from sync.channels import mask_apprise_logs, parse_channels
 from sync.cli_common import JsonOpt, ctx_of, err, fail, out, parse_ids, print_json
-from sync.config import ConfigError
+from sync.config import ConfigError, Settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+    from sync.web.server import Background
 
 notify_app = typer.Typer(help="Notifications (apprise URLs in notify.urls or "
                          "TRIALWATCH_NOTIFY_URLS).", no_args_is_help=True)  # fmt: skip
@@ -56,6 +61,10 @@ def daemon(
     json_: Annotated[
         bool, typer.Option("--json", help="Log one JSON object per line instead of text.")
     ] = False,
+    serve: Annotated[
+        bool,
+        typer.Option("--serve", help="Also serve the web app (web.host, web.port)."),
+    ] = False,
 ) -> None:
     """Run in the foreground: freshness checks, full syncs and digests on the configured schedule.
 
@@ -74,9 +83,30 @@ def daemon(
     except daemon_mod.AlreadyRunning as exc:
         fail(str(exc))
     with lock:
+        # Inside the lock: a second daemon never takes the port; a taken port exits 2 (the
+        # lock is released on the way out).
+        web = _start_web(c.settings, c.engine) if serve else None
         runner = daemon_mod.Daemon(c.settings, c.engine)
-        code = runner.run(lock)
+        try:
+            code = runner.run(lock)
+        finally:
+            if web is not None:
+                web.stop()
     raise typer.Exit(code)
+
+
+def _start_web(settings: Settings, engine: Engine) -> Background:
+    """The web app in a thread of the daemon's process (a single-box deployment)."""
+    from sync.web.server import Background, bind
+
+    host, port = settings.web.host, settings.web.port
+    try:
+        sock = bind(host, port)
+    except OSError as exc:
+        fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
+    web = Background(settings, sock, engine).start()
+    logging.getLogger("trialwatch.daemon").info(f"web app serving on {web.url}")
+    return web
 
 
 def digest(

@@ -138,8 +138,16 @@ class NotifySettings(_Strict):
 
 
 class WebSettings(_Strict):
-    # Where the web app is reachable; digests then link each trial's full detail there.
-    base_url: str | None = None
+    """`trialwatch serve`: where it listens, the token that allows writes, its public address."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8787, ge=0, le=65535)
+    # Writes (API and forms) need it; without one the app is read-only. TRIALWATCH_WEB__TOKEN
+    # keeps it out of the config file.
+    token: str | None = Field(default=None, min_length=16, repr=False)
+    # The app's public address (https://tw.example.org): feeds, digests and notifications link
+    # to its pages. Without it feeds use the address a request came to.
+    base_url: str | None = Field(default=None, pattern=r"^https?://[^\s]+$")
 
 
 def split_urls(text: str) -> list[str]:

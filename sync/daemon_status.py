@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlmodel import Session
 
-from sync import notify, store
+from sync import notify, store, views
 from sync.schedule import HEARTBEAT_MAX_SECONDS
 from sync.util import aware
 
@@ -90,3 +90,13 @@ def status_lines(info: dict[str, Any]) -> list[str]:
         )
     )
     return out
+
+
+def status_report(session: Session, limit: int = 10) -> dict[str, Any]:
+    """What `status --json` prints (and /api/runs serves): the last runs, the daemon's
+    heartbeat and next runs, digests not delivered yet, and the IDs the registry rejects."""
+    return {
+        "runs": views.runs(session, limit),
+        **status_info(session),
+        "rejected": views.rejected_ids(session),
+    }

@@ -1,0 +1,1 @@
+"""The web app (`trialwatch serve`): pages, Atom feeds and a JSON API over the read side."""

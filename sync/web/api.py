@@ -1,0 +1,184 @@
+"""The JSON API under /api/: the objects the CLI's `--json` prints, and token-guarded writes."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
+from fastapi.responses import Response
+from pydantic import BaseModel, Field
+
+from sync import engine as sync_engine
+from sync import pageviews, review, views, watches
+from sync.daemon_status import status_report
+from sync.ids import InvalidNCTId, normalise_many, normalise_nct_id
+from sync.web.app import web_of
+from sync.web.auth import require_bearer
+
+router = APIRouter(prefix="/api", tags=["api"])
+
+
+def nct_param(nct: Annotated[str, Path(description="An NCT ID, e.g. NCT07366658.")]) -> str:
+    """A valid, normalised NCT ID; anything else is a 422 that says what a valid one looks like."""
+    try:
+        return normalise_nct_id(nct)
+    except InvalidNCTId as exc:
+        raise HTTPException(422, str(exc)) from None
+
+
+Nct = Annotated[str, Depends(nct_param)]
+
+
+def not_found(exc: LookupError) -> HTTPException:
+    return HTTPException(404, str(exc.args[0]) if exc.args else "not found")
+
+
+@router.get("/trials", summary="Tracked trials (`trialwatch list --json`)")
+def trials(request: Request, all: bool = False) -> list[dict[str, Any]]:  # noqa: A002
+    with web_of(request).reading() as s:
+        return views.trial_list(s, include_inactive=all)
+
+
+@router.get("/trials/{nct}", summary="A trial's key fields (`trialwatch show --json`)")
+def trial(request: Request, nct: Nct, as_of: str | None = None) -> dict[str, Any]:
+    try:
+        with web_of(request).reading() as s:
+            return views.show(s, nct, as_of=as_of)
+    except views.UnknownTrial as exc:
+        raise not_found(exc) from None
+    except views.NoSuchVersion as exc:
+        raise HTTPException(422, str(exc)) from None
+
+
+@router.get("/trials/{nct}/history", summary="Versions (`trialwatch history --json`)")
+def history(request: Request, nct: Nct) -> list[dict[str, Any]]:
+    try:
+        with web_of(request).reading() as s:
+            return views.history(s, nct)
+    except views.UnknownTrial as exc:
+        raise not_found(exc) from None
+
+
+@router.get("/trials/{nct}/diff", summary="Changes between versions (`trialwatch diff --json`)")
+def diff(
+    request: Request,
+    nct: Nct,
+    from_: Annotated[int | None, Query(alias="from", ge=1)] = None,
+    to: Annotated[int | None, Query(ge=1)] = None,
+) -> list[dict[str, Any]]:
+    try:
+        with web_of(request).reading() as s:
+            changes: list[dict[str, Any]] = views.diff(s, nct, from_, to)["changes"]
+            return changes
+    except views.UnknownTrial as exc:
+        raise not_found(exc) from None
+    except views.NoSuchVersion as exc:
+        raise HTTPException(422, str(exc)) from None
+
+
+@router.get("/trials/{nct}/versions/{version}", summary="One stored version, as received")
+def version(request: Request, nct: Nct, version: Annotated[int, Path(ge=1)]) -> Response:
+    import orjson
+
+    try:
+        with web_of(request).reading() as s:
+            study = pageviews.version_record(s, nct, version)
+    except (views.UnknownTrial, views.NoSuchVersion) as exc:
+        raise not_found(exc) from None
+    return Response(orjson.dumps(study), media_type="application/json")
+
+
+@router.get("/watches", summary="Watches (`trialwatch watch list --json`)")
+def watch_list(request: Request, all: bool = False) -> list[dict[str, Any]]:  # noqa: A002
+    with web_of(request).reading() as s:
+        return watches.watch_rows(s, include_inactive=all)
+
+
+@router.get("/watches/{name}/members", summary="Members (`trialwatch watch members --json`)")
+def watch_members(request: Request, name: str, current: bool = False) -> list[dict[str, Any]]:
+    try:
+        with web_of(request).reading() as s:
+            return watches.member_rows(s, name, current_only=current)
+    except watches.UnknownWatch as exc:
+        raise not_found(exc) from None
+
+
+@router.get("/runs", summary="Runs and daemon state (`trialwatch status --json`)")
+def runs(request: Request) -> dict[str, Any]:
+    with web_of(request).reading() as s:
+        return status_report(s)
+
+
+# --- writes -------------------------------------------------------------------------------------
+
+
+class TrackRequest(BaseModel):
+    nct_ids: list[str] = Field(min_length=1, max_length=1000)
+
+
+class AckRequest(BaseModel):
+    change_ids: list[int] = Field(default_factory=list)
+    all: bool = False
+    trials: list[str] = Field(default_factory=list)
+
+
+def _ids(raw: list[str]) -> list[str]:
+    try:
+        return normalise_many(raw)
+    except InvalidNCTId as exc:
+        raise HTTPException(422, str(exc)) from None
+
+
+def add_trials(request: Request, raw: list[str]) -> dict[str, Any]:
+    ids = _ids(raw)
+    with web_of(request).writing() as s:
+        added, already = sync_engine.track(s, ids, source="manual")
+    return {"added": added, "already_tracked": already}
+
+
+def remove_trial(request: Request, nct: str) -> dict[str, Any]:
+    with web_of(request).writing() as s:
+        removed, unknown = sync_engine.untrack(s, [nct])
+    if unknown and not removed:
+        raise HTTPException(404, f"{nct} is not tracked")
+    return {"removed": removed, "not_tracked": unknown}
+
+
+def acknowledge(request: Request, body: AckRequest) -> dict[str, Any]:
+    if body.all and body.change_ids:
+        raise HTTPException(422, "give change_ids or all, not both")
+    if not body.all and not body.change_ids:
+        raise HTTPException(422, "give change_ids to acknowledge, or all: true")
+    if body.trials and not body.all:
+        raise HTTPException(422, "trials goes with all: true")
+    ids = _ids(body.trials) if body.trials else []
+    with web_of(request).writing() as s:
+        result = review.acknowledge(s, body.change_ids, all_=body.all, trials=ids)
+    return dict(result.__dict__)
+
+
+@router.post(
+    "/trials",
+    summary="Track trials (`trialwatch add --json`); needs the Bearer token",
+    dependencies=[Depends(require_bearer)],
+)
+def post_trials(request: Request, body: TrackRequest) -> dict[str, Any]:
+    return add_trials(request, body.nct_ids)
+
+
+@router.delete(
+    "/trials/{nct}",
+    summary="Stop tracking (`trialwatch remove --json`); needs the Bearer token",
+    dependencies=[Depends(require_bearer)],
+)
+def delete_trial(request: Request, nct: Nct) -> dict[str, Any]:
+    return remove_trial(request, nct)
+
+
+@router.post(
+    "/ack",
+    summary="Mark changes reviewed (`trialwatch ack --json`); needs the Bearer token",
+    dependencies=[Depends(require_bearer)],
+)
+def post_ack(request: Request, body: AckRequest) -> dict[str, Any]:
+    return acknowledge(request, body)

@@ -1,0 +1,90 @@
+"""Atom 1.0 feeds: one entry per trial-version with its events; ETag and If-None-Match -> 304."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import Response
+
+from sync import pageviews, watches
+from sync.web.api import Nct
+from sync.web.app import web_of
+
+router = APIRouter(prefix="/feeds", tags=["feeds"])
+ATOM = "application/atom+xml; charset=utf-8"
+# Control characters are invalid in XML even when escaped; registry text may carry them.
+_CONTROL_RE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]")
+
+
+def base_url(request: Request) -> str:
+    """Where the pages live for a reader: [web] base_url, else the address asked."""
+    configured = web_of(request).settings.web.base_url
+    return (configured or str(request.base_url)).rstrip("/")
+
+
+def _render(
+    request: Request, *, feed_id: str, title: str, path: str, entries: list[dict[str, Any]],
+    watch_events: list[dict[str, Any]] | None = None,
+) -> Response:
+    web = web_of(request)
+    times = [e["detected"] for e in entries + (watch_events or []) if e.get("detected")]
+    # An empty feed's date must not move with the clock, or its ETag would never match.
+    updated = max(times) if times else datetime(2000, 1, 1, tzinfo=UTC).isoformat()
+    body = web.templates.get_template("feed.atom").render(
+        feed_id=feed_id,
+        title=title,
+        base=base_url(request),
+        self_path=path,
+        updated=updated,
+        entries=entries,
+        watch_events=watch_events or [],
+    )
+    data = _CONTROL_RE.sub("", body).encode("utf-8")
+    etag = '"' + hashlib.sha256(data).hexdigest()[:32] + '"'
+    headers = {"ETag": etag, "Cache-Control": "no-cache"}
+    asked = request.headers.get("if-none-match", "")
+    wanted = [t.strip().removeprefix("W/") for t in asked.split(",")]
+    if etag in wanted or "*" in wanted:
+        return Response(status_code=304, headers=headers)
+    return Response(data, media_type=ATOM, headers=headers)
+
+
+@router.get("/changes.atom", summary="Every tracked trial's new versions")
+def changes(request: Request) -> Response:
+    with web_of(request).reading() as s:
+        entries = pageviews.recent_versions(s)
+    return _render(request, feed_id="urn:trialwatch:feed:changes", title="trialwatch: all changes",
+                   path="/feeds/changes.atom", entries=entries)  # fmt: skip
+
+
+@router.get("/trials/{nct}.atom", summary="One trial's new versions")
+def trial(request: Request, nct: Nct) -> Response:
+    from sync import views
+
+    try:
+        with web_of(request).reading() as s:
+            t = views.require_trial(s, nct)
+            entries = pageviews.recent_versions(s, [nct])
+    except views.UnknownTrial as exc:
+        raise HTTPException(404, str(exc)) from None
+    return _render(request, feed_id=f"urn:trialwatch:feed:trial:{nct}",
+                   title=f"trialwatch: {nct} {t.title or ''}".strip(),
+                   path=f"/feeds/trials/{nct}.atom", entries=entries)  # fmt: skip
+
+
+@router.get("/watches/{name}.atom", summary="A watch's members' new versions, who entered and left")
+def watch(request: Request, name: str) -> Response:
+    try:
+        with web_of(request).reading() as s:
+            members = pageviews.watch_members(s, name)
+            entries = pageviews.recent_versions(s, members)
+            events = pageviews.watch_feed_events(s, name)
+    except watches.UnknownWatch as exc:
+        raise HTTPException(404, str(exc)) from None
+    return _render(request, feed_id=f"urn:trialwatch:feed:watch:{name}",
+                   title=f"trialwatch: watch {name}", path=f"/feeds/watches/{name}.atom",
+                   entries=entries, watch_events=events)  # fmt: skip

@@ -1,0 +1,192 @@
+"""The HTML pages: overview, trials, a trial's story, diffs, versions, watches, and the forms."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
+from fastapi.responses import RedirectResponse, Response
+
+from sync import pageviews, views, watches
+from sync.config import OVERALL_STATUSES
+from sync.web import api
+from sync.web.api import Nct
+from sync.web.app import web_of
+from sync.web.auth import COOKIE, auth_cookie, form_of, require_form_auth
+
+router = APIRouter(include_in_schema=False)
+PAGE_SIZE = 500
+
+
+@router.get("/")
+def overview(request: Request) -> Response:
+    web = web_of(request)
+    with web.reading() as s:
+        data = pageviews.overview(s)
+    return web.page(request, "overview.html", o=data)
+
+
+@router.get("/trials")
+def trials(
+    request: Request,
+    status: str | None = None,
+    watch: str | None = None,
+    page: Annotated[int, Query(ge=1)] = 1,
+) -> Response:
+    web = web_of(request)
+    status = (status or "").strip().upper() or None
+    if status and status not in OVERALL_STATUSES:
+        raise HTTPException(422, f"status: {status!r} is not an overall status; known: "
+                            + ", ".join(OVERALL_STATUSES))  # fmt: skip
+    with web.reading() as s:
+        rows = views.trial_list(s)
+        names = [w["name"] for w in watches.watch_rows(s)]
+        if watch:
+            try:
+                members = set(pageviews.watch_members(s, watch))
+            except watches.UnknownWatch as exc:
+                raise HTTPException(404, str(exc)) from None
+            rows = [r for r in rows if r["nct_id"] in members]
+        last = pageviews.last_changes(s)
+    if status:
+        rows = [r for r in rows if r["status"] == status]
+    total = len(rows)
+    shown = rows[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
+    return web.page(
+        request, "trials.html", rows=shown, total=total, page=page, pages=-(-total // PAGE_SIZE),
+        last=last, status=status, watch=watch, statuses=OVERALL_STATUSES, watch_names=names,
+    )  # fmt: skip
+
+
+@router.get("/trials/{nct}")
+def trial(request: Request, nct: Nct) -> Response:
+    web = web_of(request)
+    try:
+        with web.reading() as s:
+            data = pageviews.trial_page(s, nct)
+    except views.UnknownTrial as exc:
+        raise HTTPException(404, str(exc)) from None
+    return web.page(request, "trial.html", d=data, t=data["trial"])
+
+
+@router.get("/trials/{nct}/diff")
+def diff(
+    request: Request,
+    nct: Nct,
+    from_: Annotated[int | None, Query(alias="from", ge=1)] = None,
+    to: Annotated[int | None, Query(ge=1)] = None,
+) -> Response:
+    web = web_of(request)
+    try:
+        with web.reading() as s:
+            data = pageviews.diff_page(s, nct, from_, to)
+    except views.UnknownTrial as exc:
+        raise HTTPException(404, str(exc)) from None
+    except views.NoSuchVersion as exc:
+        raise HTTPException(422, str(exc)) from None
+    return web.page(request, "diff.html", d=data)
+
+
+@router.get("/trials/{nct}/versions/{version}")
+def version(request: Request, nct: Nct, version: Annotated[int, Path(ge=1)]) -> Response:
+    web = web_of(request)
+    try:
+        with web.reading() as s:
+            data = pageviews.version_page(s, nct, version)
+    except (views.UnknownTrial, views.NoSuchVersion) as exc:
+        raise HTTPException(404, str(exc)) from None
+    return web.page(request, "version.html", d=data)
+
+
+@router.get("/watches")
+def watch_list(request: Request) -> Response:
+    web = web_of(request)
+    with web.reading() as s:
+        rows = watches.watch_rows(s)
+    return web.page(request, "watches.html", rows=rows, describe=watches.describe)
+
+
+@router.get("/watches/{name}")
+def watch(request: Request, name: str) -> Response:
+    web = web_of(request)
+    try:
+        with web.reading() as s:
+            data = pageviews.watch_page(s, name)
+    except watches.UnknownWatch as exc:
+        raise HTTPException(404, str(exc)) from None
+    return web.page(request, "watch.html", d=data)
+
+
+@router.get("/docs")
+def docs(request: Request) -> Response:
+    """The OpenAPI description as a page (Swagger UI would load its script from elsewhere)."""
+    schema = request.app.openapi()
+    routes = [
+        {"method": method.upper(), "path": path, "summary": op.get("summary", ""),
+         "params": [p["name"] for p in op.get("parameters", [])]}  # fmt: skip
+        for path, ops in schema.get("paths", {}).items()
+        for method, op in ops.items()
+    ]
+    return web_of(request).page(request, "docs.html", routes=routes)
+
+
+# --- forms (only when a token is configured) ----------------------------------------------------
+
+
+@router.get("/login")
+def login_form(request: Request) -> Response:
+    return web_of(request).page(request, "login.html", error=None)
+
+
+@router.post("/login")
+async def login(request: Request) -> Response:
+    import hmac
+
+    web = web_of(request)
+    token = web.settings.web.token
+    if not token:
+        raise HTTPException(401, "writes are disabled: no [web] token is configured")
+    form = await form_of(request)
+    given = (form.get("token") or [""])[0]
+    if not hmac.compare_digest(given.encode(), token.encode()):
+        return web.page(request, "login.html", status_code=401, error="That is not the token.")
+    response = RedirectResponse("/", status_code=303)
+    response.set_cookie(COOKIE, auth_cookie(token), httponly=True, samesite="strict",
+                        secure=request.url.scheme == "https")  # fmt: skip
+    return response
+
+
+@router.post("/logout")
+async def logout(request: Request, _form: Annotated[dict, Depends(require_form_auth)]) -> Response:
+    response = RedirectResponse("/", status_code=303)
+    response.delete_cookie(COOKIE)
+    return response
+
+
+@router.post("/trials")
+async def add_form(request: Request, form: Annotated[dict, Depends(require_form_auth)]) -> Response:
+    raw = " ".join(form.get("nct_ids") or []).replace(",", " ").split()
+    if not raw:
+        raise HTTPException(422, "nct_ids: give at least one NCT ID")
+    api.add_trials(request, raw)
+    return RedirectResponse("/trials", status_code=303)
+
+
+@router.post("/trials/{nct}/remove")
+async def remove_form(
+    request: Request, nct: Nct, _form: Annotated[dict, Depends(require_form_auth)]
+) -> Response:
+    api.remove_trial(request, nct)
+    return RedirectResponse("/trials", status_code=303)
+
+
+@router.post("/ack")
+async def ack_form(request: Request, form: Annotated[dict, Depends(require_form_auth)]) -> Response:
+    try:
+        ids = [int(x) for x in form.get("change_ids") or []]
+    except ValueError:
+        raise HTTPException(422, "change_ids: change IDs are numbers") from None
+    api.acknowledge(request, api.AckRequest(change_ids=ids))
+    back = (form.get("next") or ["/"])[0]
+    return RedirectResponse(back if back.startswith("/") and not back.startswith("//") else "/",
+                            status_code=303)  # fmt: skip

@@ -1,0 +1,86 @@
+"""Serving the app with uvicorn: in the foreground (`serve`) or beside the daemon (`--serve`)."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import threading
+from types import FrameType
+
+import uvicorn
+from sqlalchemy.engine import Engine
+
+from sync.config import Settings
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """The listening socket, bound here so that a taken port is one clear error for the
+    caller (uvicorn would log it and exit its thread)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    sock.listen(128)
+    sock.set_inheritable(True)
+    return sock
+
+
+def url_of(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    return f"http://{f'[{host}]' if ':' in host else host}:{port}"
+
+
+def _server(settings: Settings, engine: Engine | None) -> uvicorn.Server:
+    from sync.web.app import create_app
+
+    app = create_app(settings, engine)
+    config = uvicorn.Config(
+        app,
+        log_level="warning",
+        # Behind a reverse proxy the client's address is in X-Forwarded-For; uvicorn trusts
+        # it from loopback only (its default).
+        proxy_headers=True,
+        server_header=False,
+    )
+    return uvicorn.Server(config)
+
+
+def serve(settings: Settings, sock: socket.socket, engine: Engine | None = None) -> None:
+    """Serve in the foreground until SIGINT/SIGTERM (uvicorn's own handlers)."""
+
+    def stopped(_signum: int, _frame: FrameType | None) -> None:
+        raise SystemExit(0)
+
+    # uvicorn shuts down on SIGTERM, puts the previous handler back and raises the signal
+    # again: with this one the stop it was asked for ends in exit code 0 (as the daemon's).
+    previous = signal.signal(signal.SIGTERM, stopped)
+    try:
+        _server(settings, engine).run(sockets=[sock])
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+class Background:
+    """The app served from a thread of the daemon's process; stop() ends it cleanly."""
+
+    def __init__(self, settings: Settings, sock: socket.socket, engine: Engine | None) -> None:
+        self.sock = sock
+        self.url = url_of(sock)
+        self.server = _server(settings, engine)
+        # uvicorn installs signal handlers only in the main thread: the daemon keeps its own.
+        self.thread = threading.Thread(
+            target=self.server.run, kwargs={"sockets": [sock]}, name="trialwatch-web", daemon=True
+        )
+
+    def start(self) -> Background:
+        self.thread.start()
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout)
+        self.sock.close()
