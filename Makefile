@@ -52,6 +52,7 @@ bench: install
 lint: install
 	$(BIN)/ruff check sync models tests bench
 	$(BIN)/mypy sync models
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .cache

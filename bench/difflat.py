@@ -33,7 +33,7 @@ def _percentile(values: list[float], p: float) -> float:
 
 def measure(repeat: int = 5) -> dict[str, Any]:
     """Milliseconds per diff_records call: the best of `repeat` runs for each pair."""
-    from sync import diff
+    from sync.core.diff import walk as diff
 
     per_pair: list[tuple[float, str, int]] = []
     for label, old, new in pairs():

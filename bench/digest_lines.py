@@ -17,8 +17,8 @@ from big_update import BIG, largest_update, store_pair  # noqa: E402
 
 from models import db  # noqa: E402
 from models.db import session_scope  # noqa: E402
-from sync import digest as dg  # noqa: E402
-from sync.digest_render import render  # noqa: E402
+from sync.report import digest as dg  # noqa: E402
+from sync.report.render import render  # noqa: E402
 
 
 def main() -> None:

@@ -31,7 +31,8 @@ def _series(i: int, versions: int) -> list[tuple[dict[str, Any], list[dict[str, 
     before: a real record (cycled) and the workload's sponsor updates, one a week."""
     import orjson
 
-    from sync import diff, store
+    from sync.core.diff import walk as diff
+    from sync.store import snapshots as store
 
     first_day = date.fromisoformat(workload.BASE_LAST_UPDATE_MAX)
     out: list[tuple[dict[str, Any], list[dict[str, Any]]]] = []
@@ -129,7 +130,7 @@ def measure(db_url: str, target: str) -> dict[str, Any]:
     """One export in this (fresh) process: own CPU time (all threads, DuckDB's included), wall
     time and the process's peak RSS."""
     from models import db
-    from sync import export
+    from sync.report import export
 
     engine = db.make_engine(db_url)
     wall0, cpu0 = time.perf_counter(), time.process_time()

@@ -34,7 +34,7 @@ def hundred_versions(tmp: Path, name: str = LARGE_RECORD, count: int = 100) -> d
     """Store `count` successive versions through store.store_version; bytes and timings."""
     from models import Trial, db
     from models.db import session_scope
-    from sync import store
+    from sync.store import snapshots as store
 
     versions = successive_versions(name, count)
     engine = db.make_engine(f"sqlite:///{tmp}/storage.db")

@@ -64,8 +64,8 @@ def sync_once(
     if n_setup:
         setup_db(db_url, n_setup)
     from models import db
-    from sync.ctgov import CtgovClient
-    from sync.engine import run_sync
+    from sync.ingest.run import run_sync
+    from sync.registry.client import CtgovClient
 
     engine = db.make_engine(db_url)
     rss_before = _rss_mb()
@@ -106,7 +106,7 @@ def floor(base_url: str, n: int, *, batch_size: int = 200, stride: int = 1) -> d
     import orjson
 
     from bench.workload import nct
-    from sync import record
+    from sync.core import record
 
     ids = [nct(i) for i in range(1, n + 1)]
     cpu = 0.0

@@ -31,7 +31,8 @@ def _log(message: str) -> None:
 def _store(engine: Any, trial_id: int, study: dict[str, Any]) -> None:
     from models import Trial
     from models.db import session_scope
-    from sync import diff, store
+    from sync.core.diff import walk as diff
+    from sync.store import snapshots as store
 
     with session_scope(engine) as s:
         trial = s.get(Trial, trial_id)
@@ -48,7 +49,8 @@ def build(tmp: Path, trials: int) -> tuple[str, str]:
     """The database: the large trial's 100 versions and `trials` more tracked trials."""
     from models import Trial, db
     from models.db import session_scope
-    from sync import diff, store
+    from sync.core.diff import walk as diff
+    from sync.store import snapshots as store
 
     url = f"sqlite:///{tmp / 'web-bench.db'}"
     engine = db.make_engine(url)

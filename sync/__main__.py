@@ -1,5 +1,5 @@
 """`python -m sync` runs the trialwatch command line."""
 
-from sync.cli import main
+from sync.cli.app import main
 
 main()

@@ -18,7 +18,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from sync.ids import InvalidNCTId, normalise_nct_id
+from sync.core.ids import InvalidNCTId, normalise_nct_id
 
 DEFAULT_CONFIG = "config.toml"
 DEFAULT_API_URL = "https://clinicaltrials.gov/api/v2"
@@ -128,7 +128,7 @@ class NotifySettings(_Strict):
     @field_validator("quiet")
     @classmethod
     def _known_kinds(cls, value: list[str]) -> list[str]:
-        from sync.events import KINDS
+        from sync.core.events import KINDS
 
         out = [k.strip().lower() for k in value]
         for k in out:

@@ -69,9 +69,9 @@ def store_pair(engine: Any, nct_id: str, old: dict[str, Any], new: dict[str, Any
     """Store two versions of a trial and the changes between them, as a poll would; returns how
     many changes were stored."""
     from models.db import session_scope
-    from sync import store
-    from sync.diff import diff_records
-    from sync.engine import track
+    from sync.core.diff.walk import diff_records
+    from sync.ingest.run import track
+    from sync.store import snapshots as store
 
     with session_scope(engine) as s:
         track(s, [nct_id])

@@ -114,7 +114,7 @@ def api_settings():  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def client(fake_ctgov: FakeRegistry, api_settings):  # type: ignore[no-untyped-def]
-    from sync.ctgov import CtgovClient
+    from sync.registry.client import CtgovClient
 
     c = CtgovClient(fake_ctgov.base_url, fake_ctgov.history_url, api_settings)
     yield c
@@ -146,7 +146,7 @@ class Cli:
     def __call__(self, *args: str) -> CliResult:
         from typer.testing import CliRunner
 
-        from sync.cli import app
+        from sync.cli.app import app
 
         runner = CliRunner()
         result = runner.invoke(app, list(args), env=self.env, catch_exceptions=False)

@@ -12,7 +12,7 @@ from sqlmodel import select
 
 from models import Change, SyncRun, Trial, Watch, WatchEvent
 from models.db import session_scope
-from sync.engine import run_sync, track
+from sync.ingest.run import run_sync, track
 
 CRITERIA_V1 = """Inclusion Criteria:
 

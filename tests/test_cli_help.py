@@ -13,8 +13,8 @@ import pytest
 import typer
 
 from sync import __version__
-from sync.cli import app
-from sync.cli_help import EXAMPLES
+from sync.cli.app import app
+from sync.cli.help import EXAMPLES
 
 
 def _commands() -> list[tuple[str, Any]]:
@@ -37,7 +37,7 @@ def tw(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPro
     """The console entry point in a process of its own (main() maps errors to exit codes)."""
     full_env = {**os.environ, "COLUMNS": "80", **(env or {})}
     return subprocess.run(
-        [sys.executable, "-c", "from sync.cli import main; main()", *args],
+        [sys.executable, "-c", "from sync.cli.app import main; main()", *args],
         capture_output=True,
         text=True,
         env=full_env,

@@ -19,8 +19,8 @@ from factory import (
 )
 from rich.console import Console
 
-from sync import diff as differ
-from sync.render import print_diff
+from sync.cli.render import print_diff
+from sync.core.diff import walk as differ
 
 SAMPLES = Path(__file__).resolve().parent.parent.parent / "shared" / "ctgov"
 LONG_TITLE = (
@@ -127,7 +127,7 @@ def test_list_and_members_ellipsize_titles_to_the_width(cli, fake_ctgov, monkeyp
     _width_ok(members)
     row = next(line for line in members.splitlines() if nct(1) in line)
     assert row.rstrip().endswith("…")
-    from sync.cli_common import out
+    from sync.cli.common import out
 
     monkeypatch.setattr(out, "_width", 240)  # as a 240-column terminal would set it
     wide = cli("list").stdout

@@ -7,7 +7,7 @@ from typing import Any
 
 from factory import load_sample, samples_dir
 
-from sync.criteria import Criteria, diff_criteria, parse_criteria
+from sync.core.criteria import Criteria, diff_criteria, parse_criteria
 
 BASE = """Inclusion Criteria:
 

@@ -22,7 +22,7 @@ from sqlmodel import col, select
 
 from models import Change, Delivery, SyncRun
 from models.db import session_scope
-from sync import store
+from sync.store import snapshots as store
 
 TRIALWATCH = Path(sys.executable).parent / "trialwatch"
 WAIT = 30.0  # upper bound for any one event; the whole scenario takes seconds
@@ -99,7 +99,7 @@ class Env:
     def run_in_process(self, *args: str) -> Any:
         from typer.testing import CliRunner
 
-        from sync.cli import app
+        from sync.cli.app import app
 
         return CliRunner().invoke(app, list(args), env=self.vars, catch_exceptions=False)
 
@@ -268,7 +268,7 @@ def test_daemon_syncs_on_change_delivers_once_retries_and_stops_cleanly(
 
 
 def test_leader_lock_is_exclusive_until_released(engine) -> None:  # type: ignore[no-untyped-def]
-    from sync.leader import AlreadyRunning, acquire_leader
+    from sync.daemon.leader import AlreadyRunning, acquire_leader
 
     first = acquire_leader(engine, holder_hint="pid 1 on host-a")
     with pytest.raises(AlreadyRunning, match="already running against"):
@@ -281,7 +281,7 @@ def test_leader_lock_is_exclusive_until_released(engine) -> None:  # type: ignor
 def test_a_lost_postgresql_lock_is_noticed(pg_database: str) -> None:
     import sqlalchemy as sa
 
-    from sync.leader import acquire_leader
+    from sync.daemon.leader import acquire_leader
 
     engine = sa.create_engine(pg_database)
     try:
@@ -301,7 +301,7 @@ def test_a_lost_postgresql_lock_is_noticed(pg_database: str) -> None:
 
 def test_daemon_stops_when_its_lock_is_lost(engine) -> None:  # type: ignore[no-untyped-def]
     from sync.config import Settings
-    from sync.daemon import Daemon
+    from sync.daemon.service import Daemon
 
     class Lost:
         where = "advisory lock 42"

@@ -10,13 +10,13 @@ from sqlmodel import select
 
 from models import SyncRun
 from models.db import session_scope
-from sync import engine as sync_engine
 from sync.config import Settings
-from sync.locks import exclusive
+from sync.ingest import run as sync_engine
+from sync.store.locks import exclusive
 
 
 def test_check_while_a_cli_sync_runs_is_a_skip(engine, fake_ctgov, api_settings, caplog) -> None:
-    from sync.daemon import Daemon
+    from sync.daemon.service import Daemon
 
     fake_ctgov.put(make_study(nct(1)))
     with session_scope(engine) as s:

@@ -23,8 +23,8 @@ from factory import (
     with_version_holder,
 )
 
-from sync import record
-from sync.diff import CATEGORIES, Change, diff_records, summarise
+from sync.core import record
+from sync.core.diff.walk import CATEGORIES, Change, diff_records, summarise
 
 BIG = "records/NCT04267848.json"  # 1,148 locations
 

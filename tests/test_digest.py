@@ -13,9 +13,9 @@ from sqlmodel import select
 
 from models import Change, Snapshot, Trial
 from models.db import session_scope
-from sync import digest as dg
-from sync import review
-from sync.digest_render import fmt_value, md_escape, render, timeline_svg
+from sync.report import digest as dg
+from sync.report import review
+from sync.report.render import fmt_value, md_escape, render, timeline_svg
 
 NOW = datetime(2026, 11, 22, 9, 30, tzinfo=UTC)
 ATOM = "{http://www.w3.org/2005/Atom}"

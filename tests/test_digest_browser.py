@@ -14,8 +14,8 @@ from digest_seed import HOSTILE, IMG_TEXT, SCRIPT_TEXT, SITES, SUSPENDED, seed
 
 from models import db
 from models.db import session_scope
-from sync import digest as dg
-from sync.digest_render import render
+from sync.report import digest as dg
+from sync.report.render import render
 
 CHROMIUM = Path(os.environ.get("TRIALWATCH_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [

@@ -13,12 +13,12 @@ from factory import load_sample, make_study, nct, with_last_update, with_status
 
 from models import Watch, WatchMatch
 from models.db import session_scope
-from sync import digest as dg
-from sync import notify
-from sync.channels import Channel, Masker
 from sync.config import Settings
-from sync.digest_render import render
-from sync.notify import SendResult
+from sync.report import digest as dg
+from sync.report import notify
+from sync.report.channels import Channel, Masker
+from sync.report.notify import SendResult
+from sync.report.render import render
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 NCT05414032 = "versions/NCT05414032/NCT05414032_2026-02-26_0763c69c.json"
@@ -191,7 +191,7 @@ def _settings(**notify_kw: Any) -> Settings:
 
 
 def _bump(engine, nct_id: str, edit) -> None:  # type: ignore[no-untyped-def]
-    from sync import store
+    from sync.store import snapshots as store
 
     with session_scope(engine) as s:
         trial = store.get_trial(s, nct_id)

@@ -27,10 +27,13 @@ from test_similar import (
 
 from models import SyncRun, Trial, Watch, WatchEvent, WatchMatch
 from models.db import session_scope
-from sync import discover, similar, store, watches
 from sync.config import ConfigError, Settings, WatchConfig, load_settings
-from sync.ctgov import CtgovClient
-from sync.engine import SyncSummary, run_sync, untrack
+from sync.ingest.run import SyncSummary, run_sync, untrack
+from sync.registry.client import CtgovClient
+from sync.store import snapshots as store
+from sync.watches import definitions as watches
+from sync.watches import runner as discover
+from sync.watches import similar
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 ANY_CAR_NK = WatchConfig(name="any-car-nk", term='"CAR-NK" OR "CAR NK"')

@@ -11,8 +11,8 @@ from big_update import RENAMED, largest_update, statuses_set
 from factory import load_sample, samples_dir
 
 from models import Change as ChangeRow
-from sync.diff import Change, diff_records
-from sync.events import KINDS, Event, build_events, classify
+from sync.core.diff.walk import Change, diff_records
+from sync.core.events import KINDS, Event, build_events, classify
 
 
 def versions(nct_id: str) -> list[dict[str, Any]]:

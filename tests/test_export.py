@@ -16,10 +16,11 @@ from test_history import NCT, capture, current_markdown, serve
 
 from models import Change, Watch, WatchEvent
 from models.db import session_scope
-from sync import diff as differ
-from sync import export, history
-from sync.engine import run_sync, track
-from sync.export_sql import TABLES, VIEWS, views_sql
+from sync.core.diff import walk as differ
+from sync.ingest import backfill as history
+from sync.ingest.run import run_sync, track
+from sync.report import export
+from sync.report.export_sql import TABLES, VIEWS, views_sql
 
 # What DuckDB reports for each declared type when a table is reopened.
 REOPENED = {

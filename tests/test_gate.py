@@ -14,7 +14,7 @@ from test_similar import DUAL, all_studies, dual_target
 
 from models import Trial
 from models.db import session_scope
-from sync import store
+from sync.store import snapshots as store
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = (PROJECT_ROOT / "config.toml").read_text(encoding="utf-8")
@@ -187,7 +187,7 @@ def test_a_rejected_id_is_isolated_and_the_rest_of_its_batch_stored(
 
 
 def test_a_bad_id_in_a_big_batch_costs_a_few_requests(engine, fake_ctgov, client) -> None:
-    from sync.engine import run_sync, track
+    from sync.ingest.run import run_sync, track
 
     ids = [nct(i) for i in range(1, 41)]
     for i in ids:
@@ -208,7 +208,7 @@ def test_a_bad_id_in_a_big_batch_costs_a_few_requests(engine, fake_ctgov, client
 def test_a_400_that_is_not_about_an_id_fails_the_batch(
     engine, fake_ctgov, client, monkeypatch
 ) -> None:
-    from sync.engine import run_sync, track
+    from sync.ingest.run import run_sync, track
 
     ids = [nct(i) for i in range(1, 9)]
     for i in ids:
@@ -252,8 +252,8 @@ def test_resync_after_a_release_with_three_changed(cli, fake_ctgov) -> None:
 
 def test_the_daemon_check_uses_the_same_gate(engine, fake_ctgov, client) -> None:
     from sync.config import Settings, load_settings
-    from sync.daemon import Daemon
-    from sync.engine import run_sync
+    from sync.daemon.service import Daemon
+    from sync.ingest.run import run_sync
 
     shipped = load_settings(PROJECT_ROOT / "config.toml")
     settings = Settings(trials=shipped.trials, watches=shipped.watches)

@@ -15,8 +15,12 @@ from test_htmltext import api_markdown
 
 from models import Change, RegistryVersion, Snapshot, SyncRun
 from models.db import session_scope
-from sync import history, history_plan, record, store, views
-from sync.engine import run_sync, track
+from sync.core import record
+from sync.ingest import backfill as history
+from sync.ingest import backfill_plan as history_plan
+from sync.ingest.run import run_sync, track
+from sync.store import snapshots as store
+from sync.store import views
 
 NCT = "NCT03690141"
 CAPTURE = "history/NCT03690141.history-true.json"
@@ -314,7 +318,7 @@ def test_only_modules_fetches_fewer_versions_and_a_full_run_fills_the_gaps(
 
 
 def test_history_view_places_unfetched_versions_in_the_timeline(engine, fake_ctgov, client) -> None:
-    from sync import views
+    from sync.store import views
 
     serve(fake_ctgov)
     _track(engine, NCT)
@@ -675,7 +679,7 @@ def test_a_version_with_fields_of_the_wrong_type_is_refused(engine, fake_ctgov, 
 
 
 def test_backfills_do_not_overlap(engine, fake_ctgov, client) -> None:
-    from sync.locks import exclusive
+    from sync.store.locks import exclusive
 
     serve(fake_ctgov)
     _track(engine, NCT)

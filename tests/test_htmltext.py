@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 from factory import load_sample, samples_dir
 
-from sync import record
-from sync.htmltext import comparable, html_to_markdown, looks_like_html, markdown_record
+from sync.core import record
+from sync.core.text import comparable, html_to_markdown, looks_like_html, markdown_record
 
 CAPTURE = "history/NCT03690141.history-true.json"
 
-# -- a test oracle: HTML as the documented API writes it, built apart from sync.htmltext --------
+# -- a test oracle: HTML as the documented API writes it, built apart from sync.core.text --------
 
 _TOKEN_RE = re.compile(r"<(/?)([A-Za-z0-9]+)[^>]*>")
 _API_ESCAPE_RE = re.compile(r"([\\*_\[\]<>&^`])")
@@ -25,7 +25,7 @@ def api_markdown(text: str) -> str:
     """The registry's HTML-format text as API v2 sends it, by the rules seen in real records:
     "* " bullets, "1. " numbers, nested lists three spaces in, blank lines between all blocks,
     `\\>`-style escapes in block text, plain fields (titles, names) unescaped and untagged.
-    Deliberately laid out unlike sync.htmltext's output (indentation, blank lines)."""
+    Deliberately laid out unlike sync.core.text's output (indentation, blank lines)."""
     text = re.sub(r"</?mark\b[^>]*>", "", text)
     if not re.search(r"<(?:p|ul|ol|li|br)\b", text):
         return html.unescape(text)

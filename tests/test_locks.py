@@ -1,4 +1,4 @@
-"""The one lock implementation (sync.locks): named, per database, refused at once when held."""
+"""The one lock implementation (sync.store.locks): named, per database, refused when held."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import os
 import pytest
 import sqlalchemy as sa
 
-from sync import locks
-from sync.leader import PG_LOCK_KEY
+from sync.daemon.leader import PG_LOCK_KEY
+from sync.store import locks
 
 
 def test_a_held_lock_is_refused_and_says_who_until_released(engine: sa.Engine) -> None:

@@ -14,9 +14,11 @@ from sqlmodel import col, select
 
 from models import Change, Delivery, WatchEvent
 from models.db import session_scope
-from sync import daemon, daemon_status, notify
-from sync.channels import mask_apprise_logs, parse_channels
 from sync.config import Settings, split_urls
+from sync.daemon import service as daemon
+from sync.daemon import status as daemon_status
+from sync.report import notify
+from sync.report.channels import mask_apprise_logs, parse_channels
 
 
 @pytest.fixture

@@ -15,11 +15,11 @@ from factory import PROJECT_ROOT, make_study
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from sync import record
 from sync.config import ConfigError, load_settings
-from sync.criteria import SECTIONS, diff_criteria, parse_criteria
-from sync.diff import CATEGORIES, SEVERITIES, diff_records, summarise
-from sync.ids import InvalidNCTId, normalise_many, normalise_nct_id
+from sync.core import record
+from sync.core.criteria import SECTIONS, diff_criteria, parse_criteria
+from sync.core.diff.walk import CATEGORIES, SEVERITIES, diff_records, summarise
+from sync.core.ids import InvalidNCTId, normalise_many, normalise_nct_id
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 # `make chaos` runs the same properties on many more examples.

@@ -6,7 +6,7 @@ import io
 
 from rich.console import Console
 
-from sync.render import print_diff, word_diff_text
+from sync.cli.render import print_diff, word_diff_text
 
 SEGMENTS = [["equal", "ECOG"], ["delete", "0 or 1"], ["insert", "0 to 2"]]
 

@@ -1,4 +1,4 @@
-"""The one run lifecycle (sync.runs): a run cut short never reads as clean or stays "running"."""
+"""The one run lifecycle (sync.store.runs): a run cut short never reads as clean."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from sqlmodel import Session, select
 
 from models import SyncRun
 from models.db import session_scope
-from sync.runs import recorded_run
-from sync.states import RunKind, RunOutcome
+from sync.core.states import RunKind, RunOutcome
+from sync.store.runs import recorded_run
 
 
 @dataclass

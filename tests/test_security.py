@@ -27,11 +27,11 @@ from fakectgov import FakeRegistry, Fault, Response
 
 from models import db
 from models.db import session_scope
-from sync import digest as dg
 from sync.config import ApiSettings, ConfigError, load_settings
-from sync.ctgov import ApiUnavailable, CtgovClient, ResponseTooLarge
-from sync.digest_render import render
-from sync.engine import run_sync, track
+from sync.ingest.run import run_sync, track
+from sync.registry.client import ApiUnavailable, CtgovClient, ResponseTooLarge
+from sync.report import digest as dg
+from sync.report.render import render
 
 PROJECT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path(os.environ.get("TRIALWATCH_CHROMIUM", "/usr/bin/chromium"))
@@ -74,8 +74,8 @@ class HostileRegistry(FakeRegistry):
 def hostile_digests(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """A digest in md, html and atom of two syncs where every text field of two records
     changed from one payload to another, a watch entry, and a failed run."""
-    from sync import discover
     from sync.config import Settings, WatchConfig
+    from sync.watches import runner as discover
 
     tmp_path = tmp_path_factory.mktemp("hostile")
     engine = db.make_engine(f"sqlite:///{tmp_path / 'hostile.db'}")
@@ -203,7 +203,7 @@ QUERY_SECRET = "QuerySecret-x81Lp"
 
 DRIVER = """
 import sys
-from sync.cli import main
+from sync.cli.app import main
 for line in sys.stdin.read().splitlines():
     sys.argv = ["trialwatch", *line.split()]
     print(f"### trialwatch {line}", flush=True)

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from factory import make_study, nct
 
-from sync import similar
+from sync.watches import similar
 
 NEUK = "NCT07366658"  # NEUK203-13, iPSC DLL3 CAR-NK, SCLC and neuroendocrine tumours, Phase 1
 DUAL = "NCT07480213"  # dual-target CAR-NK (DLL3/CD56/GD2), r/r SCLC, Phase 1/2

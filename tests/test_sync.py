@@ -17,10 +17,10 @@ from sqlmodel import select
 
 from models import Snapshot, SyncRun, Trial
 from models.db import session_scope
-from sync import store
 from sync.config import ApiSettings
-from sync.ctgov import CtgovClient
-from sync.engine import run_sync, track
+from sync.ingest.run import run_sync, track
+from sync.registry.client import CtgovClient
+from sync.store import snapshots as store
 
 
 def _track(engine, ids):  # type: ignore[no-untyped-def]

@@ -13,9 +13,10 @@ from test_similar import cd19_lupus, neuk203_13
 
 from models import Watch, WatchEvent, WatchMatch
 from models.db import session_scope
-from sync import discover, watches
 from sync.config import WatchConfig
-from sync.ctgov import CtgovClient
+from sync.registry.client import CtgovClient
+from sync.watches import definitions as watches
+from sync.watches import runner as discover
 
 CAR_NK = WatchConfig(name="any-car-nk", term='"CAR-NK" OR "CAR NK"', track=False)
 

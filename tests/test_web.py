@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from web_seed import REAL, TOKEN, WATCH, add_watch, captures, make_app, sync_real_versions
 
-from sync.engine import run_sync
+from sync.ingest.run import run_sync
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 
@@ -92,7 +92,7 @@ def test_api_objects_equal_the_cli_json(web, cli, story) -> None:  # type: ignor
 
 def test_raw_version_is_the_record_as_received(web, story, engine) -> None:  # type: ignore[no-untyped-def]  # noqa: E501
     from models.db import session_scope
-    from sync import store
+    from sync.store import snapshots as store
 
     nct = "NCT04514484"
     first = web.get(f"/api/trials/{nct}/versions/1")
@@ -409,9 +409,9 @@ def test_reads_while_a_writer_holds_the_database(web, engine, db_url) -> None:  
 
 
 def test_version_events_are_the_change_events_of_a_real_update() -> None:
-    from sync import diff as differ
-    from sync.events import build_events
-    from sync.pageviews import version_events
+    from sync.core.diff import walk as differ
+    from sync.core.events import build_events
+    from sync.report.pageviews import version_events
 
     caps = captures(REAL[0])
     changes = differ.diff_records(caps[0], caps[1])

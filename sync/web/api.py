@@ -8,10 +8,12 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from sync import engine as sync_engine
-from sync import pageviews, review, views, watches
-from sync.daemon_status import status_report
-from sync.ids import InvalidNCTId, normalise_many, normalise_nct_id
+from sync.core.ids import InvalidNCTId, normalise_many, normalise_nct_id
+from sync.daemon.status import status_report
+from sync.ingest import run as sync_engine
+from sync.report import pageviews, review
+from sync.store import views
+from sync.watches import definitions as watches
 from sync.web.app import web_of
 from sync.web.auth import require_bearer
 

@@ -18,9 +18,10 @@ from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from models import db
-from sync import digest_render, watches
 from sync.config import Settings
+from sync.report import render as digest_render
+from sync.store import database as db
+from sync.watches import definitions as watches
 
 HERE = Path(__file__).resolve().parent
 # No script at all, styles from our own file only, nothing from elsewhere, never in a frame.

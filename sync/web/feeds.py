@@ -10,7 +10,8 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
 
-from sync import pageviews, watches
+from sync.report import pageviews
+from sync.watches import definitions as watches
 from sync.web.api import Nct
 from sync.web.app import web_of
 
@@ -63,7 +64,7 @@ def changes(request: Request) -> Response:
 
 @router.get("/trials/{nct}.atom", summary="One trial's new versions")
 def trial(request: Request, nct: Nct) -> Response:
-    from sync import views
+    from sync.store import views
 
     try:
         with web_of(request).reading() as s:

@@ -7,8 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
-from sync import pageviews, views, watches
 from sync.config import OVERALL_STATUSES
+from sync.report import pageviews
+from sync.store import views
+from sync.watches import definitions as watches
 from sync.web import api
 from sync.web.api import Nct
 from sync.web.app import web_of

@@ -62,7 +62,7 @@ def simultaneous_syncs(engine: Engine, tmp: Path, n: int = 2) -> dict[str, Any]:
 
 
 def _invoke(runner: CliRunner, env: dict[str, str], *args: str) -> tuple[int, str]:
-    from sync.cli import app
+    from sync.cli.app import app
 
     result = runner.invoke(app, list(args), env=env, catch_exceptions=True)
     text = result.stdout + result.stderr
@@ -148,7 +148,7 @@ def _history_moves_on(fake: Any, served: set[str]) -> None:
     """Every history trial gets registry version 3 (a status change), posted today."""
     from factory import with_last_update, with_status
 
-    from sync import record
+    from sync.core import record
 
     for n in harness.HISTORY_TRIALS:
         current = with_last_update(with_status(fake.get(n), "ACTIVE_NOT_RECRUITING"), "2026-11-21")
@@ -180,7 +180,7 @@ def _backfill_then_sync_state(tmp: Path) -> dict[str, Any]:
         hs.prepare(engine, client)
         _history_moves_on(fake, hs.served)
         assert hs.op(engine, client).outcome == "ok"
-        from sync.engine import run_sync
+        from sync.ingest.run import run_sync
 
         assert run_sync(engine, client, batch_size=4).outcome == "ok"
         state = harness.fingerprint(engine)
@@ -211,7 +211,7 @@ def backfill_during_sync(engine: Engine, tmp: Path) -> dict[str, Any]:
         assert not {h for h in harness.stored_hashes(engine).values() if h not in hs.served}
         # A run that met the other one's writes says so (partial) and the next one completes.
         assert hs.op(engine, client).outcome == "ok"
-        from sync.engine import run_sync
+        from sync.ingest.run import run_sync
 
         assert run_sync(engine, client, batch_size=4).outcome == "ok"
         _check_sound(engine)
@@ -237,8 +237,8 @@ def sync_meets_open_backfill(engine: Engine, hold: float = 0.8) -> dict[str, Any
     from sqlalchemy.orm import Session
 
     from models import Snapshot
-    from sync import history
-    from sync.engine import run_sync
+    from sync.ingest import backfill as history
+    from sync.ingest.run import run_sync
 
     with ChaosRegistry() as fake, harness.make_client(fake) as client:
         hs = harness.HistoryScenario(fake)

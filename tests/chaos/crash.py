@@ -17,7 +17,7 @@ from chaos.harness import ChaosRegistry, Scenario
 from models import SyncRun
 from models import db as dbm
 from models.db import session_scope
-from sync.ctgov import CtgovClient
+from sync.registry.client import CtgovClient
 
 DRIP = 0.02  # seconds between the ten pieces of every answer: fetching takes a while
 

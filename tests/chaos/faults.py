@@ -13,7 +13,8 @@ from sqlalchemy.engine import Engine
 from chaos import harness
 from chaos.harness import ATTEMPTS, RETRY_BUDGET, TIMEOUT, ChaosRegistry, Scenario
 from models.db import session_scope
-from sync import record, store
+from sync.core import record
+from sync.store import snapshots as store
 
 
 @dataclass(frozen=True)

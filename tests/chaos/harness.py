@@ -21,10 +21,12 @@ from sqlmodel import select
 from models import Change, Snapshot, SyncRun, Trial, Watch, WatchEvent, WatchMatch
 from models import db as dbm
 from models.db import session_scope
-from sync import discover, record, store
 from sync.config import ApiSettings, Settings, WatchConfig
-from sync.ctgov import CtgovClient
-from sync.engine import SyncSummary, run_sync, track
+from sync.core import record
+from sync.ingest.run import SyncSummary, run_sync, track
+from sync.registry.client import CtgovClient
+from sync.store import snapshots as store
+from sync.watches import runner as discover
 
 VERSION_PATH = "/api/v2/version"
 STUDIES_PATH = "/api/v2/studies"
@@ -391,7 +393,7 @@ class HistoryScenario:
         assert first.outcome == "ok", first.errors
 
     def op(self, engine: Engine, client: CtgovClient, **_kw: Any) -> Any:
-        from sync import history
+        from sync.ingest import backfill as history
 
         with session_scope(engine) as s:
             ids = history.targets(s)

@@ -38,7 +38,7 @@ def install(spec: str) -> None:
             _die()
 
     if point == "request":
-        from sync import ctgov
+        from sync.registry import client as ctgov
 
         send = ctgov.CtgovClient._send
 
@@ -48,7 +48,7 @@ def install(spec: str) -> None:
 
         ctgov.CtgovClient._send = counted_send  # type: ignore[method-assign]
     elif point == "snapshot":
-        from sync import store
+        from sync.store import snapshots as store
 
         store_version = store.store_version
 
@@ -72,7 +72,7 @@ def main() -> None:
     spec = os.environ.get("TW_KILL_AT")
     if spec:
         install(spec)
-    from sync.cli import main as cli_main
+    from sync.cli.app import main as cli_main
 
     sys.argv = ["trialwatch", *sys.argv[1:]]
     cli_main()

@@ -1,0 +1,110 @@
+"""What every command module shares: the context, output helpers, ID parsing, progress."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cached_property
+from typing import Annotated, Any, NoReturn
+
+import orjson
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from sync.config import Settings, load_settings
+from sync.core.ids import InvalidNCTId, normalise_many
+from sync.core.util import Progress as ProgressFn
+from sync.registry.client import CtgovClient
+from sync.store import database as db
+from sync.watches.seed import apply_config_once
+
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+
+
+class Ctx:
+    """What commands share: settings, engine and API client, made on first use."""
+
+    def __init__(self, config: str | None) -> None:
+        self.config = config
+
+    @cached_property
+    def settings(self) -> Settings:
+        return load_settings(self.config)
+
+    @cached_property
+    def engine(self) -> Engine:
+        eng = db.make_engine(self.settings.database_url_resolved)
+        db.ensure_schema(eng)
+        # The config's trials and watches exist from the first command that reads the
+        # database (`list` right after install shows them, "not synced yet").
+        apply_config_once(eng, self.settings)
+        return eng
+
+    def client(self) -> CtgovClient:
+        s = self.settings
+        return CtgovClient(s.api_url, s.history_url, s.api)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        with db.session_scope(self.engine) as session:
+            yield session
+
+    def close(self) -> None:
+        """Give the database connections back when the command ends (a PostgreSQL server
+        counts them; a pool left to the garbage collector holds them for a while)."""
+        if "engine" in self.__dict__:
+            self.engine.dispose()
+
+
+def ctx_of(typer_ctx: typer.Context) -> Ctx:
+    obj = typer_ctx.find_root().obj
+    assert isinstance(obj, Ctx)
+    return obj
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    # err soft-wraps: one line whatever the terminal width, so scripts can read it.
+    err.print(f"[red]error:[/red] {message}", highlight=False, markup=True)
+    raise typer.Exit(code)
+
+
+def print_json(data: Any) -> None:
+    # NON_STR_KEYS: a state's StrEnum as a key (changes by category) is written as its string.
+    options = orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS
+    sys.stdout.write(orjson.dumps(data, option=options, default=str).decode() + "\n")
+
+
+def parse_ids(raw: list[str]) -> list[str]:
+    try:
+        return normalise_many(raw)
+    except InvalidNCTId as exc:
+        fail(str(exc))
+
+
+@contextmanager
+def progress_bar(label: str) -> Iterator[ProgressFn | None]:
+    """A progress bar on stderr when it is a terminal; nothing otherwise."""
+    if not err.is_terminal:
+        yield None
+        return
+    with Progress(
+        TextColumn(label),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    ) as bar:
+        task = bar.add_task(label, total=None)
+
+        def update(done: int, total: int, _what: str) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update

@@ -1,0 +1,24 @@
+"""Terminal rendering of events: one line each in `history` (`diff` groups under them: render)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+
+from sync.cli.render import SEVERITY_STYLE
+
+
+def event_line(event: dict[str, Any]) -> str:
+    """`high   recruitment closed: …` with Rich markup, the summary escaped."""
+    style = SEVERITY_STYLE.get(event["importance"], "")
+    head = f"{event['importance']:<6}"
+    return f"[{style}]{head}[/{style}] {escape(event['summary'])}" if style else (
+        f"{head} {escape(event['summary'])}"
+    )
+
+
+def print_events(console: Console, events: list[dict[str, Any]]) -> None:
+    for e in events:
+        console.print(f"    {event_line(e)}", highlight=False)

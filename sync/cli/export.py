@@ -1,0 +1,67 @@
+"""The `export` command: the stored history as Parquet, CSV or DuckDB tables for analysis."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from sync.cli.common import JsonOpt, ctx_of, fail, out, parse_ids, print_json, progress_bar
+from sync.report import export
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("export")
+    def export_(
+        typer_ctx: typer.Context,
+        target: Annotated[
+            Path,
+            typer.Argument(
+                help="A directory (one file per table) or FILE.duckdb (tables and views).",
+                show_default=False,
+            ),
+        ],
+        fmt: Annotated[
+            str | None,
+            typer.Option("--format", help="parquet (default) or csv, for a directory."),
+        ] = None,
+        trials: Annotated[
+            list[str] | None,
+            typer.Option("--trial", help="Only this tracked trial (repeat for more)."),
+        ] = None,
+        watch: Annotated[
+            str | None, typer.Option("--watch", help="Only the members of this watch.")
+        ] = None,
+        since: Annotated[
+            str | None,
+            typer.Option(
+                "--since",
+                help="Only studies with something new since this date (YYYY-MM-DD); "
+                "into an existing .duckdb file their rows are replaced.",
+            ),
+        ] = None,
+        json_: JsonOpt = False,
+    ) -> None:
+        """Write the trials, versions, changes, sites and watch events as analysis tables."""
+        if trials and watch:
+            fail("give --trial or --watch, not both")
+        try:
+            sel = export.Selection(
+                trials=parse_ids(trials or []),
+                watch=watch,
+                since=export.parse_since(since) if since is not None else None,
+            )
+            c = ctx_of(typer_ctx)
+            with progress_bar("exporting") as progress:
+                summary = export.export(c.engine, target, fmt, sel, progress)
+        except export.ExportError as exc:
+            fail(str(exc))
+        if json_:
+            print_json(summary.to_dict())
+            return
+        rows = ", ".join(f"{name} {n:,}" for name, n in summary.tables.items())
+        verb = "updated" if summary.merged else "wrote"
+        out.print(f"{verb} {summary.target} ({summary.format}): {rows}", highlight=False)
+        if summary.views:
+            out.print(f"views: {', '.join(summary.views)}", highlight=False)

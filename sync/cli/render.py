@@ -1,0 +1,145 @@
+"""Terminal rendering of changes: by category, most severe first, values in words, compact."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from rich.console import Console
+from rich.text import Text
+
+from sync.report.render import fmt_value
+
+SEVERITY_ORDER = {"high": 0, "medium": 1, "low": 2}
+SEVERITY_STYLE = {"high": "bold red", "medium": "yellow", "low": "dim"}
+
+
+def word_diff_text(segments: Any, styled: bool = True) -> Text | None:
+    """Render [(op, text), …] word-diff segments: deletions struck red, insertions green, or
+    (not styled: a pipe or a file) marked [-deleted-] and {+inserted+} as git's word diff does."""
+    if not isinstance(segments, list):
+        return None
+    out = Text()
+    for seg in segments:
+        if isinstance(seg, dict):
+            op, text = seg.get("op"), seg.get("text", "")
+        elif isinstance(seg, (list, tuple)) and len(seg) == 2:
+            op, text = seg
+        else:
+            return None
+        if styled:
+            style = {"delete": "red strike", "insert": "green", "equal": ""}.get(str(op), "")
+            out.append(str(text), style=style)
+        else:
+            marks = {"delete": ("[-", "-]"), "insert": ("{+", "+}")}.get(str(op), ("", ""))
+            out.append(f"{marks[0]}{text}{marks[1]}")
+        out.append(" ")
+    return out
+
+
+def _word_segments(change: dict[str, Any]) -> Any:
+    detail = change.get("detail")
+    if isinstance(detail, dict):
+        return detail.get("words") or detail.get("word_diff")
+    return None
+
+
+def group_changes(changes: list[dict[str, Any]]) -> list[tuple[str, list[dict[str, Any]]]]:
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for ch in changes:
+        groups.setdefault(ch["category"], []).append(ch)
+    ordered = sorted(
+        groups.items(),
+        key=lambda kv: (min(SEVERITY_ORDER.get(c["severity"], 3) for c in kv[1]), kv[0]),
+    )
+    return [
+        (cat, sorted(items, key=lambda c: SEVERITY_ORDER.get(c["severity"], 3)))
+        for cat, items in ordered
+    ]
+
+
+def _one_line(text: str, width: int) -> Text:
+    line = Text(" ".join(text.split()))
+    line.truncate(max(width, 1), overflow="ellipsis")
+    return line
+
+
+def _old_new(change: dict[str, Any], shown: str, width: int) -> Text | None:
+    """The old and new values in words on one line, or None when the summary as shown (`shown`,
+    maybe cut) already says them: repeating them would double every row."""
+    old, new = change.get("old"), change.get("new")
+    old_text, new_text = fmt_value(old), fmt_value(new)
+    if old_text.lower() in shown.lower() and new_text.lower() in shown.lower():
+        return None
+    if old in (None, "", [], {}) or new in (None, "", [], {}):
+        # Added or removed: the summary names the item; its fields are in diff --json.
+        return None
+    half = max((width - 3) // 2, 8)
+    line = _one_line(old_text, half)
+    line.append(" → ")
+    line.append_text(_one_line(new_text, width - line.cell_len))
+    return line
+
+
+def print_diff(console: Console, data: dict[str, Any]) -> None:
+    """Every change on one line (severity, summary, the ID `ack` takes), grouped under the
+    event it belongs to (most important first; by category when the data has no events), with
+    a second line of old and new values or changed words only when the summary does not
+    already say them."""
+    changes = data["changes"]
+    events = data.get("events")
+    counts = Counter(c["severity"] for c in changes)
+    by_severity = ", ".join(f"{counts[s]} {s}" for s in SEVERITY_ORDER if counts[s])
+    head = (
+        f"[bold]{data['nct_id']}[/bold] v{data['from']} → v{data['to']}: "
+        f"{len(changes)} change{'s' if len(changes) != 1 else ''}"
+    )
+    if events is not None:
+        head += f" in {len(events)} event{'s' if len(events) != 1 else ''}"
+    console.print(head + (f" ({by_severity})" if by_severity else ""), highlight=False)
+    if not changes:
+        console.print("  no change in what the sponsor submitted")
+        return
+    groups: list[tuple[Text, list[dict[str, Any]]]]
+    if events is not None:
+        groups = []
+        for e in events:
+            title = Text(f"{e['importance']}: ", style=SEVERITY_STYLE.get(e["importance"], ""))
+            title.append(_one_line(f"{e['summary']} ({e['count']})", console.width - 8))
+            items = sorted(
+                (changes[i] for i in e["members"]),
+                key=lambda c: SEVERITY_ORDER.get(c["severity"], 3),
+            )
+            groups.append((title, items))
+    else:
+        groups = [
+            (Text(f"{category} ({len(items)})", style="bold"), items)
+            for category, items in group_changes(changes)
+        ]
+    for title, items in groups:
+        console.print(title, highlight=False, soft_wrap=False)
+        print_change_lines(console, items)
+
+
+def print_change_lines(console: Console, items: list[dict[str, Any]]) -> None:
+    """One line per change, and a second with the values or changed words when needed."""
+    width = console.width
+    indent = " " * 10
+    for ch in items:
+        sev = ch["severity"]
+        ref = f"  #{ch['id']}" if ch.get("id") is not None else ""
+        line = Text(f"  {sev:<8}", style=SEVERITY_STYLE.get(sev, ""))
+        summary = _one_line(ch["summary"], width - 10 - len(ref))
+        line.append_text(summary)
+        line.append(ref, style="dim")
+        console.print(line, highlight=False, soft_wrap=False)
+        words = word_diff_text(_word_segments(ch), styled=console.is_terminal)
+        if words is not None:
+            # The changed words are the point of an eligibility change: wrapped, not cut.
+            body = Text(indent)
+            body.append_text(words)
+            console.print(body, highlight=False, soft_wrap=False)
+            continue
+        values = _old_new(ch, summary.plain, width - len(indent))
+        if values is not None:
+            console.print(Text(indent) + values, highlight=False, soft_wrap=False)

@@ -1,0 +1,1 @@
+"""Two study records -> typed changes: the walk, list items paired by identity, the rules."""

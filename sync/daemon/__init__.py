@@ -1,0 +1,1 @@
+"""The daemon: the scheduler service, its schedule, its single-leader lock and its status."""

@@ -1,0 +1,1 @@
+"""Getting records in: the freshness gate, one sync run, the history backfill."""

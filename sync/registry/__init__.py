@@ -1,0 +1,1 @@
+"""The ClinicalTrials.gov client: API v2 and the website's record-history endpoints."""

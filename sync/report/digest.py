@@ -1,0 +1,383 @@
+"""Change digests: select stored changes and watch events for a window and build the digest data."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import aliased
+from sqlmodel import Session, col, select
+
+from models import Change, Snapshot, SyncRun, Trial, Watch, WatchEvent, WatchMatch
+from sync.core import record
+from sync.core.diff.walk import CATEGORIES
+from sync.core.util import IN_LIST_SIZE, chunks
+from sync.core.util import aware as _aware
+from sync.core.util import utc_iso as _iso
+from sync.report import digest_events
+from sync.store import snapshots as store
+
+SEVERITY_RANK = {"high": 0, "medium": 1, "low": 2}
+STUDY_URL = "https://clinicaltrials.gov/study/{}"
+# The timeline of a trial shows at most this many of its latest versions.
+TIMELINE_VERSIONS = 40
+_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(m|min|h|d|w)\s*$", re.IGNORECASE)
+_UNITS = {"m": "minutes", "min": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+class DigestError(ValueError):
+    """A digest request a user can fix (a bad date, an unknown watch)."""
+
+
+def parse_when(text: str, now: datetime, *, end: bool = False) -> datetime:
+    """A point in time from `7d`/`24h`/`2w`/`30m` (ago), a date or an ISO date-time (UTC).
+
+    A bare date is the start of that day, or with `end` the end of it, so that
+    `--since 2026-11-01 --until 2026-11-07` includes the whole of 7 November.
+    """
+    raw = text.strip()
+    if raw.lower() == "now":
+        return now
+    m = _DURATION_RE.match(raw)
+    if m:
+        return now - timedelta(**{_UNITS[m[2].lower()]: float(m[1])})
+    try:
+        day = date.fromisoformat(raw)
+    except ValueError:
+        pass
+    else:
+        start = datetime.combine(day, time(0), tzinfo=UTC)
+        return start + timedelta(days=1) if end else start
+    try:
+        when = datetime.fromisoformat(raw)
+    except ValueError:
+        raise DigestError(
+            f"{text!r} is not a time: use a duration like 7d, 24h, 2w or 30m, a date like "
+            "2026-11-01, or an ISO date-time"
+        ) from None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+@dataclass
+class Selection:
+    """What a digest covers: a window and filters, or exact row IDs (a notification's content)."""
+
+    since: datetime
+    until: datetime
+    trials: list[str] = field(default_factory=list)
+    watch: str | None = None
+    unreviewed: bool = False
+    change_ids: list[int] | None = None
+    event_ids: list[int] | None = None
+    run_ids: list[int] = field(default_factory=list)
+
+
+def _watch_trials(session: Session, name: str) -> tuple[int, set[str]]:
+    watch = session.exec(select(Watch).where(Watch.name == name)).first()
+    if watch is None:
+        names = sorted(session.exec(select(Watch.name)).all())
+        known = ", ".join(names) if names else "none defined"
+        raise DigestError(f"no watch named {name!r} (known: {known})")
+    members = set(session.exec(select(WatchMatch.nct_id).where(WatchMatch.watch_id == watch.id)))
+    members |= set(session.exec(select(Trial.nct_id).where(Trial.source == f"watch:{name}")))
+    assert watch.id is not None
+    return watch.id, members
+
+
+def select_changes(session: Session, sel: Selection) -> list[tuple[Change, Trial]]:
+    """The Change rows (with their trial) a selection covers, oldest first.
+
+    Changes between versions imported from the registry's history are past events, not news:
+    they stay out of digests (`trialwatch history` shows them).
+    """
+    snap = aliased(Snapshot)
+    base = (
+        select(Change, Trial)
+        .join(Trial, col(Trial.id) == col(Change.trial_id))
+        .outerjoin(
+            snap,
+            sa.and_(
+                col(snap.trial_id) == col(Change.trial_id),
+                col(snap.version) == col(Change.to_version),
+            ),
+        )
+        .where(sa.or_(col(snap.origin).is_(None), col(snap.origin) != "history"))
+    )
+    if sel.trials:
+        base = base.where(col(Trial.nct_id).in_(sel.trials))
+    if sel.watch:
+        _, members = _watch_trials(session, sel.watch)
+        base = base.where(col(Trial.nct_id).in_(sorted(members) or [""]))
+    if sel.unreviewed:
+        base = base.where(col(Change.acknowledged_at).is_(None))
+    rows: list[tuple[Change, Trial]] = []
+    if sel.change_ids is not None:
+        for part in chunks(sorted(set(sel.change_ids)), IN_LIST_SIZE):
+            rows.extend(session.exec(base.where(col(Change.id).in_(part))).all())
+    else:
+        q = base.where(col(Change.detected_at) >= sel.since, col(Change.detected_at) < sel.until)
+        rows.extend(session.exec(q).all())
+    rows.sort(key=lambda r: r[0].id or 0)
+    return rows
+
+
+def select_events(session: Session, sel: Selection) -> list[tuple[WatchEvent, Watch]]:
+    base = select(WatchEvent, Watch).join(Watch, col(Watch.id) == col(WatchEvent.watch_id))
+    if sel.trials:
+        base = base.where(col(WatchEvent.nct_id).in_(sel.trials))
+    if sel.watch:
+        watch_id, _ = _watch_trials(session, sel.watch)
+        base = base.where(WatchEvent.watch_id == watch_id)
+    if sel.unreviewed:
+        base = base.where(col(WatchEvent.acknowledged_at).is_(None))
+    rows: list[tuple[WatchEvent, Watch]] = []
+    if sel.event_ids is not None:
+        for part in chunks(sorted(set(sel.event_ids)), IN_LIST_SIZE):
+            rows.extend(session.exec(base.where(col(WatchEvent.id).in_(part))).all())
+    else:
+        q = base.where(col(WatchEvent.at) >= sel.since, col(WatchEvent.at) < sel.until)
+        rows.extend(session.exec(q).all())
+    rows.sort(key=lambda r: r[0].id or 0)
+    return rows
+
+
+def select_runs(session: Session, since: datetime, until: datetime, extra: Iterable[int]) -> list[
+    SyncRun
+]:
+    """Runs that overlap the window, and the runs that produced what the digest lists."""
+    overlapping = select(SyncRun).where(
+        col(SyncRun.started_at) < until,
+        sa.or_(col(SyncRun.finished_at).is_(None), col(SyncRun.finished_at) >= since),
+    )
+    runs = {r.id: r for r in session.exec(overlapping)}
+    missing = sorted({i for i in extra if i not in runs})
+    for part in chunks(missing, IN_LIST_SIZE):
+        for r in session.exec(select(SyncRun).where(col(SyncRun.id).in_(part))):
+            runs[r.id] = r
+    return sorted(runs.values(), key=lambda r: (_aware(r.started_at), r.id or 0))
+
+
+def run_dict(r: SyncRun) -> dict[str, Any]:
+    return {
+        "id": r.id,
+        "kind": r.kind,
+        "trigger": r.trigger,
+        "mode": r.mode,
+        "started": _iso(r.started_at),
+        "finished": _iso(r.finished_at),
+        "outcome": r.outcome,
+        "new_versions": r.new_versions,
+        "changes": r.changes,
+        "not_found": r.not_found or [],
+        "errors": r.errors or [],
+    }
+
+
+def health(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """How far the window can be trusted: a failed, partial or unfinished run is never clean."""
+    counts = Counter(r["outcome"] for r in runs)
+    unfinished = sum(n for k, n in counts.items() if k not in ("ok", "partial", "failed"))
+    bad = counts.get("failed", 0) + counts.get("partial", 0) + unfinished
+    if not runs:
+        note = "no sync ran in this window"
+    elif bad:
+        parts = [
+            f"{counts[k]} {k}" for k in ("failed", "partial") if counts.get(k)
+        ] + ([f"{unfinished} unfinished"] if unfinished else [])
+        note = (
+            f"{bad} of {len(runs)} runs did not complete cleanly ({', '.join(parts)}): "
+            "changes may be missing from this digest"
+        )
+    else:
+        note = f"all {len(runs)} runs in this window completed cleanly"
+    return {
+        "runs": len(runs),
+        "ok": counts.get("ok", 0),
+        "partial": counts.get("partial", 0),
+        "failed": counts.get("failed", 0),
+        "unfinished": unfinished,
+        "clean": bad == 0,
+        "note": note,
+    }
+
+
+def change_dict(c: Change) -> dict[str, Any]:
+    return {
+        "id": c.id,
+        "category": c.category,
+        "severity": c.severity,
+        "summary": c.summary,
+        "old": c.old,
+        "new": c.new,
+        "path": c.path,
+        "from_version": c.from_version,
+        "to_version": c.to_version,
+        "detected": _iso(c.detected_at),
+        "acknowledged": c.acknowledged_at is not None,
+        "run_id": c.run_id,
+        "detail": c.detail,
+    }
+
+
+def _change_order(c: dict[str, Any]) -> tuple[int, int, int]:
+    cat = CATEGORIES.index(c["category"]) if c["category"] in CATEGORIES else len(CATEGORIES)
+    return SEVERITY_RANK.get(c["severity"], 9), cat, c["id"] or 0
+
+
+def _version_date(snap: Snapshot) -> str:
+    fetched = _aware(snap.fetched_at).date().isoformat()
+    return snap.registry_date or snap.last_update_posted or fetched
+
+
+def timeline(session: Session, trial: Trial) -> list[dict[str, Any]]:
+    """Status and enrollment of each of the trial's latest versions, oldest first."""
+    assert trial.id is not None
+    snaps = session.exec(
+        select(Snapshot)
+        .where(Snapshot.trial_id == trial.id)
+        .order_by(col(Snapshot.version).desc())
+        .limit(TIMELINE_VERSIONS)
+    ).all()
+    points = []
+    for snap in reversed(snaps):
+        keys = record.key_fields(store.record_of(session, snap))
+        enrollment = keys.get("enrollment") or {}
+        points.append(
+            {
+                "version": snap.version,
+                "date": _version_date(snap),
+                "status": keys.get("status"),
+                "enrollment": enrollment.get("count"),
+                "enrollment_type": enrollment.get("type"),
+            }
+        )
+    return points
+
+
+def event_dict(e: WatchEvent, w: Watch, titles: dict[str, str | None]) -> dict[str, Any]:
+    return {
+        "id": e.id,
+        "watch": w.name,
+        "nct_id": e.nct_id,
+        "event": e.event,
+        "reason": e.reason,
+        "summary": e.summary,
+        "title": titles.get(e.nct_id),
+        "at": _iso(e.at),
+        "acknowledged": e.acknowledged_at is not None,
+        "url": STUDY_URL.format(e.nct_id),
+    }
+
+
+def build_digest(
+    session: Session,
+    sel: Selection,
+    *,
+    now: datetime | None = None,
+    with_timeline: bool = True,
+    base_url: str | None = None,
+) -> dict[str, Any]:
+    """The digest as plain data: the `digest --format json` contract, which renderers share.
+
+    Trials come by their most important event first; within a trial, changes by severity then
+    category. Each trial carries its events and where its full detail is (`base_url`: the web).
+    """
+    now = now or datetime.now(UTC)
+    changes = select_changes(session, sel)
+    events = select_events(session, sel)
+    run_ids = [c.run_id for c, _ in changes if c.run_id] + [
+        e.run_id for e, _ in events if e.run_id
+    ] + sel.run_ids
+    runs = [run_dict(r) for r in select_runs(session, sel.since, sel.until, run_ids)]
+
+    by_trial: dict[int, tuple[Trial, list[dict[str, Any]], list[Change]]] = {}
+    for c, t in changes:
+        entry = by_trial.setdefault(t.id or 0, (t, [], []))
+        entry[1].append(change_dict(c))
+        entry[2].append(c)
+    trials = []
+    for t, items, rows in by_trial.values():
+        trial_events, labels = digest_events.trial_events(rows)
+        for item in items:
+            item.update(labels.get(item["id"], {}))
+        items.sort(key=_change_order)
+        severities = Counter(c["severity"] for c in items)
+        trials.append(
+            {
+                "nct_id": t.nct_id,
+                "title": t.title,
+                "status": t.status,
+                "url": STUDY_URL.format(t.nct_id),
+                "severity": items[0]["severity"],
+                "counts": {s: severities.get(s, 0) for s in SEVERITY_RANK},
+                "changes": items,
+                "timeline": timeline(session, t) if with_timeline else [],
+                "importance": trial_events[0]["importance"] if trial_events else "low",
+                "events": trial_events,
+                "detail": digest_events.detail_link(
+                    t.nct_id,
+                    min(r.from_version for r in rows),
+                    max(r.to_version for r in rows),
+                    base_url,
+                ),
+            }
+        )
+    trials.sort(key=digest_events.trial_rank)
+    nct_ids = sorted({e.nct_id for e, _ in events})
+    titles: dict[str, str | None] = {}
+    for ids in chunks(nct_ids, IN_LIST_SIZE):
+        titles.update(session.exec(select(Trial.nct_id, Trial.title).where(
+            col(Trial.nct_id).in_(ids))).all())  # fmt: skip
+        for nct, title in session.exec(
+            select(WatchMatch.nct_id, WatchMatch.title).where(col(WatchMatch.nct_id).in_(ids))
+        ):
+            titles[nct] = titles.get(nct) or title
+    watch_events = [event_dict(e, w, titles) for e, w in events]
+    n_changes = sum(len(t["changes"]) for t in trials)
+    by_severity = Counter(c["severity"] for t in trials for c in t["changes"])
+    return {
+        "generated": _iso(now),
+        "window": {"since": _iso(sel.since), "until": _iso(sel.until)},
+        "filters": {
+            "trials": sel.trials,
+            "watch": sel.watch,
+            "unreviewed": sel.unreviewed,
+        },
+        "registry": {"data_timestamp": store.get_meta(session, "last_data_timestamp")},
+        "health": health(runs),
+        "runs": runs,
+        "counts": {
+            "trials": len(trials),
+            "changes": n_changes,
+            "watch_events": len(watch_events),
+            "by_severity": {s: by_severity.get(s, 0) for s in SEVERITY_RANK},
+        },
+        "trials": trials,
+        "watch_events": watch_events,
+    }
+
+
+def headline(digest: dict[str, Any]) -> str:
+    """One line that says what a digest holds, and never hides a failed run."""
+    n = digest["counts"]
+    parts = []
+    if n["changes"]:
+        parts.append(
+            f"{n['changes']} change{'s' if n['changes'] != 1 else ''} in {n['trials']} "
+            f"trial{'s' if n['trials'] != 1 else ''}"
+        )
+        if n["by_severity"].get("high"):
+            parts[-1] += f" ({n['by_severity']['high']} high)"
+    if n["watch_events"]:
+        parts.append(f"{n['watch_events']} watch event{'s' if n['watch_events'] != 1 else ''}")
+    text = ", ".join(parts) if parts else "no changes"
+    h = digest["health"]
+    if not h["clean"]:
+        bad = h["failed"] + h["partial"] + h["unfinished"]
+        text += f"; warning: {bad} run{'s' if bad != 1 else ''} did not complete cleanly"
+    return text

@@ -1,0 +1,353 @@
+"""Read-side queries behind the web pages and feeds, beside sync.store.views (the CLI's)."""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from datetime import UTC, datetime
+from types import SimpleNamespace
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import aliased, defer
+from sqlmodel import Session, col, func, select
+
+from models import Change, Snapshot, Trial, Watch, WatchEvent, WatchMatch
+from sync.core import record
+from sync.core.events import build_events
+from sync.report.digest import SEVERITY_RANK, STUDY_URL, _iso, _version_date, change_dict, health
+from sync.store import snapshots as store
+from sync.store import views
+from sync.watches.definitions import UnknownWatch, get_watch
+
+# How many versions a feed or the overview lists.
+FEED_ENTRIES = 50
+OVERVIEW_VERSIONS = 30
+
+
+def version_events(changes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A version's changes as events (sync.core.events), most important first: what a page or a
+    feed shows first. `members` are the IDs of the changes each event groups."""
+    rows = [SimpleNamespace(**{k: c.get(k) for k in _CHANGE_FIELDS}) for c in changes]
+    return [
+        {**e.to_dict(), "members": [changes[i].get("id") for i in e.members]}
+        for e in build_events(rows)
+    ]
+
+
+_CHANGE_FIELDS = ("category", "path", "old", "new", "summary", "severity", "detail")
+
+
+def importance(events: list[dict[str, Any]]) -> str:
+    return events[0]["importance"] if events else "low"
+
+
+# --- recent versions: the overview and the feeds ------------------------------------------------
+
+
+def recent_versions(
+    session: Session, nct_ids: list[str] | None = None, limit: int = FEED_ENTRIES
+) -> list[dict[str, Any]]:
+    """The latest trial-versions that brought changes, newest first, each with its events.
+
+    Versions imported from the registry's history are past events, not news (as in digests).
+    Each has a stable `entry_id` (its snapshot's row ID survives a backfill's renumbering).
+    """
+    snap = aliased(Snapshot)
+    pairs = (
+        select(
+            col(Change.trial_id),
+            col(Change.to_version),
+            func.max(Change.id).label("last_id"),
+            func.max(Change.detected_at).label("detected"),
+        )
+        .join(
+            snap,
+            sa.and_(
+                col(snap.trial_id) == col(Change.trial_id),
+                col(snap.version) == col(Change.to_version),
+            ),
+        )
+        .where(
+            col(Change.to_version) == col(Change.from_version) + 1,
+            col(snap.origin) != "history",
+        )
+        .group_by(col(Change.trial_id), col(Change.to_version))
+        .order_by(sa.desc("last_id"))
+        .limit(limit)
+    )
+    if nct_ids is not None:
+        ids = list(session.exec(select(Trial.id).where(col(Trial.nct_id).in_(nct_ids or [""]))))
+        pairs = pairs.where(col(Change.trial_id).in_(ids or [-1]))
+    rows = session.exec(pairs).all()  # type: ignore[call-overload]
+    if not rows:
+        return []
+    trial_ids = sorted({r[0] for r in rows})
+    trials = {t.id: t for t in session.exec(select(Trial).where(col(Trial.id).in_(trial_ids)))}
+    wanted = {(r[0], r[1]) for r in rows}
+    changes: dict[tuple[int, int], list[dict[str, Any]]] = {}
+    q = select(Change).where(
+        col(Change.trial_id).in_(trial_ids),
+        col(Change.to_version).in_(sorted({r[1] for r in rows})),
+        col(Change.to_version) == col(Change.from_version) + 1,
+    )
+    for c in session.exec(q):
+        key = (c.trial_id, c.to_version)
+        if key in wanted:
+            changes.setdefault(key, []).append(change_dict(c))
+    snaps = {
+        (s.trial_id, s.version): s
+        for s in session.exec(
+            select(Snapshot).where(
+                col(Snapshot.trial_id).in_(trial_ids),
+                col(Snapshot.version).in_(sorted({r[1] for r in rows})),
+            )
+        )
+        if (s.trial_id, s.version) in wanted
+    }
+    out = []
+    for trial_id, version, _last, detected in rows:
+        t = trials[trial_id]
+        s = snaps[(trial_id, version)]
+        items = sorted(changes.get((trial_id, version), []), key=lambda c: c["id"] or 0)
+        events = version_events(items)
+        out.append(
+            {
+                "entry_id": f"urn:trialwatch:{t.nct_id}:snapshot:{s.id}",
+                "nct_id": t.nct_id,
+                "title": t.title,
+                "status": t.status,
+                "version": version,
+                "from_version": version - 1,
+                "date": _version_date(s),
+                "detected": _iso(detected),
+                "importance": importance(events),
+                "events": events,
+                "changes": items,
+            }
+        )
+    return out
+
+
+def overview(session: Session) -> dict[str, Any]:
+    """The front page: the most important recent versions, run health, watches."""
+    from sync.watches.definitions import watch_rows
+
+    recent = recent_versions(session, limit=OVERVIEW_VERSIONS)
+    recent.sort(key=lambda v: SEVERITY_RANK.get(v["importance"], 9))  # stable: newest first
+    runs = views.runs(session, limit=10)
+    return {
+        "trials": session.exec(
+            select(func.count()).select_from(Trial).where(col(Trial.active).is_(True))
+        ).one(),
+        "recent": recent,
+        "runs": runs,
+        "health": health(runs),
+        "watches": watch_rows(session),
+    }
+
+
+# --- one trial ----------------------------------------------------------------------------------
+
+_POINTS: OrderedDict[str, dict[str, Any]] = OrderedDict()
+_POINTS_MAX = 50_000
+_POINTS_LOCK = threading.Lock()
+
+
+def _point(session: Session, snap: Snapshot) -> dict[str, Any]:
+    """Status, enrollment and dates of one version. Decoding a large record takes milliseconds,
+    so they are kept in memory by content hash: a hash names one content for good, and what
+    is read here is all in the hashed, sponsor-submitted part."""
+    key = f"{snap.canon_version}:{snap.content_hash}"
+    with _POINTS_LOCK:
+        hit = _POINTS.get(key)
+        if hit is not None:
+            _POINTS.move_to_end(key)
+            return hit
+    keys = record.key_fields(store.record_of(session, snap))
+    enrollment = keys.get("enrollment") or {}
+    point = {
+        "status": keys.get("status"),
+        "enrollment": enrollment.get("count"),
+        "enrollment_type": enrollment.get("type"),
+        "start_date": keys.get("start_date"),
+        "primary_completion_date": keys.get("primary_completion_date"),
+        "completion_date": keys.get("completion_date"),
+        "site_count": keys.get("site_count"),
+    }
+    with _POINTS_LOCK:
+        _POINTS[key] = point
+        while len(_POINTS) > _POINTS_MAX:
+            _POINTS.popitem(last=False)
+    return point
+
+
+def timeline(session: Session, trial: Trial) -> list[dict[str, Any]]:
+    """Every version's status, enrollment and primary completion, oldest first."""
+    assert trial.id is not None
+    # Bodies stay unloaded unless a version's point is not cached yet.
+    snaps = session.exec(
+        select(Snapshot)
+        .where(Snapshot.trial_id == trial.id)
+        .order_by(col(Snapshot.version))
+        .options(defer(Snapshot.body))  # type: ignore[arg-type]
+    ).all()
+    return [{"version": s.version, "date": _version_date(s), **_point(session, s)} for s in snaps]
+
+
+def periods(points: list[dict[str, Any]], key: str) -> list[dict[str, Any]]:
+    """Runs of versions with the same value of key: status periods, primary completion moves."""
+    out: list[dict[str, Any]] = []
+    for p in points:
+        if out and out[-1]["value"] == p.get(key):
+            out[-1]["to_version"] = p["version"]
+            continue
+        out.append(
+            {"value": p.get(key), "from_version": p["version"], "to_version": p["version"],
+             "since": p["date"]}  # fmt: skip
+        )
+    return out
+
+
+def trial_page(session: Session, nct_id: str) -> dict[str, Any]:
+    """A trial's story: key fields, timeline, and each version with its events."""
+    trial = views.require_trial(session, nct_id)
+    shown = views.show(session, nct_id)
+    versions = views.history(session, nct_id)
+    rows = session.exec(
+        select(Change).where(Change.trial_id == trial.id).order_by(col(Change.id))
+    ).all()
+    by_version: dict[int, list[dict[str, Any]]] = {}
+    for c in rows:
+        if c.to_version == c.from_version + 1:
+            by_version.setdefault(c.to_version, []).append(change_dict(c))
+    for v in versions:
+        items = by_version.get(v["version"], []) if v["fetched"] else []
+        v["events"] = version_events(items)
+        v["unreviewed"] = [c["id"] for c in items if not c["acknowledged"]]
+    points = timeline(session, trial)
+    return {
+        "today": datetime.now(UTC).date().isoformat(),
+        "trial": shown,
+        "versions": list(reversed(versions)),
+        "timeline": points,
+        "status_periods": periods(points, "status"),
+        "primary_completion": periods(points, "primary_completion_date"),
+        "enrollment": periods(points, "enrollment"),
+        "watches": sorted(
+            set(
+                session.exec(
+                    select(Watch.name)
+                    .join(WatchMatch, col(WatchMatch.watch_id) == col(Watch.id))
+                    .where(WatchMatch.nct_id == trial.nct_id, col(WatchMatch.left_at).is_(None))
+                )
+            )
+        ),
+    }
+
+
+def diff_page(
+    session: Session, nct_id: str, from_v: int | None, to_v: int | None
+) -> dict[str, Any]:
+    """The diff (views.diff) with the trial's title and its changes' events."""
+    data = views.diff(session, nct_id, from_v, to_v)
+    trial = views.require_trial(session, nct_id)
+    return {
+        **data,
+        "title": trial.title,
+        "latest_version": trial.latest_version,
+        "events": version_events([dict(c, id=None) for c in data["changes"]]),
+    }
+
+
+def version_record(session: Session, nct_id: str, version: int) -> dict[str, Any]:
+    """One stored version of the record, as it was received."""
+    trial = views.require_trial(session, nct_id)
+    snap = store.get_snapshot(session, trial.id or 0, version)
+    if snap is None:
+        raise views.NoSuchVersion(
+            f"{nct_id} has versions 1 to {trial.latest_version}; there is no version {version}"
+        )
+    return store.record_of(session, snap)
+
+
+def version_page(session: Session, nct_id: str, version: int) -> dict[str, Any]:
+    study = version_record(session, nct_id, version)
+    trial = views.require_trial(session, nct_id)
+    keys = record.key_fields(study)
+    return {
+        "nct_id": trial.nct_id,
+        "title": keys.get("title") or trial.title,
+        "version": version,
+        "latest_version": trial.latest_version,
+        "fields": keys,
+        "sections": {
+            k: v for k, v in study.items() if k in ("protocolSection", "resultsSection",
+                                                    "annotationSection", "documentSection")
+        },  # fmt: skip
+    }
+
+
+# --- watches ------------------------------------------------------------------------------------
+
+
+def watch_members(session: Session, name: str) -> list[str]:
+    """Every study that was ever a member of the watch, and the trials it made tracked."""
+    watch = get_watch(session, name)
+    members = set(session.exec(select(WatchMatch.nct_id).where(WatchMatch.watch_id == watch.id)))
+    members |= set(session.exec(select(Trial.nct_id).where(Trial.source == f"watch:{name}")))
+    return sorted(members)
+
+
+def watch_page(session: Session, name: str) -> dict[str, Any]:
+    from sync.watches.definitions import describe, events, member_rows, watch_rows
+
+    rows = {w["name"]: w for w in watch_rows(session, include_inactive=True)}
+    if name not in rows:
+        raise UnknownWatch(f"no watch named {name!r}")
+    members = member_rows(session, name)
+    happened = list(reversed(events(session, name=name)))
+    seen = sorted({m["nct_id"] for m in members} | {e["nct_id"] for e in happened})
+    tracked = set(session.exec(select(Trial.nct_id).where(col(Trial.nct_id).in_(seen or [""]))))
+    return {
+        "watch": rows[name],
+        "query": describe(rows[name]["query"]),
+        "members": members,
+        "events": happened,
+        # A study the watch found but nobody tracks has no page here: link to the registry's.
+        "links": {n: f"/trials/{n}" if n in tracked else STUDY_URL.format(n) for n in seen},
+    }
+
+
+def watch_feed_events(session: Session, name: str, limit: int = FEED_ENTRIES) -> list[
+    dict[str, Any]
+]:
+    """The watch's entered/left events, newest first, with stable entry IDs."""
+    watch = get_watch(session, name)
+    rows = session.exec(
+        select(WatchEvent)
+        .where(WatchEvent.watch_id == watch.id)
+        .order_by(col(WatchEvent.id).desc())
+        .limit(limit)
+    ).all()
+    return [
+        {
+            "entry_id": f"urn:trialwatch:watch:{name}:event:{e.id}",
+            "nct_id": e.nct_id,
+            "event": e.event,
+            "reason": e.reason,
+            "summary": e.summary,
+            "detected": _iso(e.at),
+        }
+        for e in rows
+    ]
+
+
+def last_changes(session: Session) -> dict[str, str | None]:
+    """Each trial's latest change detection time, by NCT ID (the trial list's "last change")."""
+    q = (
+        select(Trial.nct_id, func.max(Change.detected_at))
+        .join(Change, col(Change.trial_id) == col(Trial.id))
+        .group_by(col(Trial.nct_id))
+    )
+    return {nct: _iso(when) for nct, when in session.exec(q)}  # type: ignore[call-overload]

@@ -1,0 +1,74 @@
+"""A run's record: open a SyncRun row, note an interruption, close it with an honest outcome."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Protocol
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from models import SyncRun
+from models.db import session_scope
+from sync.core.states import RunKind, RunOutcome
+from sync.store import snapshots as store
+
+
+class Account(Protocol):
+    """What a run reports as it goes: the outcome it reached and the errors met on the way."""
+
+    outcome: str
+    errors: list[str]
+
+
+@contextmanager
+def recorded_run(
+    engine: Engine,
+    account: Account,
+    *,
+    kind: RunKind,
+    trigger: str,
+    mode: str | None,
+    close: Callable[[Session, SyncRun], None],
+    close_stale: bool = False,
+) -> Iterator[int]:
+    """A SyncRun row for the block; yields its id.
+
+    The block sets `account.outcome`. When the block is interrupted (Ctrl-C, SIGTERM, a bug)
+    the run is recorded as failed with the reason, and the exception goes on: a run never reads
+    as clean, or stays "running", because it was cut short. Either way `close(session, run)`
+    then writes the rest of the run's figures, in the transaction that finishes it.
+    `close_stale`: the caller holds the lock that runs of this kind take, so any run of this
+    kind still "running" belongs to a process that ended mid-run; it is closed as failed.
+    """
+    with session_scope(engine) as session:
+        if close_stale:
+            store.close_stale_runs(session, kind)
+        run = SyncRun(kind=kind, trigger=trigger, mode=mode)
+        session.add(run)
+        session.flush()
+        assert run.id is not None
+        run_id = run.id
+    try:
+        yield run_id
+    except BaseException as exc:
+        account.outcome = RunOutcome.FAILED
+        account.errors.append(f"interrupted: {type(exc).__name__}: {exc}")
+        _close(engine, run_id, account, close)
+        raise
+    _close(engine, run_id, account, close)
+
+
+def _close(
+    engine: Engine, run_id: int, account: Account, close: Callable[[Session, SyncRun], None]
+) -> None:
+    with session_scope(engine) as session:
+        run = session.get(SyncRun, run_id)
+        assert run is not None
+        run.outcome = account.outcome
+        run.finished_at = datetime.now(UTC)
+        run.errors = list(account.errors)
+        close(session, run)
+        session.add(run)

@@ -1,0 +1,321 @@
+"""Read-side queries behind list, show, history, status and diff: plain dicts, ready for JSON."""
+
+from __future__ import annotations
+
+import calendar
+import re
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from models import Change, RegistryVersion, Snapshot, SyncRun, Trial
+from sync.core import record
+from sync.core.diff import walk as differ
+from sync.core.events import build_events
+from sync.core.util import iso
+from sync.store import snapshots as store
+
+
+class UnknownTrial(LookupError):
+    """The NCT ID is not tracked (and was never tracked) here."""
+
+
+class NoSuchVersion(LookupError):
+    """The trial has no such version."""
+
+
+class BadDate(ValueError):
+    """A date the user typed that is not one."""
+
+
+def state_text(registry_state: str, alias_of: str | None) -> str | None:
+    """What the registry says of a tracked ID, in words; None when it has its record."""
+    return {
+        "not_found": "not found at the registry",
+        "alias": f"alias of {alias_of}",
+        "rejected": "rejected by the registry",
+        "unknown": "not synced yet",
+    }.get(registry_state)
+
+
+def rejected_ids(session: Session) -> list[str]:
+    """Active trials whose ID the registry refuses (400): left out of every batch."""
+    rows = session.exec(
+        select(Trial.nct_id)
+        .where(col(Trial.active).is_(True), Trial.registry_state == "rejected")
+        .order_by(col(Trial.nct_id))
+    ).all()
+    return list(rows)
+
+
+def trial_list(session: Session, include_inactive: bool = False) -> list[dict[str, Any]]:
+    q = select(Trial).order_by(col(Trial.nct_id))
+    if not include_inactive:
+        q = q.where(col(Trial.active).is_(True))
+    return [
+        {
+            "nct_id": t.nct_id,
+            "status": t.status,
+            "title": t.title,
+            "latest_version": t.latest_version,
+            "found": t.registry_state != "not_found",
+            "registry_state": t.registry_state,
+            "alias_of": t.alias_of,
+            "last_update_posted": t.last_update_posted,
+            "last_checked_at": iso(t.last_checked_at),
+            "source": t.source,
+            "active": t.active,
+        }
+        for t in session.exec(q)
+    ]
+
+
+def require_trial(session: Session, nct_id: str) -> Trial:
+    trial = store.get_trial(session, nct_id)
+    if trial is None:
+        raise UnknownTrial(f"{nct_id} is not tracked (add it with: trialwatch add {nct_id})")
+    return trial
+
+
+def show(session: Session, nct_id: str, as_of: str | None = None) -> dict[str, Any]:
+    """The trial's key fields from its latest version (or the version current on as_of:
+    YYYY, YYYY-MM, YYYY-MM-DD or an ISO date-time; BadDate otherwise)."""
+    day = parse_as_of(as_of) if as_of is not None else None
+    trial = require_trial(session, nct_id)
+    snap = (
+        _snapshot_as_of(session, trial, day)
+        if day
+        else (
+            store.get_snapshot(session, trial.id or 0, trial.latest_version)
+            if trial.latest_version
+            else None
+        )
+    )
+    base: dict[str, Any] = {
+        "nct_id": trial.nct_id,
+        "title": trial.title,
+        "status": trial.status,
+        "enrollment": {"count": None, "type": None},
+        "phases": [],
+        "latest_version": trial.latest_version,
+        "version": None,
+        "found": trial.registry_state != "not_found",
+        "registry_state": trial.registry_state,
+        "alias_of": trial.alias_of,
+        "active": trial.active,
+        "as_of": as_of,
+        "as_of_date": day.isoformat() if day else None,
+        # What the registry's latest answer said; the version shown may be older when a
+        # later answer changed nothing trialwatch keeps (dates only).
+        "registry_last_update_posted": trial.last_update_posted,
+        "last_checked_at": iso(trial.last_checked_at),
+    }
+    if snap is None:
+        if day and trial.latest_version:
+            raise NoSuchVersion(f"{nct_id} has no version on or before {day.isoformat()}")
+        return base
+    keys = record.key_fields(store.record_of(session, snap))
+    keys.pop("nct_id", None)
+    base.update(keys)
+    base["version"] = snap.version
+    base["fetched_at"] = iso(snap.fetched_at)
+    base["origin"] = snap.origin
+    base["registry_version"] = snap.registry_version
+    base["registry_date"] = snap.registry_date
+    return base
+
+
+def _snapshot_as_of(session: Session, trial: Trial, day: date) -> Snapshot | None:
+    """The version that stood on that day: by the registry's date for imported versions and
+    the registry's last-update date (or fetch date) for polled ones, compared as dates."""
+    best = None
+    for snap in store.snapshots(session, trial.id or 0):
+        when = _day_of(snap.registry_date or snap.last_update_posted) or snap.fetched_at.date()
+        if when <= day:
+            best = snap
+    return best
+
+
+_AS_OF_RE = re.compile(r"^(\d{4})(?:-(\d{2}))?(?:-(\d{2}))?$")
+AS_OF_FORMS = "YYYY, YYYY-MM, YYYY-MM-DD or an ISO date-time like 2026-02-10T12:00"
+
+
+def parse_as_of(text: str) -> date:
+    """The last day `text` covers: a year its 31 December, a month its last day, a date
+    itself, a date-time its day (in UTC when it names a time zone)."""
+    raw = text.strip()
+    m = _AS_OF_RE.match(raw)
+    try:
+        if m:
+            year, month, day = int(m[1]), int(m[2] or 12), m[3]
+            if day is not None:
+                return date(year, month, int(day))
+            return date(year, month, calendar.monthrange(year, month)[1])
+        if re.match(r"^\d{4}-\d{2}-\d{2}[T ]", raw):
+            when = datetime.fromisoformat(raw)
+            return (when.astimezone(UTC) if when.tzinfo else when).date()
+    except ValueError:
+        pass
+    raise BadDate(f"--as-of {text!r} is not a date: use {AS_OF_FORMS}")
+
+
+def _day_of(value: str | None) -> date | None:
+    """A registry date (YYYY-MM-DD, or YYYY-MM: its first day) as a date."""
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value if len(value) > 7 else f"{value}-01")
+    except ValueError:
+        return None
+
+
+def to_diff_changes(rows: list[Change]) -> list[differ.Change]:
+    return [
+        differ.Change(
+            category=r.category,
+            path=r.path,
+            old=r.old,
+            new=r.new,
+            summary=r.summary,
+            severity=r.severity,
+            detail=r.detail,
+        )
+        for r in rows
+    ]
+
+
+def history(session: Session, nct_id: str) -> list[dict[str, Any]]:
+    trial = require_trial(session, nct_id)
+    out = []
+    rows = session.exec(
+        select(Change).where(Change.trial_id == trial.id).order_by(col(Change.id))
+    ).all()
+    by_version: dict[int, list[Change]] = {}
+    for row in rows:
+        if row.to_version == row.from_version + 1:
+            by_version.setdefault(row.to_version, []).append(row)
+    for snap in store.snapshots(session, trial.id or 0):
+        changes = by_version.get(snap.version, [])
+        out.append(
+            {
+                "version": snap.version,
+                "fetched_at": iso(snap.fetched_at),
+                "origin": snap.origin,
+                "registry_version": snap.registry_version,
+                "registry_date": snap.registry_date,
+                "last_update_posted": snap.last_update_posted,
+                "content_hash": snap.content_hash,
+                "changes": len(changes),
+                "summaries": differ.summarise(to_diff_changes(changes)),
+                "events": [e.to_dict() for e in build_events(changes)],
+                "fetched": True,
+            }
+        )
+    return _with_unfetched(session, trial, out)
+
+
+def _with_unfetched(
+    session: Session, trial: Trial, items: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Put the registry versions a partial backfill left unfetched in their place in the
+    timeline: after the stored version with the highest lower registry number."""
+    known = session.exec(
+        select(RegistryVersion).where(
+            RegistryVersion.trial_id == trial.id, col(RegistryVersion.snapshot_version).is_(None)
+        )
+    ).all()
+    if not known:
+        return items
+    placed: list[tuple[float, int, dict[str, Any]]] = [
+        (float(it["version"]), it["registry_version"] or -1, it) for it in items
+    ]
+    for rv in known:
+        before = [
+            it["version"]
+            for it in items
+            if it["registry_version"] is not None and it["registry_version"] < rv.registry_version
+        ]
+        where = (max(before) if before else 0) + 0.5
+        item = {
+            "version": None,
+            "fetched_at": None,
+            "origin": "history",
+            "registry_version": rv.registry_version,
+            "registry_date": rv.date,
+            "last_update_posted": None,
+            "overall_status": rv.overall_status,
+            "module_labels": rv.module_labels or [],
+            "changes": 0,
+            "summaries": [],
+            "events": [],
+            "fetched": False,
+        }
+        placed.append((where, rv.registry_version, item))
+    return [it for _, _, it in sorted(placed, key=lambda p: (p[0], p[1]))]
+
+
+def diff(
+    session: Session, nct_id: str, from_v: int | None = None, to_v: int | None = None
+) -> dict[str, Any]:
+    """Changes between two versions: stored ones for adjacent versions, computed otherwise."""
+    trial = require_trial(session, nct_id)
+    if trial.latest_version < 2 and from_v is None:
+        raise NoSuchVersion(f"{nct_id} has {trial.latest_version} version(s): nothing to compare")
+    to_v = to_v if to_v is not None else trial.latest_version
+    from_v = from_v if from_v is not None else to_v - 1
+    for v in (from_v, to_v):
+        if not 1 <= v <= trial.latest_version:
+            raise NoSuchVersion(
+                f"{nct_id} has versions 1 to {trial.latest_version}; there is no version {v}"
+            )
+    stored = store.changes_between(session, trial.id or 0, from_v, to_v)
+    changes: list[differ.Change]
+    items: list[dict[str, Any]]
+    if stored:
+        changes = to_diff_changes(stored)
+        # `id` is what `ack` takes; a diff across several versions is computed, never stored,
+        # so its items have none.
+        items = [
+            {"id": row.id, **c.to_dict(), "acknowledged": row.acknowledged_at is not None}
+            for row, c in zip(stored, changes, strict=True)
+        ]
+    else:
+        old = store.load_record(session, trial.id or 0, from_v)
+        new = store.load_record(session, trial.id or 0, to_v)
+        assert old is not None and new is not None
+        changes = differ.diff_records(old, new)
+        items = [{"id": None, **c.to_dict(), "acknowledged": None} for c in changes]
+    events = build_events(changes)
+    for e in events:
+        for i in e.members:
+            items[i].update(event=e.kind, importance=e.importance)
+    return {
+        "nct_id": nct_id,
+        "from": from_v,
+        "to": to_v,
+        "changes": items,
+        "events": [{**e.to_dict(), "members": list(e.members)} for e in events],
+    }
+
+
+def runs(session: Session, limit: int = 10) -> list[dict[str, Any]]:
+    rows = session.exec(select(SyncRun).order_by(col(SyncRun.id).desc()).limit(limit)).all()
+    return [
+        {
+            "id": r.id,
+            "kind": r.kind,
+            "trigger": r.trigger,
+            "started": iso(r.started_at),
+            "finished": iso(r.finished_at),
+            "outcome": r.outcome,
+            "mode": r.mode,
+            "requests": r.requests,
+            "fetched": r.fetched,
+            "new_versions": r.new_versions,
+            "changes": r.changes,
+            "not_found": r.not_found or [],
+            "errors": r.errors or [],
+        }
+        for r in rows
+    ]

@@ -1,0 +1,1 @@
+"""Saved searches: definitions, the registry search, the runner, similarity, config seeding."""

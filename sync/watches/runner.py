@@ -1,0 +1,361 @@
+"""Watches: run saved searches, record who enters and leaves (and why), track new matches."""
+
+from __future__ import annotations
+
+import copy
+import logging
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from models import SyncRun, Watch, WatchEvent, WatchMatch
+from models.db import session_scope
+from sync.config import Settings
+from sync.core.states import RunKind, RunOutcome
+from sync.ingest import freshness
+from sync.ingest import run as sync_engine
+from sync.registry.client import ApiError, ApiHTTPError, CtgovClient
+from sync.store import snapshots as store
+from sync.store.runs import recorded_run
+from sync.watches.definitions import (
+    InvalidWatch,
+    UnknownWatch,
+    sync_config_watches,
+    validate_params,
+)
+from sync.watches.search import (
+    NO_LONGER_MATCHES,
+    Departure,
+    Match,
+    departures,
+    search,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class WatchResult:
+    """One watch's run, as reported in a sync summary (`summary.watches`)."""
+
+    name: str
+    outcome: str = RunOutcome.OK
+    matches: int = 0
+    entered: list[str] = field(default_factory=list)
+    left: list[str] = field(default_factory=list)
+    left_reasons: dict[str, str] = field(default_factory=dict)
+    tracked: list[str] = field(default_factory=list)
+    events: list[str] = field(default_factory=list)
+    requests: int = 0
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _open_rows(session: Session, watch_id: int) -> dict[str, WatchMatch]:
+    rows = session.exec(
+        select(WatchMatch).where(WatchMatch.watch_id == watch_id, col(WatchMatch.left_at).is_(None))
+    )
+    return {m.nct_id: m for m in rows}
+
+
+def _last_row(session: Session, watch_id: int, nct: str) -> WatchMatch | None:
+    return session.exec(
+        select(WatchMatch)
+        .where(WatchMatch.watch_id == watch_id, WatchMatch.nct_id == nct)
+        .order_by(col(WatchMatch.id).desc())
+    ).first()
+
+
+def _why(exc: Exception) -> str:
+    # The search URL is long (every term variant, fields…) and says nothing the watch's name
+    # does not; the status and the registry's own message do.
+    if isinstance(exc, ApiHTTPError):
+        return f"HTTP {exc.status} from the registry's search: {exc.body or 'no message'}"
+    return str(exc)
+
+
+def _fail(engine: Engine, watch_id: int, result: WatchResult, message: str) -> WatchResult:
+    result.outcome, result.error = RunOutcome.FAILED, message
+    with session_scope(engine) as session:
+        # The members are those of the last good run: nobody left because a search failed.
+        result.matches = len(_open_rows(session, watch_id))
+        watch = session.get(Watch, watch_id)
+        if watch is not None:
+            watch.last_run_at = datetime.now(UTC)
+            watch.last_outcome = RunOutcome.FAILED
+            watch.last_error = message
+            session.add(watch)
+    # The result carries it to the user (watch run's line, the sync summary): once.
+    log.info("watch %s failed: %s", result.name, message)
+    return result
+
+
+def run_watch(
+    engine: Engine, client: CtgovClient, name: str, *, run_id: int | None = None
+) -> WatchResult:
+    """Run one watch: search, then record entries, departures (with reasons) and new tracks.
+
+    A failed search changes no membership: nobody is reported as leaving because of it.
+    """
+    with session_scope(engine) as session:
+        watch = session.exec(select(Watch).where(Watch.name == name)).first()
+        if watch is None or watch.id is None:
+            raise UnknownWatch(f"no watch named {name!r}")
+        watch_id, stored = watch.id, dict(watch.params or {})
+    result = WatchResult(name=name)
+    start = client.requests
+    try:
+        params = validate_params(name, stored)
+        found = search(client, params)
+    except (InvalidWatch, ApiError) as exc:
+        result.requests = client.requests - start
+        return _fail(engine, watch_id, result, _why(exc))
+
+    with session_scope(engine) as session:
+        leaving = {n: m.status for n, m in _open_rows(session, watch_id).items() if n not in found}
+    gone = departures(client, params, leaving) if leaving else {}
+
+    now = datetime.now(UTC)
+    before = copy.deepcopy(result)
+    for attempt in (1, 2):
+        try:
+            _record(engine, watch_id, name, found, gone, now, run_id, result)
+            break
+        except IntegrityError:
+            # Another run of this watch opened the same membership meanwhile (the unique
+            # index on open memberships refused ours): read its rows and record again.
+            if attempt == 2:
+                raise
+            result = copy.deepcopy(before)
+    result.matches = len(found)
+    result.requests = client.requests - start
+    return result
+
+
+def _record(
+    engine: Engine,
+    watch_id: int,
+    name: str,
+    found: dict[str, Match],
+    gone: dict[str, Departure],
+    now: datetime,
+    run_id: int | None,
+    result: WatchResult,
+) -> None:
+    """Record one search's entries and departures in one transaction."""
+    with session_scope(engine) as session:
+        watch = session.get(Watch, watch_id)
+        assert watch is not None
+        # Re-read inside the writing transaction: what another process did meanwhile counts.
+        current = _open_rows(session, watch_id)
+        first_run = (
+            not current and watch.last_outcome != RunOutcome.OK and not _has_rows(session, watch_id)
+        )
+        for nct in sorted(found):
+            m = found[nct]
+            row = current.get(nct)
+            if row is None:
+                _enter(session, watch, m, now, run_id, first_run, result)
+            else:
+                row.last_seen, row.title, row.status, row.info = now, m.title, m.status, m.info()
+                session.add(row)
+            _track_if_new(session, watch, m, result)
+        for nct in sorted(set(current) - set(found)):
+            row = current[nct]
+            departure = gone.get(nct, Departure(NO_LONGER_MATCHES))
+            reason = departure.reason
+            row.left_at, row.left_reason = now, reason
+            row.status = departure.status or row.status
+            session.add(row)
+            summary = f"study left {name}: {nct}, {row.title or 'untitled'}: {reason}"
+            session.add(
+                WatchEvent(
+                    watch_id=watch_id,
+                    nct_id=nct,
+                    event="left",
+                    reason=reason,
+                    summary=summary,
+                    at=now,
+                    run_id=run_id,
+                )
+            )
+            result.left.append(nct)
+            result.left_reasons[nct] = reason
+            result.events.append(summary)
+        watch.last_run_at, watch.last_outcome, watch.last_error = now, RunOutcome.OK, None
+        session.add(watch)
+
+def _has_rows(session: Session, watch_id: int) -> bool:
+    return (
+        session.exec(select(WatchMatch.id).where(WatchMatch.watch_id == watch_id)).first()
+        is not None
+    )
+
+
+def _enter(
+    session: Session,
+    watch: Watch,
+    m: Match,
+    now: datetime,
+    run_id: int | None,
+    first_run: bool,
+    result: WatchResult,
+) -> None:
+    assert watch.id is not None
+    before = _last_row(session, watch.id, m.nct_id)
+    reason = None
+    if before is not None and before.left_at is not None:
+        reason = f"matches again (left {before.left_at.date().isoformat()}: {before.left_reason})"
+    elif first_run:
+        reason = "first run of the watch"
+    session.add(
+        WatchMatch(
+            watch_id=watch.id,
+            nct_id=m.nct_id,
+            first_seen=now,
+            last_seen=now,
+            title=m.title,
+            status=m.status,
+            info=m.info(),
+        )
+    )
+    summary = f"new study matched {watch.name}: {m.line()}"
+    session.add(
+        WatchEvent(
+            watch_id=watch.id,
+            nct_id=m.nct_id,
+            event="entered",
+            reason=reason,
+            summary=summary,
+            at=now,
+            run_id=run_id,
+        )
+    )
+    result.entered.append(m.nct_id)
+    result.events.append(summary)
+
+
+def _track_if_new(session: Session, watch: Watch, m: Match, result: WatchResult) -> None:
+    """Track a match of a tracking watch, unless trialwatch knows the trial already.
+
+    A trial the user removed stays removed. Current members are checked too, so a watch
+    switched to tracking picks up the members it already had.
+    """
+    if not watch.track or store.get_trial(session, m.nct_id) is not None:
+        return
+    sync_engine.track(session, [m.nct_id], source=f"watch:{watch.name}")
+    trial = store.get_trial(session, m.nct_id)
+    if trial is not None:
+        trial.title, trial.status = m.title, m.status
+    result.tracked.append(m.nct_id)
+
+
+def active_watch_names(engine: Engine) -> list[str]:
+    with session_scope(engine) as session:
+        return list(
+            session.exec(
+                select(Watch.name).where(col(Watch.active).is_(True)).order_by(col(Watch.name))
+            )
+        )
+
+
+def run_watches(
+    engine: Engine,
+    client: CtgovClient,
+    names: list[str] | None = None,
+    *,
+    run_id: int | None = None,
+) -> list[WatchResult]:
+    """Run the named watches (default: every active one); one failing never stops the others."""
+    results = []
+    for name in names if names is not None else active_watch_names(engine):
+        try:
+            results.append(run_watch(engine, client, name, run_id=run_id))
+        except UnknownWatch:
+            raise
+        except Exception as exc:  # noqa: BLE001  (a bug in one watch must not stop a sync)
+            log.exception("watch %s crashed", name)
+            results.append(
+                WatchResult(name, outcome=RunOutcome.FAILED, error=f"{type(exc).__name__}: {exc}")
+            )
+    return results
+
+
+def sync_hook(
+    engine: Engine, settings: Settings, client: CtgovClient | None = None
+) -> Callable[[sync_engine.SyncSummary], None]:
+    """What `trialwatch sync` runs before fetching: the watches due (every active one when the
+    registry published a new release, else those never run), results into the summary.
+
+    Without `client` the hook makes its own from the settings (and closes it).
+    """
+
+    def hook(summary: sync_engine.SyncSummary) -> None:
+        with session_scope(engine) as session:
+            sync_config_watches(session, settings.watches)
+            names = freshness.due_watches(
+                session, summary.data_timestamp or "", full=summary.mode == "full"
+            )
+        if not names:
+            return
+        own = client is None
+        c = client or CtgovClient(settings.api_url, settings.history_url, settings.api)
+        try:
+            for result in run_watches(engine, c, names, run_id=summary.run_id):
+                summary.watches.append(result.to_dict())
+                if result.outcome != RunOutcome.OK:
+                    summary.errors.append(f"watch {result.name}: {result.error}")
+        finally:
+            if own:
+                c.close()
+
+    return hook
+
+
+def run_recorded(
+    engine: Engine,
+    client: CtgovClient,
+    settings: Settings,
+    names: list[str] | None = None,
+    trigger: str = "cli",
+) -> tuple[int, list[WatchResult]]:
+    """`trialwatch watch run`: run watches outside a sync, accounted for as a SyncRun."""
+    with session_scope(engine) as session:
+        sync_config_watches(session, settings.watches)
+    start = client.requests
+    results: list[WatchResult] = []
+    account = _Account()
+
+    def close(_session: Session, run: SyncRun) -> None:
+        run.requests = client.requests - start
+        run.details = {"watches": [r.to_dict() for r in results]}
+
+    with recorded_run(
+        engine, account, kind=RunKind.WATCH, trigger=trigger, mode="watches", close=close
+    ) as run_id:
+        results.extend(run_watches(engine, client, names, run_id=run_id))
+        account.outcome = outcome_of(results)
+        failed = [r for r in results if r.outcome != RunOutcome.OK]
+        account.errors = [f"watch {r.name}: {r.error}" for r in failed]
+    return run_id, results
+
+
+@dataclass
+class _Account:
+    outcome: str = RunOutcome.RUNNING
+    errors: list[str] = field(default_factory=list)
+
+
+def outcome_of(results: list[WatchResult]) -> str:
+    """ok when every watch ran, failed when none did, partial in between."""
+    failed = sum(r.outcome != RunOutcome.OK for r in results)
+    if not failed:
+        return RunOutcome.OK
+    return RunOutcome.FAILED if failed == len(results) else RunOutcome.PARTIAL
