@@ -3,132 +3,31 @@
 from __future__ import annotations
 
 import re
+import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from importlib import resources
 from typing import Any
 
 from sync.core.util import dig
 
 # -- what is pulled out of a record --------------------------------------------------------------
 
-# Canonical antigen name -> spellings seen in registry titles and intervention names. Matched
-# case-insensitively, not inside a longer alphanumeric token (so CD7 is not read in CD70, and
-# "CD19CAR" still reads as CD19).
+# The vocabulary is data (similar_vocabulary.toml beside this module): a new antigen, disease
+# or spelling is a line there, not code.
+_VOCABULARY = tomllib.loads(
+    resources.files(__package__).joinpath("similar_vocabulary.toml").read_text(encoding="utf-8")
+)
+# Canonical antigen name -> spellings seen in registry titles and intervention names.
 TARGETS: dict[str, tuple[str, ...]] = {
-    "DLL3": ("DLL3", "DLL-3", "delta-like ligand 3", "delta-like protein 3", "delta like 3"),
-    "CD19": ("CD19",),
-    "CD20": ("CD20",),
-    "CD22": ("CD22",),
-    "CD5": ("CD5",),
-    "CD7": ("CD7",),
-    "CD30": ("CD30",),
-    "CD33": ("CD33",),
-    "CD38": ("CD38",),
-    "CD56": ("CD56", "NCAM1", "NCAM"),
-    "CD70": ("CD70",),
-    "CD123": ("CD123", "IL-3Ra", "IL3RA"),
-    "CLL1": ("CLL1", "CLL-1", "CLEC12A"),
-    "BCMA": ("BCMA", "B-cell maturation antigen", "B cell maturation antigen"),
-    "GPRC5D": ("GPRC5D",),
-    "GD2": ("GD2",),
-    "B7-H3": ("B7-H3", "B7H3", "CD276"),
-    "HER2": ("HER2", "ERBB2"),
-    "EGFR": ("EGFR",),
-    "Claudin18.2": ("Claudin18.2", "Claudin 18.2", "CLDN18.2", "CLDN 18.2", "Claudin-18.2"),
-    "mesothelin": ("mesothelin", "MSLN"),
-    "GPC3": ("GPC3", "glypican-3", "glypican 3"),
-    "PSMA": ("PSMA",),
-    "PSCA": ("PSCA",),
-    "MUC1": ("MUC1", "MUC-1"),
-    "ROR1": ("ROR1",),
-    "TROP2": ("TROP2", "TROP-2"),
-    "NKG2D ligands": ("NKG2D", "NKG2DL"),
-    "PD-L1": ("PD-L1", "PDL1"),
-    "5T4": ("5T4",),
-    "CEA": ("CEA",),
-    "EpCAM": ("EpCAM",),
-    "FLT3": ("FLT3",),
-    "IL13Ra2": ("IL13Ra2", "IL-13Ra2", "IL13Rα2", "IL-13Rα2", "IL-13 Rα2"),
+    name: tuple(spellings) for name, spellings in _VOCABULARY["targets"].items()
 }
-
-# Modality: the kind of therapy. CAR-NK spellings follow the registry's many ways of writing it.
-MODALITIES: dict[str, str] = {
-    "CAR-NK": (
-        r"(?<![A-Za-z])CAR[\s\-.]*(?:i?NK|iPSC[\s\-]*NK|natural[\s\-]+killer)"
-        r"|(?<![A-Za-z])CAR[\s\-]*(?:modified|engineered|expressing|transduced)[\s\-]+"
-        r"(?:i?NK|natural[\s\-]+killer)"
-        r"|chimeric[\s\-]+antigen[\s\-]+receptor[\s\-]*(?:\(CAR\)[\s\-]*)?(?:\w+[\s\-]+)?"
-        r"(?:NK|natural[\s\-]+killer)"
-        r"|NK[\s\-]*92[\s\-]*CAR"
-    ),
-    "CAR-T": (
-        r"(?<![A-Za-z])U?CAR[\s\-.]*T(?![A-Za-z])|(?<![A-Za-z])U?CART(?![A-Za-z])"
-        r"|chimeric[\s\-]+antigen[\s\-]+receptor[\s\-]*(?:\(CAR\)[\s\-]*)?(?:\w+[\s\-]+)?"
-        r"T[\s\-]*(?:cells?|lymphocytes?)"
-    ),
-    "NK cells": r"\bNK\b|natural[\s\-]+killer",
-    "antibody-drug conjugate": r"antibody[\s\-]+drug[\s\-]+conjugate|\bADC\b",
-    "T-cell engager": r"bispecific|\bBiTE\b|T[\s\-]*cell[\s\-]+engager",
-}
-
-# Cell source; the specific ones are also allogeneic (one donor line for many patients).
-CELL_SOURCES: dict[str, str] = {
-    "iPSC-derived": r"\biPSCs?\b|\biPS[\s\-]*cell|induced[\s\-]+pluripotent",
-    "cord blood": r"cord[\s\-]+blood|\bUCB\b",
-    "NK-92 line": r"NK[\s\-]*92",
-    "autologous": r"\bautologous",
-    "allogeneic": (
-        r"\ballogene?ic|off[\s\-]+the[\s\-]+shelf|healthy[\s\-]+donor|\buniversal\b|\bUCAR"
-    ),
-}
-_ALSO_ALLOGENEIC = ("iPSC-derived", "cord blood", "NK-92 line")
-
-# Disease group -> (pattern, broader families). Read from conditions, titles and MeSH terms.
+MODALITIES: dict[str, str] = dict(_VOCABULARY["modalities"])
+CELL_SOURCES: dict[str, str] = dict(_VOCABULARY["cell_sources"])
+_ALSO_ALLOGENEIC = tuple(_VOCABULARY["cell_source_rules"]["also_allogeneic"])
+# Disease group -> (pattern, broader families).
 DISEASES: dict[str, tuple[str, tuple[str, ...]]] = {
-    "small cell lung cancer": (
-        r"(?<!non)(?<!non-)(?<!non )\bsmall[\s\-]+cell[\s\-]+(?:lung|carcinoma)|\bSCLC\b"
-        r"|lung[\s\-]+small[\s\-]+cell",
-        ("lung cancer", "solid tumour", "neuroendocrine neoplasm"),
-    ),
-    "non-small cell lung cancer": (
-        r"non[\s\-]*small[\s\-]+cell|\bNSCLC\b",
-        ("lung cancer", "solid tumour"),
-    ),
-    "neuroendocrine neoplasm": (
-        r"neuroendocrine|\bNETs?\b|\bNECs?\b|carcinoid",
-        ("solid tumour", "neuroendocrine neoplasm"),
-    ),
-    "acute myeloid leukaemia": (
-        r"acute[\s\-]+myel\w*[\s\-]+leuka?emia|\bAML\b",
-        ("haematological malignancy",),
-    ),
-    "acute lymphoblastic leukaemia": (
-        r"acute[\s\-]+lymph\w*[\s\-]+leuka?emia|\bB?-?ALL\b",
-        ("haematological malignancy",),
-    ),
-    "lymphoma": (
-        r"lymphoma|\bDLBCL\b|\bNHL\b",
-        ("haematological malignancy",),
-    ),
-    "multiple myeloma": (r"myeloma", ("haematological malignancy",)),
-    "glioma": (r"gliom|glioblastom|\bGBM\b|\bDIPG\b", ("solid tumour", "CNS tumour")),
-    "neuroblastoma": (r"neuroblastom", ("solid tumour",)),
-    "ovarian cancer": (r"ovar(?:ian|y)", ("solid tumour",)),
-    "pancreatic cancer": (r"pancrea", ("solid tumour",)),
-    "hepatocellular carcinoma": (r"hepatocellular|liver[\s\-]+cancer|\bHCC\b", ("solid tumour",)),
-    "gastric cancer": (r"gastric|stomach|gastro-?oesophageal|gastroesophageal", ("solid tumour",)),
-    "colorectal cancer": (r"colorectal|\bcolon\b|rectal", ("solid tumour",)),
-    "breast cancer": (r"breast", ("solid tumour",)),
-    "prostate cancer": (r"prostat", ("solid tumour",)),
-    "mesothelioma": (r"mesotheliom", ("solid tumour",)),
-    "sarcoma": (r"sarcoma", ("solid tumour",)),
-    "solid tumours": (r"solid[\s\-]+(?:tumou?r|cancer|malignan)", ("solid tumour",)),
-    "systemic lupus erythematosus": (r"lupus|\bSLE\b", ("autoimmune disease",)),
-    "systemic sclerosis": (r"systemic[\s\-]+sclerosis|scleroderma", ("autoimmune disease",)),
-    "vasculitis": (r"vasculitis", ("autoimmune disease",)),
-    "myasthenia gravis": (r"myasthenia", ("autoimmune disease",)),
-    "IgG4-related disease": (r"IgG4", ("autoimmune disease",)),
-    "autoimmune disease": (r"autoimmun", ("autoimmune disease",)),
+    name: (d["pattern"], tuple(d["families"])) for name, d in _VOCABULARY["diseases"].items()
 }
 
 _NOT_AFTER_ALNUM = r"(?<![A-Za-z0-9])"
@@ -353,36 +252,11 @@ def profile_of_record(study: dict[str, Any], sources: Iterable[str] = ()) -> Pro
 
 # -- scoring ---------------------------------------------------------------------------------
 
-WEIGHTS = {
-    "target": 3.0,
-    "disease": 2.5,
-    "modality": 2.0,
-    "specific_source": 1.5,
-    "source": 1.0,
-    "family": 0.75,
-    "mesh": 1.0,
-    "mesh_ancestor": 0.25,
-    "condition": 0.5,
-    "phase": 0.5,
-    "sponsor": 0.5,
-}
+WEIGHTS: dict[str, float] = dict(_VOCABULARY["weights"])
 # MeSH tree tops every cancer (or every immune disease) shares: saying so explains nothing.
-GENERIC_MESH = frozenset(
-    {
-        "Neoplasms",
-        "Neoplasms by Site",
-        "Neoplasms by Histologic Type",
-        "Neoplasms, Germ Cell and Embryonal",
-        "Neoplasms, Glandular and Epithelial",
-        "Carcinoma",
-        "Immune System Diseases",
-        "Pathologic Processes",
-        "Pathological Conditions, Signs and Symptoms",
-        "Disease Attributes",
-    }
-)
-# Caps keep one long list (fifteen conditions, twenty MeSH ancestors) from outweighing the rest.
-CAPS = {"mesh": 3.0, "mesh_ancestor": 1.0, "condition": 1.5}
+GENERIC_MESH = frozenset(_VOCABULARY["mesh"]["generic"])
+# Caps keep one long list from outweighing the rest.
+CAPS: dict[str, float] = dict(_VOCABULARY["caps"])
 
 
 def phase_label(phase: str) -> str:
