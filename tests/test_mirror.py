@@ -204,8 +204,8 @@ def test_full_sync_reconciles_a_deleted_and_an_out_of_scope_study(
     assert any(r.params.get("fields") == "NCTId" for r in fake_ctgov.requests)
     with session_scope(engine) as s:
         members = {m["nct_id"]: m for m in watches.member_rows(s, "recruiting")}
-        left = s.exec(select(WatchEvent.nct_id, WatchEvent.reason).where(WatchEvent.event == "left"))
-        events = dict(left.all())
+        left = select(WatchEvent.nct_id, WatchEvent.reason).where(WatchEvent.event == "left")
+        events = dict(s.exec(left).all())
         after = s.exec(select(func.count()).select_from(Snapshot)).one()
     assert members["NCT90000005"]["left"] and members["NCT90000009"]["left_reason"]
     assert members["NCT90000001"]["left"] is None
