@@ -201,9 +201,7 @@ class _Mirror:
 
     def _trials(self, session: Session, ids: list[str]) -> dict[str, Trial]:
         """The page's trials, made for the records trialwatch has never seen."""
-        found = {
-            t.nct_id: t for t in session.exec(select(Trial).where(col(Trial.nct_id).in_(ids)))
-        }
+        found = {t.nct_id: t for t in session.exec(select(Trial).where(col(Trial.nct_id).in_(ids)))}
         fresh = [Trial(nct_id=n, source=source_of(self.name)) for n in dict.fromkeys(ids)]
         fresh = [t for t in fresh if t.nct_id not in found]
         if fresh:
@@ -358,9 +356,7 @@ def member_count(session: Session, watch_id: int) -> int:
     )
 
 
-def _finish(
-    engine: Engine, watch_id: int, result: MirrorResult, error: str | None
-) -> MirrorResult:
+def _finish(engine: Engine, watch_id: int, result: MirrorResult, error: str | None) -> MirrorResult:
     with session_scope(engine) as session:
         result.matches = member_count(session, watch_id)
         watch = session.get(Watch, watch_id)

@@ -105,9 +105,9 @@ def crash_mirror_load(
         assert harness.integrity_problems(engine) == []
         with session_scope(engine) as s:
             members = s.execute(
-                sa.select(sa.func.count()).select_from(WatchMatch).where(
-                    col(WatchMatch.left_at).is_(None)
-                )
+                sa.select(sa.func.count())
+                .select_from(WatchMatch)
+                .where(col(WatchMatch.left_at).is_(None))
             ).scalar_one()
             state = s.exec(select(Meta.value).where(col(Meta.key).startswith("mirror_state:")))
             complete = [v.get("complete") for v in state.all()]
