@@ -9,11 +9,12 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from models import Trial, Watch, WatchEvent, WatchMatch
+from models import Snapshot, Trial, Watch, WatchEvent, WatchMatch
 from models.db import session_scope
 from sync import engine as sync_engine
 from sync import record, store
@@ -185,30 +186,114 @@ class _Mirror:
     def ingest(self, session: Session, studies: list[dict[str, Any]], *, announce: bool) -> str:
         """Store a page's records and their membership; returns the page's latest update date.
 
-        `announce`: a study new to the scope is reported (an "entered" event); the first load
-        reports none, it would be the whole scope.
+        Studies trialwatch has never seen (all of a first load) are written in bulk: their
+        trial, first version and membership rows as multi-row inserts, without the ORM. The
+        others go through the sync's own path (a new version only when the content changed,
+        typed changes). `announce`: a study new to the scope is reported (an "entered" event);
+        the first load reports none, it would be the whole scope.
         """
         ids = [record.nct_id_of(s) for s in studies]
-        trials = self._trials(session, ids)
-        members = self._open_members(session, ids)
-        last = ""
+        known = {t.nct_id: t for t in session.exec(select(Trial).where(col(Trial.nct_id).in_(ids)))}
+        fresh: dict[str, dict[str, Any]] = {}
         for nct, study in zip(ids, studies, strict=True):
-            self.records.store_study(session, nct, study, trials)
-            self._member(session, nct, study, members.get(nct), announce)
-            posted = record.key_fields(study).get("last_update_posted") or ""
-            last = max(last, posted)
-        return last
-
-    def _trials(self, session: Session, ids: list[str]) -> dict[str, Trial]:
-        """The page's trials, made for the records trialwatch has never seen."""
-        found = {t.nct_id: t for t in session.exec(select(Trial).where(col(Trial.nct_id).in_(ids)))}
-        fresh = [Trial(nct_id=n, source=source_of(self.name)) for n in dict.fromkeys(ids)]
-        fresh = [t for t in fresh if t.nct_id not in found]
+            if nct not in known:
+                fresh[nct] = study
+        members = self._open_members(session, [n for n in ids if n in known])
+        for nct, study in zip(ids, studies, strict=True):
+            if nct in known:
+                self.records.store_study(session, nct, study, known)
+                self._member(session, nct, study, members.get(nct), announce)
         if fresh:
-            session.add_all(fresh)
-            session.flush()  # their ids: versions point to them
-            found.update((t.nct_id, t) for t in fresh)
-        return found
+            self._bulk_first_versions(session, fresh, announce)
+        return max(
+            (record.key_fields(s).get("last_update_posted") or "" for s in studies), default=""
+        )
+
+    def _bulk_first_versions(
+        self, session: Session, studies: dict[str, dict[str, Any]], announce: bool
+    ) -> None:
+        """Trial, version 1 and membership of records never seen, as multi-row inserts.
+
+        No row lock is needed (store_version takes one on PostgreSQL): the trial rows are
+        created in this transaction, invisible to any other writer until it commits.
+        """
+        now = datetime.now(UTC)
+        trials, snaps = [], {}
+        for nct, study in studies.items():
+            if not isinstance(study.get("protocolSection"), dict):
+                self.records.error(f"{nct}: record without protocolSection; not stored")
+                continue
+            if problems := record.shape_problems(study):
+                self.records.error(
+                    f"{nct}: record with fields of the wrong type; not stored: {problems[0]}"
+                )
+                continue
+            try:
+                keys = record.key_fields(study)
+                raw = orjson.dumps(study)
+                digest = record.content_hash(study)
+            except (TypeError, ValueError, AttributeError) as exc:
+                self.records.error(f"{nct}: record could not be stored: {exc}")
+                continue
+            encoding, body = store.encode(raw, None)
+            trials.append(
+                {
+                    "nct_id": nct,
+                    "active": True,
+                    "source": source_of(self.name),
+                    "added_at": now,
+                    "registry_state": "found",
+                    "latest_version": 1,
+                    "title": keys["title"],
+                    "status": keys["status"],
+                    "last_update_posted": keys["last_update_posted"],
+                    "last_checked_at": now,
+                }
+            )
+            snaps[nct] = {
+                "version": 1,
+                "fetched_at": now,
+                "content_hash": digest,
+                "canon_version": record.CANON_VERSION,
+                "origin": "poll",
+                "last_update_posted": keys["last_update_posted"],
+                "last_update_submitted": keys["last_update_submitted"],
+                "data_timestamp": self.summary.data_timestamp,
+                "api_version": self.records.api_version,
+                "encoding": encoding,
+                "raw_size": len(raw),
+                "body": body,
+                "run_id": self.run_id,
+            }
+        if not trials:
+            return
+        made = session.execute(
+            sa.insert(Trial).returning(col(Trial.id), col(Trial.nct_id)), trials
+        ).all()
+        trial_ids = {nct: trial_id for trial_id, nct in made}
+        session.execute(
+            sa.insert(Snapshot), [{**snaps[n], "trial_id": trial_ids[n]} for n in snaps]
+        )
+        self.summary.fetched += len(snaps)
+        self.summary.new_versions += len(snaps)
+        rows: list[dict[str, Any]] = []
+        for nct in snaps:
+            title, status, info = _summary_of(studies[nct])
+            rows.append(
+                {
+                    "watch_id": self.watch_id,
+                    "nct_id": nct,
+                    "first_seen": now,
+                    "last_seen": now,
+                    "title": title,
+                    "status": status,
+                    "info": info,
+                }
+            )
+        session.execute(sa.insert(WatchMatch), rows)
+        if announce:
+            for row in rows:
+                self._announce(session, row["nct_id"], studies[row["nct_id"]])
 
     def _open_members(self, session: Session, ids: Iterable[str]) -> dict[str, WatchMatch]:
         rows = session.exec(
@@ -228,12 +313,7 @@ class _Mirror:
         row: WatchMatch | None,
         announce: bool,
     ) -> None:
-        try:
-            m = match_of(study)
-            title, status, info = m.title, m.status, m.info()
-        except record.RecordError:
-            # Stored or not, the record is in the scope; its summary fields are unreadable.
-            m, title, status, info = None, None, None, None
+        title, status, info = _summary_of(study)
         if row is not None:
             row.last_seen, row.title, row.status, row.info = self.now, title, status, info
             session.add(row)
@@ -249,8 +329,11 @@ class _Mirror:
                 info=info,
             )
         )
-        if not announce:
-            return
+        if announce:
+            self._announce(session, nct, study)
+
+    def _announce(self, session: Session, nct: str, study: dict[str, Any]) -> None:
+        """An "entered" event: a study new to the scope, or back in it."""
         before = session.exec(
             select(WatchMatch)
             .where(WatchMatch.watch_id == self.watch_id, WatchMatch.nct_id == nct)
@@ -262,7 +345,10 @@ class _Mirror:
             if before is not None and before.left_at is not None
             else "new in the mirrored scope"
         )
-        line = m.line() if m is not None else f"{nct}, {title or 'untitled'}"
+        try:
+            line = match_of(study).line()
+        except record.RecordError:
+            line = nct
         summary = f"new study in mirror {self.name}: {line}"
         session.add(
             WatchEvent(
@@ -344,6 +430,15 @@ class _Mirror:
                 self.result.left_reasons[nct] = departure.reason
                 self.result.events.append(summary)
         self.result.reconciled = True
+
+
+def _summary_of(study: dict[str, Any]) -> tuple[str | None, str | None, dict[str, Any] | None]:
+    """A member's title, status and similarity facts (None when the record cannot say)."""
+    try:
+        m = match_of(study)
+    except record.RecordError:
+        return None, None, None
+    return m.title, m.status, m.info()
 
 
 def member_count(session: Session, watch_id: int) -> int:
