@@ -25,7 +25,7 @@ INGEST_GOAL = 1000.0
 RSS_GOAL_MB = 300.0
 STORAGE_GOAL = 0.20
 DELTA_WALL_GOAL_S = 10.0
-PAGE_SIZE = 1000
+PAGE_SIZE = 250  # the first load's (api.mirror_page_size); deltas use api.page_size, 1000
 REGISTRY_STUDIES = 590_000
 # The projection's assumption (not measured here): records the registry updates per day.
 UPDATES_PER_DAY = 2_000
@@ -46,6 +46,7 @@ def mirror_once(
     create: bool = False,
     full: bool = False,
     profile: str | None = None,
+    page_size: int = PAGE_SIZE,
 ) -> dict[str, Any]:
     """One `trialwatch sync` of a database whose only watch is a whole-registry mirror, in
     this (fresh) process: its CPU, wall time, peak RSS, requests and what it stored."""
@@ -65,7 +66,7 @@ def mirror_once(
         requests_per_second=syncproc.BENCH_RATE,
         retry_wait_initial=0.05,
         retry_wait_max=0.2,
-        mirror_page_size=PAGE_SIZE,
+        mirror_page_size=page_size,
     )
     profiler = cProfile.Profile() if profile else None
     with CtgovClient(base_url, history_url, api) as client:
@@ -114,23 +115,26 @@ def _pg_url() -> str | None:
     return str(sa.make_url(PG_ADMIN).set(database=PG_DB).render_as_string(hide_password=False))
 
 
-def _run(fake: FakeServer, db_url: str, n: int, label: str) -> dict[str, Any]:
+def _run(fake: FakeServer, db_url: str, n: int, label: str, page: int) -> dict[str, Any]:
     _log(f"bench.mirror: {label}: first load of {n:,}")
     load = syncproc.in_fresh_process(
-        "bench.mirror:mirror_once", db_url, fake.base_url, fake.history_url, create=True
+        "bench.mirror:mirror_once", db_url, fake.base_url, fake.history_url, create=True,
+        page_size=page,
     )
     changed = fake.change(n, 0.01)
     _log(f"bench.mirror: {label}: daily delta, {len(changed):,} updated")
     delta = syncproc.in_fresh_process(
-        "bench.mirror:mirror_once", db_url, fake.base_url, fake.history_url
+        "bench.mirror:mirror_once", db_url, fake.base_url, fake.history_url, page_size=page
     )
     return {"load": load, "delta": delta, "changed": len(changed)}
 
 
-def _figures(n: int, label: str, m: dict[str, Any], floor_rate: float) -> list[Figure]:
+def _figures(
+    n: int, label: str, m: dict[str, Any], floor_rate: float, page: int
+) -> list[Figure]:
     load, delta = m["load"], m["delta"]
-    tag = f"{label}, N={n:,}"
-    want_load = 2 + math.ceil(n / PAGE_SIZE)
+    tag = f"{label}, N={n:,}, pages of {page}"
+    want_load = 2 + math.ceil(n / page)
     rate = load["fetched"] / load["cpu_s"] if load["cpu_s"] else 0.0
     figs = [
         Figure(f"requests, first load ({tag})", load["requests"], "requests",
@@ -181,6 +185,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.mirror", description=__doc__)
     parser.add_argument("--sizes", default="10000", help="mirror sizes, comma-separated")
     parser.add_argument("--no-postgres", action="store_true", help="SQLite only")
+    parser.add_argument("--page-size", type=int, default=PAGE_SIZE,
+                        help="full records per page of the first load (api.mirror_page_size)")
     parser.add_argument("--profile", type=int, default=2000,
                         help="studies in the profiled SQLite load (0: none)")
     args = parser.parse_args(argv)
@@ -214,9 +220,9 @@ def main(argv: list[str] | None = None) -> int:
             for label, url in dbs.items():
                 if label == "postgresql":
                     fake.populate(n)  # the same registry as SQLite got, before its delta
-                m = _run(fake, url, n, label)
+                m = _run(fake, url, n, label, args.page_size)
                 results[f"{label}-{n}"] = {**m, "floor": fl}
-                figures += _figures(n, label, m, floor_rate)
+                figures += _figures(n, label, m, floor_rate, args.page_size)
                 if label == "sqlite":
                     figures += _projection(m)
         if args.profile:

@@ -162,7 +162,9 @@ class _Mirror:
         """Fetch the scope from the state's mark on, committing each page with the mark."""
         self.result.mode = "delta" if state.complete else "load"
         self.result.since = state.mark
-        page_size = self.client.settings.mirror_page_size
+        api = self.client.settings
+        # Small pages keep a long load's memory low; a delta's few pages keep requests low.
+        page_size = api.page_size if state.complete else api.mirror_page_size
         for page in self.client.pages(scope_query(params, state.mark, page_size)):
             studies = [s for s in page.get("studies") or [] if self._usable(s)]
             with session_scope(self.engine) as session:
