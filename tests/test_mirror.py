@@ -233,6 +233,10 @@ def test_cli_mirror_add_sync_list_members(cli: Any, fake_ctgov: FakeRegistry) ->
     assert members.exit_code == 0
     assert {m["left"] for m in members.json()} == {None}
     assert {"left", "left_reason"} <= set(members.json()[0])
+    fake_ctgov.put(registry_study(31, fake_ctgov.data_timestamp[:10]))
+    ran = cli("watch", "run", "everything", "--json")
+    assert ran.exit_code == 0, ran.stderr
+    assert "NCT90000031" in ran.stdout  # entered: run outside a sync, as a delta
     scoped = cli("watch", "add", "lymphoma", "--mirror", "--cond", "lymphoma")
     assert scoped.exit_code == 0 and "mirror of the search cond=lymphoma" in scoped.stdout
     plain = cli("watch", "add", "nothing", "--json")
