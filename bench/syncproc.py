@@ -129,7 +129,14 @@ def floor(base_url: str, n: int, *, batch_size: int = 200, stride: int = 1) -> d
 
 def _child(conn: Any, fn: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
     try:
-        conn.send(globals()[fn](*args, **kwargs))
+        if ":" in fn:  # "package.module:function", another benchmark's
+            import importlib
+
+            module, _, name = fn.partition(":")
+            target = getattr(importlib.import_module(module), name)
+        else:
+            target = globals()[fn]
+        conn.send(target(*args, **kwargs))
     except BaseException as exc:
         conn.send(RuntimeError(f"{fn} failed: {type(exc).__name__}: {exc}"))
         raise

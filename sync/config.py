@@ -59,6 +59,10 @@ class ApiSettings(_Strict):
     retry_wait_max: float = Field(default=30.0, ge=0)
     batch_size: int = Field(default=200, ge=1, le=1000)
     page_size: int = Field(default=1000, ge=1, le=1000)
+    # Full records per page of a mirror's first load: a page of 1000 records is parsed whole
+    # (about 400 MB at its peak), 250 keeps a load near 240 MB. A loaded mirror's daily
+    # deltas use page_size: 1% of 100,000 studies in one or two pages.
+    mirror_page_size: int = Field(default=250, ge=1, le=1000)
     # A page of 200 full records is a few MB; anything near this is not a registry answer.
     max_response_bytes: int = Field(default=128 * 1024 * 1024, ge=1024)
     user_agent: str = (
@@ -78,6 +82,9 @@ class WatchConfig(_Strict):
     track: bool = True
     # Notify this watch's trials from this importance on (default: notify.min_importance).
     min_importance: Importance | None = None
+    # A mirror stores every record of its scope (the whole registry when it has no query),
+    # fetched by the search itself rather than by ID batches.
+    mirror: bool = False
 
     @field_validator("status")
     @classmethod
@@ -93,7 +100,7 @@ class WatchConfig(_Strict):
         # An empty search would match the whole registry; NCT IDs in query.* make the
         # registry ignore every filter (track such studies with `trialwatch add` instead).
         queries = [self.term, self.cond, self.intr, self.titles, self.spons]
-        if not any((q or "").strip() for q in [*queries, self.advanced]):
+        if not self.mirror and not any((q or "").strip() for q in [*queries, self.advanced]):
             raise ValueError(
                 f"watch {self.name!r} has no query: set term, cond, intr, titles, spons or advanced"
             )

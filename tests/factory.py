@@ -273,3 +273,21 @@ def with_version_holder(study: dict[str, Any], day: str) -> dict[str, Any]:
     new = copy.deepcopy(study)
     new.setdefault("derivedSection", {}).setdefault("miscInfoModule", {})["versionHolder"] = day
     return new
+
+
+@functools.lru_cache(maxsize=1)
+def _record_names() -> tuple[str, ...]:
+    return tuple(sorted(p.name for p in (samples_dir() / "records").glob("NCT*.json")))
+
+
+def registry_study(i: int, day: str) -> dict[str, Any]:
+    """Study nct(i) for a registry-sized fake: a real record (cycled) under a new ID, last
+    updated on `day` (many studies share a day, as in the registry's daily releases)."""
+    names = _record_names()
+    study = load_sample(f"records/{names[i % len(names)]}")
+    ident = study.setdefault("protocolSection", {}).setdefault("identificationModule", {})
+    ident["nctId"] = nct(i)
+    ident.pop("nctIdAliases", None)
+    ident["orgStudyIdInfo"] = {"id": f"TW-MIRROR-{i:06d}"}
+    _set_last_update(study, day)
+    return study

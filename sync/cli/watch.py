@@ -46,6 +46,14 @@ def add(
     track: Annotated[
         bool, typer.Option("--track/--no-track", help="Track new matches as trials.")
     ] = True,
+    mirror: Annotated[
+        bool,
+        typer.Option(
+            "--mirror",
+            help="Store every record of the search's scope, versioned (no query options: the "
+            "whole registry).",
+        ),
+    ] = False,
     json_: JsonOpt = False,
 ) -> None:
     """Add a saved search (validated here; run it with `watch run` or `sync`)."""
@@ -64,6 +72,8 @@ def add(
     }
     if status:
         params["status"] = _statuses(status)
+    if mirror:
+        params["mirror"] = True
     try:
         cfg = watches.check(name, params, track=track)
         with c.session() as session:

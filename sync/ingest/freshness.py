@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlmodel import Session, col, select
 
@@ -11,6 +12,13 @@ from sync.store import snapshots as store
 
 # The registry's dataTimestamp of the last clean sync: what "nothing new upstream" compares to.
 META_DATA_TIMESTAMP = "last_data_timestamp"
+# Trials a mirror brought (source "mirror:<name>") are kept current by the mirror's own
+# search pages, never by ID batches: up to the whole registry would be thousands of batches.
+MIRROR_SOURCE_PREFIX = "mirror:"
+
+
+def _not_mirrored() -> Any:
+    return col(Trial.source).not_like(MIRROR_SOURCE_PREFIX + "%")
 
 
 @dataclass(frozen=True)
@@ -60,7 +68,7 @@ class Gate:
 def gate(session: Session, data_timestamp: str, *, full: bool = False) -> Gate:
     unfetched = session.exec(
         select(Trial.nct_id)
-        .where(col(Trial.active).is_(True), Trial.registry_state == "unknown")
+        .where(col(Trial.active).is_(True), Trial.registry_state == "unknown", _not_mirrored())
         .order_by(col(Trial.nct_id))
     ).all()
     return Gate(
@@ -114,6 +122,7 @@ def tracked_count(session: Session) -> int:
             select(Trial.id).where(
                 col(Trial.active).is_(True),
                 col(Trial.registry_state).not_in(("alias", "rejected")),
+                _not_mirrored(),
             )
         ).all()
     )
@@ -125,7 +134,7 @@ def targets(session: Session, g: Gate) -> Targets:
     # Three columns, not Trial objects: 50,000 ORM objects would be a run's peak memory (80 MB).
     rows = session.exec(
         select(col(Trial.nct_id), col(Trial.registry_state), col(Trial.latest_version))
-        .where(col(Trial.active).is_(True))
+        .where(col(Trial.active).is_(True), _not_mirrored())
         .order_by(col(Trial.nct_id))
     ).all()
     out = Targets()

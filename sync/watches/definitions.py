@@ -105,6 +105,8 @@ def params_of(cfg: WatchConfig) -> dict[str, Any]:
             out[key] = " ".join(value.split())
     if cfg.status:
         out["status"] = list(cfg.status)
+    if cfg.mirror:
+        out["mirror"] = True
     return out
 
 
@@ -127,6 +129,8 @@ def describe(params: dict[str, Any]) -> str:
     parts = [f"{k}={params[k]}" for k in (*QUERY_PARAMS, "advanced") if params.get(k)]
     if params.get("status"):
         parts.append("status=" + ",".join(params["status"]))
+    if params.get("mirror"):
+        parts.insert(0, "mirror of " + ("the whole registry" if not parts else "the search"))
     return " ".join(parts)
 
 

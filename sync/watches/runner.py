@@ -272,11 +272,30 @@ def run_watches(
     names: list[str] | None = None,
     *,
     run_id: int | None = None,
+    full: bool = False,
+    data_timestamp: str | None = None,
 ) -> list[WatchResult]:
-    """Run the named watches (default: every active one); one failing never stops the others."""
-    results = []
+    """Run the named watches (default: every active one); one failing never stops the others.
+
+    Mirrors are run by sync.watches.mirror; `full` makes them reconcile their members too."""
+    from sync.watches import mirror  # it builds on this module
+
+    mirrors = mirror.mirror_names(engine)
+    results: list[WatchResult] = []
     for name in names if names is not None else active_watch_names(engine):
         try:
+            if name in mirrors:
+                results.append(
+                    mirror.run_mirror(
+                        engine,
+                        client,
+                        name,
+                        run_id=run_id,
+                        full=full,
+                        data_timestamp=data_timestamp,
+                    )
+                )
+                continue
             results.append(run_watch(engine, client, name, run_id=run_id))
         except UnknownWatch:
             raise
@@ -308,7 +327,14 @@ def sync_hook(
         own = client is None
         c = client or CtgovClient(settings.api_url, settings.history_url, settings.api)
         try:
-            for result in run_watches(engine, c, names, run_id=summary.run_id):
+            for result in run_watches(
+                engine,
+                c,
+                names,
+                run_id=summary.run_id,
+                full=summary.mode == "full",
+                data_timestamp=summary.data_timestamp,
+            ):
                 summary.watches.append(result.to_dict())
                 if result.outcome != RunOutcome.OK:
                     summary.errors.append(f"watch {result.name}: {result.error}")

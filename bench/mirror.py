@@ -1,0 +1,252 @@
+"""`python -m bench.mirror`: a whole-registry mirror over the fake registry, its goals side by
+side (requests, ingest rate per CPU-second vs the parse+hash floor, peak RSS, storage and its
+projection to the registry's size, daily delta), on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import math
+import os
+import pstats
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench import report, syncproc
+from bench.report import Figure
+from bench.server import FakeServer
+from bench.workload import SamplesMissing, samples_dir
+
+INGEST_GOAL = 1000.0
+RSS_GOAL_MB = 300.0
+STORAGE_GOAL = 0.20
+DELTA_WALL_GOAL_S = 10.0
+PAGE_SIZE = 250  # the first load's (api.mirror_page_size); deltas use api.page_size, 1000
+REGISTRY_STUDIES = 590_000
+# The projection's assumption (not measured here): records the registry updates per day.
+UPDATES_PER_DAY = 2_000
+PG_ADMIN = os.environ.get("TRIALWATCH_BENCH_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/")
+PG_DB = "trialwatch_bench_mirror"
+MIRROR = "everything"
+
+
+def _log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def mirror_once(
+    db_url: str,
+    base_url: str,
+    history_url: str,
+    *,
+    create: bool = False,
+    full: bool = False,
+    profile: str | None = None,
+    page_size: int = PAGE_SIZE,
+) -> dict[str, Any]:
+    """One `trialwatch sync` of a database whose only watch is a whole-registry mirror, in
+    this (fresh) process: its CPU, wall time, peak RSS, requests and what it stored."""
+    from models import db
+    from models.db import session_scope
+    from sync.config import ApiSettings, Settings
+    from sync.ingest.run import run_sync
+    from sync.registry.client import CtgovClient
+    from sync.store import snapshots as store
+    from sync.watches import definitions as watches
+    from sync.watches import runner as discover
+
+    engine = db.make_engine(db_url)
+    if create:
+        db.upgrade(engine)
+        with session_scope(engine) as s:
+            watches.add_watch(s, watches.check(MIRROR, {"mirror": True}), set())
+    api = ApiSettings(
+        requests_per_second=syncproc.BENCH_RATE,
+        retry_wait_initial=0.05,
+        retry_wait_max=0.2,
+        mirror_page_size=page_size,
+    )
+    profiler = cProfile.Profile() if profile else None
+    with CtgovClient(base_url, history_url, api) as client:
+        hook = discover.sync_hook(engine, Settings(watches=[]), client)
+        wall0, cpu0 = time.perf_counter(), time.process_time()
+        if profiler:
+            profiler.enable()
+        summary = run_sync(engine, client, full=full, before_fetch=hook)
+        if profiler:
+            profiler.disable()
+        cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+    if profiler and profile:
+        profiler.dump_stats(profile)
+    with session_scope(engine) as s:
+        versions, body, raw = store.storage_bytes(s)
+    engine.dispose()
+    w = summary.watches[0] if summary.watches else {}
+    return {
+        "cpu_s": cpu,
+        "wall_s": wall,
+        "peak_rss_mb": syncproc._peak_rss_mb(),
+        "requests": summary.requests,
+        "outcome": summary.outcome,
+        "errors": summary.errors[:3],
+        "fetched": w.get("fetched", 0),
+        "new_versions": w.get("new_versions", 0),
+        "versions": versions,
+        "body_bytes": body,
+        "raw_bytes": raw,
+    }
+
+
+def _pg_url() -> str | None:
+    """A fresh benchmark database on the local PostgreSQL, or None when there is none."""
+    import sqlalchemy as sa
+
+    try:
+        admin = sa.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(sa.text(f"DROP DATABASE IF EXISTS {PG_DB} WITH (FORCE)"))
+            conn.execute(sa.text(f"CREATE DATABASE {PG_DB}"))
+        admin.dispose()
+    except Exception as exc:  # noqa: BLE001  (no PostgreSQL: SQLite figures only)
+        _log(f"bench.mirror: PostgreSQL unavailable ({type(exc).__name__}); SQLite only")
+        return None
+    return str(sa.make_url(PG_ADMIN).set(database=PG_DB).render_as_string(hide_password=False))
+
+
+def _run(fake: FakeServer, db_url: str, n: int, label: str, page: int) -> dict[str, Any]:
+    _log(f"bench.mirror: {label}: first load of {n:,}")
+    load = syncproc.in_fresh_process(
+        "bench.mirror:mirror_once", db_url, fake.base_url, fake.history_url, create=True,
+        page_size=page,
+    )
+    changed = fake.change(n, 0.01)
+    _log(f"bench.mirror: {label}: daily delta, {len(changed):,} updated")
+    delta = syncproc.in_fresh_process(
+        "bench.mirror:mirror_once", db_url, fake.base_url, fake.history_url, page_size=page
+    )
+    return {"load": load, "delta": delta, "changed": len(changed)}
+
+
+def _figures(
+    n: int, label: str, m: dict[str, Any], floor_rate: float, page: int
+) -> list[Figure]:
+    load, delta = m["load"], m["delta"]
+    tag = f"{label}, N={n:,}, pages of {page}"
+    want_load = 2 + math.ceil(n / page)
+    rate = load["fetched"] / load["cpu_s"] if load["cpu_s"] else 0.0
+    figs = [
+        Figure(f"requests, first load ({tag})", load["requests"], "requests",
+               f"<= {want_load}", met=load["requests"] <= want_load),
+        Figure(f"requests, daily delta, {m['changed']:,} updated ({tag})", delta["requests"],
+               "requests", "<= 3", met=delta["requests"] <= 3),
+        Figure(f"ingest, studies per CPU-s of trialwatch ({tag})", rate, "/s",
+               f">= {INGEST_GOAL:,.0f}/s", floor_rate, "floor: parse+canonicalise+hash",
+               rate >= INGEST_GOAL),
+        Figure(f"peak RSS, first load ({tag})", load["peak_rss_mb"], "MB",
+               f"< {RSS_GOAL_MB:.0f} MB", met=load["peak_rss_mb"] < RSS_GOAL_MB),
+        Figure(f"daily delta wall time ({tag})", delta["wall_s"], "s",
+               f"< {DELTA_WALL_GOAL_S:.0f} s at N=100,000" if label == "sqlite" else "-"),
+    ]
+    if load["raw_bytes"]:
+        share = load["body_bytes"] / load["raw_bytes"]
+        figs.append(Figure(f"storage, first versions / raw JSON ({tag})", share * 100, "%",
+                           f"<= {STORAGE_GOAL:.0%}", met=share <= STORAGE_GOAL))
+    return figs
+
+
+def _projection(m: dict[str, Any]) -> list[Figure]:
+    load, delta = m["load"], m["delta"]
+    first = load["body_bytes"] / max(1, load["versions"])
+    later_versions = delta["versions"] - load["versions"]
+    later = (delta["body_bytes"] - load["body_bytes"]) / max(1, later_versions)
+    total = REGISTRY_STUDIES * first + 365 * UPDATES_PER_DAY * later
+    return [
+        Figure("  stored bytes per first version (measured)", first, "bytes"),
+        Figure("  stored bytes per later version (measured, 1% delta)", later, "bytes"),
+        Figure(f"projection: {REGISTRY_STUDIES:,} studies + a year of {UPDATES_PER_DAY:,} "
+               "updates/day (snapshot bodies only)", total, "bytes"),
+    ]
+
+
+def _profile(fake: FakeServer, tmp: Path, n: int) -> str:
+    prof = tmp / "mirror.prof"
+    syncproc.in_fresh_process("bench.mirror:mirror_once", f"sqlite:///{tmp}/profile.db",
+                              fake.base_url, fake.history_url, create=True, profile=str(prof))
+    buf = io.StringIO()
+    stats = pstats.Stats(str(prof), stream=buf)
+    stats.sort_stats("tottime").print_stats(25)
+    stats.sort_stats("cumulative").print_stats(35)
+    return buf.getvalue()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.mirror", description=__doc__)
+    parser.add_argument("--sizes", default="10000", help="mirror sizes, comma-separated")
+    parser.add_argument("--no-postgres", action="store_true", help="SQLite only")
+    parser.add_argument("--page-size", type=int, default=PAGE_SIZE,
+                        help="full records per page of the first load (api.mirror_page_size)")
+    parser.add_argument("--profile", type=int, default=2000,
+                        help="studies in the profiled SQLite load (0: none)")
+    args = parser.parse_args(argv)
+    try:
+        samples_dir()
+        sizes = sorted({int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()})
+    except SamplesMissing as exc:
+        print(f"bench.mirror: {exc}", file=sys.stderr)
+        return 2
+    except ValueError:
+        print(f"bench.mirror: sizes are integers separated by commas: {args.sizes}",
+              file=sys.stderr)
+        return 2
+    env = report.environment()
+    started = time.perf_counter()
+    figures: list[Figure] = []
+    results: dict[str, Any] = {}
+    profile_text = ""
+    with tempfile.TemporaryDirectory(prefix="trialwatch-mirror-") as tmpname, \
+            FakeServer() as fake:
+        tmp = Path(tmpname)
+        for n in sizes:
+            _log(f"bench.mirror: populating the fake registry with {n:,} studies")
+            fake.populate(n)
+            fl = syncproc.in_fresh_process("floor", fake.base_url, n,
+                                           stride=max(1, n // 5_000))
+            floor_rate = fl["studies"] / fl["cpu_s"]
+            dbs = {"sqlite": f"sqlite:///{tmp}/mirror-{n}.db"}
+            if not args.no_postgres and (pg := _pg_url()):
+                dbs["postgresql"] = pg
+            for label, url in dbs.items():
+                if label == "postgresql":
+                    fake.populate(n)  # the same registry as SQLite got, before its delta
+                m = _run(fake, url, n, label, args.page_size)
+                results[f"{label}-{n}"] = {**m, "floor": fl}
+                figures += _figures(n, label, m, floor_rate, args.page_size)
+                if label == "sqlite":
+                    figures += _projection(m)
+        if args.profile:
+            fake.populate(args.profile)
+            _log(f"bench.mirror: profiled load of {args.profile:,}")
+            profile_text = _profile(fake, tmp, args.profile)
+    env["load_average_end"] = report.environment()["load_average"]
+    elapsed = time.perf_counter() - started
+    print(report.table_text(figures))
+    print()
+    met = [f for f in figures if f.met is not None]
+    print(f"goals met: {sum(1 for f in met if f.met)} of {len(met)}; took {elapsed / 60:.1f} min; "
+          f"load average {env['load_average'][0]:.2f} -> {env['load_average_end'][0]:.2f} "
+          f"on {env['cpus']} CPUs (a shared machine: CPU-time figures are noisy)")
+    report.RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    if profile_text:
+        path = report.RESULTS_DIR / "mirror-profile.txt"
+        path.write_text(profile_text)
+        print(f"profile: {path}")
+    (report.RESULTS_DIR / "mirror-latest.md").write_text(report.table_markdown(figures) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
