@@ -63,7 +63,7 @@ def test_retries_say_what_when_which_attempt_and_why(cli, fake_ctgov) -> None:
     retries = [line for line in done.stderr.splitlines() if "retrying" in line]
     assert len(retries) == 2, done.stderr
     assert re.search(
-        r"WARNING sync\.ctgov: retrying GET /version in \d+\.\d s \(attempt 2 of 3\): "
+        r"WARNING sync\.registry\.client: retrying GET /version in \d+\.\d s \(attempt 2 of 3\): "
         r"cannot reach 127\.0\.0\.1$",
         retries[0],
     ), retries[0]

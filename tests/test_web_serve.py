@@ -83,7 +83,7 @@ def test_daemon_serve_syncs_and_serves_in_one_process(db_url, engine, fake_ctgov
         _wait("the first sync, seen through the web app", synced, proc, log)
         page = httpx.get(f"{url}/trials/{trial}", timeout=5)
         assert page.status_code == 200 and trial in page.text
-        assert httpx.get(f"{url}/api/runs", timeout=5).json()["daemon"].startswith("running")
+        assert httpx.get(f"{url}/api/runs", timeout=5).json()["daemon"]["state"] == "running"
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(WAIT) == 0, log.read_text()
     finally:

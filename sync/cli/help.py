@@ -23,6 +23,7 @@ EXAMPLES: dict[str, str] = {
     "ack": "trialwatch ack 42 43",
     "backfill": "trialwatch backfill --all --only-modules eligibility,design",
     "export": "trialwatch export history.duckdb --watch car-nk-sclc",
+    "serve": "trialwatch serve --host 0.0.0.0 --port 8080",
     "db upgrade": "trialwatch db upgrade --json",
     "watch add": "trialwatch watch add car-nk --term '\"CAR-NK\"' --status RECRUITING",
     "watch list": "trialwatch watch list --all",

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated
 
 import typer
 
-from sync.cli.common import ctx_of, err, fail
+from sync.cli.common import JsonOpt, ctx_of, err, fail, print_json
 
 
 def serve(
@@ -19,6 +20,7 @@ def serve(
         int | None,
         typer.Option("--port", min=0, max=65535, help="Port (default: web.port, 8787)."),
     ] = None,
+    json_: JsonOpt = False,
 ) -> None:
     """Serve the web app: overview, trials, diffs, watches, Atom feeds and the JSON API."""
     from sync.web import server
@@ -31,6 +33,10 @@ def serve(
         fail(f"cannot listen on {host or web.host}:{web.port if port is None else port}: "
              f"{exc.strerror or exc}")  # fmt: skip
     mode = "writes allowed with the token" if web.token else "read-only (no [web] token)"
+    if json_:
+        # For a script that starts the app and needs its address (with --port 0: a free port).
+        print_json({"url": server.url_of(sock), "read_only": not web.token})
+        sys.stdout.flush()
     err.print(f"serving on {server.url_of(sock)} ({mode}); Ctrl-C stops", highlight=False)
     server.serve(c.settings, sock, c.engine)
 
