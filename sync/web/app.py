@@ -111,7 +111,8 @@ class Web:
 
 def _templates() -> jinja2.Environment:
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(HERE / "templates")),
+        # The app's own templates, then the digest's (the timeline marks they share).
+        loader=jinja2.FileSystemLoader([str(HERE / "templates"), str(digest_render.TEMPLATES)]),
         # Registry text is untrusted: everything is escaped, in HTML and in Atom.
         autoescape=True,
         undefined=jinja2.StrictUndefined,
