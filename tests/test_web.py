@@ -122,7 +122,8 @@ def test_trial_page_tells_the_story(web, story) -> None:  # type: ignore[no-unty
     for v in range(1, story[nct] + 1):
         assert f'id="v{v}"' in html
     # The timeline in pictures and in words: enrollment went 18 estimated -> 8 actual.
-    assert "<svg" in html and "<rect" in html and "<polyline" in html and "<caption>Enrollment</caption>" in html
+    assert "<svg" in html and "<rect" in html and "<polyline" in html
+    assert "<caption>Enrollment</caption>" in html
     assert "18 (estimated)" in html and "8 (actual)" in html
     assert "<caption>Primary completion</caption>" in html
     assert f'href="/trials/{nct}/diff?from=1&amp;to=2"' in html
