@@ -6,13 +6,20 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from factory import make_study, nct, with_criteria, with_enrollment, with_last_update, with_site
-from factory import with_status as with_overall_status
 from sqlmodel import select
 
 from models import Change, SyncRun, Trial, Watch, WatchEvent
 from models.db import session_scope
 from sync.ingest.run import run_sync, track
+from sync.testing.factory import (
+    make_study,
+    nct,
+    with_criteria,
+    with_enrollment,
+    with_last_update,
+    with_site,
+)
+from sync.testing.factory import with_status as with_overall_status
 
 CRITERIA_V1 = """Inclusion Criteria:
 

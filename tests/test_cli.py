@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from factory import make_study, nct, with_enrollment, with_last_update, with_status
+from sync.testing.factory import make_study, nct, with_enrollment, with_last_update, with_status
 
 
 def test_add_normalises_and_lists(cli) -> None:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import re
 
 import pytest
-from factory import make_study, nct
 from test_cli_help import tw
+
+from sync.testing.factory import make_study, nct
 
 
 @pytest.mark.parametrize("url", ["garbage", "nosuchdb://host/x", "postgresql://user:s3cret@:bad"])

@@ -8,7 +8,11 @@ import json
 import re
 from pathlib import Path
 
-from factory import (
+from rich.console import Console
+
+from sync.cli.render import print_diff
+from sync.core.diff import walk as differ
+from sync.testing.factory import (
     make_study,
     nct,
     with_criteria,
@@ -17,10 +21,6 @@ from factory import (
     with_site,
     with_status,
 )
-from rich.console import Console
-
-from sync.cli.render import print_diff
-from sync.core.diff import walk as differ
 
 SAMPLES = Path(__file__).resolve().parent.parent.parent / "shared" / "ctgov"
 LONG_TITLE = (

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from factory import nct, with_last_update, with_status
 from test_similar import (
     CLL1,
     DLL3_CART,
@@ -18,6 +17,8 @@ from test_similar import (
     dual_target,
     neuk203_13,
 )
+
+from sync.testing.factory import nct, with_last_update, with_status
 
 SCLC_TERM = '"CAR-NK" AND (SCLC OR "small cell lung")'
 

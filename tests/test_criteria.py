@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from factory import load_sample, samples_dir
-
 from sync.core.criteria import Criteria, diff_criteria, parse_criteria
+from sync.testing.factory import load_sample, samples_dir
 
 BASE = """Inclusion Criteria:
 

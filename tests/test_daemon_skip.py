@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 
-from factory import make_study, nct
 from sqlmodel import select
 
 from models import SyncRun
@@ -13,6 +12,7 @@ from models.db import session_scope
 from sync.config import Settings
 from sync.ingest import run as sync_engine
 from sync.store.locks import exclusive
+from sync.testing.factory import make_study, nct
 
 
 def test_check_while_a_cli_sync_runs_is_a_skip(engine, fake_ctgov, api_settings, caplog) -> None:

@@ -10,7 +10,10 @@ from typing import Any
 
 import orjson
 import pytest
-from factory import (
+
+from sync.core import record
+from sync.core.diff.walk import CATEGORIES, Change, diff_records, summarise
+from sync.testing.factory import (
     load_sample,
     make_study,
     nct,
@@ -22,9 +25,6 @@ from factory import (
     with_status,
     with_version_holder,
 )
-
-from sync.core import record
-from sync.core.diff.walk import CATEGORIES, Change, diff_records, summarise
 
 BIG = "records/NCT04267848.json"  # 1,148 locations
 

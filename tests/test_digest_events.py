@@ -8,8 +8,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from big_update import BIG, largest_update, statuses_set, store_pair
-from factory import load_sample, make_study, nct, with_last_update, with_status
 
 from models import Watch, WatchMatch
 from models.db import session_scope
@@ -19,6 +17,8 @@ from sync.report import notify
 from sync.report.channels import Channel, Masker
 from sync.report.notify import SendResult
 from sync.report.render import render
+from sync.testing.big_update import BIG, largest_update, statuses_set, store_pair
+from sync.testing.factory import load_sample, make_study, nct, with_last_update, with_status
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 NCT05414032 = "versions/NCT05414032/NCT05414032_2026-02-26_0763c69c.json"

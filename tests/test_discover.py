@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from factory import nct, samples_dir, with_last_update, with_status
 from sqlmodel import col, select
 from test_similar import (
     CLL1,
@@ -31,6 +30,7 @@ from sync.config import ConfigError, Settings, WatchConfig, load_settings
 from sync.ingest.run import SyncSummary, run_sync, untrack
 from sync.registry.client import CtgovClient
 from sync.store import snapshots as store
+from sync.testing.factory import nct, samples_dir, with_last_update, with_status
 from sync.watches import definitions as watches
 from sync.watches import runner as discover
 from sync.watches import similar

@@ -7,12 +7,12 @@ import json
 from typing import Any
 
 import pytest
-from big_update import RENAMED, largest_update, statuses_set
-from factory import load_sample, samples_dir
 
 from models import Change as ChangeRow
 from sync.core.diff.walk import Change, diff_records
 from sync.core.events import KINDS, Event, build_events, classify
+from sync.testing.big_update import RENAMED, largest_update, statuses_set
+from sync.testing.factory import load_sample, samples_dir
 
 
 def versions(nct_id: str) -> list[dict[str, Any]]:

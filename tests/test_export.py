@@ -10,7 +10,6 @@ from typing import Any
 
 import duckdb
 import pytest
-from factory import make_study, nct, samples_dir, with_enrollment, with_last_update, with_status
 from sqlmodel import col, select
 from test_history import NCT, capture, current_markdown, serve
 
@@ -21,6 +20,14 @@ from sync.ingest import backfill as history
 from sync.ingest.run import run_sync, track
 from sync.report import export
 from sync.report.export_sql import TABLES, VIEWS, views_sql
+from sync.testing.factory import (
+    make_study,
+    nct,
+    samples_dir,
+    with_enrollment,
+    with_last_update,
+    with_status,
+)
 
 # What DuckDB reports for each declared type when a table is reopened.
 REOPENED = {

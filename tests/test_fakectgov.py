@@ -11,7 +11,8 @@ from typing import Any
 
 import httpx
 import pytest
-from factory import (
+
+from sync.testing.factory import (
     load_sample,
     make_study,
     nct,
@@ -23,7 +24,7 @@ from factory import (
     with_status,
     with_version_holder,
 )
-from fakectgov import FakeRegistry, serve
+from sync.testing.fakectgov import FakeRegistry, serve
 
 
 @pytest.fixture

@@ -8,8 +8,9 @@ from typing import Any
 
 import httpx
 import pytest
-from factory import make_study, nct, with_enrollment, with_last_update
-from fakectgov import FakeRegistry
+
+from sync.testing.factory import make_study, nct, with_enrollment, with_last_update
+from sync.testing.fakectgov import FakeRegistry
 
 
 def _registry(lean: bool) -> FakeRegistry:

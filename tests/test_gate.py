@@ -8,13 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from factory import make_study, nct, with_last_update, with_status
 from sqlmodel import select
 from test_similar import DUAL, all_studies, dual_target
 
 from models import Trial
 from models.db import session_scope
 from sync.store import snapshots as store
+from sync.testing.factory import make_study, nct, with_last_update, with_status
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = (PROJECT_ROOT / "config.toml").read_text(encoding="utf-8")

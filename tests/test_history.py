@@ -9,7 +9,6 @@ from datetime import date, timedelta
 from typing import Any
 
 import pytest
-from factory import load_sample
 from sqlmodel import col, select
 from test_htmltext import api_markdown
 
@@ -21,6 +20,7 @@ from sync.ingest import backfill_plan as history_plan
 from sync.ingest.run import run_sync, track
 from sync.store import snapshots as store
 from sync.store import views
+from sync.testing.factory import load_sample
 
 NCT = "NCT03690141"
 CAPTURE = "history/NCT03690141.history-true.json"
@@ -562,7 +562,7 @@ def test_a_broken_history_endpoint_leaves_everything_else_intact(
 
 
 def test_all_backfills_every_tracked_trial_and_reports_each(cli, fake_ctgov) -> None:
-    from factory import make_study, nct
+    from sync.testing.factory import make_study, nct
 
     serve(fake_ctgov, polled=current_markdown())
     fake_ctgov.put(make_study(nct(1)))

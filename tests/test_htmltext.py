@@ -8,10 +8,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from factory import load_sample, samples_dir
 
 from sync.core import record
 from sync.core.text import comparable, html_to_markdown, looks_like_html, markdown_record
+from sync.testing.factory import load_sample, samples_dir
 
 CAPTURE = "history/NCT03690141.history-true.json"
 

@@ -7,7 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from factory import make_study, nct, with_last_update, with_status
+
+from sync.testing.factory import make_study, nct, with_last_update, with_status
 
 OLD, NEW, GONE, NEVER = nct(1), nct(2), nct(3), nct(4)
 

@@ -9,8 +9,9 @@ import shlex
 from pathlib import Path
 
 import pytest
-from factory import with_last_update, with_site
 from test_similar import NEUK, all_studies
+
+from sync.testing.factory import with_last_update, with_site
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"

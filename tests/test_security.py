@@ -22,8 +22,6 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from factory import make_study, nct, with_last_update
-from fakectgov import FakeRegistry, Fault, Response
 
 from models import db
 from models.db import session_scope
@@ -32,6 +30,8 @@ from sync.ingest.run import run_sync, track
 from sync.registry.client import ApiUnavailable, CtgovClient, ResponseTooLarge
 from sync.report import digest as dg
 from sync.report.render import render
+from sync.testing.factory import make_study, nct, with_last_update
+from sync.testing.fakectgov import FakeRegistry, Fault, Response
 
 PROJECT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path(os.environ.get("TRIALWATCH_CHROMIUM", "/usr/bin/chromium"))

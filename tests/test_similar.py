@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import pytest
-from factory import make_study, nct
 
+from sync.testing.factory import make_study, nct
 from sync.watches import similar
 
 NEUK = "NCT07366658"  # NEUK203-13, iPSC DLL3 CAR-NK, SCLC and neuroendocrine tumours, Phase 1

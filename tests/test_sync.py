@@ -5,14 +5,6 @@ from __future__ import annotations
 import socket
 
 import pytest
-from factory import (
-    make_study,
-    nct,
-    with_enrollment,
-    with_last_update,
-    with_status,
-    with_version_holder,
-)
 from sqlmodel import select
 
 from models import Snapshot, SyncRun, Trial
@@ -21,6 +13,14 @@ from sync.config import ApiSettings
 from sync.ingest.run import run_sync, track
 from sync.registry.client import CtgovClient
 from sync.store import snapshots as store
+from sync.testing.factory import (
+    make_study,
+    nct,
+    with_enrollment,
+    with_last_update,
+    with_status,
+    with_version_holder,
+)
 
 
 def _track(engine, ids):  # type: ignore[no-untyped-def]

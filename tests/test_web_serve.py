@@ -14,7 +14,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from factory import make_study, nct
+
+from sync.testing.factory import make_study, nct
 
 TRIALWATCH = Path(sys.executable).parent / "trialwatch"
 WAIT = 30.0

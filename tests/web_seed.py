@@ -6,11 +6,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from factory import samples_dir
 from sqlmodel import select
 
 from models import Trial, Watch, WatchEvent, WatchMatch
 from models.db import session_scope
+from sync.testing.factory import samples_dir
 
 # Real successive captures (ctgov/README.md): status and eligibility, enrollment
 # estimated -> actual with dates over 6 versions, arms and enrollment, sites.

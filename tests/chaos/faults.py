@@ -7,7 +7,6 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from fakectgov import Request
 from sqlalchemy.engine import Engine
 
 from chaos import harness
@@ -15,6 +14,7 @@ from chaos.harness import ATTEMPTS, RETRY_BUDGET, TIMEOUT, ChaosRegistry, Scenar
 from models.db import session_scope
 from sync.core import record
 from sync.store import snapshots as store
+from sync.testing.fakectgov import Request
 
 
 @dataclass(frozen=True)

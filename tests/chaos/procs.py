@@ -8,9 +8,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from fakectgov import FakeRegistry
-
 from chaos.harness import WATCH, api_env, chaos_api
+from sync.testing.fakectgov import FakeRegistry
 
 TESTS_DIR = Path(__file__).resolve().parents[1]
 PROJECT = TESTS_DIR.parent

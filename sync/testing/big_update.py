@@ -7,7 +7,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from factory import load_sample
+from sync.testing.factory import load_sample
 
 BIG = "NCT04267848"
 RENAMED = 9

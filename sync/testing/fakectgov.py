@@ -22,7 +22,6 @@ from typing import Any
 from urllib.parse import parse_qsl, quote, urlsplit
 
 import orjson
-import pytest
 
 API_VERSION = "2.0.5"
 DEFAULT_DATA_TIMESTAMP = "2026-11-20T09:00:03"
@@ -747,8 +746,8 @@ class _LeanEntry(_Entry):
         for area in LEAN_PRECOMPUTED:
             self._texts[area] = _area_values(study, area)
 
-    @property  # type: ignore[override]
-    def study(self) -> dict[str, Any]:
+    @property
+    def study(self) -> dict[str, Any]:  # type: ignore[override]
         doc: dict[str, Any] = orjson.loads(self.body)
         return doc
 
@@ -1557,8 +1556,3 @@ def serve() -> Iterator[FakeRegistry]:
     finally:
         registry.close()
 
-
-@pytest.fixture
-def fake_ctgov() -> Iterator[FakeRegistry]:
-    with serve() as registry:
-        yield registry

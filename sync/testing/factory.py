@@ -1,4 +1,5 @@
-"""Study records for tests: real samples from ctgov/ and a factory of valid v2 records."""
+"""Study records for tests and benchmarks: real samples from ctgov/ and a factory of valid v2
+records."""
 
 from __future__ import annotations
 
@@ -11,9 +12,9 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+# The checkout this package sits in (tests and benchmarks run on an editable install): the
+# samples are looked for beside it.
+CHECKOUT = Path(__file__).resolve().parents[2]
 STOPPED = frozenset({"SUSPENDED", "TERMINATED", "WITHDRAWN"})
 ARM_LABEL = "Cohort A"
 # How interventionNames spell the intervention type ("Drug: HS-20093").
@@ -35,18 +36,22 @@ DateArg = str | tuple[str, str] | None
 Site = tuple[str, str, str] | dict[str, Any]
 
 
-def samples_dir() -> Path:
-    """The real API samples: $TRIALWATCH_SAMPLES, else ../shared/ctgov beside the project.
+class SamplesMissing(RuntimeError):
+    """The real ClinicalTrials.gov samples are not where they are looked for.
 
-    Skips the calling test when they are absent, but fails it under CI, which requires them.
+    The tests' plugin turns it into a skip with this reason, or a failure under CI; the
+    benchmarks print it and exit 2. This module knows nothing of pytest, so bench can use it.
     """
+
+
+def samples_dir() -> Path:
+    """The real API samples: $TRIALWATCH_SAMPLES, else ../shared/ctgov beside the checkout."""
     env = os.environ.get("TRIALWATCH_SAMPLES")
-    path = Path(env) if env else PROJECT_ROOT.parent / "shared" / "ctgov"
+    path = Path(env) if env else CHECKOUT.parent / "shared" / "ctgov"
     if not (path / "records").is_dir():
-        reason = f"real ClinicalTrials.gov samples not found at {path} (set TRIALWATCH_SAMPLES)"
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
+        raise SamplesMissing(
+            f"real ClinicalTrials.gov samples not found at {path} (set TRIALWATCH_SAMPLES)"
+        )
     return path
 
 
