@@ -9,9 +9,9 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from typer.testing import CliRunner
 
-from chaos import harness, procs
-from chaos.harness import ChaosRegistry, Scenario
 from sync.testing.factory import nct
+from tests.chaos import harness, procs
+from tests.chaos.harness import ChaosRegistry, Scenario
 
 BUSY = "another sync is running"
 SLOW_ANSWERS = 0.03  # drip delay: each answer takes ~0.3 s, so runs overlap for seconds
@@ -287,9 +287,9 @@ def daemon_with_cli(engine: Engine, tmp: Path, rounds: int = 8) -> dict[str, Any
     syncs and reads on the same database."""
     import signal
 
-    from chaos.crash import DAEMON_SCHEDULE
-    from chaos.faults import contents
     from sync.testing.factory import with_enrollment, with_last_update
+    from tests.chaos.crash import DAEMON_SCHEDULE
+    from tests.chaos.faults import contents
 
     runner = CliRunner()
     commands = 0

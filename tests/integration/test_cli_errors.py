@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 
 import pytest
-from test_cli_help import tw
 
 from sync.testing.factory import make_study, nct
+from tests.support.cli import tw
 
 
 @pytest.mark.parametrize("url", ["garbage", "nosuchdb://host/x", "postgresql://user:s3cret@:bad"])

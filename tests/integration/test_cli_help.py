@@ -3,10 +3,7 @@ errors that say what to do, through the real console entry point."""
 
 from __future__ import annotations
 
-import os
 import shlex
-import subprocess
-import sys
 from typing import Any
 
 import pytest
@@ -15,6 +12,7 @@ import typer
 from sync import __version__
 from sync.cli.app import app
 from sync.cli.help import EXAMPLES
+from tests.support.cli import tw
 
 
 def _commands() -> list[tuple[str, Any]]:
@@ -31,18 +29,6 @@ def _commands() -> list[tuple[str, Any]]:
 
     walk(root, "")
     return found
-
-
-def tw(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """The console entry point in a process of its own (main() maps errors to exit codes)."""
-    full_env = {**os.environ, "COLUMNS": "80", **(env or {})}
-    return subprocess.run(
-        [sys.executable, "-c", "from sync.cli.app import main; main()", *args],
-        capture_output=True,
-        text=True,
-        env=full_env,
-        timeout=60,
-    )
 
 
 def test_every_command_has_one_example_that_parses() -> None:

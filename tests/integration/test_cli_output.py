@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import json
 import re
-from pathlib import Path
 
 from rich.console import Console
 
@@ -15,6 +14,7 @@ from sync.core.diff import walk as differ
 from sync.testing.factory import (
     make_study,
     nct,
+    samples_dir,
     with_criteria,
     with_enrollment,
     with_last_update,
@@ -22,7 +22,6 @@ from sync.testing.factory import (
     with_status,
 )
 
-SAMPLES = Path(__file__).resolve().parent.parent.parent / "shared" / "ctgov"
 LONG_TITLE = (
     "A Phase 1 Open-label Study of NEUK203-13, an Induced Pluripotent Stem Cell Derived DLL3 "
     "CAR-NK Cell Therapy, in Relapsed Small Cell Lung Cancer and Other Neuroendocrine Tumours"
@@ -95,7 +94,7 @@ def test_diff_text_is_compact_with_values_in_words(cli, fake_ctgov) -> None:
 
 
 def test_a_site_row_is_one_line_on_real_records() -> None:
-    folder = SAMPLES / "versions" / "NCT04736173"
+    folder = samples_dir() / "versions" / "NCT04736173"
     files = sorted(folder.glob("*.json"))
     assert len(files) >= 2
     old, new = (json.loads(f.read_text()) for f in files[:2])

@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from test_similar import (
+
+from sync.testing.factory import nct, with_last_update, with_status
+from tests.support.studies import (
     CLL1,
     DLL3_CART,
     DUAL,
@@ -17,8 +19,6 @@ from test_similar import (
     dual_target,
     neuk203_13,
 )
-
-from sync.testing.factory import nct, with_last_update, with_status
 
 SCLC_TERM = '"CAR-NK" AND (SCLC OR "small cell lung")'
 

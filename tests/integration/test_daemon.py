@@ -16,13 +16,20 @@ from typing import Any
 
 import orjson
 import pytest
-from receivers import HOOK_SECRET, SMTP_SECRET, Smtp, Webhook, serve_smtp, serve_webhook
 from sqlmodel import col, select
 
 from models import Change, Delivery, SyncRun
 from models.db import session_scope
 from sync.store import snapshots as store
 from sync.testing.factory import make_study, nct, with_criteria, with_last_update, with_status
+from tests.support.receivers import (
+    HOOK_SECRET,
+    SMTP_SECRET,
+    Smtp,
+    Webhook,
+    serve_smtp,
+    serve_webhook,
+)
 
 TRIALWATCH = Path(sys.executable).parent / "trialwatch"
 WAIT = 30.0  # upper bound for any one event; the whole scenario takes seconds

@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 
 import pytest
-from digest_seed import ENTERED, HOSTILE, IMG_TEXT, LEFT, SCRIPT_TEXT, SITES, SUSPENDED, seed
 from sqlmodel import select
 
 from models import Change, Snapshot, Trial
@@ -16,6 +15,16 @@ from models.db import session_scope
 from sync.report import digest as dg
 from sync.report import review
 from sync.report.render import fmt_value, md_escape, render, timeline_svg
+from tests.support.digest_seed import (
+    ENTERED,
+    HOSTILE,
+    IMG_TEXT,
+    LEFT,
+    SCRIPT_TEXT,
+    SITES,
+    SUSPENDED,
+    seed,
+)
 
 NOW = datetime(2026, 11, 22, 9, 30, tzinfo=UTC)
 ATOM = "{http://www.w3.org/2005/Atom}"

@@ -10,23 +10,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from digest_seed import HOSTILE, IMG_TEXT, SCRIPT_TEXT, SITES, SUSPENDED, seed
 
 from models import db
 from models.db import session_scope
 from sync.report import digest as dg
 from sync.report.render import render
-
-CHROMIUM = Path(os.environ.get("TRIALWATCH_CHROMIUM", "/usr/bin/chromium"))
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
+from tests.support.digest_seed import HOSTILE, IMG_TEXT, SCRIPT_TEXT, SITES, SUSPENDED, seed
 
 
 @pytest.fixture

@@ -8,7 +8,19 @@ from typing import Any
 
 import pytest
 from sqlmodel import col, select
-from test_similar import (
+
+from models import SyncRun, Trial, Watch, WatchEvent, WatchMatch
+from models.db import session_scope
+from sync.config import ConfigError, Settings, WatchConfig, load_settings
+from sync.ingest.run import SyncSummary, run_sync, untrack
+from sync.registry.client import CtgovClient
+from sync.store import snapshots as store
+from sync.testing.factory import nct, samples_dir, with_last_update, with_status
+from sync.watches import definitions as watches
+from sync.watches import runner as discover
+from sync.watches import similar
+from tests.support import PROJECT_ROOT
+from tests.support.studies import (
     CLL1,
     DLL3_CART,
     DUAL,
@@ -24,18 +36,6 @@ from test_similar import (
     neuk203_13,
 )
 
-from models import SyncRun, Trial, Watch, WatchEvent, WatchMatch
-from models.db import session_scope
-from sync.config import ConfigError, Settings, WatchConfig, load_settings
-from sync.ingest.run import SyncSummary, run_sync, untrack
-from sync.registry.client import CtgovClient
-from sync.store import snapshots as store
-from sync.testing.factory import nct, samples_dir, with_last_update, with_status
-from sync.watches import definitions as watches
-from sync.watches import runner as discover
-from sync.watches import similar
-
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
 ANY_CAR_NK = WatchConfig(name="any-car-nk", term='"CAR-NK" OR "CAR NK"')
 RECRUITING_CAR_NK = WatchConfig(
     name="recruiting-car-nk",

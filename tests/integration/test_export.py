@@ -11,7 +11,6 @@ from typing import Any
 import duckdb
 import pytest
 from sqlmodel import col, select
-from test_history import NCT, capture, current_markdown, serve
 
 from models import Change, Watch, WatchEvent
 from models.db import session_scope
@@ -28,6 +27,8 @@ from sync.testing.factory import (
     with_last_update,
     with_status,
 )
+from tests.support import PROJECT_ROOT
+from tests.support.history_capture import NCT, capture, current_markdown, serve
 
 # What DuckDB reports for each declared type when a table is reopened.
 REOPENED = {
@@ -406,7 +407,7 @@ def test_trial_and_watch_selections_and_csv(engine, fake_ctgov, client, tmp_path
 
 
 def test_the_readme_prints_the_view_sql() -> None:
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    readme = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
     assert views_sql().strip() in readme
 
 

@@ -4,19 +4,18 @@ the registry rejects is isolated from its batch."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlmodel import select
-from test_similar import DUAL, all_studies, dual_target
 
 from models import Trial
 from models.db import session_scope
 from sync.store import snapshots as store
 from sync.testing.factory import make_study, nct, with_last_update, with_status
+from tests.support import PROJECT_ROOT
+from tests.support.studies import DUAL, all_studies, dual_target
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = (PROJECT_ROOT / "config.toml").read_text(encoding="utf-8")
 BAD = "NCT00000000"  # well formed for trialwatch, refused by the registry
 

@@ -8,8 +8,6 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from digest_seed import SUSPENDED, seed
-from receivers import HOOK_SECRET, SMTP_SECRET, Smtp, Webhook, serve_smtp, serve_webhook
 from sqlmodel import col, select
 
 from models import Change, Delivery, WatchEvent
@@ -19,6 +17,15 @@ from sync.daemon import service as daemon
 from sync.daemon import status as daemon_status
 from sync.report import notify
 from sync.report.channels import mask_apprise_logs, parse_channels
+from tests.support.digest_seed import SUSPENDED, seed
+from tests.support.receivers import (
+    HOOK_SECRET,
+    SMTP_SECRET,
+    Smtp,
+    Webhook,
+    serve_smtp,
+    serve_webhook,
+)
 
 
 @pytest.fixture

@@ -9,11 +9,11 @@ import shlex
 from pathlib import Path
 
 import pytest
-from test_similar import NEUK, all_studies
 
 from sync.testing.factory import with_last_update, with_site
+from tests.support import PROJECT_ROOT as ROOT
+from tests.support.studies import NEUK, all_studies
 
-ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 
 # A line of a block that cannot run here, and why. A block with one of them is skipped whole

@@ -32,8 +32,8 @@ from sync.report import digest as dg
 from sync.report.render import render
 from sync.testing.factory import make_study, nct, with_last_update
 from sync.testing.fakectgov import FakeRegistry, Fault, Response
+from tests.support import PROJECT_ROOT as PROJECT
 
-PROJECT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path(os.environ.get("TRIALWATCH_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"]
 
@@ -251,9 +251,9 @@ def _db_text(url: str) -> str:
 def test_secrets_stay_out_of_outputs_and_the_database(
     pg_database: str, tmp_path: Path, fake_ctgov: FakeRegistry
 ) -> None:
-    from conftest import _reset_pg
+    from tests.support.fixtures import reset_pg
 
-    _reset_pg(pg_database)
+    reset_pg(pg_database)
     # PostgreSQL on CI trusts loopback, so a password in the URL is accepted and unused.
     url = sa.make_url(pg_database).set(password=DB_SECRET).render_as_string(hide_password=False)
     hook = f"json://user:{TOKEN}@127.0.0.1:{_closed_port()}/hook?token={QUERY_SECRET}"

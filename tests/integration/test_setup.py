@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.support import PROJECT_ROOT as ROOT
+
 PREREQS = ROOT / ".ci" / "prereqs"
 
 

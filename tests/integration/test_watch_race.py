@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
-from test_similar import cd19_lupus, neuk203_13
 
 from models import Watch, WatchEvent, WatchMatch
 from models.db import session_scope
@@ -17,6 +16,7 @@ from sync.config import WatchConfig
 from sync.registry.client import CtgovClient
 from sync.watches import definitions as watches
 from sync.watches import runner as discover
+from tests.support.studies import cd19_lupus, neuk203_13
 
 CAR_NK = WatchConfig(name="any-car-nk", term='"CAR-NK" OR "CAR NK"', track=False)
 

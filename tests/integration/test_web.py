@@ -16,9 +16,17 @@ import feedparser
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
-from web_seed import REAL, TOKEN, WATCH, add_watch, captures, make_app, sync_real_versions
 
 from sync.ingest.run import run_sync
+from tests.support.web_seed import (
+    REAL,
+    TOKEN,
+    WATCH,
+    add_watch,
+    captures,
+    make_app,
+    sync_real_versions,
+)
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 

@@ -13,15 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from digest_seed import HOSTILE, IMG_TEXT, SCRIPT_TEXT, SITES, SUSPENDED, seed
-from test_digest_browser import CHROMIUM, CHROMIUM_ARGS
-from web_seed import make_app
 
 from models import Watch, WatchMatch
 from models.db import session_scope
 from sync.web.server import Background, bind
-
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+from tests.support import PROJECT_ROOT
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
+from tests.support.digest_seed import HOSTILE, IMG_TEXT, SCRIPT_TEXT, SITES, SUSPENDED, seed
+from tests.support.web_seed import make_app
 
 AXE = Path(
     os.environ.get("TRIALWATCH_AXE")

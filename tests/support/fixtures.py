@@ -1,9 +1,9 @@
-"""Shared fixtures: SQLite and PostgreSQL databases (PostgreSQL required on CI), the CLI."""
+"""The suite's pytest plugin: SQLite and PostgreSQL databases (PostgreSQL required on CI), the
+fake registry and a client of it, the CLI in-process; missing samples skip (fail on CI)."""
 
 from __future__ import annotations
 
 import os
-import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -12,12 +12,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-
-from models import db  # noqa: E402
-from sync.testing.factory import SamplesMissing  # noqa: E402
-from sync.testing.fakectgov import FakeRegistry, serve  # noqa: E402
+from models import db
+from sync.testing.factory import SamplesMissing
+from sync.testing.fakectgov import FakeRegistry, serve
 
 PG_URL = os.environ.get(
     "TRIALWATCH_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -68,7 +65,7 @@ def pg_database() -> Iterator[str]:
     admin.dispose()
 
 
-def _reset_pg(url: str) -> None:
+def reset_pg(url: str) -> None:
     eng = sa.create_engine(url, isolation_level="AUTOCOMMIT")
     with eng.connect() as conn:
         conn.execute(sa.text("DROP SCHEMA public CASCADE"))
@@ -82,7 +79,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'trialwatch.db'}"
     url = request.getfixturevalue("pg_database")
-    _reset_pg(url)
+    reset_pg(url)
     return str(url)
 
 

@@ -7,7 +7,6 @@ import copy
 import re
 import string
 import tomllib
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,8 +20,7 @@ from sync.core.criteria import SECTIONS, diff_criteria, parse_criteria
 from sync.core.diff.walk import CATEGORIES, SEVERITIES, diff_records, summarise
 from sync.core.ids import InvalidNCTId, normalise_many, normalise_nct_id
 from sync.testing.factory import make_study
-
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+from tests.support import PROJECT_ROOT
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 # `make chaos` runs the same properties on many more examples.
