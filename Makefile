@@ -42,8 +42,9 @@ test: install prereqs $(AXE)
 	$(BIN)/python -m pytest -q -n 2 -m "not slow" $(PYTEST_ARGS)
 
 # The attack suite (tests marked slow), ending with the table of what was tried and what held.
+# `python -m` puts the checkout on sys.path, where `-p` finds the tests package's plugin.
 chaos: install prereqs
-	PYTHONPATH=tests $(BIN)/python -m pytest -q -n 2 -m slow -p chaos.table $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -n 2 -m slow -p tests.chaos.table $(PYTEST_ARGS)
 
 bench: install
 	$(BIN)/python -m bench

@@ -16,7 +16,7 @@ from bench import web as web_bench
 from bench.report import Figure
 from bench.server import FakeServer
 from bench.syncproc import in_fresh_process
-from bench.workload import SamplesMissing, samples_dir
+from sync.testing.factory import SamplesMissing, samples_dir
 
 RSS_GOAL_MB = 300
 # "Flat as N grows": the 50,000-study peak within 25% of the 1,000-study one.

@@ -11,14 +11,11 @@ import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-
-from big_update import BIG, largest_update, store_pair  # noqa: E402
-
-from models import db  # noqa: E402
-from models.db import session_scope  # noqa: E402
-from sync.report import digest as dg  # noqa: E402
-from sync.report.render import render  # noqa: E402
+from models import db
+from models.db import session_scope
+from sync.report import digest as dg
+from sync.report.render import render
+from sync.testing.big_update import BIG, largest_update, store_pair
 
 
 def main() -> None:

@@ -16,6 +16,7 @@ from typing import Any
 
 from bench import report, workload
 from bench.report import Figure
+from sync.testing.factory import SamplesMissing, samples_dir
 
 CPU_GOAL_S = 60.0
 RSS_GOAL_MB = 300
@@ -166,8 +167,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     try:
-        workload.samples_dir()
-    except workload.SamplesMissing as exc:
+        samples_dir()
+    except SamplesMissing as exc:
         print(f"bench.export: {exc}", file=sys.stderr)
         return 2
     env = report.environment()

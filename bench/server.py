@@ -18,7 +18,7 @@ def _cpu() -> float:
 
 def _serve(conn: Connection) -> None:
     """The child: a lean FakeRegistry and a loop of commands from the parent."""
-    from fakectgov import FakeRegistry  # workload put tests/ on sys.path
+    from sync.testing.fakectgov import FakeRegistry
 
     registry = FakeRegistry(lean=True).start()
     conn.send({"base_url": registry.base_url, "history_url": registry.history_url})

@@ -18,6 +18,7 @@ from typing import Any
 
 from bench import report, storage, workload
 from bench.report import Figure
+from sync.testing.factory import SamplesMissing, samples_dir
 
 P95_GOAL_MS = 150.0
 CHANGED_SHARE = 0.03
@@ -161,8 +162,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=60, help="timed requests per page")
     args = parser.parse_args(argv)
     try:
-        workload.samples_dir()
-    except workload.SamplesMissing as exc:
+        samples_dir()
+    except SamplesMissing as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     with tempfile.TemporaryDirectory(prefix="tw-web-bench-") as tmp:

@@ -3,21 +3,13 @@
 from __future__ import annotations
 
 import functools
-import os
 import random
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import orjson
 
-ROOT = Path(__file__).resolve().parent.parent
-TESTS = ROOT / "tests"
-if str(TESTS) not in sys.path:
-    sys.path.insert(0, str(TESTS))
-
-from factory import nct  # noqa: E402  (tests/ holds the fake registry and its factory)
+from sync.testing.factory import nct, samples_dir
 
 # The base records predate the fake's first data release (2026-11-20): an incremental sync's
 # date window must not catch unchanged records.
@@ -39,21 +31,6 @@ CITIES = (
     ("Charité - Universitätsmedizin Berlin", "Berlin", "Germany"),
     ("Sun Yat-sen University Cancer Center", "Guangzhou", "China"),
 )
-
-
-class SamplesMissing(RuntimeError):
-    """The real ClinicalTrials.gov samples are not where the benchmark looks."""
-
-
-def samples_dir() -> Path:
-    """$TRIALWATCH_SAMPLES, else ../shared/ctgov beside the project (as the tests look)."""
-    env = os.environ.get("TRIALWATCH_SAMPLES")
-    path = Path(env) if env else ROOT.parent / "shared" / "ctgov"
-    if not (path / "records").is_dir():
-        raise SamplesMissing(
-            f"real ClinicalTrials.gov samples not found at {path} (set TRIALWATCH_SAMPLES)"
-        )
-    return path
 
 
 @functools.cache

@@ -6,12 +6,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from factory import nct
 from sqlalchemy.engine import Engine
 from typer.testing import CliRunner
 
-from chaos import harness, procs
-from chaos.harness import ChaosRegistry, Scenario
+from sync.testing.factory import nct
+from tests.chaos import harness, procs
+from tests.chaos.harness import ChaosRegistry, Scenario
 
 BUSY = "another sync is running"
 SLOW_ANSWERS = 0.03  # drip delay: each answer takes ~0.3 s, so runs overlap for seconds
@@ -146,9 +146,8 @@ def wait_until(predicate: Any, timeout: float = 30.0) -> bool:
 
 def _history_moves_on(fake: Any, served: set[str]) -> None:
     """Every history trial gets registry version 3 (a status change), posted today."""
-    from factory import with_last_update, with_status
-
     from sync.core import record
+    from sync.testing.factory import with_last_update, with_status
 
     for n in harness.HISTORY_TRIALS:
         current = with_last_update(with_status(fake.get(n), "ACTIVE_NOT_RECRUITING"), "2026-11-21")
@@ -288,10 +287,9 @@ def daemon_with_cli(engine: Engine, tmp: Path, rounds: int = 8) -> dict[str, Any
     syncs and reads on the same database."""
     import signal
 
-    from factory import with_enrollment, with_last_update
-
-    from chaos.crash import DAEMON_SCHEDULE
-    from chaos.faults import contents
+    from sync.testing.factory import with_enrollment, with_last_update
+    from tests.chaos.crash import DAEMON_SCHEDULE
+    from tests.chaos.faults import contents
 
     runner = CliRunner()
     commands = 0

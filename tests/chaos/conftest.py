@@ -15,10 +15,10 @@ def database_url(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> s
     """An empty database of this kind (the PostgreSQL one is the worker's, reset)."""
     if kind == "sqlite":
         return f"sqlite:///{tmp_path / 'trialwatch.db'}"
-    from conftest import _reset_pg
+    from tests.support.fixtures import reset_pg
 
     url = str(request.getfixturevalue("pg_database"))
-    _reset_pg(url)
+    reset_pg(url)
     return url
 
 

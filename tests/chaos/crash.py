@@ -12,12 +12,12 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
-from chaos import harness, killhook, procs
-from chaos.harness import ChaosRegistry, Scenario
 from models import SyncRun
 from models import db as dbm
 from models.db import session_scope
 from sync.registry.client import CtgovClient
+from tests.chaos import harness, killhook, procs
+from tests.chaos.harness import ChaosRegistry, Scenario
 
 DRIP = 0.02  # seconds between the ten pieces of every answer: fetching takes a while
 

@@ -7,14 +7,14 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from fakectgov import Request
 from sqlalchemy.engine import Engine
 
-from chaos import harness
-from chaos.harness import ATTEMPTS, RETRY_BUDGET, TIMEOUT, ChaosRegistry, Scenario
 from models.db import session_scope
 from sync.core import record
 from sync.store import snapshots as store
+from sync.testing.fakectgov import Request
+from tests.chaos import harness
+from tests.chaos.harness import ATTEMPTS, RETRY_BUDGET, TIMEOUT, ChaosRegistry, Scenario
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from factory import make_study, nct, with_criteria, with_enrollment, with_last_update, with_status
-from fakectgov import RECORD_FAULTS, FakeRegistry, Fault, Request, Response
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
@@ -26,6 +24,15 @@ from sync.core import record
 from sync.ingest.run import SyncSummary, run_sync, track
 from sync.registry.client import CtgovClient
 from sync.store import snapshots as store
+from sync.testing.factory import (
+    make_study,
+    nct,
+    with_criteria,
+    with_enrollment,
+    with_last_update,
+    with_status,
+)
+from sync.testing.fakectgov import RECORD_FAULTS, FakeRegistry, Fault, Request, Response
 from sync.watches import runner as discover
 
 VERSION_PATH = "/api/v2/version"

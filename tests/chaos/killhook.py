@@ -1,4 +1,4 @@
-"""The trialwatch CLI with a kill switch, for crash tests (run as `python -m chaos.killhook ARGS`).
+"""The trialwatch CLI with a kill switch, for crash tests (`python -m tests.chaos.killhook ARGS`).
 
 TW_KILL_AT="<point>:<n>" SIGKILLs the process at the n-th occurrence of the point:
   request        before the n-th HTTP request is sent (while fetching)

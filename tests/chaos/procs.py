@@ -8,12 +8,9 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from fakectgov import FakeRegistry
-
-from chaos.harness import WATCH, api_env, chaos_api
-
-TESTS_DIR = Path(__file__).resolve().parents[1]
-PROJECT = TESTS_DIR.parent
+from sync.testing.fakectgov import FakeRegistry
+from tests.chaos.harness import WATCH, api_env, chaos_api
+from tests.support import PROJECT_ROOT
 
 CONFIG = f"""
 [[watches]]
@@ -36,7 +33,6 @@ def cli_env(fake: FakeRegistry, db_url: str, tmp: Path, **extra: str) -> dict[st
             "TRIALWATCH_DATABASE_URL": db_url,
             "TRIALWATCH_API_URL": fake.base_url,
             "TRIALWATCH_HISTORY_URL": fake.history_url,
-            "PYTHONPATH": os.pathsep.join([str(TESTS_DIR), str(PROJECT)]),
             "COLUMNS": "200",
             **api_env(chaos_api()),
         }
@@ -48,9 +44,9 @@ def cli_env(fake: FakeRegistry, db_url: str, tmp: Path, **extra: str) -> dict[st
 def spawn(args: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
     """`trialwatch ARGS` in a new process (with the kill switch of chaos.killhook)."""
     return subprocess.Popen(
-        [sys.executable, "-m", "chaos.killhook", *args],
+        [sys.executable, "-m", "tests.chaos.killhook", *args],
         env=env,
-        cwd=PROJECT,
+        cwd=PROJECT_ROOT,  # -m finds the tests package here
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -1,4 +1,4 @@
-"""A pytest plugin (`-p chaos.table`): the table of what the attacks tried and what held.
+"""A pytest plugin (`-p tests.chaos.table`): the table of what the attacks tried and what held.
 
 Tests record one row each with `record_property("chaos", {...})`; the rows travel in the test
 reports (so they arrive from xdist workers too) and are printed at the end of the session.

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from chaos.concurrency import (
+from tests.chaos.concurrency import (
     backfill_during_sync,
     cli_while_syncing,
     daemon_with_cli,

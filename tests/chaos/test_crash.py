@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from chaos.crash import crash_backfill, crash_daemon, crash_in_fork, crash_sync, stale_runs
+from tests.chaos.crash import crash_backfill, crash_daemon, crash_in_fork, crash_sync, stale_runs
 
 BOTH = ["sqlite", "postgresql"]
 POINTS = [

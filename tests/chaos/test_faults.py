@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from chaos.faults import CORE_ENDPOINTS, HISTORY_ENDPOINTS, attack, matrix
+from tests.chaos.faults import CORE_ENDPOINTS, HISTORY_ENDPOINTS, attack, matrix
 
 # Two cheap attacks run with `make test`; the whole matrix with `make chaos`.
 FAST = [

@@ -1,0 +1,129 @@
+"""Every ```sh block of the README runs, command by command, against the fake registry, so the
+README stays true. A block added later is run too, unless SKIPPED names it with a reason."""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+
+from sync.testing.factory import with_last_update, with_site
+from tests.support import PROJECT_ROOT as ROOT
+from tests.support.studies import NEUK, all_studies
+
+README = ROOT / "README.md"
+
+# A line of a block that cannot run here, and why. A block with one of them is skipped whole
+# (its other lines may depend on it, e.g. an `export`).
+SKIPPED = {
+    "make run": "the build itself: `make test` runs this suite, `make run` needs the real registry",
+    "notify test": "sends to example.org; tests/test_notify.py runs `notify test` against local "
+    "receivers",
+    "trialwatch serve": "serves until stopped; tests/test_web_serve.py runs `serve` and "
+    "`daemon --serve` as processes and stops them with SIGTERM",
+    "daemon --serve": "serves until stopped; tests/test_web_serve.py runs it",
+}
+# Exit codes other than 0 that the README states for a command.
+EXPECTED_EXIT: dict[str, int] = {}
+
+
+def sh_blocks(text: str) -> list[tuple[int, list[str]]]:
+    """The ```sh blocks: (line number of the fence, lines), continuation lines joined."""
+    blocks: list[tuple[int, list[str]]] = []
+    for m in re.finditer(r"^```sh\n(.*?)^```$", text, re.DOTALL | re.MULTILINE):
+        lines: list[str] = []
+        pending = ""
+        for raw in m.group(1).splitlines():
+            if raw.rstrip().endswith("\\"):
+                pending += raw.rstrip()[:-1] + " "
+                continue
+            lines.append(pending + raw)
+            pending = ""
+        blocks.append((text.count("\n", 0, m.start()) + 1, [x for x in lines if x.strip()]))
+    return blocks
+
+
+def _blocks() -> list[tuple[int, list[str]]]:
+    return sh_blocks(README.read_text(encoding="utf-8"))
+
+
+def test_the_readme_has_command_blocks_and_each_is_run_or_skipped_with_a_reason() -> None:
+    blocks = _blocks()
+    assert len(blocks) >= 5
+    commands = [line for _, lines in blocks for line in lines if "trialwatch " in line]
+    assert len(commands) >= 30
+    for _, lines in blocks:
+        for line in lines:
+            words = shlex.split(line, comments=True)
+            if not words:
+                continue
+            known = (
+                words[0] in ("make", "export")
+                or words[0].endswith("trialwatch")
+                or any(skip in line for skip in SKIPPED)
+            )
+            assert known, f"README command not run by tests/test_readme.py: {line}"
+
+
+def _seed(cli, fake_ctgov) -> None:  # type: ignore[no-untyped-def]
+    """A registry with the README's trials and similar studies, and a database where
+    NCT07366658 has three polled versions (over 43 changes: `ack 42 43` finds them)."""
+    cli.write_config((ROOT / "config.toml").read_text(encoding="utf-8"))
+    for study in all_studies():
+        fake_ctgov.put(with_last_update(study, "2025-05-01"))
+    assert cli("sync").exit_code == 0
+    for day, first in (("2025-09-01", 0), ("2026-11-20", 25)):
+        study = fake_ctgov.get(NEUK)
+        for i in range(first, first + 25):
+            study = with_site(study, f"Site {i}", "Houston", "United States")
+        fake_ctgov.put(with_last_update(study, day))
+        fake_ctgov.bump()
+        # --full: these last-update dates are older than the fake registry's data date.
+        assert cli("sync", "--full").exit_code == 0
+    assert cli("history", NEUK, "--json").json()[-1]["version"] == 3
+
+
+def _run_line(cli, where: str, line: str, env: dict[str, str], cwd: Path) -> None:  # type: ignore[no-untyped-def]
+    words = shlex.split(line, comments=True)
+    if not words:
+        return
+    if words[0] == "export":
+        name, _, value = words[1].partition("=")
+        env[name] = value
+        return
+    assert words[0].endswith("trialwatch"), line
+    old_env, old_cwd = cli.env, Path.cwd()
+    cli.env = {**cli.env, **env}
+    os.chdir(cwd)  # relative --out files land in the test's folder
+    try:
+        r = cli(*words[1:])
+    finally:
+        os.chdir(old_cwd)
+        cli.env = old_env
+    expected = next((code for cmd, code in EXPECTED_EXIT.items() if cmd in line), 0)
+    assert r.exit_code == expected, f"{where}: {line}\nstdout: {r.stdout}\nstderr: {r.stderr}"
+    assert "Traceback" not in r.stdout + r.stderr
+
+
+def test_every_readme_block_runs(cli, fake_ctgov, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    _seed(cli, fake_ctgov)
+    ran = 0
+    for start, lines in _blocks():
+        skip = next((why for key, why in SKIPPED.items() if any(key in x for x in lines)), None)
+        if skip is not None:
+            continue
+        env: dict[str, str] = {}
+        for line in lines:
+            _run_line(cli, f"README.md:{start}", line, env, tmp_path)
+            ran += 1
+    assert ran >= 25
+    html = (tmp_path / "digest.html").read_text(encoding="utf-8")
+    assert html.lower().startswith("<!doctype html>")
+
+
+@pytest.mark.parametrize("key", sorted(SKIPPED))
+def test_every_skip_still_matches_a_readme_block(key: str) -> None:
+    assert any(key in line for _, lines in _blocks() for line in lines), key

@@ -1,0 +1,74 @@
+"""Stored histories for the web tests: the real captured versions synced through the CLI, and
+an app over the same database."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlmodel import select
+
+from models import Trial, Watch, WatchEvent, WatchMatch
+from models.db import session_scope
+from sync.testing.factory import samples_dir
+
+# Real successive captures (ctgov/README.md): status and eligibility, enrollment
+# estimated -> actual with dates over 6 versions, arms and enrollment, sites.
+REAL = ["NCT06821503", "NCT04514484", "NCT05414032", "NCT06754501"]
+WATCH = "car-t-sclc"
+TOKEN = "s3cret-token-for-tests-0123456789"
+
+
+def captures(nct_id: str) -> list[dict[str, Any]]:
+    folder = samples_dir() / "versions" / nct_id
+    return [json.loads(p.read_text(encoding="utf-8")) for p in sorted(folder.glob("*.json"))]
+
+
+def sync_real_versions(cli, fake) -> dict[str, int]:  # type: ignore[no-untyped-def]
+    """Each REAL study synced once per capture, in order: real versions, real changes."""
+    stories = {n: captures(n) for n in REAL}
+    for caps in stories.values():
+        fake.put(caps[0])
+    r = cli("add", *REAL)
+    assert r.exit_code == 0, r.stderr
+    r = cli("sync", "--full")
+    assert r.exit_code == 0, r.stderr
+    for step in range(1, max(len(c) for c in stories.values())):
+        for caps in stories.values():
+            if step < len(caps):
+                fake.put(caps[step])
+        fake.bump()
+        r = cli("sync", "--full")
+        assert r.exit_code == 0, r.stderr
+    # Captures that differ in registry dates only are not new versions.
+    stored = {t["nct_id"]: t["latest_version"] for t in cli("list", "--json").json()}
+    assert all(stored[n] >= 2 for n in REAL), stored
+    return {n: stored[n] for n in REAL}
+
+
+def add_watch(engine) -> None:  # type: ignore[no-untyped-def]
+    """A watch with two current members, one that left, and their events."""
+    with session_scope(engine) as s:
+        watch = Watch(name=WATCH, params={"term": "CAR-T", "cond": "small cell lung cancer"})
+        s.add(watch)
+        s.flush()
+        titles = dict(s.exec(select(Trial.nct_id, Trial.title)).all())
+        for n in REAL[:2]:
+            s.add(WatchMatch(watch_id=watch.id or 0, nct_id=n, title=titles.get(n),
+                             status="RECRUITING"))  # fmt: skip
+            s.add(WatchEvent(watch_id=watch.id or 0, nct_id=n, event="entered",
+                             reason="matches the search", summary=f"{n} entered {WATCH}"))
+        from datetime import UTC, datetime
+
+        s.add(WatchMatch(watch_id=watch.id or 0, nct_id=REAL[2], title=titles.get(REAL[2]),
+                         left_at=datetime.now(UTC), left_reason="status changed to COMPLETED"))
+        s.add(WatchEvent(watch_id=watch.id or 0, nct_id=REAL[2], event="left",
+                         reason="status changed to COMPLETED", summary=f"{REAL[2]} left {WATCH}"))
+
+
+def make_app(db_url: str, engine, token: str | None = None, base_url: str | None = None):  # type: ignore[no-untyped-def]  # noqa: E501
+    from sync.config import Settings, WebSettings
+    from sync.web.app import create_app
+
+    settings = Settings(database_url=db_url, web=WebSettings(token=token, base_url=base_url))
+    return create_app(settings, engine)
