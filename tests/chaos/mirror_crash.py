@@ -10,19 +10,19 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from factory import registry_study
-from fakectgov import FakeRegistry
 from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
-from chaos import harness, procs
-from chaos.crash import CrashResult, _url
 from models import Meta, Snapshot, Trial, WatchMatch
 from models.db import session_scope
 from sync.config import Settings
 from sync.core import record
 from sync.ingest import run as sync_engine
+from sync.testing.factory import registry_study
+from sync.testing.fakectgov import FakeRegistry
 from sync.watches import runner as discover
+from tests.chaos import harness, procs
+from tests.chaos.crash import CrashResult, _url
 
 STUDIES = 2000
 PAGE = 100

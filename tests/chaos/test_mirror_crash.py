@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from chaos.mirror_crash import crash_mirror_load
+from tests.chaos.mirror_crash import crash_mirror_load
 
 BOTH = ["sqlite", "postgresql"]
 # request:1 is /version; the commits and flushes land mid-load (20 pages of 100; the

@@ -22,9 +22,9 @@ SKIPPED = {
     "make run": "the build itself: `make test` runs this suite, `make run` needs the real registry",
     "notify test": "sends to example.org; tests/test_notify.py runs `notify test` against local "
     "receivers",
-    "trialwatch serve": "serves until stopped; tests/test_web_serve.py runs `serve` and "
+    "trialwatch serve": "serves until stopped; tests/integration/test_web_serve.py runs `serve` and "
     "`daemon --serve` as processes and stops them with SIGTERM",
-    "daemon --serve": "serves until stopped; tests/test_web_serve.py runs it",
+    "daemon --serve": "serves until stopped; tests/integration/test_web_serve.py runs it",
 }
 # Exit codes other than 0 that the README states for a command.
 EXPECTED_EXIT: dict[str, int] = {}

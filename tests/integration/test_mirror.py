@@ -10,8 +10,6 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from factory import registry_study
-from fakectgov import FakeRegistry
 from sqlmodel import col, func, select
 
 from models import Change, Snapshot, Trial, WatchEvent
@@ -19,6 +17,8 @@ from models.db import session_scope
 from sync.config import ApiSettings, Settings
 from sync.ingest import run as sync_engine
 from sync.registry.client import ApiUnavailable, CtgovClient
+from sync.testing.factory import registry_study
+from sync.testing.fakectgov import FakeRegistry
 from sync.watches import definitions as watches
 from sync.watches import mirror
 from sync.watches import runner as discover
