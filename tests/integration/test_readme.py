@@ -20,10 +20,10 @@ README = ROOT / "README.md"
 # (its other lines may depend on it, e.g. an `export`).
 SKIPPED = {
     "make run": "the build itself: `make test` runs this suite, `make run` needs the real registry",
-    "notify test": "sends to example.org; tests/test_notify.py runs `notify test` against local "
-    "receivers",
-    "trialwatch serve": "serves until stopped; tests/integration/test_web_serve.py runs `serve` and "
-    "`daemon --serve` as processes and stops them with SIGTERM",
+    "notify test": "sends to example.org; tests/integration/test_notify.py runs `notify test` "
+    "against local receivers",
+    "trialwatch serve": "serves until stopped; tests/integration/test_web_serve.py runs `serve` "
+    "and `daemon --serve` as processes and stops them with SIGTERM",
     "daemon --serve": "serves until stopped; tests/integration/test_web_serve.py runs it",
 }
 # Exit codes other than 0 that the README states for a command.
