@@ -170,9 +170,9 @@ def _day_of(value: str | None) -> date | None:
         return None
 
 
-def to_diff_changes(rows: list[Change]) -> list[differ.Change]:
+def to_diff_changes(rows: list[Change]) -> list[differ.FieldChange]:
     return [
-        differ.Change(
+        differ.FieldChange(
             category=r.category,
             path=r.path,
             old=r.old,
@@ -270,7 +270,7 @@ def diff(
                 f"{nct_id} has versions 1 to {trial.latest_version}; there is no version {v}"
             )
     stored = store.changes_between(session, trial.id or 0, from_v, to_v)
-    changes: list[differ.Change]
+    changes: list[differ.FieldChange]
     items: list[dict[str, Any]]
     if stored:
         changes = to_diff_changes(stored)
