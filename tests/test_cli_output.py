@@ -21,6 +21,7 @@ from rich.console import Console
 
 from sync.cli.render import print_diff
 from sync.core.diff import walk as differ
+from sync.store.results import DiffItem, DiffResult
 
 SAMPLES = Path(__file__).resolve().parent.parent.parent / "shared" / "ctgov"
 LONG_TITLE = (
@@ -99,16 +100,16 @@ def test_a_site_row_is_one_line_on_real_records() -> None:
     files = sorted(folder.glob("*.json"))
     assert len(files) >= 2
     old, new = (json.loads(f.read_text()) for f in files[:2])
-    changes = [{"id": i, **c.to_dict()} for i, c in enumerate(differ.diff_records(old, new))]
-    sites = [c for c in changes if c["category"] == "sites"]
+    changes = [DiffItem(i, c, None) for i, c in enumerate(differ.diff_records(old, new))]
+    sites = [c for c in changes if c.change.category == "sites"]
     assert len(sites) >= 10
     buf = io.StringIO()
     print_diff(Console(file=buf, width=80, force_terminal=False),
-               {"nct_id": "NCT04736173", "from": 1, "to": 2, "changes": sites})
+               DiffResult("NCT04736173", 1, 2, sites, []), by_event=False)
     text = buf.getvalue()
     _width_ok(text)
     # A renamed site (one site whose name the registry re-encoded) shows its old and new name.
-    renamed = [c for c in sites if c["old"] and c["new"]]
+    renamed = [c for c in sites if c.change.old and c.change.new]
     assert len(text.splitlines()) <= 2 + len(sites) + len(renamed)
 
 
