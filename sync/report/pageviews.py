@@ -309,16 +309,16 @@ def watch_members(session: Session, name: str) -> list[str]:
 def watch_page(session: Session, name: str) -> dict[str, Any]:
     from sync.watches.definitions import describe, events, member_rows, watch_rows
 
-    rows = {w["name"]: w for w in watch_rows(session, include_inactive=True)}
+    rows = {w.name: w for w in watch_rows(session, include_inactive=True)}
     if name not in rows:
         raise UnknownWatch(f"no watch named {name!r}")
     members = member_rows(session, name)
     happened = list(reversed(events(session, name=name)))
-    seen = sorted({m["nct_id"] for m in members} | {e["nct_id"] for e in happened})
+    seen = sorted({m.nct_id for m in members} | {e.nct_id for e in happened})
     tracked = set(session.exec(select(Trial.nct_id).where(col(Trial.nct_id).in_(seen or [""]))))
     return {
         "watch": rows[name],
-        "query": describe(rows[name]["query"]),
+        "query": describe(rows[name].query),
         "members": members,
         "events": happened,
         # A study the watch found but nobody tracks has no page here: link to the registry's.

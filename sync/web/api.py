@@ -92,14 +92,14 @@ def version(request: Request, nct: Nct, version: Annotated[int, Path(ge=1)]) -> 
 @router.get("/watches", summary="Watches (`trialwatch watch list --json`)")
 def watch_list(request: Request, all: bool = False) -> list[dict[str, Any]]:  # noqa: A002
     with web_of(request).reading() as s:
-        return watches.watch_rows(s, include_inactive=all)
+        return [w.to_dict() for w in watches.watch_rows(s, include_inactive=all)]
 
 
 @router.get("/watches/{name}/members", summary="Members (`trialwatch watch members --json`)")
 def watch_members(request: Request, name: str, current: bool = False) -> list[dict[str, Any]]:
     try:
         with web_of(request).reading() as s:
-            return watches.member_rows(s, name, current_only=current)
+            return [m.to_dict() for m in watches.member_rows(s, name, current_only=current)]
     except watches.UnknownWatch as exc:
         raise not_found(exc) from None
 

@@ -42,7 +42,7 @@ def trials(
                             + ", ".join(OVERALL_STATUSES))  # fmt: skip
     with web.reading() as s:
         rows = views.trial_list(s)
-        names = [w["name"] for w in watches.watch_rows(s)]
+        names = [w.name for w in watches.watch_rows(s)]
         if watch:
             try:
                 members = set(pageviews.watch_members(s, watch))
