@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import calendar
 import re
+from dataclasses import replace
 from datetime import UTC, date, datetime
-from typing import Any
 
 from sqlmodel import Session, col, select
 
@@ -102,31 +102,30 @@ def show(session: Session, nct_id: str, as_of: str | None = None) -> TrialDetail
             else None
         )
     )
-    trial_part: dict[str, Any] = {
-        "nct_id": trial.nct_id,
-        "latest_version": trial.latest_version,
-        "registry_state": RegistryState(trial.registry_state),
-        "alias_of": trial.alias_of,
-        "active": trial.active,
-        "as_of": as_of,
-        "as_of_date": day.isoformat() if day else None,
-        "registry_last_update_posted": trial.last_update_posted,
-        "last_checked_at": iso(trial.last_checked_at),
-    }
+    base = TrialDetail(
+        nct_id=trial.nct_id,
+        title=trial.title,
+        status=trial.status,
+        enrollment=Enrollment(),
+        phases=[],
+        latest_version=trial.latest_version,
+        version=None,
+        registry_state=RegistryState(trial.registry_state),
+        alias_of=trial.alias_of,
+        active=trial.active,
+        as_of=as_of,
+        as_of_date=day.isoformat() if day else None,
+        registry_last_update_posted=trial.last_update_posted,
+        last_checked_at=iso(trial.last_checked_at),
+    )
     if snap is None:
         if day and trial.latest_version:
             raise NoSuchVersion(f"{nct_id} has no version on or before {day.isoformat()}")
-        return TrialDetail(
-            title=trial.title,
-            status=trial.status,
-            enrollment=Enrollment(),
-            phases=[],
-            version=None,
-            **trial_part,
-        )
+        return base
     keys = record.key_fields(store.record_of(session, snap))
     # The version's own title and status: the trial row has the latest answer's.
-    return TrialDetail(
+    return replace(
+        base,
         title=keys["title"],
         status=keys["status"],
         enrollment=Enrollment(**keys["enrollment"]),
@@ -136,7 +135,6 @@ def show(session: Session, nct_id: str, as_of: str | None = None) -> TrialDetail
         origin=Origin(snap.origin),
         registry_version=snap.registry_version,
         registry_date=snap.registry_date,
-        **trial_part,
         **{k: keys[k] for k in VERSION_KEYS},
     )
 
