@@ -32,6 +32,7 @@ from sync.cli.common import (
 from sync.cli.events import print_events
 from sync.cli.table import Col, fit_table
 from sync.config import ConfigError
+from sync.core.states import RegistryState
 from sync.daemon.status import status_lines, status_report
 from sync.ingest import run as sync_engine
 from sync.store import database as db
@@ -165,25 +166,26 @@ def list_(
     with c.session() as session:
         rows = views.trial_list(session, include_inactive=all_)
     if json_:
-        print_json(rows)
+        print_json([r.to_dict() for r in rows])
         return
     if not rows:
         err.print("no tracked trials (add some with: trialwatch add NCT…)")
         return
     rows_out = []
     for r in rows:
-        status = escape(r["status"] or "")
-        state = views.state_text(r["registry_state"], r["alias_of"])
+        status = escape(r.status or "")
+        state = views.state_text(r.registry_state, r.alias_of)
         if state is not None:
-            style = "dim" if r["registry_state"] in ("unknown", "alias") else "red"
+            quiet = r.registry_state in (RegistryState.UNKNOWN, RegistryState.ALIAS)
+            style = "dim" if quiet else "red"
             status = f"[{style}]{state}[/{style}]"
         rows_out.append(
             [
-                r["nct_id"] + ("" if r["active"] else " (removed)"),
+                r.nct_id + ("" if r.active else " (removed)"),
                 status,
-                str(r["latest_version"] or ""),
-                r["last_update_posted"] or "",
-                escape(r["title"] or ""),
+                str(r.latest_version or ""),
+                r.last_update_posted or "",
+                escape(r.title or ""),
             ]
         )
     cols = [
@@ -277,31 +279,31 @@ def show(
     except (views.UnknownTrial, views.NoSuchVersion, views.BadDate) as exc:
         fail(str(exc))
     if json_:
-        print_json(data)
+        print_json(data.to_dict())
         return
-    state = views.state_text(data["registry_state"], data["alias_of"])
-    if not data["version"]:
+    state = views.state_text(data.registry_state, data.alias_of)
+    if not data.version:
         out.print(f"{nct}: {state or 'no version stored'}", highlight=False)
         return
-    posted = data.get("last_update_posted")
-    latest = data.get("registry_last_update_posted")
+    posted = data.last_update_posted
+    latest = data.registry_last_update_posted
     if latest and latest != posted:
         posted = f"{posted or ''} (this version; the registry's latest answer: {latest})"
-    e = data["enrollment"]
+    e = data.enrollment
     lines = [
-        ("title", data["title"]),
-        ("status", data["status"]),
-        ("enrollment", f"{e['count']} ({e['type']})" if e["count"] is not None else ""),
-        ("phases", ", ".join(data["phases"])),
-        ("start", data.get("start_date")),
-        ("primary completion", data.get("primary_completion_date")),
-        ("completion", data.get("completion_date")),
+        ("title", data.title),
+        ("status", data.status),
+        ("enrollment", f"{e.count} ({e.type})" if e.count is not None else ""),
+        ("phases", ", ".join(data.phases)),
+        ("start", data.start_date),
+        ("primary completion", data.primary_completion_date),
+        ("completion", data.completion_date),
         ("last update posted", posted),
-        ("sponsor", data.get("sponsor")),
-        ("sites", data.get("site_count")),
-        ("version", f"{data['version']} of {data['latest_version']}"),
+        ("sponsor", data.sponsor),
+        ("sites", data.site_count),
+        ("version", f"{data.version} of {data.latest_version}"),
     ]
-    out.print(f"[bold]{nct}[/bold]" + (f" as of {data['as_of_date']}" if as_of else ""))
+    out.print(f"[bold]{nct}[/bold]" + (f" as of {data.as_of_date}" if as_of else ""))
     if state is not None:
         # Versions kept from before it became an alias, or from before the registry lost it.
         out.print(f"  [red]{state}[/red]", highlight=False)
@@ -324,29 +326,29 @@ def history(
     except views.UnknownTrial as exc:
         fail(str(exc))
     if json_:
-        print_json(rows)
+        print_json([r.to_dict() for r in rows])
         return
     if not rows:
         out.print(f"{nct}: no versions stored yet")
     for r in rows:
-        if not r["fetched"]:
-            labels = ", ".join(r["module_labels"]) or "modules not listed"
+        if not r.fetched:
+            labels = ", ".join(r.module_labels) or "modules not listed"
             out.print(
-                f"[dim]  ·  registry v{r['registry_version']}  {r['registry_date'] or ''}  "
-                f"{r['overall_status'] or ''}  known, not fetched ({labels})[/dim]",
+                f"[dim]  ·  registry v{r.registry_version}  {r.registry_date or ''}  "
+                f"{r.overall_status or ''}  known, not fetched ({labels})[/dim]",
                 highlight=False,
             )
             continue
-        origin = r["origin"]
-        if r["registry_version"] is not None:
-            origin += f" (registry v{r['registry_version']})"
-        when = r["registry_date"] or r["last_update_posted"] or ""
+        origin = str(r.origin)
+        if r.registry_version is not None:
+            origin += f" (registry v{r.registry_version})"
+        when = r.registry_date or r.last_update_posted or ""
         out.print(
-            f"[bold]v{r['version']}[/bold]  fetched {r['fetched_at'][:19]}  "
+            f"[bold]v{r.version}[/bold]  fetched {(r.fetched_at or '')[:19]}  "
             f"last update posted {when}  {origin}",
             highlight=False,
         )
-        print_events(out, r["events"])
+        print_events(out, r.events)
 
 
 @app.command()
@@ -356,10 +358,10 @@ def status(typer_ctx: typer.Context, json_: JsonOpt = False) -> None:
     with c.session() as session:
         report = status_report(session)
     if json_:
-        print_json(report)
+        print_json(report.to_dict())
         return
-    runs, rejected = report["runs"], report["rejected"]
-    for line in status_lines(report):
+    runs, rejected = report.runs, report.rejected
+    for line in status_lines(report.status):
         out.print(line, highlight=False)
     if rejected:
         out.print(
@@ -382,23 +384,23 @@ def status(typer_ctx: typer.Context, json_: JsonOpt = False) -> None:
     ]
     rows_out = [
         [
-            str(r["id"]),
-            r["kind"],
-            (r["started"] or "")[:16].replace("T", " "),
-            r["outcome"] or "running",
-            str(r["requests"]),
-            str(r["fetched"]),
-            str(r["new_versions"]),
-            str(r["changes"]),
+            str(r.id),
+            r.kind,
+            (r.started or "")[:16].replace("T", " "),
+            r.outcome,
+            str(r.requests),
+            str(r.fetched),
+            str(r.new_versions),
+            str(r.changes),
         ]
         for r in runs
     ]
     out.print(fit_table(out, cols, rows_out), highlight=False)
     # The errors themselves, one line a run, cut to the width (status --json has them whole).
     for r in runs:
-        if r["errors"]:
-            more = f" (+{len(r['errors']) - 1} more)" if len(r["errors"]) > 1 else ""
-            error = Text(f"run {r['id']} {r['outcome']}: {' '.join(r['errors'][0].split())}{more}")
+        if r.errors:
+            more = f" (+{len(r.errors) - 1} more)" if len(r.errors) > 1 else ""
+            error = Text(f"run {r.id} {r.outcome}: {' '.join(r.errors[0].split())}{more}")
             error.truncate(out.width, overflow="ellipsis")
             out.print(error, highlight=False, soft_wrap=False)
 
@@ -422,7 +424,7 @@ def diff(
     except (views.UnknownTrial, views.NoSuchVersion) as exc:
         fail(str(exc))
     if json_:
-        print_json(data["changes"])
+        print_json(data.changes_json())
         return
     from sync.cli.render import print_diff
 

@@ -2,23 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from rich.console import Console
 from rich.markup import escape
 
 from sync.cli.render import SEVERITY_STYLE
+from sync.core.events import Event
 
 
-def event_line(event: dict[str, Any]) -> str:
+def event_line(event: Event) -> str:
     """`high   recruitment closed: …` with Rich markup, the summary escaped."""
-    style = SEVERITY_STYLE.get(event["importance"], "")
-    head = f"{event['importance']:<6}"
-    return f"[{style}]{head}[/{style}] {escape(event['summary'])}" if style else (
-        f"{head} {escape(event['summary'])}"
+    style = SEVERITY_STYLE.get(event.importance, "")
+    head = f"{event.importance:<6}"
+    return f"[{style}]{head}[/{style}] {escape(event.summary)}" if style else (
+        f"{head} {escape(event.summary)}"
     )
 
 
-def print_events(console: Console, events: list[dict[str, Any]]) -> None:
+def print_events(console: Console, events: list[Event]) -> None:
     for e in events:
         console.print(f"    {event_line(e)}", highlight=False)

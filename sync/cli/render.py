@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.text import Text
 
 from sync.report.render import fmt_value
+from sync.store.results import DiffItem, DiffResult
 
 SEVERITY_ORDER = {"high": 0, "medium": 1, "low": 2}
 SEVERITY_STYLE = {"high": "bold red", "medium": "yellow", "low": "dim"}
@@ -37,25 +38,23 @@ def word_diff_text(segments: Any, styled: bool = True) -> Text | None:
     return out
 
 
-def _word_segments(change: dict[str, Any]) -> Any:
-    detail = change.get("detail")
+def _word_segments(item: DiffItem) -> Any:
+    detail = item.change.detail
     if isinstance(detail, dict):
         return detail.get("words") or detail.get("word_diff")
     return None
 
 
-def group_changes(changes: list[dict[str, Any]]) -> list[tuple[str, list[dict[str, Any]]]]:
-    groups: dict[str, list[dict[str, Any]]] = {}
-    for ch in changes:
-        groups.setdefault(ch["category"], []).append(ch)
-    ordered = sorted(
-        groups.items(),
-        key=lambda kv: (min(SEVERITY_ORDER.get(c["severity"], 3) for c in kv[1]), kv[0]),
-    )
-    return [
-        (cat, sorted(items, key=lambda c: SEVERITY_ORDER.get(c["severity"], 3)))
-        for cat, items in ordered
-    ]
+def _rank(item: DiffItem) -> int:
+    return SEVERITY_ORDER.get(item.change.severity, 3)
+
+
+def group_changes(changes: list[DiffItem]) -> list[tuple[str, list[DiffItem]]]:
+    groups: dict[str, list[DiffItem]] = {}
+    for item in changes:
+        groups.setdefault(item.change.category, []).append(item)
+    ordered = sorted(groups.items(), key=lambda kv: (min(_rank(c) for c in kv[1]), kv[0]))
+    return [(cat, sorted(items, key=_rank)) for cat, items in ordered]
 
 
 def _one_line(text: str, width: int) -> Text:
@@ -64,10 +63,10 @@ def _one_line(text: str, width: int) -> Text:
     return line
 
 
-def _old_new(change: dict[str, Any], shown: str, width: int) -> Text | None:
+def _old_new(item: DiffItem, shown: str, width: int) -> Text | None:
     """The old and new values in words on one line, or None when the summary as shown (`shown`,
     maybe cut) already says them: repeating them would double every row."""
-    old, new = change.get("old"), change.get("new")
+    old, new = item.change.old, item.change.new
     old_text, new_text = fmt_value(old), fmt_value(new)
     if old_text.lower() in shown.lower() and new_text.lower() in shown.lower():
         return None
@@ -81,17 +80,17 @@ def _old_new(change: dict[str, Any], shown: str, width: int) -> Text | None:
     return line
 
 
-def print_diff(console: Console, data: dict[str, Any]) -> None:
+def print_diff(console: Console, diff: DiffResult, by_event: bool = True) -> None:
     """Every change on one line (severity, summary, the ID `ack` takes), grouped under the
-    event it belongs to (most important first; by category when the data has no events), with
-    a second line of old and new values or changed words only when the summary does not
-    already say them."""
-    changes = data["changes"]
-    events = data.get("events")
-    counts = Counter(c["severity"] for c in changes)
+    event it belongs to (most important first; by category when not `by_event`), with a second
+    line of old and new values or changed words only when the summary does not already say
+    them."""
+    changes = diff.changes
+    events = diff.events if by_event else None
+    counts = Counter(c.change.severity for c in changes)
     by_severity = ", ".join(f"{counts[s]} {s}" for s in SEVERITY_ORDER if counts[s])
     head = (
-        f"[bold]{data['nct_id']}[/bold] v{data['from']} → v{data['to']}: "
+        f"[bold]{diff.nct_id}[/bold] v{diff.from_version} → v{diff.to_version}: "
         f"{len(changes)} change{'s' if len(changes) != 1 else ''}"
     )
     if events is not None:
@@ -100,16 +99,13 @@ def print_diff(console: Console, data: dict[str, Any]) -> None:
     if not changes:
         console.print("  no change in what the sponsor submitted")
         return
-    groups: list[tuple[Text, list[dict[str, Any]]]]
+    groups: list[tuple[Text, list[DiffItem]]]
     if events is not None:
         groups = []
         for e in events:
-            title = Text(f"{e['importance']}: ", style=SEVERITY_STYLE.get(e["importance"], ""))
-            title.append(_one_line(f"{e['summary']} ({e['count']})", console.width - 8))
-            items = sorted(
-                (changes[i] for i in e["members"]),
-                key=lambda c: SEVERITY_ORDER.get(c["severity"], 3),
-            )
+            title = Text(f"{e.importance}: ", style=SEVERITY_STYLE.get(e.importance, ""))
+            title.append(_one_line(f"{e.summary} ({e.count})", console.width - 8))
+            items = sorted((changes[i] for i in e.members), key=_rank)
             groups.append((title, items))
     else:
         groups = [
@@ -121,15 +117,15 @@ def print_diff(console: Console, data: dict[str, Any]) -> None:
         print_change_lines(console, items)
 
 
-def print_change_lines(console: Console, items: list[dict[str, Any]]) -> None:
+def print_change_lines(console: Console, items: list[DiffItem]) -> None:
     """One line per change, and a second with the values or changed words when needed."""
     width = console.width
     indent = " " * 10
     for ch in items:
-        sev = ch["severity"]
-        ref = f"  #{ch['id']}" if ch.get("id") is not None else ""
+        sev = ch.change.severity
+        ref = f"  #{ch.id}" if ch.id is not None else ""
         line = Text(f"  {sev:<8}", style=SEVERITY_STYLE.get(sev, ""))
-        summary = _one_line(ch["summary"], width - 10 - len(ref))
+        summary = _one_line(ch.change.summary, width - 10 - len(ref))
         line.append_text(summary)
         line.append(ref, style="dim")
         console.print(line, highlight=False, soft_wrap=False)

@@ -105,25 +105,25 @@ def list_(
         watches.sync_config_watches(session, c.settings.watches)
         rows = watches.watch_rows(session, include_inactive=all_)
     if json_:
-        print_json(rows)
+        print_json([r.to_dict() for r in rows])
         return
     if not rows:
         err.print("no watches (add one with: trialwatch watch add NAME --term …)")
         return
     rows_out = []
     for r in rows:
-        outcome = r["last_outcome"] or "never run"
-        if r["last_error"]:
-            outcome += f": {r['last_error']}"
+        outcome: str = r.last_outcome or "never run"
+        if r.last_error:
+            outcome += f": {r.last_error}"
         rows_out.append(
             [
-                escape(r["name"] + ("" if r["active"] else " (removed)")),
-                str(r["matches"]),
-                (r["last_run"] or "")[:16].replace("T", " "),
+                escape(r.name + ("" if r.active else " (removed)")),
+                str(r.matches),
+                (r.last_run or "")[:16].replace("T", " "),
                 escape(outcome),
-                "yes" if r["track"] else "no",
-                r["source"],
-                escape(watches.describe(r["query"])),
+                "yes" if r.track else "no",
+                r.source,
+                escape(watches.describe(r.query)),
             ]
         )
     cols = [
@@ -229,19 +229,19 @@ def members(
     except watches.UnknownWatch as exc:
         _fail(str(exc))
     if json_:
-        print_json(rows)
+        print_json([r.to_dict() for r in rows])
         return
     if not rows:
         err.print(f"watch {name} has no members yet (run: trialwatch watch run {name})")
         return
     rows_out = [
         [
-            r["nct_id"],
-            (r["first_seen"] or "")[:10],
-            (r["last_seen"] or "")[:10],
-            escape(f"{r['left'][:10]}: {r['left_reason']}" if r["left"] else ""),
-            r["status"] or "",
-            escape(r["title"] or ""),
+            r.nct_id,
+            (r.first_seen or "")[:10],
+            (r.last_seen or "")[:10],
+            escape(f"{r.left[:10]}: {r.left_reason}" if r.left else ""),
+            r.status or "",
+            escape(r.title or ""),
         ]
         for r in rows
     ]
@@ -272,10 +272,10 @@ def events(
                 _fail(str(exc))
         rows = watches.events(session, name=name)
     if json_:
-        print_json(rows)
+        print_json([r.to_dict() for r in rows])
         return
     for r in rows:
-        out.print(f"{(r['at'] or '')[:19]}  {r['summary']}", highlight=False)
+        out.print(f"{(r.at or '')[:19]}  {r.summary}", highlight=False)
 
 
 def similar(

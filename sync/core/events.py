@@ -58,7 +58,7 @@ _SUMMARY_LIMIT = 200
 
 
 class ChangeLike(Protocol):
-    """What sync.core.diff.walk.Change and a stored models.Change row both have."""
+    """What sync.core.diff.walk.FieldChange and a stored models.Change row both have."""
 
     @property
     def category(self) -> str: ...

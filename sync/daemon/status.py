@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlmodel import Session
@@ -10,10 +12,78 @@ from sqlmodel import Session
 from sync.core.util import aware
 from sync.daemon.schedule import HEARTBEAT_MAX_SECONDS
 from sync.report import notify
+from sync.report.notify import FailedDelivery
 from sync.store import snapshots as store
 from sync.store import views
+from sync.store.results import RunRow
 
 META_DAEMON = "daemon"
+
+
+class DaemonState(StrEnum):
+    """What the daemon's heartbeat says (worked out when asked, never stored as such)."""
+
+    NEVER_STARTED = "never_started"
+    STOPPED = "stopped"
+    NOT_RESPONDING = "not_responding"  # killed, or hung: it stopped beating
+    RUNNING = "running"
+
+
+@dataclass(frozen=True, slots=True)
+class DaemonInfo:
+    """The daemon's last heartbeat; only `state` when it never started."""
+
+    state: DaemonState
+    pid: int | None = None
+    host: str | None = None
+    started: str | None = None
+    heartbeat: str | None = None
+    heartbeat_age_seconds: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        if self.state == DaemonState.NEVER_STARTED:
+            return {"state": self.state}
+        return {
+            "state": self.state,
+            "pid": self.pid,
+            "host": self.host,
+            "started": self.started,
+            "heartbeat": self.heartbeat,
+            "heartbeat_age_seconds": self.heartbeat_age_seconds,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class DaemonStatus:
+    """The daemon's state, its next runs (by job: check, full_sync, digest; only while it
+    runs) and the digests not delivered yet."""
+
+    daemon: DaemonInfo
+    next_runs: dict[str, str | None] = field(default_factory=dict)
+    failed_deliveries: list[FailedDelivery] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "daemon": self.daemon.to_dict(),
+            "next_runs": dict(self.next_runs),
+            "failed_deliveries": [f.to_dict() for f in self.failed_deliveries],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class StatusReport:
+    """`status`: the last runs, newest first, the daemon, and the IDs the registry rejects."""
+
+    runs: list[RunRow]
+    status: DaemonStatus
+    rejected: list[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "runs": [r.to_dict() for r in self.runs],
+            **self.status.to_dict(),
+            "rejected": list(self.rejected),
+        }
 
 
 def _ago(seconds: float) -> str:
@@ -27,66 +97,61 @@ def _ago(seconds: float) -> str:
     return f"{seconds // 86400} days ago"
 
 
-def status_info(session: Session, now: datetime | None = None) -> dict[str, Any]:
-    """What `trialwatch status --json` says about the daemon, as data: `daemon` (state, pid,
-    host, started, heartbeat, heartbeat_age_seconds), `next_runs` (check, full_sync, digest)
-    and `failed_deliveries` (digests not delivered yet)."""
+def status_info(session: Session, now: datetime | None = None) -> DaemonStatus:
+    """What `trialwatch status` says about the daemon: its state and heartbeat, its next runs
+    and the digests not delivered yet."""
     now = now or datetime.now(UTC)
     info = store.get_meta(session, META_DAEMON)
-    daemon: dict[str, Any] = {"state": "never_started"}
+    failed = notify.failed_deliveries(session)
+    if not isinstance(info, dict):
+        return DaemonStatus(DaemonInfo(DaemonState.NEVER_STARTED), failed_deliveries=failed)
+    beat = aware(datetime.fromisoformat(info["heartbeat"]))
+    age = max(0, int((now - beat).total_seconds()))
+    stale_after = 3 * float(info.get("heartbeat_seconds") or HEARTBEAT_MAX_SECONDS) + 60
     next_runs: dict[str, str | None] = {}
-    if isinstance(info, dict):
-        beat = aware(datetime.fromisoformat(info["heartbeat"]))
-        age = max(0, int((now - beat).total_seconds()))
-        stale_after = 3 * float(info.get("heartbeat_seconds") or HEARTBEAT_MAX_SECONDS) + 60
-        if info.get("state") != "running":
-            state = "stopped"
-        elif age > stale_after:
-            state = "not_responding"  # killed, or hung: it stopped beating
-        else:
-            state = "running"
-            next_runs = {k: v for k, v in (info.get("next_runs") or {}).items()}
-        daemon = {
-            "state": state,
-            "pid": info.get("pid"),
-            "host": info.get("host"),
-            "started": info.get("started"),
-            "heartbeat": beat.isoformat(),
-            "heartbeat_age_seconds": age,
-        }
-    return {
-        "daemon": daemon,
-        "next_runs": next_runs,
-        "failed_deliveries": notify.failed_deliveries(session),
-    }
+    if info.get("state") != "running":
+        state = DaemonState.STOPPED
+    elif age > stale_after:
+        state = DaemonState.NOT_RESPONDING
+    else:
+        state = DaemonState.RUNNING
+        next_runs = dict(info.get("next_runs") or {})
+    daemon = DaemonInfo(
+        state=state,
+        pid=info.get("pid"),
+        host=info.get("host"),
+        started=info.get("started"),
+        heartbeat=beat.isoformat(),
+        heartbeat_age_seconds=age,
+    )
+    return DaemonStatus(daemon, next_runs, failed)
 
 
-def status_lines(info: dict[str, Any]) -> list[str]:
+def status_lines(info: DaemonStatus) -> list[str]:
     """The same as `status` prints it: one line each for the daemon, its next runs and the
     digests not delivered yet."""
-    d = info["daemon"]
-    where = f"pid {d.get('pid')} on {d.get('host')}"
-    age = _ago(d.get("heartbeat_age_seconds") or 0)
+    d = info.daemon
+    where = f"pid {d.pid} on {d.host}"
+    age = _ago(d.heartbeat_age_seconds or 0)
     lines = {
-        "never_started": "daemon: never started against this database",
-        "stopped": f"daemon: stopped {age} ({where})",
-        "not_responding": f"daemon: NOT RESPONDING: last heartbeat {age} ({where}); "
+        DaemonState.NEVER_STARTED: "daemon: never started against this database",
+        DaemonState.STOPPED: f"daemon: stopped {age} ({where})",
+        DaemonState.NOT_RESPONDING: f"daemon: NOT RESPONDING: last heartbeat {age} ({where}); "
         "it may have been killed",
-        "running": f"daemon: running ({where}), heartbeat {age}, since {d.get('started')}",
+        DaemonState.RUNNING: f"daemon: running ({where}), heartbeat {age}, since {d.started}",
     }
-    out = [lines[d["state"]]]
-    if d["state"] == "running":
+    out = [lines[d.state]]
+    if d.state == DaemonState.RUNNING:
         names = {"check": "check", "full_sync": "full sync", "digest": "digest"}
-        runs = ", ".join(f"{names.get(k, k)} {v}" for k, v in info["next_runs"].items() if v)
+        runs = ", ".join(f"{names.get(k, k)} {v}" for k, v in info.next_runs.items() if v)
         out.append(f"next runs: {runs or 'none scheduled'}")
-    failed = info["failed_deliveries"]
     out.append(
         "failed deliveries: "
         + (
             "; ".join(
-                f"{f['channel']}: {f['changes']} changes, {f['attempts']} attempt(s), "
-                f"{f['status']}" + (f": {f['last_error']}" if f["last_error"] else "")
-                for f in failed
+                f"{f.channel}: {f.changes} changes, {f.attempts} attempt(s), "
+                f"{f.status}" + (f": {f.last_error}" if f.last_error else "")
+                for f in info.failed_deliveries
             )
             or "none"
         )
@@ -94,11 +159,11 @@ def status_lines(info: dict[str, Any]) -> list[str]:
     return out
 
 
-def status_report(session: Session, limit: int = 10) -> dict[str, Any]:
-    """What `status --json` prints (and /api/runs serves): the last runs, the daemon's
-    heartbeat and next runs, digests not delivered yet, and the IDs the registry rejects."""
-    return {
-        "runs": views.runs(session, limit),
-        **status_info(session),
-        "rejected": views.rejected_ids(session),
-    }
+def status_report(session: Session, limit: int = 10) -> StatusReport:
+    """What `status` shows (and /api/runs serves): the last runs, the daemon's heartbeat and
+    next runs, digests not delivered yet, and the IDs the registry rejects."""
+    return StatusReport(
+        runs=views.runs(session, limit),
+        status=status_info(session),
+        rejected=views.rejected_ids(session),
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -178,25 +178,26 @@ def run_dict(r: SyncRun) -> dict[str, Any]:
     }
 
 
-def health(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    """How far the window can be trusted: a failed, partial or unfinished run is never clean."""
-    counts = Counter(r["outcome"] for r in runs)
+def health(outcomes: Sequence[str]) -> dict[str, Any]:
+    """How far the window can be trusted, from its runs' outcomes: a failed, partial or
+    unfinished run is never clean."""
+    counts = Counter(outcomes)
     unfinished = sum(n for k, n in counts.items() if k not in ("ok", "partial", "failed"))
     bad = counts.get("failed", 0) + counts.get("partial", 0) + unfinished
-    if not runs:
+    if not outcomes:
         note = "no sync ran in this window"
     elif bad:
         parts = [
             f"{counts[k]} {k}" for k in ("failed", "partial") if counts.get(k)
         ] + ([f"{unfinished} unfinished"] if unfinished else [])
         note = (
-            f"{bad} of {len(runs)} runs did not complete cleanly ({', '.join(parts)}): "
+            f"{bad} of {len(outcomes)} runs did not complete cleanly ({', '.join(parts)}): "
             "changes may be missing from this digest"
         )
     else:
-        note = f"all {len(runs)} runs in this window completed cleanly"
+        note = f"all {len(outcomes)} runs in this window completed cleanly"
     return {
-        "runs": len(runs),
+        "runs": len(outcomes),
         "ok": counts.get("ok", 0),
         "partial": counts.get("partial", 0),
         "failed": counts.get("failed", 0),
@@ -349,7 +350,7 @@ def build_digest(
             "unreviewed": sel.unreviewed,
         },
         "registry": {"data_timestamp": store.get_meta(session, "last_data_timestamp")},
-        "health": health(runs),
+        "health": health([r["outcome"] for r in runs]),
         "runs": runs,
         "counts": {
             "trials": len(trials),

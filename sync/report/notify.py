@@ -337,7 +337,31 @@ def summary_line(outcomes: list[Outcome]) -> str:
     return "digest: " + "; ".join(parts)
 
 
-def failed_deliveries(session: Session) -> list[dict[str, Any]]:
+@dataclass(frozen=True, slots=True)
+class FailedDelivery:
+    """A digest not delivered yet, as `status` lists it (the channel's secrets masked)."""
+
+    id: int
+    channel: str
+    status: str  # "failed", or "pending" when interrupted while sending
+    attempts: int
+    created: str | None
+    last_error: str | None
+    changes: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "channel": self.channel,
+            "status": self.status,
+            "attempts": self.attempts,
+            "created": self.created,
+            "last_error": self.last_error,
+            "changes": self.changes,
+        }
+
+
+def failed_deliveries(session: Session) -> list[FailedDelivery]:
     """Digests not delivered yet (failed, or interrupted while sending)."""
     rows = session.exec(
         select(Delivery)
@@ -345,14 +369,14 @@ def failed_deliveries(session: Session) -> list[dict[str, Any]]:
         .order_by(col(Delivery.id))
     ).all()
     return [
-        {
-            "id": d.id,
-            "channel": d.channel.rsplit(" #", 1)[0],
-            "status": d.status,
-            "attempts": d.attempts,
-            "created": d.created_at.isoformat() if d.created_at else None,
-            "last_error": d.last_error,
-            "changes": len(_items(d)["changes"]),
-        }
+        FailedDelivery(
+            id=d.id or 0,
+            channel=d.channel.rsplit(" #", 1)[0],
+            status=d.status,
+            attempts=d.attempts,
+            created=d.created_at.isoformat() if d.created_at else None,
+            last_error=d.last_error,
+            changes=len(_items(d)["changes"]),
+        )
         for d in rows
     ]

@@ -142,7 +142,7 @@ def overview(session: Session) -> dict[str, Any]:
         ).one(),
         "recent": recent,
         "runs": runs,
-        "health": health(runs),
+        "health": health([r.outcome for r in runs]),
         "watches": watch_rows(session),
     }
 
@@ -221,15 +221,22 @@ def trial_page(session: Session, nct_id: str) -> dict[str, Any]:
     for c in rows:
         if c.to_version == c.from_version + 1:
             by_version.setdefault(c.to_version, []).append(change_dict(c))
+    cards = []
     for v in versions:
-        items = by_version.get(v["version"], []) if v["fetched"] else []
-        v["events"] = version_events(items)
-        v["unreviewed"] = [c["id"] for c in items if not c["acknowledged"]]
+        items = by_version.get(v.version or 0, []) if v.fetched else []
+        # The page's events name the change IDs they group (a form acknowledges them).
+        cards.append(
+            {
+                **v.to_dict(),
+                "events": version_events(items),
+                "unreviewed": [c["id"] for c in items if not c["acknowledged"]],
+            }
+        )
     points = timeline(session, trial)
     return {
         "today": datetime.now(UTC).date().isoformat(),
         "trial": shown,
-        "versions": list(reversed(versions)),
+        "versions": list(reversed(cards)),
         "timeline": points,
         "status_periods": periods(points, "status"),
         "primary_completion": periods(points, "primary_completion_date"),
@@ -250,7 +257,7 @@ def diff_page(
     session: Session, nct_id: str, from_v: int | None, to_v: int | None
 ) -> dict[str, Any]:
     """The diff (views.diff) with the trial's title and its changes' events."""
-    data = views.diff(session, nct_id, from_v, to_v)
+    data = views.diff(session, nct_id, from_v, to_v).to_dict()
     trial = views.require_trial(session, nct_id)
     return {
         **data,
@@ -302,16 +309,16 @@ def watch_members(session: Session, name: str) -> list[str]:
 def watch_page(session: Session, name: str) -> dict[str, Any]:
     from sync.watches.definitions import describe, events, member_rows, watch_rows
 
-    rows = {w["name"]: w for w in watch_rows(session, include_inactive=True)}
+    rows = {w.name: w for w in watch_rows(session, include_inactive=True)}
     if name not in rows:
         raise UnknownWatch(f"no watch named {name!r}")
     members = member_rows(session, name)
     happened = list(reversed(events(session, name=name)))
-    seen = sorted({m["nct_id"] for m in members} | {e["nct_id"] for e in happened})
+    seen = sorted({m.nct_id for m in members} | {e.nct_id for e in happened})
     tracked = set(session.exec(select(Trial.nct_id).where(col(Trial.nct_id).in_(seen or [""]))))
     return {
         "watch": rows[name],
-        "query": describe(rows[name]["query"]),
+        "query": describe(rows[name].query),
         "members": members,
         "events": happened,
         # A study the watch found but nobody tracks has no page here: link to the registry's.

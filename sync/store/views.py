@@ -1,11 +1,11 @@
-"""Read-side queries behind list, show, history, status and diff: plain dicts, ready for JSON."""
+"""Read-side queries behind list, show, history, status and diff, as sync.store.results types."""
 
 from __future__ import annotations
 
 import calendar
 import re
+from dataclasses import replace
 from datetime import UTC, date, datetime
-from typing import Any
 
 from sqlmodel import Session, col, select
 
@@ -13,8 +13,19 @@ from models import Change, RegistryVersion, Snapshot, SyncRun, Trial
 from sync.core import record
 from sync.core.diff import walk as differ
 from sync.core.events import build_events
+from sync.core.states import Origin, RegistryState, RunKind, RunOutcome
 from sync.core.util import iso
 from sync.store import snapshots as store
+from sync.store.results import (
+    VERSION_KEYS,
+    DiffItem,
+    DiffResult,
+    Enrollment,
+    HistoryItem,
+    RunRow,
+    TrialDetail,
+    TrialRow,
+)
 
 
 class UnknownTrial(LookupError):
@@ -49,24 +60,23 @@ def rejected_ids(session: Session) -> list[str]:
     return list(rows)
 
 
-def trial_list(session: Session, include_inactive: bool = False) -> list[dict[str, Any]]:
+def trial_list(session: Session, include_inactive: bool = False) -> list[TrialRow]:
     q = select(Trial).order_by(col(Trial.nct_id))
     if not include_inactive:
         q = q.where(col(Trial.active).is_(True))
     return [
-        {
-            "nct_id": t.nct_id,
-            "status": t.status,
-            "title": t.title,
-            "latest_version": t.latest_version,
-            "found": t.registry_state != "not_found",
-            "registry_state": t.registry_state,
-            "alias_of": t.alias_of,
-            "last_update_posted": t.last_update_posted,
-            "last_checked_at": iso(t.last_checked_at),
-            "source": t.source,
-            "active": t.active,
-        }
+        TrialRow(
+            nct_id=t.nct_id,
+            status=t.status,
+            title=t.title,
+            latest_version=t.latest_version,
+            registry_state=RegistryState(t.registry_state),
+            alias_of=t.alias_of,
+            last_update_posted=t.last_update_posted,
+            last_checked_at=iso(t.last_checked_at),
+            source=t.source,
+            active=t.active,
+        )
         for t in session.exec(q)
     ]
 
@@ -78,7 +88,7 @@ def require_trial(session: Session, nct_id: str) -> Trial:
     return trial
 
 
-def show(session: Session, nct_id: str, as_of: str | None = None) -> dict[str, Any]:
+def show(session: Session, nct_id: str, as_of: str | None = None) -> TrialDetail:
     """The trial's key fields from its latest version (or the version current on as_of:
     YYYY, YYYY-MM, YYYY-MM-DD or an ISO date-time; BadDate otherwise)."""
     day = parse_as_of(as_of) if as_of is not None else None
@@ -92,38 +102,41 @@ def show(session: Session, nct_id: str, as_of: str | None = None) -> dict[str, A
             else None
         )
     )
-    base: dict[str, Any] = {
-        "nct_id": trial.nct_id,
-        "title": trial.title,
-        "status": trial.status,
-        "enrollment": {"count": None, "type": None},
-        "phases": [],
-        "latest_version": trial.latest_version,
-        "version": None,
-        "found": trial.registry_state != "not_found",
-        "registry_state": trial.registry_state,
-        "alias_of": trial.alias_of,
-        "active": trial.active,
-        "as_of": as_of,
-        "as_of_date": day.isoformat() if day else None,
-        # What the registry's latest answer said; the version shown may be older when a
-        # later answer changed nothing trialwatch keeps (dates only).
-        "registry_last_update_posted": trial.last_update_posted,
-        "last_checked_at": iso(trial.last_checked_at),
-    }
+    base = TrialDetail(
+        nct_id=trial.nct_id,
+        title=trial.title,
+        status=trial.status,
+        enrollment=Enrollment(),
+        phases=[],
+        latest_version=trial.latest_version,
+        version=None,
+        registry_state=RegistryState(trial.registry_state),
+        alias_of=trial.alias_of,
+        active=trial.active,
+        as_of=as_of,
+        as_of_date=day.isoformat() if day else None,
+        registry_last_update_posted=trial.last_update_posted,
+        last_checked_at=iso(trial.last_checked_at),
+    )
     if snap is None:
         if day and trial.latest_version:
             raise NoSuchVersion(f"{nct_id} has no version on or before {day.isoformat()}")
         return base
     keys = record.key_fields(store.record_of(session, snap))
-    keys.pop("nct_id", None)
-    base.update(keys)
-    base["version"] = snap.version
-    base["fetched_at"] = iso(snap.fetched_at)
-    base["origin"] = snap.origin
-    base["registry_version"] = snap.registry_version
-    base["registry_date"] = snap.registry_date
-    return base
+    # The version's own title and status: the trial row has the latest answer's.
+    return replace(
+        base,
+        title=keys["title"],
+        status=keys["status"],
+        enrollment=Enrollment(**keys["enrollment"]),
+        phases=keys["phases"],
+        version=snap.version,
+        fetched_at=iso(snap.fetched_at),
+        origin=Origin(snap.origin),
+        registry_version=snap.registry_version,
+        registry_date=snap.registry_date,
+        **{k: keys[k] for k in VERSION_KEYS},
+    )
 
 
 def _snapshot_as_of(session: Session, trial: Trial, day: date) -> Snapshot | None:
@@ -170,9 +183,9 @@ def _day_of(value: str | None) -> date | None:
         return None
 
 
-def to_diff_changes(rows: list[Change]) -> list[differ.Change]:
+def to_diff_changes(rows: list[Change]) -> list[differ.FieldChange]:
     return [
-        differ.Change(
+        differ.FieldChange(
             category=r.category,
             path=r.path,
             old=r.old,
@@ -185,7 +198,7 @@ def to_diff_changes(rows: list[Change]) -> list[differ.Change]:
     ]
 
 
-def history(session: Session, nct_id: str) -> list[dict[str, Any]]:
+def history(session: Session, nct_id: str) -> list[HistoryItem]:
     trial = require_trial(session, nct_id)
     out = []
     rows = session.exec(
@@ -198,26 +211,26 @@ def history(session: Session, nct_id: str) -> list[dict[str, Any]]:
     for snap in store.snapshots(session, trial.id or 0):
         changes = by_version.get(snap.version, [])
         out.append(
-            {
-                "version": snap.version,
-                "fetched_at": iso(snap.fetched_at),
-                "origin": snap.origin,
-                "registry_version": snap.registry_version,
-                "registry_date": snap.registry_date,
-                "last_update_posted": snap.last_update_posted,
-                "content_hash": snap.content_hash,
-                "changes": len(changes),
-                "summaries": differ.summarise(to_diff_changes(changes)),
-                "events": [e.to_dict() for e in build_events(changes)],
-                "fetched": True,
-            }
+            HistoryItem(
+                version=snap.version,
+                fetched_at=iso(snap.fetched_at),
+                origin=Origin(snap.origin),
+                registry_version=snap.registry_version,
+                registry_date=snap.registry_date,
+                last_update_posted=snap.last_update_posted,
+                content_hash=snap.content_hash,
+                changes=len(changes),
+                summaries=differ.summarise(to_diff_changes(changes)),
+                events=build_events(changes),
+                fetched=True,
+            )
         )
     return _with_unfetched(session, trial, out)
 
 
 def _with_unfetched(
-    session: Session, trial: Trial, items: list[dict[str, Any]]
-) -> list[dict[str, Any]]:
+    session: Session, trial: Trial, items: list[HistoryItem]
+) -> list[HistoryItem]:
     """Put the registry versions a partial backfill left unfetched in their place in the
     timeline: after the stored version with the highest lower registry number."""
     known = session.exec(
@@ -227,37 +240,37 @@ def _with_unfetched(
     ).all()
     if not known:
         return items
-    placed: list[tuple[float, int, dict[str, Any]]] = [
-        (float(it["version"]), it["registry_version"] or -1, it) for it in items
+    placed: list[tuple[float, int, HistoryItem]] = [
+        (float(it.version or 0), it.registry_version or -1, it) for it in items
     ]
     for rv in known:
         before = [
-            it["version"]
+            it.version or 0
             for it in items
-            if it["registry_version"] is not None and it["registry_version"] < rv.registry_version
+            if it.registry_version is not None and it.registry_version < rv.registry_version
         ]
         where = (max(before) if before else 0) + 0.5
-        item = {
-            "version": None,
-            "fetched_at": None,
-            "origin": "history",
-            "registry_version": rv.registry_version,
-            "registry_date": rv.date,
-            "last_update_posted": None,
-            "overall_status": rv.overall_status,
-            "module_labels": rv.module_labels or [],
-            "changes": 0,
-            "summaries": [],
-            "events": [],
-            "fetched": False,
-        }
+        item = HistoryItem(
+            version=None,
+            fetched_at=None,
+            origin=Origin.HISTORY,
+            registry_version=rv.registry_version,
+            registry_date=rv.date,
+            last_update_posted=None,
+            overall_status=rv.overall_status,
+            module_labels=rv.module_labels or [],
+            changes=0,
+            summaries=[],
+            events=[],
+            fetched=False,
+        )
         placed.append((where, rv.registry_version, item))
     return [it for _, _, it in sorted(placed, key=lambda p: (p[0], p[1]))]
 
 
 def diff(
     session: Session, nct_id: str, from_v: int | None = None, to_v: int | None = None
-) -> dict[str, Any]:
+) -> DiffResult:
     """Changes between two versions: stored ones for adjacent versions, computed otherwise."""
     trial = require_trial(session, nct_id)
     if trial.latest_version < 2 and from_v is None:
@@ -270,52 +283,53 @@ def diff(
                 f"{nct_id} has versions 1 to {trial.latest_version}; there is no version {v}"
             )
     stored = store.changes_between(session, trial.id or 0, from_v, to_v)
-    changes: list[differ.Change]
-    items: list[dict[str, Any]]
+    changes: list[differ.FieldChange]
+    ids: list[int | None]
+    acknowledged: list[bool | None]
     if stored:
         changes = to_diff_changes(stored)
-        # `id` is what `ack` takes; a diff across several versions is computed, never stored,
-        # so its items have none.
-        items = [
-            {"id": row.id, **c.to_dict(), "acknowledged": row.acknowledged_at is not None}
-            for row, c in zip(stored, changes, strict=True)
-        ]
+        ids = [row.id for row in stored]
+        acknowledged = [row.acknowledged_at is not None for row in stored]
     else:
         old = store.load_record(session, trial.id or 0, from_v)
         new = store.load_record(session, trial.id or 0, to_v)
         assert old is not None and new is not None
         changes = differ.diff_records(old, new)
-        items = [{"id": None, **c.to_dict(), "acknowledged": None} for c in changes]
+        ids = [None] * len(changes)
+        acknowledged = [None] * len(changes)
     events = build_events(changes)
-    for e in events:
-        for i in e.members:
-            items[i].update(event=e.kind, importance=e.importance)
-    return {
-        "nct_id": nct_id,
-        "from": from_v,
-        "to": to_v,
-        "changes": items,
-        "events": [{**e.to_dict(), "members": list(e.members)} for e in events],
-    }
+    event_of = {i: e for e in events for i in e.members}
+    items = [
+        DiffItem(
+            id=ids[i],
+            change=c,
+            acknowledged=acknowledged[i],
+            event=event_of[i].kind if i in event_of else None,
+            importance=event_of[i].importance if i in event_of else None,
+        )
+        for i, c in enumerate(changes)
+    ]
+    return DiffResult(nct_id=nct_id, from_version=from_v, to_version=to_v, changes=items,
+                      events=events)  # fmt: skip
 
 
-def runs(session: Session, limit: int = 10) -> list[dict[str, Any]]:
+def runs(session: Session, limit: int = 10) -> list[RunRow]:
     rows = session.exec(select(SyncRun).order_by(col(SyncRun.id).desc()).limit(limit)).all()
     return [
-        {
-            "id": r.id,
-            "kind": r.kind,
-            "trigger": r.trigger,
-            "started": iso(r.started_at),
-            "finished": iso(r.finished_at),
-            "outcome": r.outcome,
-            "mode": r.mode,
-            "requests": r.requests,
-            "fetched": r.fetched,
-            "new_versions": r.new_versions,
-            "changes": r.changes,
-            "not_found": r.not_found or [],
-            "errors": r.errors or [],
-        }
+        RunRow(
+            id=r.id or 0,
+            kind=RunKind(r.kind),
+            trigger=r.trigger,
+            started=iso(r.started_at),
+            finished=iso(r.finished_at),
+            outcome=RunOutcome(r.outcome),
+            mode=r.mode,
+            requests=r.requests,
+            fetched=r.fetched,
+            new_versions=r.new_versions,
+            changes=r.changes,
+            not_found=r.not_found or [],
+            errors=r.errors or [],
+        )
         for r in rows
     ]

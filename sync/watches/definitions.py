@@ -1,4 +1,5 @@
-"""Saved searches: their definitions and validation, the config's watches, and read views."""
+"""Saved searches: their definitions and validation, the config's watches, and read views
+(typed: sync.watches.results)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,11 @@ from sqlmodel import Session, col, func, select
 
 from models import Trial, Watch, WatchEvent, WatchMatch
 from sync.config import WatchConfig
+from sync.core.states import RunOutcome
 from sync.core.util import iso
 from sync.store import snapshots as store
 from sync.watches import similar
+from sync.watches.results import MemberRow, WatchEventRow, WatchRow
 
 QUERY_PARAMS = {
     "term": "query.term",
@@ -216,7 +219,7 @@ def remove_watch(session: Session, name: str, declared: set[str]) -> Watch:
 # -- read views --------------------------------------------------------------------------------
 
 
-def watch_rows(session: Session, include_inactive: bool = False) -> list[dict[str, Any]]:
+def watch_rows(session: Session, include_inactive: bool = False) -> list[WatchRow]:
     counts = dict(
         session.exec(  # type: ignore[call-overload]
             select(WatchMatch.watch_id, func.count())
@@ -228,22 +231,22 @@ def watch_rows(session: Session, include_inactive: bool = False) -> list[dict[st
     if not include_inactive:
         q = q.where(col(Watch.active).is_(True))
     return [
-        {
-            "name": w.name,
-            "matches": counts.get(w.id or 0, 0),
-            "last_run": iso(w.last_run_at),
-            "last_outcome": w.last_outcome,
-            "last_error": w.last_error,
-            "query": dict(w.params or {}),
-            "track": w.track,
-            "source": w.source,
-            "active": w.active,
-        }
+        WatchRow(
+            name=w.name,
+            matches=counts.get(w.id or 0, 0),
+            last_run=iso(w.last_run_at),
+            last_outcome=RunOutcome(w.last_outcome) if w.last_outcome else None,
+            last_error=w.last_error,
+            query=dict(w.params or {}),
+            track=w.track,
+            source=w.source,
+            active=w.active,
+        )
         for w in session.exec(q)
     ]
 
 
-def member_rows(session: Session, name: str, current_only: bool = False) -> list[dict[str, Any]]:
+def member_rows(session: Session, name: str, current_only: bool = False) -> list[MemberRow]:
     """The watch's members over time: one row per stay, current ones first, then by NCT ID."""
     watch = get_watch(session, name)
     q = select(WatchMatch).where(WatchMatch.watch_id == watch.id)
@@ -254,22 +257,22 @@ def member_rows(session: Session, name: str, current_only: bool = False) -> list
         key=lambda m: (m.left_at is not None, m.nct_id, m.first_seen),
     )
     return [
-        {
-            "nct_id": m.nct_id,
-            "first_seen": iso(m.first_seen),
-            "last_seen": iso(m.last_seen),
-            "left": iso(m.left_at),
-            "left_reason": m.left_reason,
-            "title": m.title,
-            "status": m.status,
-        }
+        MemberRow(
+            nct_id=m.nct_id,
+            first_seen=iso(m.first_seen),
+            last_seen=iso(m.last_seen),
+            left=iso(m.left_at),
+            left_reason=m.left_reason,
+            title=m.title,
+            status=m.status,
+        )
         for m in rows
     ]
 
 
 def events(
     session: Session, since: datetime | None = None, name: str | None = None
-) -> list[dict[str, Any]]:
+) -> list[WatchEventRow]:
     """Entered/left events, oldest first (what a digest reports next to changes)."""
     q = select(WatchEvent, Watch.name).join(Watch, col(Watch.id) == col(WatchEvent.watch_id))
     if since is not None:
@@ -277,16 +280,16 @@ def events(
     if name is not None:
         q = q.where(Watch.name == name)
     return [
-        {
-            "id": e.id,
-            "watch": watch_name,
-            "nct_id": e.nct_id,
-            "event": e.event,
-            "reason": e.reason,
-            "summary": e.summary,
-            "at": iso(e.at),
-            "run_id": e.run_id,
-        }
+        WatchEventRow(
+            id=e.id or 0,
+            watch=watch_name,
+            nct_id=e.nct_id,
+            event=e.event,
+            reason=e.reason,
+            summary=e.summary,
+            at=iso(e.at),
+            run_id=e.run_id,
+        )
         for e, watch_name in session.exec(q.order_by(col(WatchEvent.at), col(WatchEvent.id)))
     ]
 

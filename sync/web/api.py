@@ -38,14 +38,14 @@ def not_found(exc: LookupError) -> HTTPException:
 @router.get("/trials", summary="Tracked trials (`trialwatch list --json`)")
 def trials(request: Request, all: bool = False) -> list[dict[str, Any]]:  # noqa: A002
     with web_of(request).reading() as s:
-        return views.trial_list(s, include_inactive=all)
+        return [r.to_dict() for r in views.trial_list(s, include_inactive=all)]
 
 
 @router.get("/trials/{nct}", summary="A trial's key fields (`trialwatch show --json`)")
 def trial(request: Request, nct: Nct, as_of: str | None = None) -> dict[str, Any]:
     try:
         with web_of(request).reading() as s:
-            return views.show(s, nct, as_of=as_of)
+            return views.show(s, nct, as_of=as_of).to_dict()
     except views.UnknownTrial as exc:
         raise not_found(exc) from None
     except views.NoSuchVersion as exc:
@@ -56,7 +56,7 @@ def trial(request: Request, nct: Nct, as_of: str | None = None) -> dict[str, Any
 def history(request: Request, nct: Nct) -> list[dict[str, Any]]:
     try:
         with web_of(request).reading() as s:
-            return views.history(s, nct)
+            return [h.to_dict() for h in views.history(s, nct)]
     except views.UnknownTrial as exc:
         raise not_found(exc) from None
 
@@ -70,8 +70,7 @@ def diff(
 ) -> list[dict[str, Any]]:
     try:
         with web_of(request).reading() as s:
-            changes: list[dict[str, Any]] = views.diff(s, nct, from_, to)["changes"]
-            return changes
+            return views.diff(s, nct, from_, to).changes_json()
     except views.UnknownTrial as exc:
         raise not_found(exc) from None
     except views.NoSuchVersion as exc:
@@ -93,14 +92,14 @@ def version(request: Request, nct: Nct, version: Annotated[int, Path(ge=1)]) -> 
 @router.get("/watches", summary="Watches (`trialwatch watch list --json`)")
 def watch_list(request: Request, all: bool = False) -> list[dict[str, Any]]:  # noqa: A002
     with web_of(request).reading() as s:
-        return watches.watch_rows(s, include_inactive=all)
+        return [w.to_dict() for w in watches.watch_rows(s, include_inactive=all)]
 
 
 @router.get("/watches/{name}/members", summary="Members (`trialwatch watch members --json`)")
 def watch_members(request: Request, name: str, current: bool = False) -> list[dict[str, Any]]:
     try:
         with web_of(request).reading() as s:
-            return watches.member_rows(s, name, current_only=current)
+            return [m.to_dict() for m in watches.member_rows(s, name, current_only=current)]
     except watches.UnknownWatch as exc:
         raise not_found(exc) from None
 
@@ -108,7 +107,7 @@ def watch_members(request: Request, name: str, current: bool = False) -> list[di
 @router.get("/runs", summary="Runs and daemon state (`trialwatch status --json`)")
 def runs(request: Request) -> dict[str, Any]:
     with web_of(request).reading() as s:
-        return status_report(s)
+        return status_report(s).to_dict()
 
 
 # --- writes -------------------------------------------------------------------------------------

@@ -42,16 +42,16 @@ def trials(
                             + ", ".join(OVERALL_STATUSES))  # fmt: skip
     with web.reading() as s:
         rows = views.trial_list(s)
-        names = [w["name"] for w in watches.watch_rows(s)]
+        names = [w.name for w in watches.watch_rows(s)]
         if watch:
             try:
                 members = set(pageviews.watch_members(s, watch))
             except watches.UnknownWatch as exc:
                 raise HTTPException(404, str(exc)) from None
-            rows = [r for r in rows if r["nct_id"] in members]
+            rows = [r for r in rows if r.nct_id in members]
         last = pageviews.last_changes(s)
     if status:
-        rows = [r for r in rows if r["status"] == status]
+        rows = [r for r in rows if r.status == status]
     total = len(rows)
     shown = rows[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
     return web.page(

@@ -11,6 +11,7 @@ from rich.console import Console
 
 from sync.cli.render import print_diff
 from sync.core.diff import walk as differ
+from sync.store.results import DiffItem, DiffResult
 from sync.testing.factory import (
     make_study,
     nct,
@@ -98,16 +99,16 @@ def test_a_site_row_is_one_line_on_real_records() -> None:
     files = sorted(folder.glob("*.json"))
     assert len(files) >= 2
     old, new = (json.loads(f.read_text()) for f in files[:2])
-    changes = [{"id": i, **c.to_dict()} for i, c in enumerate(differ.diff_records(old, new))]
-    sites = [c for c in changes if c["category"] == "sites"]
+    changes = [DiffItem(i, c, None) for i, c in enumerate(differ.diff_records(old, new))]
+    sites = [c for c in changes if c.change.category == "sites"]
     assert len(sites) >= 10
     buf = io.StringIO()
     print_diff(Console(file=buf, width=80, force_terminal=False),
-               {"nct_id": "NCT04736173", "from": 1, "to": 2, "changes": sites})
+               DiffResult("NCT04736173", 1, 2, sites, []), by_event=False)
     text = buf.getvalue()
     _width_ok(text)
     # A renamed site (one site whose name the registry re-encoded) shows its old and new name.
-    renamed = [c for c in sites if c["old"] and c["new"]]
+    renamed = [c for c in sites if c.change.old and c.change.new]
     assert len(text.splitlines()) <= 2 + len(sites) + len(renamed)
 
 
@@ -181,6 +182,54 @@ def test_status_json_is_structured_with_snake_case_keys(cli) -> None:
         return []
 
     assert all(re.fullmatch(r"[a-z][a-z0-9_]*", k) for k in keys(data))
+
+
+# The keys of each --json object, in order: the typed read results (sync.store.results,
+# sync.watches.results) must print exactly what the README documents and scripts read.
+TRIAL_KEYS = ["nct_id", "title", "status", "enrollment", "phases", "latest_version", "version",
+              "found", "registry_state", "alias_of", "active", "as_of", "as_of_date",
+              "registry_last_update_posted", "last_checked_at"]
+VERSION_KEYS = ["official_title", "acronym", "study_type", "start_date",
+                "primary_completion_date", "completion_date", "last_update_posted",
+                "last_update_submitted", "sponsor", "site_count", "start_date_type",
+                "primary_completion_date_type", "completion_date_type", "countries",
+                "has_results", "fetched_at", "origin", "registry_version", "registry_date"]
+
+
+def test_json_objects_keep_their_keys_in_order(cli, fake_ctgov) -> None:
+    cli("add", nct(2))  # never synced: no version, so none of a version's keys
+    assert list(cli("show", nct(2), "--json").json()) == TRIAL_KEYS
+    _two_versions(cli, fake_ctgov)
+    assert list(cli("list", "--json").json()[0]) == [
+        "nct_id", "status", "title", "latest_version", "found", "registry_state", "alias_of",
+        "last_update_posted", "last_checked_at", "source", "active"]
+    shown = cli("show", nct(1), "--json").json()
+    assert list(shown) == TRIAL_KEYS + VERSION_KEYS
+    assert (shown["version"], shown["origin"], shown["registry_state"]) == (2, "poll", "found")
+    history = cli("history", nct(1), "--json").json()
+    assert [list(h) for h in history] == [[
+        "version", "fetched_at", "origin", "registry_version", "registry_date",
+        "last_update_posted", "content_hash", "changes", "summaries", "events", "fetched"]] * 2
+    assert list(history[1]["events"][0]) == ["kind", "category", "importance", "summary", "count"]
+    items = cli("diff", nct(1), "--json").json()
+    assert {tuple(c) for c in items} == {(
+        "id", "category", "path", "old", "new", "summary", "severity", "detail", "acknowledged",
+        "event", "importance")}
+    status = cli("status", "--json").json()
+    assert list(status["runs"][0]) == [
+        "id", "kind", "trigger", "started", "finished", "outcome", "mode", "requests", "fetched",
+        "new_versions", "changes", "not_found", "errors"]
+    assert [r["outcome"] for r in status["runs"]] == ["ok", "ok"]
+    cli("watch", "add", "neuk", "--term", "NEUK203-13", "--no-track")
+    assert cli("watch", "run", "neuk").exit_code == 0
+    assert list(cli("watch", "list", "--json").json()[0]) == [
+        "name", "matches", "last_run", "last_outcome", "last_error", "query", "track", "source",
+        "active"]
+    members = cli("watch", "members", "neuk", "--json").json()
+    assert [list(m) for m in members] == [[
+        "nct_id", "first_seen", "last_seen", "left", "left_reason", "title", "status"]]
+    assert list(cli("watch", "events", "--json").json()[0]) == [
+        "id", "watch", "nct_id", "event", "reason", "summary", "at", "run_id"]
 
 
 def test_db_upgrade_json(cli) -> None:

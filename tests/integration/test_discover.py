@@ -72,7 +72,7 @@ def events(engine, kind: str | None = None) -> list[WatchEvent]:  # type: ignore
 
 def members(engine, name: str, current_only: bool = False) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
     with session_scope(engine) as s:
-        return watches.member_rows(s, name, current_only=current_only)
+        return [m.to_dict() for m in watches.member_rows(s, name, current_only=current_only)]
 
 
 def changed(study: dict[str, Any], day: str = "2026-11-21") -> dict[str, Any]:

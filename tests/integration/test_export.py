@@ -192,7 +192,7 @@ def test_changes_are_exactly_what_history_shows(cli, fake_ctgov, tmp_path) -> No
     for item in items:
         mine = [c for c in rows if c["to_version"] == item["version"]]
         rebuilt = [
-            differ.Change(
+            differ.FieldChange(
                 category=c["category"],
                 path=c["path"],
                 old=json.loads(c["old"]) if c["old"] is not None else None,

@@ -198,13 +198,13 @@ def test_history_view_places_unfetched_versions_in_the_timeline(engine, fake_ctg
     _backfill(engine, client, only_modules=history_plan.parse_modules("eligibility"))
     with session_scope(engine) as s:
         items = views.history(s, NCT)
-    assert [(it["registry_version"], it["fetched"]) for it in items] == [
+    assert [(it.registry_version, it.fetched) for it in items] == [
         (0, True), (1, False), (2, False), (3, False), (4, False),
         (5, True), (6, False), (7, False), (8, False), (9, True),
     ]
-    unfetched = [it for it in items if not it["fetched"]]
-    assert all(it["version"] is None and it["origin"] == "history" for it in unfetched)
-    assert unfetched[5]["overall_status"] == "ACTIVE_NOT_RECRUITING"  # registry v7
+    unfetched = [it for it in items if not it.fetched]
+    assert all(it.version is None and it.origin == "history" for it in unfetched)
+    assert unfetched[5].overall_status == "ACTIVE_NOT_RECRUITING"  # registry v7
 
 
 def test_only_modules_status_touches_every_version(engine, fake_ctgov, client) -> None:
@@ -384,8 +384,8 @@ def test_views_history_marks_imported_versions(engine, fake_ctgov, client) -> No
     _backfill(engine, client)
     with session_scope(engine) as s:
         items = views.history(s, NCT)
-    assert items[0]["origin"] == "history" and items[0]["registry_version"] == 0
-    assert items[0]["changes"] == 0 and items[1]["changes"] > 0
+    assert items[0].origin == "history" and items[0].registry_version == 0
+    assert items[0].changes == 0 and items[1].changes > 0
 
 
 # -- when the undocumented endpoints misbehave ------------------------------------------------

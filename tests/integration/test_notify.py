@@ -129,11 +129,11 @@ def test_deliver_once_retry_failed_and_status(engine, fake_ctgov, client, webhoo
 
     with session_scope(engine) as s:
         info = daemon.status_info(s)
-    assert info["daemon"] == {"state": "never_started"} and info["next_runs"] == {}
-    [failed] = info["failed_deliveries"]
-    assert failed["channel"].startswith("json://hook:****@127.0.0.1:")
-    assert (failed["attempts"], failed["status"]) == (1, "failed")
-    assert failed["last_error"].startswith("Failed to send JSON POST notification")
+    assert info.daemon.state == "never_started" and info.next_runs == {}
+    [failed] = info.failed_deliveries
+    assert failed.channel.startswith("json://hook:****@127.0.0.1:")
+    assert (failed.attempts, failed.status) == (1, "failed")
+    assert (failed.last_error or "").startswith("Failed to send JSON POST notification")
     lines = daemon_status.status_lines(info)
     assert lines[0] == "daemon: never started against this database"
     assert lines[1].startswith("failed deliveries: json://hook:****@127.0.0.1:")
@@ -149,7 +149,7 @@ def test_deliver_once_retry_failed_and_status(engine, fake_ctgov, client, webhoo
     assert [(d.status, d.attempts) for d in _deliveries(engine)] == [("sent", 2), ("sent", 1)]
     with session_scope(engine) as s:
         info = daemon.status_info(s)
-    assert info["failed_deliveries"] == []
+    assert info.failed_deliveries == []
     assert daemon_status.status_lines(info)[-1] == "failed deliveries: none"
 
     # Nothing is sent twice.

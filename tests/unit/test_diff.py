@@ -12,7 +12,7 @@ import orjson
 import pytest
 
 from sync.core import record
-from sync.core.diff.walk import CATEGORIES, Change, diff_records, summarise
+from sync.core.diff.walk import CATEGORIES, FieldChange, diff_records, summarise
 from sync.testing.factory import (
     load_sample,
     make_study,
@@ -52,12 +52,12 @@ def shuffled(value: Any, rng: random.Random) -> Any:
     return value
 
 
-def one(changes: list[Change]) -> Change:
+def one(changes: list[FieldChange]) -> FieldChange:
     assert len(changes) == 1, [c.summary for c in changes]
     return changes[0]
 
 
-def summaries(changes: list[Change]) -> list[str]:
+def summaries(changes: list[FieldChange]) -> list[str]:
     return [c.summary for c in changes]
 
 
@@ -558,7 +558,7 @@ def test_unexpected_shapes_never_crash(study: dict[str, Any]) -> None:
 # --- the real captured versions (ctgov/README.md) --------------------------------------------
 
 
-def _check_NCT04514484(pairs: list[list[Change]]) -> None:
+def _check_NCT04514484(pairs: list[list[FieldChange]]) -> None:
     first = {c.category: c for c in pairs[0] if c.category != "dates"}
     assert first["enrollment"].summary == "enrollment: 18 (ESTIMATED) -> 8 (ACTUAL)"
     assert "primary completion: 2025-11-02 (ESTIMATED) -> 2025-11-02 (ACTUAL)" in summaries(
@@ -576,7 +576,7 @@ def _check_NCT04514484(pairs: list[list[Change]]) -> None:
     assert pairs[2:] == [[], [], []]  # last-update dates only
 
 
-def _check_NCT05414032(pairs: list[list[Change]]) -> None:
+def _check_NCT05414032(pairs: list[list[FieldChange]]) -> None:
     (changes,) = pairs
     text = summaries(changes)
     assert "enrollment: 200 -> 102 (-49%)" in text
@@ -591,7 +591,7 @@ def _check_NCT05414032(pairs: list[list[Change]]) -> None:
     }  # fmt: skip
 
 
-def _check_NCT06821503(pairs: list[list[Change]]) -> None:
+def _check_NCT06821503(pairs: list[list[FieldChange]]) -> None:
     (changes,) = pairs
     assert changes[0].summary == "status: NOT_YET_RECRUITING -> RECRUITING"
     assert "start: 2025-02 (ESTIMATED) -> 2025-04-11 (ACTUAL) (slipped 2 months)" in summaries(
@@ -604,7 +604,7 @@ def _check_NCT06821503(pairs: list[list[Change]]) -> None:
     assert "eligibility: 2 inclusion criteria changed" in summarise(changes)
 
 
-def _check_NCT06754501(pairs: list[list[Change]]) -> None:
+def _check_NCT06754501(pairs: list[list[FieldChange]]) -> None:
     (changes,) = pairs
     status = next(c for c in changes if c.category == "status")
     assert (status.old, status.new, status.severity) == (
@@ -620,7 +620,7 @@ def _check_NCT06754501(pairs: list[list[Change]]) -> None:
     assert any("expandedAccessInfo" in c.path for c in changes)
 
 
-def _check_NCT05294952(pairs: list[list[Change]]) -> None:
+def _check_NCT05294952(pairs: list[list[FieldChange]]) -> None:
     (changes,) = pairs
     assert summaries(changes) == [
         "status: NOT_YET_RECRUITING -> UNKNOWN",
@@ -628,7 +628,7 @@ def _check_NCT05294952(pairs: list[list[Change]]) -> None:
     ]
 
 
-def _check_NCT05280470(pairs: list[list[Change]]) -> None:
+def _check_NCT05280470(pairs: list[list[FieldChange]]) -> None:
     (changes,) = pairs
     by_cat = {c.category for c in changes}
     assert by_cat == {"dates", "arms", "other"}
@@ -637,7 +637,7 @@ def _check_NCT05280470(pairs: list[list[Change]]) -> None:
     assert "results delay request first posted: (none) -> 2026-02-20 (ACTUAL)" in summaries(changes)
 
 
-def _check_NCT06657144(pairs: list[list[Change]]) -> None:
+def _check_NCT06657144(pairs: list[list[FieldChange]]) -> None:
     assert summaries(pairs[0]) == [
         "status verified: 2026-01 -> 2026-02",
         "site added: E-Da Cancer Hospital, Kaohsiung City, Taiwan",
@@ -651,7 +651,7 @@ def _check_NCT06657144(pairs: list[list[Change]]) -> None:
     assert summaries(pairs[2]) == ["site added: Mackay Memorial Hospital, Taipei, Taiwan"]
 
 
-def _check_NCT04736173(pairs: list[list[Change]]) -> None:
+def _check_NCT04736173(pairs: list[list[FieldChange]]) -> None:
     (changes,) = pairs
     assert {c.category for c in changes} == {"sites"}
     kinds = [c.summary.split(":", 1)[0] for c in changes]
@@ -665,23 +665,23 @@ def _check_NCT04736173(pairs: list[list[Change]]) -> None:
     assert renamed.severity == "low"
 
 
-def _check_NCT05009069(pairs: list[list[Change]]) -> None:
+def _check_NCT05009069(pairs: list[list[FieldChange]]) -> None:
     change = one(pairs[0])
     assert (change.category, change.summary) == ("other", "reference added: PMID 41529226")
     assert change.new["pmid"] == "41529226"
 
 
-def _check_NCT05329766(pairs: list[list[Change]]) -> None:
+def _check_NCT05329766(pairs: list[list[FieldChange]]) -> None:
     (changes,) = pairs
     assert len(changes) <= 1
     assert all(c.severity == "low" and c.path.endswith("statusVerifiedDate") for c in changes)
 
 
-def _check_NCT06825494(pairs: list[list[Change]]) -> None:
+def _check_NCT06825494(pairs: list[list[FieldChange]]) -> None:
     assert pairs == [[]]
 
 
-def _check_NCT04457778(pairs: list[list[Change]]) -> None:
+def _check_NCT04457778(pairs: list[list[FieldChange]]) -> None:
     assert summaries(pairs[0]) == [
         "unposted event added: RELEASE 2026-01-23",
         "unposted event added: RESET 2026-02-09",
@@ -690,7 +690,7 @@ def _check_NCT04457778(pairs: list[list[Change]]) -> None:
     assert pairs[1] == []  # submission tracking lives in derivedSection
 
 
-def _check_NCT06778603(pairs: list[list[Change]]) -> None:
+def _check_NCT06778603(pairs: list[list[FieldChange]]) -> None:
     assert pairs == [[]]
 
 
@@ -742,7 +742,7 @@ def test_summarise_works_on_changes_rebuilt_from_dicts(study: dict[str, Any]) ->
     old = with_criteria(study, CRITERIA)
     new = with_criteria(study, CRITERIA.replace("* Pregnancy", "* Pregnancy\n* HIV\n* HBV"))
     changes = diff_records(old, new)
-    rebuilt = [Change(**orjson.loads(orjson.dumps(c.to_dict()))) for c in changes]
+    rebuilt = [FieldChange(**orjson.loads(orjson.dumps(c.to_dict()))) for c in changes]
     assert summarise(rebuilt) == ["eligibility: 2 exclusion criteria added"]
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from models import Change as ChangeRow
-from sync.core.diff.walk import Change, diff_records
+from sync.core.diff.walk import FieldChange, diff_records
 from sync.core.events import KINDS, Event, build_events, classify
 from sync.testing.big_update import RENAMED, largest_update, statuses_set
 from sync.testing.factory import load_sample, samples_dir
@@ -20,7 +20,7 @@ def versions(nct_id: str) -> list[dict[str, Any]]:
     return [json.loads(p.read_text(encoding="utf-8")) for p in sorted(folder.glob("*.json"))]
 
 
-def real_pairs() -> list[tuple[str, list[Change]]]:
+def real_pairs() -> list[tuple[str, list[FieldChange]]]:
     out = []
     for folder in sorted((samples_dir() / "versions").iterdir()):
         docs = versions(folder.name)
@@ -237,7 +237,7 @@ def test_largest_update_keeps_what_matters_on_top() -> None:
 
 def test_top_countries_are_counted() -> None:
     rows = [
-        Change("sites", f"protocolSection.contactsLocationsModule.locations[S{i}|C|{country}]"
+        FieldChange("sites", f"protocolSection.contactsLocationsModule.locations[S{i}|C|{country}]"
                ".status", None, "RECRUITING", "site status", "medium")
         for i, country in enumerate(["United States"] * 5 + ["Japan"] * 3 + ["Spain"] * 2 +
                                     ["France"])

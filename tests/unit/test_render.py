@@ -7,6 +7,8 @@ import io
 from rich.console import Console
 
 from sync.cli.render import print_diff, word_diff_text
+from sync.core.diff.walk import FieldChange
+from sync.store.results import DiffItem, DiffResult
 
 SEGMENTS = [["equal", "ECOG"], ["delete", "0 or 1"], ["insert", "0 to 2"]]
 
@@ -28,19 +30,13 @@ def test_word_diff_styles_on_a_terminal() -> None:
 def test_print_diff_groups_most_severe_first_and_shows_old_and_new() -> None:
     buf = io.StringIO()
     console = Console(file=buf, width=160, force_terminal=False)
-    change = {"path": "p", "detail": None}
-    data = {
-        "nct_id": "NCT90000001",
-        "from": 1,
-        "to": 2,
-        "changes": [
-            {**change, "category": "sites", "summary": "site added: X, Y, Z", "severity": "medium",
-             "old": None, "new": {"facility": "X"}},
-            {**change, "category": "status", "summary": "status: RECRUITING -> SUSPENDED",
-             "severity": "high", "old": "RECRUITING", "new": "SUSPENDED"},
-        ],
-    }
-    print_diff(console, data)
+    changes = [
+        FieldChange("sites", "p", None, {"facility": "X"}, "site added: X, Y, Z", "medium"),
+        FieldChange("status", "p", "RECRUITING", "SUSPENDED", "status: RECRUITING -> SUSPENDED",
+                    "high"),
+    ]
+    data = DiffResult("NCT90000001", 1, 2, [DiffItem(None, c, None) for c in changes], [])
+    print_diff(console, data, by_event=False)
     out = buf.getvalue()
     assert "2 changes" in out
     assert out.index("status (1)") < out.index("sites (1)")

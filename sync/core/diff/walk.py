@@ -34,7 +34,7 @@ SEVERITIES: tuple[str, ...] = tuple(Severity)
 
 
 @dataclass(frozen=True)
-class Change:
+class FieldChange:
     """One typed difference between two versions of a record."""
 
     category: str
@@ -85,7 +85,7 @@ def _word_diff(old: str, new: str) -> list[list[str]]:
 
 class _Differ:
     def __init__(self) -> None:
-        self.changes: list[Change] = []
+        self.changes: list[FieldChange] = []
 
     def emit(
         self,
@@ -99,7 +99,7 @@ class _Differ:
     ) -> None:
         keys = [s for s in path if isinstance(s, str)]
         self.changes.append(
-            Change(
+            FieldChange(
                 category=category or category_of(keys),
                 path=render_path(path),
                 old=None if old is MISSING else old,
@@ -353,7 +353,7 @@ class _Differ:
             verb = "changed" if c.kind == "modified" else c.kind
             text = c.new if c.new is not None else c.old or ""
             self.changes.append(
-                Change(
+                FieldChange(
                     Category.ELIGIBILITY,
                     f"{base}.{c.section}[{c.index}]",
                     c.old,
@@ -428,7 +428,7 @@ def _strip_ignored(path: Path, value: Any) -> Any:
     return value
 
 
-def diff_records(old: dict[str, Any], new: dict[str, Any]) -> list[Change]:
+def diff_records(old: dict[str, Any], new: dict[str, Any]) -> list[FieldChange]:
     """Every change between two full records in what the sponsor submits, most important first."""
     differ = _Differ()
     old = old if isinstance(old, dict) else {}
@@ -448,7 +448,9 @@ def diff_records(old: dict[str, Any], new: dict[str, Any]) -> list[Change]:
             where = "".join(p if p.startswith("[") else f".{p}" for p in parts).lstrip(".")
             where = where or "record"
             summary = f"{where}: changed in form only (order, spacing or markup)"
-            differ.changes.append(Change(Category.OTHER, where, None, None, summary, Severity.LOW))
+            differ.changes.append(
+                FieldChange(Category.OTHER, where, None, None, summary, Severity.LOW)
+            )
     order = {c: i for i, c in enumerate(CATEGORIES)}
     return sorted(differ.changes, key=lambda c: order.get(c.category, len(order)))
 
@@ -469,11 +471,11 @@ def _first_difference(a: Any, b: Any, path: tuple[str, ...] = ()) -> tuple[str, 
 _MAX_LISTED = 3
 
 
-def summarise(changes: list[Change]) -> list[str]:
+def summarise(changes: list[FieldChange]) -> list[str]:
     """One line per change, with criteria counted per section and long runs of one kind folded."""
     criteria: Counter[tuple[str, str]] = Counter()
-    slots: list[tuple[str, list[Change]]] = []  # (prefix, changes) in first-seen order
-    by_prefix: dict[tuple[str, str], list[Change]] = {}
+    slots: list[tuple[str, list[FieldChange]]] = []  # (prefix, changes) in first-seen order
+    by_prefix: dict[tuple[str, str], list[FieldChange]] = {}
     for change in changes:
         m = _CRITERION_PATH_RE.search(change.path)
         if m and change.category == Category.ELIGIBILITY:
