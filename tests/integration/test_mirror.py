@@ -101,7 +101,7 @@ def test_whole_registry_load_then_daily_delta_then_idle(
         sources = set(s.exec(select(Trial.source)).all())
         members = watches.member_rows(s, "everything")
     assert sources == {"mirror:everything"}
-    assert len(members) == N and all(m["left"] is None for m in members)
+    assert len(members) == N and all(m.left is None for m in members)
 
     # A release later: 1% of the scope (and one new registration) updated.
     fake_ctgov.reset_requests()
@@ -205,12 +205,12 @@ def test_full_sync_reconciles_a_deleted_and_an_out_of_scope_study(
     assert "status changed to COMPLETED" in w["left_reasons"]["NCT90000009"]
     assert any(r.params.get("fields") == "NCTId" for r in fake_ctgov.requests)
     with session_scope(engine) as s:
-        members = {m["nct_id"]: m for m in watches.member_rows(s, "recruiting")}
+        members = {m.nct_id: m for m in watches.member_rows(s, "recruiting")}
         left = select(WatchEvent.nct_id, WatchEvent.reason).where(WatchEvent.event == "left")
         events = dict(s.exec(left).all())
         after = s.exec(select(func.count()).select_from(Snapshot)).one()
-    assert members["NCT90000005"]["left"] and members["NCT90000009"]["left_reason"]
-    assert members["NCT90000001"]["left"] is None
+    assert members["NCT90000005"].left and members["NCT90000009"].left_reason
+    assert members["NCT90000001"].left is None
     assert set(events) == {"NCT90000005", "NCT90000009"}
     assert after == before  # versions kept; the out-of-scope update was not fetched
 
