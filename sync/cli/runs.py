@@ -1,0 +1,155 @@
+"""Commands about runs: sync, status, and the database's own upkeep (db upgrade)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.text import Text
+
+from sync.cli.common import (
+    JsonOpt,
+    ctx_of,
+    fail,
+    out,
+    print_json,
+    progress_bar,
+)
+from sync.cli.table import Col, fit_table
+from sync.daemon.status import status_lines, status_report
+from sync.ingest import run as sync_engine
+from sync.store import database as db
+from sync.watches import runner as discover
+
+
+def print_summary(summary: sync_engine.SyncSummary) -> None:
+    s = summary
+    colour = {"ok": "green", "partial": "yellow", "failed": "red"}.get(s.outcome, "white")
+    out.print(
+        f"sync [{colour}]{s.outcome}[/{colour}] ({s.mode}): {s.requests} requests, "
+        f"{s.fetched} studies fetched, {s.new_versions} new versions, {s.changes} changes"
+    )
+    for nct, v in sorted(s.new_versions_by_trial.items()):
+        out.print(f"  {nct}: stored version {v}")
+    if s.changes_by_category:
+        cats = ", ".join(f"{k} {v}" for k, v in s.changes_by_category.items())
+        out.print(f"  changes by category: {cats}")
+    for w in s.watches:
+        out.print(
+            f"  watch {w.get('name')}: {w.get('outcome')}, {w.get('matches', 0)} matches, "
+            f"{len(w.get('entered', []))} entered, {len(w.get('left', []))} left"
+        )
+    if s.not_found:
+        out.print(f"  not found at the registry: {', '.join(s.not_found)}")
+    if s.rejected:
+        out.print(f"  rejected by the registry (left out from now on): {', '.join(s.rejected)}")
+    for old, new in s.aliases.items():
+        out.print(f"  {old} is now {new} (alias followed)")
+    for e in s.errors:
+        out.print(f"  [red]error:[/red] {e}", highlight=False)
+
+
+def sync(
+    typer_ctx: typer.Context,
+    full: Annotated[
+        bool, typer.Option("--full", help="Re-fetch every record, not only updated ones.")
+    ] = False,
+    json_: JsonOpt = False,
+) -> None:
+    """Fetch the tracked trials and store a new version of each record that changed."""
+    c = ctx_of(typer_ctx)
+    try:
+        with c.client() as client, progress_bar("syncing") as progress:
+            # The watch searches share the client, so the run's request count includes them.
+            summary = sync_engine.run_sync(
+                c.engine,
+                client,
+                batch_size=c.settings.api.batch_size,
+                full=full,
+                progress=progress,
+                before_fetch=discover.sync_hook(c.engine, c.settings, client),
+            )
+    except sync_engine.SyncBusy as exc:
+        fail(str(exc), code=1)
+    if json_:
+        print_json(summary.to_dict())
+    else:
+        print_summary(summary)
+    if summary.outcome != "ok":
+        raise typer.Exit(1)
+
+
+def status(typer_ctx: typer.Context, json_: JsonOpt = False) -> None:
+    """Show the last runs and their outcome."""
+    c = ctx_of(typer_ctx)
+    with c.session() as session:
+        report = status_report(session)
+    if json_:
+        print_json(report.to_dict())
+        return
+    runs, rejected = report.runs, report.rejected
+    for line in status_lines(report.status):
+        out.print(line, highlight=False)
+    if rejected:
+        out.print(
+            f"rejected by the registry: {', '.join(rejected)} (left out of every sync; "
+            f"remove with: trialwatch remove {' '.join(rejected)})",
+            highlight=False,
+        )
+    if not runs:
+        out.print("no runs yet (run: trialwatch sync)")
+        return
+    cols = [
+        Col("run", justify="right"),
+        Col("kind"),
+        Col("started (UTC)"),
+        Col("outcome"),
+        Col("requests", justify="right", drop=1),
+        Col("fetched", justify="right", drop=2),
+        Col("new", justify="right"),
+        Col("changes", justify="right"),
+    ]
+    rows_out = [
+        [
+            str(r.id),
+            r.kind,
+            (r.started or "")[:16].replace("T", " "),
+            r.outcome,
+            str(r.requests),
+            str(r.fetched),
+            str(r.new_versions),
+            str(r.changes),
+        ]
+        for r in runs
+    ]
+    out.print(fit_table(out, cols, rows_out), highlight=False)
+    # The errors themselves, one line a run, cut to the width (status --json has them whole).
+    for r in runs:
+        if r.errors:
+            more = f" (+{len(r.errors) - 1} more)" if len(r.errors) > 1 else ""
+            error = Text(f"run {r.id} {r.outcome}: {' '.join(r.errors[0].split())}{more}")
+            error.truncate(out.width, overflow="ellipsis")
+            out.print(error, highlight=False, soft_wrap=False)
+
+
+def db_upgrade(typer_ctx: typer.Context, json_: JsonOpt = False) -> None:
+    """Upgrade the database schema to the latest revision."""
+    c = ctx_of(typer_ctx)
+    eng = db.make_engine(c.settings.database_url_resolved)
+    before = db.current_revision(eng)
+    db.upgrade(eng)
+    after = db.current_revision(eng)
+    where = eng.url.render_as_string(hide_password=True)
+    if json_:
+        print_json({"revision": after, "previous": before, "database": where})
+        return
+    out.print(f"database at {after} (was {before or 'empty'}): {where}", highlight=False)
+
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(sync)
+    app.command()(status)
+    db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
+    db_app.command("upgrade")(db_upgrade)
+    app.add_typer(db_app, name="db")

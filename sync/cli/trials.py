@@ -1,0 +1,253 @@
+"""Commands about tracked trials: add, remove, list, show, history and diff."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+
+from sync.cli.common import (
+    JsonOpt,
+    ctx_of,
+    err,
+    fail,
+    out,
+    parse_ids,
+    print_json,
+)
+from sync.cli.events import print_events
+from sync.cli.table import Col, fit_table
+from sync.core.states import RegistryState
+from sync.ingest import run as sync_engine
+from sync.store import views
+
+
+def add(
+    typer_ctx: typer.Context,
+    nct_ids: Annotated[list[str], typer.Argument(help="NCT IDs, e.g. NCT07366658.")],
+    backfill: Annotated[
+        bool | None,
+        typer.Option(
+            "--backfill/--no-backfill",
+            help="Import the registry's past versions of the added trials "
+            "(default: backfill_on_add in the config).",
+        ),
+    ] = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Track trials (IDs are validated; a bad one adds nothing)."""
+    ids = parse_ids(nct_ids)
+    c = ctx_of(typer_ctx)
+    with c.session() as session:
+        added, already = sync_engine.track(session, ids, source="manual")
+    filled = None
+    if added and (c.settings.backfill_on_add if backfill is None else backfill):
+        from sync.cli import backfill as cli_history
+
+        filled = cli_history.run(c, added)
+    if json_:
+        result: dict[str, Any] = {"added": added, "already_tracked": already}
+        if filled is not None:
+            result["backfill"] = filled.to_dict()
+        print_json(result)
+    else:
+        for nct in added:
+            out.print(f"added {nct}")
+        for nct in already:
+            out.print(f"{nct} is already tracked")
+        if filled is not None:
+            cli_history.print_summary(filled)
+    if filled is not None and filled.outcome != "ok":
+        raise typer.Exit(1)
+
+
+def remove(
+    typer_ctx: typer.Context,
+    nct_ids: Annotated[list[str], typer.Argument(help="NCT IDs to stop tracking.")],
+    json_: JsonOpt = False,
+) -> None:
+    """Stop tracking trials (their stored versions are kept)."""
+    ids = parse_ids(nct_ids)
+    c = ctx_of(typer_ctx)
+    with c.session() as session:
+        removed, unknown = sync_engine.untrack(session, ids)
+    if json_:
+        print_json({"removed": removed, "not_tracked": unknown})
+    else:
+        for nct in removed:
+            out.print(f"removed {nct}")
+        for nct in unknown:
+            err.print(f"{nct} is not tracked")
+    if unknown and not removed:
+        raise typer.Exit(2)
+
+
+def list_(
+    typer_ctx: typer.Context,
+    all_: Annotated[bool, typer.Option("--all", help="Include removed trials.")] = False,
+    json_: JsonOpt = False,
+) -> None:
+    """List tracked trials."""
+    c = ctx_of(typer_ctx)
+    with c.session() as session:
+        rows = views.trial_list(session, include_inactive=all_)
+    if json_:
+        print_json([r.to_dict() for r in rows])
+        return
+    if not rows:
+        err.print("no tracked trials (add some with: trialwatch add NCT…)")
+        return
+    rows_out = []
+    for r in rows:
+        status = escape(r.status or "")
+        state = views.state_text(r.registry_state, r.alias_of)
+        if state is not None:
+            quiet = r.registry_state in (RegistryState.UNKNOWN, RegistryState.ALIAS)
+            style = "dim" if quiet else "red"
+            status = f"[{style}]{state}[/{style}]"
+        rows_out.append(
+            [
+                r.nct_id + ("" if r.active else " (removed)"),
+                status,
+                str(r.latest_version or ""),
+                r.last_update_posted or "",
+                escape(r.title or ""),
+            ]
+        )
+    cols = [
+        Col("NCT ID"),
+        Col("status"),
+        Col("version", justify="right", drop=2),
+        Col("last update (registry)", drop=1),
+        Col("title", flex=True),
+    ]
+    out.print(fit_table(out, cols, rows_out), highlight=False)
+
+
+def show(
+    typer_ctx: typer.Context,
+    nct_id: Annotated[str, typer.Argument(help="The trial's NCT ID.")],
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of",
+            help="The record as it stood on this date: YYYY, YYYY-MM (their last day), "
+            "YYYY-MM-DD or an ISO date-time.",
+        ),
+    ] = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Show a trial's current key fields."""
+    nct = parse_ids([nct_id])[0]
+    c = ctx_of(typer_ctx)
+    try:
+        with c.session() as session:
+            data = views.show(session, nct, as_of=as_of)
+    except (views.UnknownTrial, views.NoSuchVersion, views.BadDate) as exc:
+        fail(str(exc))
+    if json_:
+        print_json(data.to_dict())
+        return
+    state = views.state_text(data.registry_state, data.alias_of)
+    if not data.version:
+        out.print(f"{nct}: {state or 'no version stored'}", highlight=False)
+        return
+    posted = data.last_update_posted
+    latest = data.registry_last_update_posted
+    if latest and latest != posted:
+        posted = f"{posted or ''} (this version; the registry's latest answer: {latest})"
+    e = data.enrollment
+    lines = [
+        ("title", data.title),
+        ("status", data.status),
+        ("enrollment", f"{e.count} ({e.type})" if e.count is not None else ""),
+        ("phases", ", ".join(data.phases)),
+        ("start", data.start_date),
+        ("primary completion", data.primary_completion_date),
+        ("completion", data.completion_date),
+        ("last update posted", posted),
+        ("sponsor", data.sponsor),
+        ("sites", data.site_count),
+        ("version", f"{data.version} of {data.latest_version}"),
+    ]
+    out.print(f"[bold]{nct}[/bold]" + (f" as of {data.as_of_date}" if as_of else ""))
+    if state is not None:
+        # Versions kept from before it became an alias, or from before the registry lost it.
+        out.print(f"  [red]{state}[/red]", highlight=False)
+    for k, v in lines:
+        out.print(f"  {k:<19} {v if v is not None else ''}", highlight=False)
+
+
+def history(
+    typer_ctx: typer.Context,
+    nct_id: Annotated[str, typer.Argument(help="The trial's NCT ID.")],
+    json_: JsonOpt = False,
+) -> None:
+    """List a trial's stored versions and what changed in each."""
+    nct = parse_ids([nct_id])[0]
+    c = ctx_of(typer_ctx)
+    try:
+        with c.session() as session:
+            rows = views.history(session, nct)
+    except views.UnknownTrial as exc:
+        fail(str(exc))
+    if json_:
+        print_json([r.to_dict() for r in rows])
+        return
+    if not rows:
+        out.print(f"{nct}: no versions stored yet")
+    for r in rows:
+        if not r.fetched:
+            labels = ", ".join(r.module_labels) or "modules not listed"
+            out.print(
+                f"[dim]  ·  registry v{r.registry_version}  {r.registry_date or ''}  "
+                f"{r.overall_status or ''}  known, not fetched ({labels})[/dim]",
+                highlight=False,
+            )
+            continue
+        origin = str(r.origin)
+        if r.registry_version is not None:
+            origin += f" (registry v{r.registry_version})"
+        when = r.registry_date or r.last_update_posted or ""
+        out.print(
+            f"[bold]v{r.version}[/bold]  fetched {(r.fetched_at or '')[:19]}  "
+            f"last update posted {when}  {origin}",
+            highlight=False,
+        )
+        print_events(out, r.events)
+
+
+def diff(
+    typer_ctx: typer.Context,
+    nct_id: Annotated[str, typer.Argument(help="The trial's NCT ID.")],
+    from_: Annotated[
+        int | None, typer.Option("--from", help="Older version (default: to-1).")
+    ] = None,
+    to: Annotated[int | None, typer.Option("--to", help="Newer version (default: latest).")] = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Show what changed between two versions, grouped under its events, old beside new."""
+    nct = parse_ids([nct_id])[0]
+    c = ctx_of(typer_ctx)
+    try:
+        with c.session() as session:
+            data = views.diff(session, nct, from_, to)
+    except (views.UnknownTrial, views.NoSuchVersion) as exc:
+        fail(str(exc))
+    if json_:
+        print_json(data.changes_json())
+        return
+    from sync.cli.render import print_diff
+
+    print_diff(out, data)
+
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(add)
+    app.command()(remove)
+    app.command("list")(list_)
+    app.command()(show)
+    app.command()(history)
+    app.command()(diff)
