@@ -49,6 +49,9 @@ IMPURE_MODULES = (
     "tests.support.fixtures", "tests.support.cli", "tests.support.receivers",
 )
 IMPURE_FIXTURES = {"pg_database", "db_url", "engine", "fake_ctgov", "client", "cli"}
+# Modules under an impure prefix that are pure themselves: the read side's typed results are
+# dataclasses over sync.core (a terminal renderer's unit test builds them by hand).
+PURE_MODULES = {"sync.store.results", "sync.watches.results"}
 
 
 def test_unit_tests_are_pure() -> None:
@@ -66,5 +69,6 @@ def test_unit_tests_are_pure() -> None:
                 found += [f"{path.name}: {node.name}({a.arg})" for a in node.args.args
                           if a.arg in IMPURE_FIXTURES]
             found += [f"{path.name}: {n}" for n in names
-                      if any(n == m or n.startswith(m + ".") for m in IMPURE_MODULES)]
+                      if n not in PURE_MODULES
+                      and any(n == m or n.startswith(m + ".") for m in IMPURE_MODULES)]
     assert found == []
