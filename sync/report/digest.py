@@ -16,9 +16,7 @@ from sqlmodel import Session, col, select
 from models import Change, Snapshot, SyncRun, Trial, Watch, WatchEvent, WatchMatch
 from sync.core import record
 from sync.core.diff.walk import CATEGORIES
-from sync.core.util import IN_LIST_SIZE, chunks
-from sync.core.util import aware as _aware
-from sync.core.util import utc_iso as _iso
+from sync.core.util import IN_LIST_SIZE, aware, chunks, utc_iso
 from sync.report import digest_events
 from sync.store import snapshots as store
 
@@ -159,7 +157,7 @@ def select_runs(session: Session, since: datetime, until: datetime, extra: Itera
     for part in chunks(missing, IN_LIST_SIZE):
         for r in session.exec(select(SyncRun).where(col(SyncRun.id).in_(part))):
             runs[r.id] = r
-    return sorted(runs.values(), key=lambda r: (_aware(r.started_at), r.id or 0))
+    return sorted(runs.values(), key=lambda r: (aware(r.started_at), r.id or 0))
 
 
 def run_dict(r: SyncRun) -> dict[str, Any]:
@@ -168,8 +166,8 @@ def run_dict(r: SyncRun) -> dict[str, Any]:
         "kind": r.kind,
         "trigger": r.trigger,
         "mode": r.mode,
-        "started": _iso(r.started_at),
-        "finished": _iso(r.finished_at),
+        "started": utc_iso(r.started_at),
+        "finished": utc_iso(r.finished_at),
         "outcome": r.outcome,
         "new_versions": r.new_versions,
         "changes": r.changes,
@@ -218,7 +216,7 @@ def change_dict(c: Change) -> dict[str, Any]:
         "path": c.path,
         "from_version": c.from_version,
         "to_version": c.to_version,
-        "detected": _iso(c.detected_at),
+        "detected": utc_iso(c.detected_at),
         "acknowledged": c.acknowledged_at is not None,
         "run_id": c.run_id,
         "detail": c.detail,
@@ -228,11 +226,6 @@ def change_dict(c: Change) -> dict[str, Any]:
 def _change_order(c: dict[str, Any]) -> tuple[int, int, int]:
     cat = CATEGORIES.index(c["category"]) if c["category"] in CATEGORIES else len(CATEGORIES)
     return SEVERITY_RANK.get(c["severity"], 9), cat, c["id"] or 0
-
-
-def _version_date(snap: Snapshot) -> str:
-    fetched = _aware(snap.fetched_at).date().isoformat()
-    return snap.registry_date or snap.last_update_posted or fetched
 
 
 def timeline(session: Session, trial: Trial) -> list[dict[str, Any]]:
@@ -251,7 +244,7 @@ def timeline(session: Session, trial: Trial) -> list[dict[str, Any]]:
         points.append(
             {
                 "version": snap.version,
-                "date": _version_date(snap),
+                "date": store.version_date(snap),
                 "status": keys.get("status"),
                 "enrollment": enrollment.get("count"),
                 "enrollment_type": enrollment.get("type"),
@@ -269,7 +262,7 @@ def event_dict(e: WatchEvent, w: Watch, titles: dict[str, str | None]) -> dict[s
         "reason": e.reason,
         "summary": e.summary,
         "title": titles.get(e.nct_id),
-        "at": _iso(e.at),
+        "at": utc_iso(e.at),
         "acknowledged": e.acknowledged_at is not None,
         "url": STUDY_URL.format(e.nct_id),
     }
@@ -342,8 +335,8 @@ def build_digest(
     n_changes = sum(len(t["changes"]) for t in trials)
     by_severity = Counter(c["severity"] for t in trials for c in t["changes"])
     return {
-        "generated": _iso(now),
-        "window": {"since": _iso(sel.since), "until": _iso(sel.until)},
+        "generated": utc_iso(now),
+        "window": {"since": utc_iso(sel.since), "until": utc_iso(sel.until)},
         "filters": {
             "trials": sel.trials,
             "watch": sel.watch,

@@ -23,7 +23,6 @@ from sync.core import record
 from sync.core.diff.lists import LIST_KEYS
 from sync.core.events import ChangeLike, build_events
 from sync.core.util import Progress
-from sync.report.digest import _version_date
 from sync.report.export_sql import KEY_COLUMNS, TABLES, VIEWS, create_table
 from sync.store import snapshots as store
 from sync.watches import definitions as watches
@@ -346,7 +345,7 @@ class _TrialWalk:
         study = orjson.loads(raw)
         keys = record.key_fields(study)
         self.last_keys = _key_columns(keys)
-        when = date.fromisoformat(_version_date(snap))
+        when = date.fromisoformat(store.version_date(snap))
         nct = self.trial.nct_id
         versions.add(
             (

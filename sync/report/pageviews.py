@@ -15,7 +15,8 @@ from sqlmodel import Session, col, func, select
 from models import Change, Snapshot, Trial, Watch, WatchEvent, WatchMatch
 from sync.core import record
 from sync.core.events import build_events
-from sync.report.digest import SEVERITY_RANK, STUDY_URL, _iso, _version_date, change_dict, health
+from sync.core.util import utc_iso
+from sync.report.digest import SEVERITY_RANK, STUDY_URL, change_dict, health
 from sync.store import snapshots as store
 from sync.store import views
 from sync.watches.definitions import UnknownWatch, get_watch
@@ -119,8 +120,8 @@ def recent_versions(
                 "status": t.status,
                 "version": version,
                 "from_version": version - 1,
-                "date": _version_date(s),
-                "detected": _iso(detected),
+                "date": store.version_date(s),
+                "detected": utc_iso(detected),
                 "importance": importance(events),
                 "events": events,
                 "changes": items,
@@ -192,7 +193,9 @@ def timeline(session: Session, trial: Trial) -> list[dict[str, Any]]:
         .order_by(col(Snapshot.version))
         .options(defer(Snapshot.body))  # type: ignore[arg-type]
     ).all()
-    return [{"version": s.version, "date": _version_date(s), **_point(session, s)} for s in snaps]
+    return [
+        {"version": s.version, "date": store.version_date(s), **_point(session, s)} for s in snaps
+    ]
 
 
 def periods(points: list[dict[str, Any]], key: str) -> list[dict[str, Any]]:
@@ -344,7 +347,7 @@ def watch_feed_events(session: Session, name: str, limit: int = FEED_ENTRIES) ->
             "event": e.event,
             "reason": e.reason,
             "summary": e.summary,
-            "detected": _iso(e.at),
+            "detected": utc_iso(e.at),
         }
         for e in rows
     ]
@@ -357,4 +360,4 @@ def last_changes(session: Session) -> dict[str, str | None]:
         .join(Change, col(Change.trial_id) == col(Trial.id))
         .group_by(col(Trial.nct_id))
     )
-    return {nct: _iso(when) for nct, when in session.exec(q)}  # type: ignore[call-overload]
+    return {nct: utc_iso(when) for nct, when in session.exec(q)}  # type: ignore[call-overload]

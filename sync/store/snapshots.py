@@ -14,6 +14,7 @@ from sqlmodel import Session, col, select
 from models import Change, Meta, RegistryVersion, Snapshot, SyncRun, Trial
 from sync.core import record
 from sync.core.states import Origin, RunOutcome
+from sync.core.util import aware
 
 # Every KEYFRAME_EVERY-th version is stored whole; the others are compressed with the latest
 # keyframe as a raw-content dictionary, so a version decodes in at most two steps and a small
@@ -376,3 +377,10 @@ def close_stale_runs(session: Session, kind: str) -> None:
         stale.finished_at = stale.finished_at or datetime.now(UTC)
         stale.errors = [*(stale.errors or []), "interrupted: the process ended mid-run"]
         session.add(stale)
+
+
+def version_date(snap: Snapshot) -> str:
+    """The day a version took effect, as the registry writes dates: the registry's own date for
+    an imported version, its last-update date for a polled one, else the day it was fetched."""
+    fetched = aware(snap.fetched_at).date().isoformat()
+    return snap.registry_date or snap.last_update_posted or fetched

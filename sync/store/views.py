@@ -144,7 +144,7 @@ def _snapshot_as_of(session: Session, trial: Trial, day: date) -> Snapshot | Non
     the registry's last-update date (or fetch date) for polled ones, compared as dates."""
     best = None
     for snap in store.snapshots(session, trial.id or 0):
-        when = _day_of(snap.registry_date or snap.last_update_posted) or snap.fetched_at.date()
+        when = _day_of(store.version_date(snap)) or snap.fetched_at.date()
         if when <= day:
             best = snap
     return best
