@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session, col, select
 
 from models import Change, Snapshot, Trial, Watch, WatchEvent, WatchMatch
+from models.db import make_engine
 from sync.core import record
 from sync.core.diff.lists import LIST_KEYS
 from sync.core.events import ChangeLike, build_events
@@ -182,17 +183,8 @@ def _snapshot_read(engine: Engine) -> Iterator[Connection]:
             with conn.begin():
                 yield conn
         return
-    reader = sa.create_engine(engine.url, poolclass=sa.pool.NullPool)
-
-    @sa.event.listens_for(reader, "connect")
-    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
-        dbapi_conn.isolation_level = None
-        dbapi_conn.execute("PRAGMA query_only=ON")
-
-    @sa.event.listens_for(reader, "begin")
-    def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN")
-
+    # The read-only engine the web app reads through: deferred, query-only transactions.
+    reader = make_engine(engine.url.render_as_string(hide_password=False), read_only=True)
     try:
         with reader.connect() as conn, conn.begin():
             yield conn
