@@ -25,7 +25,12 @@ from sync.ingest import run as sync_engine
 from sync.ingest.freshness import MIRROR_SOURCE_PREFIX
 from sync.registry.client import ApiError, CtgovClient
 from sync.store import snapshots as store
-from sync.watches.definitions import InvalidWatch, UnknownWatch, search_params, validate_params
+from sync.watches.definitions import (
+    InvalidWatch,
+    get_watch,
+    search_params,
+    validate_params,
+)
 from sync.watches.runner import WatchResult
 from sync.watches.search import (
     NO_LONGER_MATCHES,
@@ -510,9 +515,8 @@ def run_mirror(
     resumes there, without asking again for what is stored.
     """
     with session_scope(engine) as session:
-        watch = session.exec(select(Watch).where(Watch.name == name)).first()
-        if watch is None or watch.id is None:
-            raise UnknownWatch(f"no watch named {name!r}")
+        watch = get_watch(session, name)
+        assert watch.id is not None
         watch_id, stored = watch.id, dict(watch.params or {})
     result = MirrorResult(name=name)
     start = client.requests

@@ -25,6 +25,7 @@ from sync.store.runs import recorded_run
 from sync.watches.definitions import (
     InvalidWatch,
     UnknownWatch,
+    get_watch,
     sync_config_watches,
     validate_params,
 )
@@ -105,9 +106,8 @@ def run_watch(
     A failed search changes no membership: nobody is reported as leaving because of it.
     """
     with session_scope(engine) as session:
-        watch = session.exec(select(Watch).where(Watch.name == name)).first()
-        if watch is None or watch.id is None:
-            raise UnknownWatch(f"no watch named {name!r}")
+        watch = get_watch(session, name)
+        assert watch.id is not None
         watch_id, stored = watch.id, dict(watch.params or {})
     result = WatchResult(name=name)
     start = client.requests
