@@ -217,24 +217,26 @@ def trial_page(session: Session, nct_id: str) -> dict[str, Any]:
     trial = views.require_trial(session, nct_id)
     shown = views.show(session, nct_id)
     versions = views.history(session, nct_id)
-    rows = session.exec(
-        select(Change).where(Change.trial_id == trial.id).order_by(col(Change.id))
-    ).all()
-    by_version: dict[int, list[dict[str, Any]]] = {}
-    for c in rows:
-        if c.to_version == c.from_version + 1:
-            by_version.setdefault(c.to_version, []).append(change_dict(c))
-    cards = []
-    for v in versions:
-        items = by_version.get(v.version or 0, []) if v.fetched else []
-        # The page's events name the change IDs they group (a form acknowledges them).
-        cards.append(
-            {
-                **v.to_dict(),
-                "events": version_events(items),
-                "unreviewed": [c["id"] for c in items if not c["acknowledged"]],
-            }
+    # The events come with the history (views.history builds them); the page adds which of
+    # each version's changes nobody has acknowledged yet (its review form), IDs only.
+    unreviewed: dict[int, list[int]] = {}
+    for change_id, to_version in session.exec(
+        select(Change.id, Change.to_version)
+        .where(
+            Change.trial_id == trial.id,
+            col(Change.acknowledged_at).is_(None),
+            col(Change.to_version) == col(Change.from_version) + 1,
         )
+        .order_by(col(Change.id))
+    ):
+        unreviewed.setdefault(to_version, []).append(change_id or 0)
+    cards = [
+        {
+            **v.to_dict(),
+            "unreviewed": unreviewed.get(v.version or 0, []) if v.fetched else [],
+        }
+        for v in versions
+    ]
     points = timeline(session, trial)
     return {
         "today": datetime.now(UTC).date().isoformat(),
@@ -259,14 +261,13 @@ def trial_page(session: Session, nct_id: str) -> dict[str, Any]:
 def diff_page(
     session: Session, nct_id: str, from_v: int | None, to_v: int | None
 ) -> dict[str, Any]:
-    """The diff (views.diff) with the trial's title and its changes' events."""
+    """The diff (views.diff, its events included) with the trial's title."""
     data = views.diff(session, nct_id, from_v, to_v).to_dict()
     trial = views.require_trial(session, nct_id)
     return {
         **data,
         "title": trial.title,
         "latest_version": trial.latest_version,
-        "events": version_events([dict(c, id=None) for c in data["changes"]]),
     }
 
 
