@@ -27,23 +27,11 @@ from tests.support.receivers import (
     SMTP_SECRET,
     Smtp,
     Webhook,
-    serve_smtp,
-    serve_webhook,
 )
 
 TRIALWATCH = Path(sys.executable).parent / "trialwatch"
 WAIT = 30.0  # upper bound for any one event; the whole scenario takes seconds
 
-@pytest.fixture
-def webhook() -> Iterator[Webhook]:
-    with serve_webhook() as hook:
-        yield hook
-
-
-@pytest.fixture
-def smtp() -> Iterator[Smtp]:
-    with serve_smtp() as server:
-        yield server
 
 
 

@@ -4,7 +4,6 @@ deliveries retried, `notify test` and the daemon's status lines."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -23,22 +22,7 @@ from tests.support.receivers import (
     SMTP_SECRET,
     Smtp,
     Webhook,
-    serve_smtp,
-    serve_webhook,
 )
-
-
-@pytest.fixture
-def webhook() -> Iterator[Webhook]:
-    with serve_webhook() as hook:
-        yield hook
-
-
-@pytest.fixture
-def smtp() -> Iterator[Smtp]:
-    with serve_smtp() as server:
-        yield server
-
 
 
 def _settings(*urls: str, since: str = "1d") -> Settings:

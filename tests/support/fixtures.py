@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from models import db
 from sync.testing.factory import SamplesMissing
 from sync.testing.fakectgov import FakeRegistry, serve
+from tests.support.receivers import Smtp, Webhook, serve_smtp, serve_webhook
 
 PG_URL = os.environ.get(
     "TRIALWATCH_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -194,3 +195,17 @@ def cli(db_url: str, fake_ctgov: FakeRegistry, tmp_path: Path) -> Cli:
         "TRIALWATCH_API__TIMEOUT_SECONDS": "5",
     }
     return Cli(env, config)
+
+
+# Local notification receivers (a webhook, an SMTP server) that the daemon and notify tests
+# deliver to.
+@pytest.fixture
+def webhook() -> Iterator[Webhook]:
+    with serve_webhook() as hook:
+        yield hook
+
+
+@pytest.fixture
+def smtp() -> Iterator[Smtp]:
+    with serve_smtp() as server:
+        yield server
