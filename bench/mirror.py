@@ -19,7 +19,7 @@ from typing import Any
 from bench import report, syncproc
 from bench.report import Figure
 from bench.server import FakeServer
-from bench.workload import SamplesMissing, samples_dir
+from sync.testing.factory import SamplesMissing, samples_dir
 
 INGEST_GOAL = 1000.0
 RSS_GOAL_MB = 300.0
