@@ -144,7 +144,7 @@ def _figures(
         Figure(f"requests, daily delta, {m['changed']:,} updated ({tag})", delta["requests"],
                "requests", "<= 3", met=delta["requests"] <= 3),
         Figure(f"ingest, studies per CPU-s of trialwatch ({tag})", rate, "/s",
-               f">= {INGEST_GOAL:,.0f}/s", floor_rate, "floor: parse+canonicalise+hash",
+               f">= {INGEST_GOAL:,.0f}/s", floor_rate, "floor: parse + hash",
                rate >= INGEST_GOAL),
         Figure(f"peak RSS, first load ({tag})", load["peak_rss_mb"], "MB",
                f"< {RSS_GOAL_MB:.0f} MB", met=load["peak_rss_mb"] < RSS_GOAL_MB),

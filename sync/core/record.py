@@ -19,6 +19,11 @@ from sync.core.util import dig
 #    and empty are one state, as in the diff).
 # 4: whole numbers sent as floats (24.0) hash as integers.
 CANON_VERSION = 4
+# 0: the submitted content as received (NOISE_PATHS out, keys sorted; text and lists as sent).
+#    A first version is hashed in this form: nothing is compared with it until a second record
+#    of the study arrives, and for most of a registry that never happens. Equal received forms
+#    are equal content; unequal ones are settled in the canonical form (snapshots.same_content).
+RECEIVED_FORM = 0
 
 # What the sponsor submits. derivedSection is the registry's own (MeSH indexing, the daily
 # versionHolder date) and moves without any sponsor change: stored, never hashed.
@@ -190,6 +195,20 @@ def content_hash(study: dict[str, Any]) -> str:
     return hashlib.sha256(canonical_bytes(study)).hexdigest()
 
 
+def received_hash(study: dict[str, Any]) -> str:
+    """sha256 of the submitted content as received (RECEIVED_FORM): a tenth of the canonical
+    hash's cost, since no text is normalised and no list sorted."""
+    view = _submitted_view(study)
+    return hashlib.sha256(orjson.dumps(view, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def hash_in_form(study: dict[str, Any], form: int) -> str:
+    """The study's hash in a stored form: RECEIVED_FORM or CANON_VERSION."""
+    if form == RECEIVED_FORM:
+        return received_hash(study)
+    if form == CANON_VERSION:
+        return content_hash(study)
+    raise ValueError(f"no hash of form {form}: known are {RECEIVED_FORM} and {CANON_VERSION}")
 
 
 def key_fields(study: dict[str, Any]) -> dict[str, Any]:

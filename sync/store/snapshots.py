@@ -87,11 +87,27 @@ def load_record(session: Session, trial_id: int, version: int) -> dict[str, Any]
 
 
 def hash_of(session: Session, snap: Snapshot) -> str:
-    """The snapshot's content hash in the current canonical form (recomputed for older forms,
-    so that a CANON_VERSION bump never turns unchanged content into a new version)."""
+    """The snapshot's content hash in the current canonical form (recomputed for older forms
+    and the received form, so that a CANON_VERSION bump never turns unchanged content into a
+    new version)."""
     if snap.canon_version == record.CANON_VERSION:
         return snap.content_hash
     return record.content_hash(record_of(session, snap))
+
+
+def changed_hash(session: Session, snap: Snapshot, study: dict[str, Any]) -> str | None:
+    """None when study has the content of stored version snap; else study's canonical hash.
+
+    A version stored with its received-form hash (a first version) is equal to a record with
+    the same received form at the cost of that cheap hash; otherwise the canonical forms
+    decide, the stored one recomputed from its body.
+    """
+    if snap.canon_version == record.RECEIVED_FORM and record.received_hash(study) == (
+        snap.content_hash
+    ):
+        return None
+    digest = record.content_hash(study)
+    return None if hash_of(session, snap) == digest else digest
 
 
 @dataclass
@@ -108,6 +124,8 @@ def _new_snapshot(
     study: dict[str, Any],
     digest: str,
     keys: dict[str, Any],
+    *,
+    form: int = record.CANON_VERSION,
     **meta: Any,
 ) -> Snapshot:
     """Version `version` of a record, compressed against the keyframe in force after
@@ -125,7 +143,7 @@ def _new_snapshot(
         trial_id=trial_id,
         version=version,
         content_hash=digest,
-        canon_version=record.CANON_VERSION,
+        canon_version=form,
         last_update_posted=keys["last_update_posted"],
         last_update_submitted=keys["last_update_submitted"],
         encoding=encoding,
@@ -160,14 +178,19 @@ def store_version(
         # backfill renumbering versions) is waited for, not raced into the unique constraint.
         # SQLite needs none of it: its writers queue for the whole transaction.
         session.refresh(trial, ["latest_version"], with_for_update=True)
-    digest = record.content_hash(study)
     latest = get_snapshot(session, trial.id, trial.latest_version) if trial.latest_version else None
     keys = record.key_fields(study)
     trial.title = keys["title"] or trial.title
     trial.status = keys["status"]
     trial.last_update_posted = keys["last_update_posted"]
-    if latest is not None and hash_of(session, latest) == digest:
-        return None
+    if latest is None:
+        # Nothing to compare with yet: the cheap received form (see record.RECEIVED_FORM).
+        form, digest = record.RECEIVED_FORM, record.received_hash(study)
+    else:
+        changed = changed_hash(session, latest, study)
+        if changed is None:
+            return None
+        form, digest = record.CANON_VERSION, changed
     version = trial.latest_version + 1
     snap = _new_snapshot(
         session,
@@ -177,6 +200,7 @@ def store_version(
         study,
         digest,
         keys,
+        form=form,
         fetched_at=fetched_at or datetime.now(UTC),
         origin=origin,
         registry_version=registry_version,

@@ -245,7 +245,7 @@ class _Mirror:
             try:
                 keys = record.key_fields(study)
                 raw = orjson.dumps(study)
-                digest = record.content_hash(study)
+                digest = record.received_hash(study)  # a first version: see RECEIVED_FORM
             except (TypeError, ValueError, AttributeError) as exc:
                 self.records.error(f"{nct}: record could not be stored: {exc}")
                 continue
@@ -268,7 +268,7 @@ class _Mirror:
                 "version": 1,
                 "fetched_at": now,
                 "content_hash": digest,
-                "canon_version": record.CANON_VERSION,
+                "canon_version": record.RECEIVED_FORM,
                 "origin": "poll",
                 "last_update_posted": keys["last_update_posted"],
                 "last_update_submitted": keys["last_update_submitted"],

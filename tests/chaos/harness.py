@@ -211,7 +211,8 @@ def fingerprint(engine: Engine) -> dict[str, Any]:
         ids = {t.id: t.nct_id for t in trials}
         watches = {w.id: w.name for w in s.exec(select(Watch))}
         snaps = sorted(
-            (ids[x.trial_id], x.version, x.content_hash, x.origin, x.registry_version)
+            # In the canonical form: a first version is stored with its received-form hash.
+            (ids[x.trial_id], x.version, store.hash_of(s, x), x.origin, x.registry_version)
             for x in s.exec(select(Snapshot))
         )
         changes = sorted(
@@ -239,7 +240,7 @@ def fingerprint(engine: Engine) -> dict[str, Any]:
 def stored_hashes(engine: Engine) -> dict[tuple[str, int], str]:
     with session_scope(engine) as s:
         ids = {t.id: t.nct_id for t in s.exec(select(Trial))}
-        return {(ids[x.trial_id], x.version): x.content_hash for x in s.exec(select(Snapshot))}
+        return {(ids[x.trial_id], x.version): store.hash_of(s, x) for x in s.exec(select(Snapshot))}
 
 
 def version_count(engine: Engine) -> int:
@@ -304,8 +305,8 @@ def integrity_problems(engine: Engine) -> list[str]:
                 except Exception as exc:  # noqa: BLE001  (any failure is the finding)
                     problems.append(f"{trial.nct_id} v{snap.version}: does not decode: {exc}")
                     continue
-                if snap.canon_version == record.CANON_VERSION and (
-                    record.content_hash(doc) != snap.content_hash
+                if snap.canon_version in (record.CANON_VERSION, record.RECEIVED_FORM) and (
+                    record.hash_in_form(doc, snap.canon_version) != snap.content_hash
                 ):
                     problems.append(f"{trial.nct_id} v{snap.version}: hash does not match")
                 if len(doc) and snap.raw_size and snap.raw_size <= 2:

@@ -35,13 +35,14 @@ mirror = true
 
 
 def build(fake: FakeRegistry) -> dict[str, str]:
-    """The registry: STUDIES real records under new IDs; their content hashes by NCT ID."""
+    """The registry: STUDIES real records under new IDs; the hash each first version is stored
+    with (its received form), by NCT ID."""
     hashes = {}
     for i in range(1, STUDIES + 1):
         day = f"2026-{1 + i // (PER_DAY * 28):02d}-{1 + (i // PER_DAY) % 28:02d}"
         study = registry_study(i, day)
         fake.put(study)
-        hashes[record.nct_id_of(study)] = record.content_hash(study)
+        hashes[record.nct_id_of(study)] = record.received_hash(study)
     return hashes
 
 
