@@ -2,6 +2,7 @@
 
 from models.tables import (
     Change,
+    CompressionDict,
     Delivery,
     Meta,
     RegistryVersion,
@@ -15,6 +16,7 @@ from models.tables import (
 
 __all__ = [
     "Change",
+    "CompressionDict",
     "Delivery",
     "Meta",
     "RegistryVersion",

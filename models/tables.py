@@ -46,6 +46,18 @@ class Trial(SQLModel, table=True):
     last_error: str | None = Field(default=None)
 
 
+class CompressionDict(SQLModel, table=True):
+    """A zstd dictionary trained on registry records; whole records are compressed with it."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    created_at: datetime = Field(default_factory=utcnow)
+    # The ID zstd writes into every frame compressed with it (checked when decoding).
+    zstd_id: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))  # unsigned 32 bits
+    samples: int
+    sample_bytes: int
+    data: bytes = Field(sa_column=sa.Column(sa.LargeBinary, nullable=False))
+
+
 class Snapshot(SQLModel, table=True):
     """Version N of one trial's record, written only when its canonical content changed."""
 
@@ -65,10 +77,12 @@ class Snapshot(SQLModel, table=True):
     last_update_submitted: str | None = Field(default=None, max_length=10)
     data_timestamp: str | None = Field(default=None, max_length=40)
     api_version: str | None = Field(default=None, max_length=20)
-    # The record as received, compressed: "zstd" (whole) or "zstd-dict" (compressed with the
-    # keyframe named by base_version as a raw-content dictionary).
+    # The record as received, compressed: "zstd" (whole), "zstd-trained" (whole, with the
+    # trained dictionary dict_id) or "zstd-dict" (compressed with the keyframe named by
+    # base_version as a raw-content dictionary).
     encoding: str = Field(default="zstd", max_length=20)
     base_version: int | None = Field(default=None)
+    dict_id: int | None = Field(default=None, foreign_key="compressiondict.id")
     raw_size: int = Field(default=0)
     body: bytes = Field(sa_column=sa.Column(sa.LargeBinary, nullable=False))
     run_id: int | None = Field(default=None, foreign_key="syncrun.id")

@@ -25,6 +25,7 @@ from sync.core.diff.lists import LIST_KEYS
 from sync.core.events import ChangeLike, build_events
 from sync.core.util import Progress
 from sync.report.export_sql import KEY_COLUMNS, TABLES, VIEWS, create_table
+from sync.store import codec
 from sync.store import snapshots as store
 from sync.watches import definitions as watches
 
@@ -317,8 +318,9 @@ class _TrialRow:
 class _TrialWalk:
     """One trial's versions, in order: its version rows, its site spans, its current fields."""
 
-    def __init__(self, trial: Any) -> None:
+    def __init__(self, trial: Any, dictionaries: dict[int, codec.Trained]) -> None:
         self.trial = trial
+        self.dictionaries = dictionaries
         self.keyframes: dict[int, bytes] = {}
         self.open_sites: dict[str, tuple[tuple[Any, ...], int, date | None]] = {}
         self.last_keys: tuple[Any, ...] = _EMPTY_KEYS
@@ -326,13 +328,14 @@ class _TrialWalk:
         self.prev_locations: list[Any] = []
 
     def version(self, snap: Any, versions: _Sink, sites: _Sink) -> None:
-        keyframe = self.keyframes.get(snap.base_version) if snap.encoding == "zstd-dict" else None
-        if snap.encoding == "zstd-dict" and keyframe is None:
+        keyframe = self.keyframes.get(snap.base_version) if snap.encoding == codec.DELTA else None
+        if snap.encoding == codec.DELTA and keyframe is None:
             raise ValueError(
                 f"{self.trial.nct_id} v{snap.version}: keyframe v{snap.base_version} is missing"
             )
-        raw = store.decode(snap.encoding, snap.body, keyframe)
-        if snap.encoding == "zstd":
+        trained = self.dictionaries.get(snap.dict_id) if snap.encoding == codec.TRAINED else None
+        raw = codec.decode(snap.encoding, snap.body, keyframe, trained)
+        if codec.is_whole(snap.encoding):
             self.keyframes[snap.version] = raw
         study = orjson.loads(raw)
         keys = record.key_fields(study)
@@ -414,6 +417,7 @@ def _export_versions(
         Snapshot.last_update_posted,
         Snapshot.encoding,
         Snapshot.base_version,
+        Snapshot.dict_id,
         Snapshot.body,
     ]
     query = (
@@ -425,11 +429,12 @@ def _export_versions(
     )
     walk: _TrialWalk | None = None
     done = 0
+    dictionaries = codec.dictionaries(conn)  # before the stream: a few rows, read once
     for row in _stream(conn, query):
         if walk is None or walk.trial.trial_id != row.trial_id:
             if walk is not None:
                 walk.finish(sinks["trials"], sinks["sites"])
-            walk = _TrialWalk(_TrialRow(row))
+            walk = _TrialWalk(_TrialRow(row), dictionaries)
         if row.version is None:
             continue  # tracked, nothing stored yet
         walk.version(row, sinks["versions"], sinks["sites"])

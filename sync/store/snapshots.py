@@ -8,42 +8,18 @@ from typing import Any
 
 import orjson
 import sqlalchemy as sa
-import zstandard
 from sqlmodel import Session, col, select
 
 from models import Change, Meta, RegistryVersion, Snapshot, SyncRun, Trial
 from sync.core import record
 from sync.core.states import Origin, RunOutcome
 from sync.core.util import aware
+from sync.store import codec
 
 # Every KEYFRAME_EVERY-th version is stored whole; the others are compressed with the latest
-# keyframe as a raw-content dictionary, so a version decodes in at most two steps and a small
-# edit of a 100 KB record costs well under 1 KB.
+# keyframe as a raw-content dictionary (sync.store.codec), so a version decodes in at most two
+# steps and a small edit of a 100 KB record costs well under 1 KB.
 KEYFRAME_EVERY = 32
-ZSTD_LEVEL = 9
-# Whole records (every first version: all of an initial ingest) at level 3: 6x less CPU than 9
-# for about 8% more bytes. The small deltas keep level 9.
-KEYFRAME_LEVEL = 3
-
-
-def encode(raw: bytes, keyframe_raw: bytes | None) -> tuple[str, bytes]:
-    if keyframe_raw is None:
-        return "zstd", zstandard.ZstdCompressor(level=KEYFRAME_LEVEL).compress(raw)
-    zdict = zstandard.ZstdCompressionDict(keyframe_raw, dict_type=zstandard.DICT_TYPE_RAWCONTENT)
-    return "zstd-dict", zstandard.ZstdCompressor(level=ZSTD_LEVEL, dict_data=zdict).compress(raw)
-
-
-def decode(encoding: str, body: bytes, keyframe_raw: bytes | None = None) -> bytes:
-    if encoding == "zstd":
-        return zstandard.ZstdDecompressor().decompress(body)
-    if encoding == "zstd-dict":
-        if keyframe_raw is None:
-            raise ValueError("a zstd-dict body needs its keyframe")
-        zdict = zstandard.ZstdCompressionDict(
-            keyframe_raw, dict_type=zstandard.DICT_TYPE_RAWCONTENT
-        )
-        return zstandard.ZstdDecompressor(dict_data=zdict).decompress(body)
-    raise ValueError(f"unknown snapshot encoding {encoding!r}")
 
 
 def get_trial(session: Session, nct_id: str) -> Trial | None:
@@ -65,14 +41,18 @@ def snapshots(session: Session, trial_id: int) -> list[Snapshot]:
 
 
 def raw_of(session: Session, snap: Snapshot) -> bytes:
-    keyframe = None
-    if snap.encoding == "zstd-dict":
+    keyframe = trained = None
+    if snap.encoding == codec.DELTA:
         assert snap.base_version is not None
         base = get_snapshot(session, snap.trial_id, snap.base_version)
         if base is None:
             raise ValueError(f"keyframe v{snap.base_version} of snapshot {snap.id} is missing")
         keyframe = raw_of(session, base)
-    return decode(snap.encoding, snap.body, keyframe)
+    elif snap.encoding == codec.TRAINED:
+        if snap.dict_id is None:
+            raise ValueError(f"snapshot {snap.id} names no compression dictionary")
+        trained = codec.for_body(session, snap.dict_id, snap.body)
+    return codec.decode(snap.encoding, snap.body, keyframe, trained)
 
 
 def record_of(session: Session, snap: Snapshot) -> dict[str, Any]:
@@ -134,11 +114,16 @@ def _new_snapshot(
     if previous is not None and (version - 1) % KEYFRAME_EVERY != 0:
         keyframe = (
             previous
-            if previous.encoding == "zstd"
+            if codec.is_whole(previous.encoding)
             else get_snapshot(session, trial_id, previous.base_version or 0)
         )
     raw = orjson.dumps(study)
-    encoding, body = encode(raw, raw_of(session, keyframe) if keyframe is not None else None)
+    if keyframe is not None:
+        trained = None
+        encoding, body = codec.encode(raw, raw_of(session, keyframe))
+    else:
+        trained = codec.current(session)
+        encoding, body = codec.encode(raw, trained=trained)
     return Snapshot(
         trial_id=trial_id,
         version=version,
@@ -148,6 +133,7 @@ def _new_snapshot(
         last_update_submitted=keys["last_update_submitted"],
         encoding=encoding,
         base_version=keyframe.version if keyframe is not None else None,
+        dict_id=trained.id if trained is not None else None,
         raw_size=len(raw),
         body=body,
         **meta,

@@ -23,6 +23,7 @@ from sync.config import ApiSettings, Settings, WatchConfig
 from sync.core import record
 from sync.ingest.run import SyncSummary, run_sync, track
 from sync.registry.client import CtgovClient
+from sync.store import codec
 from sync.store import snapshots as store
 from sync.testing.factory import (
     make_study,
@@ -296,7 +297,7 @@ def integrity_problems(engine: Engine) -> list[str]:
             for snap in snaps:
                 if snap.base_version is not None and (
                     snap.base_version not in by_version
-                    or by_version[snap.base_version].encoding != "zstd"
+                    or not codec.is_whole(by_version[snap.base_version].encoding)
                 ):
                     problems.append(f"{trial.nct_id} v{snap.version}: bad keyframe")
                     continue
