@@ -25,6 +25,7 @@ from sync.core.util import chunks
 from sync.ingest import run as sync_engine
 from sync.ingest.freshness import MIRROR_SOURCE_PREFIX
 from sync.registry.client import ApiError, CtgovClient
+from sync.store import codec
 from sync.store import snapshots as store
 from sync.watches.definitions import (
     InvalidWatch,
@@ -232,7 +233,7 @@ class _Mirror:
         created in this transaction, invisible to any other writer until it commits.
         """
         now = datetime.now(UTC)
-        trials, snaps = [], {}
+        trials, snaps, raws = [], {}, {}
         for nct, study in studies.items():
             if not isinstance(study.get("protocolSection"), dict):
                 self.records.error(f"{nct}: record without protocolSection; not stored")
@@ -249,7 +250,7 @@ class _Mirror:
             except (TypeError, ValueError, AttributeError) as exc:
                 self.records.error(f"{nct}: record could not be stored: {exc}")
                 continue
-            encoding, body = store.encode(raw, None)
+            raws[nct] = raw
             trials.append(
                 {
                     "nct_id": nct,
@@ -274,13 +275,18 @@ class _Mirror:
                 "last_update_submitted": keys["last_update_submitted"],
                 "data_timestamp": self.summary.data_timestamp,
                 "api_version": self.records.api_version,
-                "encoding": encoding,
                 "raw_size": len(raw),
-                "body": body,
                 "run_id": self.run_id,
             }
         if not trials:
             return
+        # The first page large enough trains the database's dictionary (in this page's
+        # transaction: a page rolled back takes it along), and every whole record after it
+        # is compressed with it.
+        trained = codec.current(session) or codec.train(session, list(raws.values()))
+        for nct, raw in raws.items():
+            snaps[nct]["encoding"], snaps[nct]["body"] = codec.encode(raw, trained=trained)
+            snaps[nct]["dict_id"] = trained.id if trained is not None else None
         made = session.execute(
             sa.insert(Trial).returning(col(Trial.id), col(Trial.nct_id)), trials
         ).all()
