@@ -63,6 +63,9 @@ class ApiSettings(_Strict):
     # (about 400 MB at its peak), 250 keeps a load near 240 MB. A loaded mirror's daily
     # deltas use page_size: 1% of 100,000 studies in one or two pages.
     mirror_page_size: int = Field(default=250, ge=1, le=1000)
+    # ...and at most about this many bytes of JSON: a page of large records (1,148 sites are
+    # 369 KB) asks the next page for fewer. A page costs about 2.7x its JSON once parsed.
+    mirror_page_bytes: int = Field(default=24 * 1024 * 1024, ge=64 * 1024)
     # A page of 200 full records is a few MB; anything near this is not a registry answer.
     max_response_bytes: int = Field(default=128 * 1024 * 1024, ge=1024)
     user_agent: str = (

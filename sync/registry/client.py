@@ -183,6 +183,7 @@ class CtgovClient:
         self.api_url = api_url.rstrip("/")
         self.history_url = history_url.rstrip("/")
         self.requests = 0
+        self.last_response_bytes = 0
         self._limiter = RateLimiter(self.settings.requests_per_second)
         self._http = httpx.Client(
             headers={"User-Agent": self.settings.user_agent, "Accept": "application/json"},
@@ -236,10 +237,13 @@ class CtgovClient:
             declared = response.headers.get("Content-Length", "")
             if declared.isdigit() and int(declared) > cap:
                 raise ResponseTooLarge(f"{url}: answer of {declared} bytes is over the cap {cap}")
-            body = bytearray()
+            # Pieces joined once: a growing buffer and its copy held a page twice over.
+            pieces: list[bytes] = []
+            size = 0
             for chunk in response.iter_bytes():
-                body += chunk
-                if len(body) > cap:
+                pieces.append(chunk)
+                size += len(chunk)
+                if size > cap:
                     # Refused as it arrives: a runaway body never sits whole in memory.
                     raise ResponseTooLarge(f"{url}: answer is over the cap of {cap} bytes")
                 if time.monotonic() > deadline:
@@ -248,10 +252,13 @@ class CtgovClient:
                         "the answer took longer than api.max_retry_seconds + api.timeout_seconds",
                         request=response.request,
                     )
+            body = b"".join(pieces)
+            del pieces
+            self.last_response_bytes = len(body)
             answer = httpx.Response(
                 response.status_code,
                 headers=response.headers,
-                content=bytes(body),
+                content=body,
                 request=response.request,
             )
         if answer.status_code in RETRY_STATUSES:
@@ -324,9 +331,18 @@ class CtgovClient:
             raise BadResponse(f"/studies/{nct_id} answered with a non-object")
         return doc
 
-    def pages(self, params: dict[str, str]) -> Iterator[dict[str, Any]]:
-        """Every page of a /studies query; later pages repeat the first page's parameters."""
+    def pages(
+        self, params: dict[str, str], *, max_page_bytes: int | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Every page of a /studies query; later pages repeat the first page's parameters.
+
+        `max_page_bytes`: after each page, the next asks for as many records as fit in that
+        many bytes at the size of the page's records (never more than the first page asked
+        for): a run of large records shrinks the pages, and memory with them. Only pageSize,
+        pageToken and countTotal may differ between pages of one query.
+        """
         base = {"format": "json", "pageSize": str(self.settings.page_size), **params}
+        most = int(base["pageSize"])
         token: str | None = None
         seen: set[str] = set()
         while True:
@@ -337,6 +353,9 @@ class CtgovClient:
             doc = self.get(f"{self.api_url}/studies", query)
             if not isinstance(doc, dict) or not isinstance(doc.get("studies", []), list):
                 raise BadResponse("/studies answered without a studies list")
+            if max_page_bytes and doc.get("studies"):
+                per_record = self.last_response_bytes / len(doc["studies"])
+                base["pageSize"] = str(max(1, min(most, int(max_page_bytes / per_record))))
             yield doc
             token = doc.get("nextPageToken")
             if not token:

@@ -178,7 +178,8 @@ class _Mirror:
         # Small pages keep a long load's memory low; a delta's few pages keep requests low.
         page_size = api.page_size if state.complete else api.mirror_page_size
         with _collector_paused():
-            for page in self.client.pages(scope_query(params, state.mark, page_size)):
+            query = scope_query(params, state.mark, page_size)
+            for page in self.client.pages(query, max_page_bytes=api.mirror_page_bytes):
                 studies = [s for s in page.get("studies") or [] if self._usable(s)]
                 with session_scope(self.engine) as session:
                     last = self.ingest(session, studies, announce=state.complete)

@@ -243,3 +243,34 @@ def test_cli_mirror_add_sync_list_members(cli: Any, fake_ctgov: FakeRegistry) ->
     assert scoped.exit_code == 0 and "mirror of the search cond=lymphoma" in scoped.stdout
     plain = cli("watch", "add", "nothing", "--json")
     assert plain.exit_code == 2 and "has no query" in plain.stderr
+
+
+def test_pages_of_large_records_shrink_to_the_byte_budget(
+    engine: sa.Engine, fake_ctgov: FakeRegistry
+) -> None:
+    fill(fake_ctgov)  # real records, 8 KB to 369 KB each
+    budget = 256 * 1024
+    settings = ApiSettings(
+        requests_per_second=1000, max_attempts=2, retry_wait_initial=0.01,
+        retry_wait_max=0.02, mirror_page_size=PAGE, mirror_page_bytes=budget,
+    )
+    add_mirror(engine, "everything")
+    with CtgovClient(fake_ctgov.base_url, fake_ctgov.history_url, settings) as client:
+        seen: list[tuple[int, int]] = []  # (studies asked for, bytes received) per page
+        pages = client.pages
+        def spy(params: dict[str, str], **kw: Any) -> Iterator[dict[str, Any]]:
+            for doc in pages(params, **kw):
+                seen.append((len(doc["studies"]), client.last_response_bytes))
+                yield doc
+        client.pages = spy  # type: ignore[method-assign]
+        summary = sync(engine, client)
+    assert summary.outcome == "ok", summary.errors
+    assert counts(engine) == (N, N, N)  # smaller pages lose and repeat nothing
+    asked = [int(r.params["pageSize"]) for r in fake_ctgov.requests if "pageSize" in r.params]
+    assert asked[0] == PAGE and min(asked) < PAGE
+    for (n, size), following in zip(seen, asked[1:], strict=False):
+        assert following == max(1, min(PAGE, int(budget / (size / n)))), (n, size, following)
+    # What the budget is for: pages after the first hold about that much (a page can still
+    # run over when its records are larger than the page before's).
+    later = [size for _n, size in seen[1:]]
+    assert sum(later) / len(later) < 1.5 * budget, later
