@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import random
 from collections.abc import Iterator
+from datetime import date, timedelta
 from typing import Any
 
 import orjson
@@ -14,6 +15,8 @@ from sync.testing.factory import nct, samples_dir
 # The base records predate the fake's first data release (2026-11-20): an incremental sync's
 # date window must not catch unchanged records.
 BASE_LAST_UPDATE_MAX = "2026-11-01"
+FIRST_UPDATE = date(2008, 1, 1)
+UPDATE_DAYS = (date.fromisoformat(BASE_LAST_UPDATE_MAX) - FIRST_UPDATE).days + 1
 CHANGE_KINDS = ("status", "enrollment", "criterion", "site")
 # Which status a changed record moves to, from the one it had.
 NEXT_STATUS = {
@@ -76,11 +79,13 @@ def make_record(i: int, seed: int = 0) -> dict[str, Any]:
     ident["orgStudyIdInfo"] = {"id": f"BENCH-{i:06d}"}
     if isinstance(ident.get("briefTitle"), str):
         ident["briefTitle"] = f"{ident['briefTitle']} (cohort {i % 97 + 1})"
+    # Each study its own last update, spread over the registry's years as real ones are: with
+    # the sample's own date, sorted by date (a mirror's pages) a page was hundreds of copies
+    # of one record, the 369 KB one included, which no registry page is.
     status = _ps(study, "statusModule")
-    last = status.get("lastUpdatePostDateStruct", {}).get("date", BASE_LAST_UPDATE_MAX)
-    if not isinstance(last, str) or last > BASE_LAST_UPDATE_MAX:
-        status["lastUpdatePostDateStruct"] = {"date": BASE_LAST_UPDATE_MAX, "type": "ACTUAL"}
-        status["lastUpdateSubmitDate"] = BASE_LAST_UPDATE_MAX
+    last = (FIRST_UPDATE + timedelta(days=rng.randrange(UPDATE_DAYS))).isoformat()
+    status["lastUpdatePostDateStruct"] = {"date": last, "type": "ACTUAL"}
+    status["lastUpdateSubmitDate"] = last
     enrollment = _ps(study, "designModule").get("enrollmentInfo")
     if isinstance(enrollment, dict) and isinstance(enrollment.get("count"), int):
         enrollment["count"] = max(1, enrollment["count"] + rng.randint(-5, 25))
