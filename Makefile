@@ -49,6 +49,7 @@ chaos: install prereqs
 bench: install
 	$(BIN)/python -m bench
 	$(BIN)/python -m bench.export
+	$(BIN)/python -m bench.mirror
 
 lint: install
 	$(BIN)/ruff check sync models tests bench
