@@ -50,6 +50,7 @@ bench: install
 	$(BIN)/python -m bench
 	$(BIN)/python -m bench.export
 	$(BIN)/python -m bench.mirror
+	$(BIN)/python -m bench.explain
 
 lint: install
 	$(BIN)/ruff check sync models tests bench

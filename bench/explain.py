@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import time
 from datetime import UTC, datetime
@@ -53,17 +54,24 @@ def main(argv: list[str] | None = None) -> int:
             with admin.connect() as conn:
                 conn.execute(sa.text(f"DROP DATABASE IF EXISTS {PG_DB} WITH (FORCE)"))
         admin.dispose()
-    width = max(len(p.query) for p in plans)
-    print(f"{'query':<{width}}  {'ms':>8}  verdict    access paths")
+    # Statements of one shape (a per-trial query run for every trial) are one row.
+    groups: dict[tuple[str, str], list[bulkfill.Plan]] = {}
     for p in plans:
-        verdict = "SEQ SCAN" if p.seq_scans else "ok"
-        print(f"{p.query:<{width}}  {p.ms:8.2f}  {verdict:<9}  {p.access}")
-        if args.plans or p.seq_scans:
-            print("    " + " ".join(p.sql.split())[:300])
-            print("\n".join("    " + line for line in p.lines))
+        groups.setdefault((p.query, re.sub(r"%\(\w+\)s", "?", p.sql)), []).append(p)
+    width = max(len(p.query) for p in plans)
+    print(f"{'query':<{width}}  {'runs':>5}  {'max ms':>8}  {'sum ms':>8}  verdict    access paths")
+    for (query, _sql), same in groups.items():
+        worst = max(same, key=lambda p: p.ms)
+        verdict = "SEQ SCAN" if worst.seq_scans else "ok"
+        total = sum(p.ms for p in same)
+        print(f"{query:<{width}}  {len(same):>5}  {worst.ms:8.2f}  {total:8.1f}  {verdict:<9}  "
+              f"{worst.access}")
+        if args.plans or worst.seq_scans:
+            print("    " + " ".join(worst.sql.split())[:300])
+            print("\n".join("    " + line for line in worst.lines))
     bad = [p for p in plans if p.seq_scans]
-    print(f"\n{len(plans)} statements, {len(bad)} with a sequential scan of a big table, "
-          f"{args.studies:,} studies; slowest {max(p.ms for p in plans):.1f} ms")
+    print(f"\n{len(plans)} statements in {len(groups)} shapes, {len(bad)} with a sequential scan "
+          f"of a big table, {args.studies:,} studies; slowest {max(p.ms for p in plans):.1f} ms")
     return 1 if bad else 0
 
 
