@@ -75,16 +75,24 @@ class Selection:
     run_ids: list[int] = field(default_factory=list)
 
 
-def _watch_trials(session: Session, name: str) -> tuple[int, set[str]]:
+def _watch_id(session: Session, name: str) -> int:
     watch = session.exec(select(Watch).where(Watch.name == name)).first()
     if watch is None:
         names = sorted(session.exec(select(Watch.name)).all())
         known = ", ".join(names) if names else "none defined"
         raise DigestError(f"no watch named {name!r} (known: {known})")
-    members = set(session.exec(select(WatchMatch.nct_id).where(WatchMatch.watch_id == watch.id)))
-    members |= set(session.exec(select(Trial.nct_id).where(Trial.source == f"watch:{name}")))
     assert watch.id is not None
-    return watch.id, members
+    return watch.id
+
+
+def _watch_trials(watch_id: int, name: str) -> sa.ColumnElement[bool]:
+    """A watch's trials: its members (a mirror's are all of its scope) and those it tracks.
+
+    A subquery, not a list of IDs: a mirror of the whole registry has 590,000 members, more
+    than either database takes as bound parameters.
+    """
+    members = select(WatchMatch.nct_id).where(WatchMatch.watch_id == watch_id)
+    return sa.or_(col(Trial.nct_id).in_(members), col(Trial.source) == f"watch:{name}")
 
 
 def select_changes(session: Session, sel: Selection) -> list[tuple[Change, Trial]]:
@@ -109,8 +117,7 @@ def select_changes(session: Session, sel: Selection) -> list[tuple[Change, Trial
     if sel.trials:
         base = base.where(col(Trial.nct_id).in_(sel.trials))
     if sel.watch:
-        _, members = _watch_trials(session, sel.watch)
-        base = base.where(col(Trial.nct_id).in_(sorted(members) or [""]))
+        base = base.where(_watch_trials(_watch_id(session, sel.watch), sel.watch))
     if sel.unreviewed:
         base = base.where(col(Change.acknowledged_at).is_(None))
     rows: list[tuple[Change, Trial]] = []
@@ -129,8 +136,7 @@ def select_events(session: Session, sel: Selection) -> list[tuple[WatchEvent, Wa
     if sel.trials:
         base = base.where(col(WatchEvent.nct_id).in_(sel.trials))
     if sel.watch:
-        watch_id, _ = _watch_trials(session, sel.watch)
-        base = base.where(WatchEvent.watch_id == watch_id)
+        base = base.where(WatchEvent.watch_id == _watch_id(session, sel.watch))
     if sel.unreviewed:
         base = base.where(col(WatchEvent.acknowledged_at).is_(None))
     rows: list[tuple[WatchEvent, Watch]] = []
