@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import re
+import shlex
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Any, Literal
 
 import sqlalchemy as sa
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
 from models import Change, Snapshot, SyncRun, Trial, Watch, WatchEvent, WatchMatch
+from sync.config import DEFAULT_MAX_TRIALS
 from sync.core import record
 from sync.core.diff.walk import CATEGORIES
 from sync.core.util import IN_LIST_SIZE, aware, chunks, utc_iso
@@ -279,13 +281,18 @@ def build_digest(
     sel: Selection,
     *,
     now: datetime | None = None,
-    with_timeline: bool = True,
+    with_timeline: bool | Literal["shown"] = True,
     base_url: str | None = None,
+    max_trials: int = DEFAULT_MAX_TRIALS,
 ) -> dict[str, Any]:
     """The digest as plain data: the `digest --format json` contract, which renderers share.
 
     Trials come by their most important event first; within a trial, changes by severity then
     category. Each trial carries its events and where its full detail is (`base_url`: the web).
+
+    Every trial is in the data, ranked (`rank`); the first `max_trials` (0: all) are `shown`,
+    what the Markdown, HTML and Atom digests detail, and `view` counts the rest. Timelines:
+    for every trial, only the shown ones ("shown") or none (False).
     """
     now = now or datetime.now(UTC)
     changes = select_changes(session, sel)
@@ -316,7 +323,7 @@ def build_digest(
                 "severity": items[0]["severity"],
                 "counts": {s: severities.get(s, 0) for s in SEVERITY_RANK},
                 "changes": items,
-                "timeline": timeline(session, t) if with_timeline else [],
+                "timeline": [],
                 "importance": trial_events[0]["importance"] if trial_events else "low",
                 "events": trial_events,
                 "detail": digest_events.detail_link(
@@ -328,6 +335,12 @@ def build_digest(
             }
         )
     trials.sort(key=digest_events.trial_rank)
+    trial_rows = {t.nct_id: t for t, _, _ in by_trial.values()}
+    for rank, item in enumerate(trials, 1):
+        item["rank"] = rank
+        item["shown"] = not max_trials or rank <= max_trials
+        if with_timeline is True or (with_timeline == "shown" and item["shown"]):
+            item["timeline"] = timeline(session, trial_rows[item["nct_id"]])
     nct_ids = sorted({e.nct_id for e, _ in events})
     titles: dict[str, str | None] = {}
     for ids in chunks(nct_ids, IN_LIST_SIZE):
@@ -357,9 +370,66 @@ def build_digest(
             "watch_events": len(watch_events),
             "by_severity": {s: by_severity.get(s, 0) for s in SEVERITY_RANK},
         },
+        "view": capped_view(trials, max_trials, see_all(sel)),
         "trials": trials,
         "watch_events": watch_events,
     }
+
+
+def _stamp(when: datetime, *, up: bool = False) -> str:
+    """A time to the second, as --since/--until take it; `up` rounds up, so that a window
+    given back as a command still holds its last changes."""
+    when = aware(when).astimezone(UTC)
+    whole = when.replace(microsecond=0)
+    if up and whole != when:
+        whole += timedelta(seconds=1)
+    return whole.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def see_all(sel: Selection) -> str:
+    """The command that shows every trial of this digest's window and filters in detail."""
+    words = ["trialwatch", "digest", "--since", _stamp(sel.since)]
+    words += ["--until", _stamp(sel.until, up=True)]
+    for nct in sel.trials:
+        words += ["--trial", nct]
+    if sel.watch:
+        words += ["--watch", sel.watch]
+    if sel.unreviewed:
+        words.append("--unreviewed")
+    return shlex.join([*words, "--max-trials", "0"])
+
+
+def capped_view(
+    trials: list[dict[str, Any]],
+    max_trials: int,
+    command: str | None,
+) -> dict[str, Any]:
+    """What the capped digest shows and how it counts the rest (`view` in the JSON).
+
+    High-importance trials rank first, so the cap hides one only when there are more of them
+    than the cap: then `high_summarised` says how many, and the headline says so.
+    """
+    hidden = [t for t in trials if not t["shown"]]
+    high = sum(1 for t in trials if t["importance"] == "high")
+    return {
+        "max_trials": max_trials,
+        "trials_shown": len(trials) - len(hidden),
+        "trials_summarised": len(hidden),
+        "high_trials": high,
+        "high_summarised": sum(1 for t in hidden if t["importance"] == "high"),
+        "summary": digest_events.summarise_trials(hidden),
+        # The web app has no page for a window's trials: the command is the way to all of them.
+        "all": {"command": command, "url": None},
+    }
+
+
+def with_view(digest: dict[str, Any]) -> dict[str, Any]:
+    """The digest as renderers need it: one made before the cap existed (a JSON digest kept
+    from an older version) gets an uncapped view, every trial shown."""
+    if "view" in digest:
+        return digest
+    trials = [{**t, "shown": True} for t in digest["trials"]]
+    return {**digest, "trials": trials, "view": capped_view(trials, 0, None)}
 
 
 def headline(digest: dict[str, Any]) -> str:
@@ -368,14 +438,23 @@ def headline(digest: dict[str, Any]) -> str:
     parts = []
     if n["changes"]:
         parts.append(
-            f"{n['changes']} change{'s' if n['changes'] != 1 else ''} in {n['trials']} "
+            f"{n['changes']:,} change{'s' if n['changes'] != 1 else ''} in {n['trials']:,} "
             f"trial{'s' if n['trials'] != 1 else ''}"
         )
         if n["by_severity"].get("high"):
-            parts[-1] += f" ({n['by_severity']['high']} high)"
+            parts[-1] += f" ({n['by_severity']['high']:,} high)"
     if n["watch_events"]:
-        parts.append(f"{n['watch_events']} watch event{'s' if n['watch_events'] != 1 else ''}")
+        parts.append(f"{n['watch_events']:,} watch event{'s' if n['watch_events'] != 1 else ''}")
     text = ", ".join(parts) if parts else "no changes"
+    v = digest.get("view") or {}
+    if v.get("high_summarised"):
+        # More high-importance trials than the cap: never let the cap hide that.
+        text += (
+            f"; {v['high_trials']:,} trials with high-importance events, only "
+            f"{v['trials_shown']:,} in detail"
+        )
+    elif v.get("trials_summarised"):
+        text += f"; the {v['trials_shown']:,} most important in detail"
     h = digest["health"]
     if not h["clean"]:
         bad = h["failed"] + h["partial"] + h["unfinished"]

@@ -277,9 +277,20 @@ def entry_id(trial: dict[str, Any]) -> str:
     return f"urn:trialwatch:{trial['nct_id']}:changes:{','.join(map(str, ids))}"
 
 
+def _ids_key(ids: list[int]) -> str:
+    return hashlib.sha256(",".join(map(str, sorted(ids))).encode()).hexdigest()[:16]
+
+
+def rest_entry_id(digest: dict[str, Any]) -> str:
+    """The Atom entry counting the trials beyond the cap: it depends on the changes it
+    counts, as a trial's entry does, so a regenerated feed does not show it again."""
+    ids = [c["id"] for t in digest["trials"] if not t["shown"] for c in t["changes"]]
+    return f"urn:trialwatch:more-trials:{_ids_key(ids)}"
+
+
 def render(digest: dict[str, Any], fmt: str) -> str:
     """The digest in one format: md, html, json or atom."""
-    from sync.report.digest import headline
+    from sync.report.digest import headline, with_view
 
     if fmt == "json":
         return orjson.dumps(digest, option=orjson.OPT_INDENT_2).decode() + "\n"
@@ -287,11 +298,13 @@ def render(digest: dict[str, Any], fmt: str) -> str:
     if fmt not in names:
         raise ValueError(f"unknown digest format {fmt!r}; expected one of {', '.join(FORMATS)}")
     template = env().get_template(names[fmt])
+    digest = with_view(digest)
     text = template.render(
         d=digest,
         headline=headline(digest),
         feed_id=feed_id(digest),
         entry_id=entry_id,
+        rest_id=rest_entry_id(digest) if digest["view"]["trials_summarised"] else "",
         until_day=(digest["window"]["until"] or "")[:10],
     )
     # Control characters are invalid in XML even when escaped; registry text may carry them.
