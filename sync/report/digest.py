@@ -9,6 +9,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
+from urllib.parse import quote
 
 import sqlalchemy as sa
 from sqlalchemy.orm import aliased
@@ -26,6 +27,10 @@ SEVERITY_RANK = {"high": 0, "medium": 1, "low": 2}
 STUDY_URL = "https://clinicaltrials.gov/study/{}"
 # The timeline of a trial shows at most this many of its latest versions.
 TIMELINE_VERSIONS = 40
+# A watch with more events than this in a capped digest is summarised: its counts, the first
+# WATCH_EVENTS_SHOWN of them, and how to list them all (a mirror's day can bring hundreds).
+WATCH_EVENTS_LISTED = 10
+WATCH_EVENTS_SHOWN = 5
 _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(m|min|h|d|w)\s*$", re.IGNORECASE)
 _UNITS = {"m": "minutes", "min": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
@@ -351,6 +356,7 @@ def build_digest(
         ):
             titles[nct] = titles.get(nct) or title
     watch_events = [event_dict(e, w, titles) for e, w in events]
+    watches = watch_groups(watch_events, capped=max_trials > 0, base_url=base_url)
     n_changes = sum(len(t["changes"]) for t in trials)
     by_severity = Counter(c["severity"] for t in trials for c in t["changes"])
     return {
@@ -370,7 +376,7 @@ def build_digest(
             "watch_events": len(watch_events),
             "by_severity": {s: by_severity.get(s, 0) for s in SEVERITY_RANK},
         },
-        "view": capped_view(trials, max_trials, see_all(sel)),
+        "view": capped_view(trials, watches, max_trials, see_all(sel)),
         "trials": trials,
         "watch_events": watch_events,
     }
@@ -399,8 +405,43 @@ def see_all(sel: Selection) -> str:
     return shlex.join([*words, "--max-trials", "0"])
 
 
+def watch_groups(
+    events: list[dict[str, Any]], *, capped: bool, base_url: str | None
+) -> list[dict[str, Any]]:
+    """The watch events per watch (in the order they first come), each event marked `shown`.
+
+    Capped, a watch with more than WATCH_EVENTS_LISTED events shows its first
+    WATCH_EVENTS_SHOWN and counts the rest, with the command (and web page) that lists them.
+    """
+    by_watch: dict[str, list[dict[str, Any]]] = {}
+    for e in events:
+        by_watch.setdefault(e["watch"], []).append(e)
+    groups = []
+    for name, items in by_watch.items():
+        summarised = capped and len(items) > WATCH_EVENTS_LISTED
+        for i, e in enumerate(items):
+            e["shown"] = not summarised or i < WATCH_EVENTS_SHOWN
+        kinds = Counter(e["event"] for e in items)
+        groups.append(
+            {
+                "watch": name,
+                "events": len(items),
+                "entered": kinds.get("entered", 0),
+                "left": kinds.get("left", 0),
+                "shown": sum(1 for e in items if e["shown"]),
+                "summarised": sum(1 for e in items if not e["shown"]),
+                "command": f"trialwatch watch events {shlex.quote(name)}",
+                "url": f"{base_url.rstrip('/')}/watches/{quote(name, safe='')}"
+                if base_url
+                else None,
+            }
+        )
+    return groups
+
+
 def capped_view(
     trials: list[dict[str, Any]],
+    watches: list[dict[str, Any]],
     max_trials: int,
     command: str | None,
 ) -> dict[str, Any]:
@@ -420,16 +461,20 @@ def capped_view(
         "summary": digest_events.summarise_trials(hidden),
         # The web app has no page for a window's trials: the command is the way to all of them.
         "all": {"command": command, "url": None},
+        "watches": watches,
     }
 
 
 def with_view(digest: dict[str, Any]) -> dict[str, Any]:
     """The digest as renderers need it: one made before the cap existed (a JSON digest kept
-    from an older version) gets an uncapped view, every trial shown."""
+    from an older version) gets an uncapped view, every trial and watch event shown."""
     if "view" in digest:
         return digest
     trials = [{**t, "shown": True} for t in digest["trials"]]
-    return {**digest, "trials": trials, "view": capped_view(trials, 0, None)}
+    events = [dict(e) for e in digest["watch_events"]]
+    watches = watch_groups(events, capped=False, base_url=None)
+    view = capped_view(trials, watches, 0, None)
+    return {**digest, "trials": trials, "watch_events": events, "view": view}
 
 
 def headline(digest: dict[str, Any]) -> str:

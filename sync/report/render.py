@@ -288,6 +288,11 @@ def rest_entry_id(digest: dict[str, Any]) -> str:
     return f"urn:trialwatch:more-trials:{_ids_key(ids)}"
 
 
+def watch_rest_entry_id(digest: dict[str, Any], group: dict[str, Any]) -> str:
+    ids = [e["id"] for e in digest["watch_events"] if e["watch"] == group["watch"]]
+    return f"urn:trialwatch:watch-events:{_ids_key(ids)}"
+
+
 def render(digest: dict[str, Any], fmt: str) -> str:
     """The digest in one format: md, html, json or atom."""
     from sync.report.digest import headline, with_view
@@ -305,6 +310,7 @@ def render(digest: dict[str, Any], fmt: str) -> str:
         feed_id=feed_id(digest),
         entry_id=entry_id,
         rest_id=rest_entry_id(digest) if digest["view"]["trials_summarised"] else "",
+        watch_rest_id=lambda group: watch_rest_entry_id(digest, group),
         until_day=(digest["window"]["until"] or "")[:10],
     )
     # Control characters are invalid in XML even when escaped; registry text may carry them.
