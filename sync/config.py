@@ -147,6 +147,18 @@ class NotifySettings(_Strict):
         return out
 
 
+# Trials a digest shows in detail by default (`[digest] max_trials`).
+DEFAULT_MAX_TRIALS = 25
+
+
+class DigestSettings(_Strict):
+    """`trialwatch digest` and the digests notifications send."""
+
+    # Trials shown in detail, most important first; the rest are counted by importance and
+    # kind in a few lines, so that a digest of a 50,000-study mirror stays readable. 0: all.
+    max_trials: int = Field(default=DEFAULT_MAX_TRIALS, ge=0)
+
+
 class WebSettings(_Strict):
     """`trialwatch serve`: where it listens, the token that allows writes, its public address."""
 
@@ -181,6 +193,7 @@ class Settings(BaseSettings):
     watches: list[WatchConfig] = Field(default_factory=list)
     schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
     notify: NotifySettings = Field(default_factory=NotifySettings)
+    digest: DigestSettings = Field(default_factory=DigestSettings)
     web: WebSettings = Field(default_factory=WebSettings)
     # Where the settings came from; set by load_settings, used to resolve relative paths.
     config_path: str | None = Field(default=None, exclude=True)

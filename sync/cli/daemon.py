@@ -133,6 +133,15 @@ def digest(
     out_file: Annotated[
         Path | None, typer.Option("--out", "-o", help="Write to this file instead of stdout.")
     ] = None,
+    max_trials: Annotated[
+        int | None,
+        typer.Option(
+            "--max-trials",
+            min=0,
+            help="Trials in detail, most important first (default: [digest] max_trials, 25); "
+            "the rest are counted. 0: all. JSON always holds every trial.",
+        ),
+    ] = None,
     json_: JsonOpt = False,
 ) -> None:
     """The changes in a window, grouped by trial, most severe first; watch events; run health."""
@@ -163,8 +172,10 @@ def digest(
                 session,
                 sel,
                 now=now,
-                with_timeline=fmt in ("html", "json"),
+                # JSON holds every trial, with its timeline; HTML shows only the capped view.
+                with_timeline=True if fmt == "json" else "shown" if fmt == "html" else False,
                 base_url=c.settings.web.base_url,
+                max_trials=c.settings.digest.max_trials if max_trials is None else max_trials,
             )
     except dg.DigestError as exc:
         fail(str(exc))

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import re
+import shlex
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Any, Literal
+from urllib.parse import quote
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from models import Change, Snapshot, SyncRun, Trial, Watch, WatchEvent, WatchMatch
+from sync.config import DEFAULT_MAX_TRIALS
 from sync.core import record
 from sync.core.diff.walk import CATEGORIES
 from sync.core.util import IN_LIST_SIZE, aware, chunks, utc_iso
@@ -23,6 +26,10 @@ SEVERITY_RANK = {"high": 0, "medium": 1, "low": 2}
 STUDY_URL = "https://clinicaltrials.gov/study/{}"
 # The timeline of a trial shows at most this many of its latest versions.
 TIMELINE_VERSIONS = 40
+# A watch with more events than this in a capped digest is summarised: its counts, the first
+# WATCH_EVENTS_SHOWN of them, and how to list them all (a mirror's day can bring hundreds).
+WATCH_EVENTS_LISTED = 10
+WATCH_EVENTS_SHOWN = 5
 _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(m|min|h|d|w)\s*$", re.IGNORECASE)
 _UNITS = {"m": "minutes", "min": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
@@ -74,16 +81,24 @@ class Selection:
     run_ids: list[int] = field(default_factory=list)
 
 
-def _watch_trials(session: Session, name: str) -> tuple[int, set[str]]:
+def _watch_id(session: Session, name: str) -> int:
     watch = session.exec(select(Watch).where(Watch.name == name)).first()
     if watch is None:
         names = sorted(session.exec(select(Watch.name)).all())
         known = ", ".join(names) if names else "none defined"
         raise DigestError(f"no watch named {name!r} (known: {known})")
-    members = set(session.exec(select(WatchMatch.nct_id).where(WatchMatch.watch_id == watch.id)))
-    members |= set(session.exec(select(Trial.nct_id).where(Trial.source == f"watch:{name}")))
     assert watch.id is not None
-    return watch.id, members
+    return watch.id
+
+
+def _watch_trials(watch_id: int, name: str) -> sa.ColumnElement[bool]:
+    """A watch's trials: its members (a mirror's are all of its scope) and those it tracks.
+
+    A subquery, not a list of IDs: a mirror of the whole registry has 590,000 members, more
+    than either database takes as bound parameters.
+    """
+    members = select(WatchMatch.nct_id).where(WatchMatch.watch_id == watch_id)
+    return sa.or_(col(Trial.nct_id).in_(members), col(Trial.source) == f"watch:{name}")
 
 
 def select_changes(session: Session, sel: Selection) -> list[tuple[Change, Trial]]:
@@ -102,8 +117,7 @@ def select_changes(session: Session, sel: Selection) -> list[tuple[Change, Trial
     if sel.trials:
         chosen.append(col(Trial.nct_id).in_(sel.trials))
     if sel.watch:
-        _, members = _watch_trials(session, sel.watch)
-        chosen.append(col(Trial.nct_id).in_(sorted(members) or [""]))
+        chosen.append(_watch_trials(_watch_id(session, sel.watch), sel.watch))
     if chosen:
         base = base.where(col(Change.trial_id).in_(select(Trial.id).where(*chosen)))
     if sel.unreviewed:
@@ -138,8 +152,7 @@ def select_events(session: Session, sel: Selection) -> list[tuple[WatchEvent, Wa
     if sel.trials:
         base = base.where(col(WatchEvent.nct_id).in_(sel.trials))
     if sel.watch:
-        watch_id, _ = _watch_trials(session, sel.watch)
-        base = base.where(WatchEvent.watch_id == watch_id)
+        base = base.where(WatchEvent.watch_id == _watch_id(session, sel.watch))
     if sel.unreviewed:
         base = base.where(col(WatchEvent.acknowledged_at).is_(None))
     rows: list[tuple[WatchEvent, Watch]] = []
@@ -282,13 +295,18 @@ def build_digest(
     sel: Selection,
     *,
     now: datetime | None = None,
-    with_timeline: bool = True,
+    with_timeline: bool | Literal["shown"] = True,
     base_url: str | None = None,
+    max_trials: int = DEFAULT_MAX_TRIALS,
 ) -> dict[str, Any]:
     """The digest as plain data: the `digest --format json` contract, which renderers share.
 
     Trials come by their most important event first; within a trial, changes by severity then
     category. Each trial carries its events and where its full detail is (`base_url`: the web).
+
+    Every trial is in the data, ranked (`rank`); the first `max_trials` (0: all) are `shown`,
+    what the Markdown, HTML and Atom digests detail, and `view` counts the rest. Timelines:
+    for every trial, only the shown ones ("shown") or none (False).
     """
     now = now or datetime.now(UTC)
     changes = select_changes(session, sel)
@@ -319,7 +337,7 @@ def build_digest(
                 "severity": items[0]["severity"],
                 "counts": {s: severities.get(s, 0) for s in SEVERITY_RANK},
                 "changes": items,
-                "timeline": timeline(session, t) if with_timeline else [],
+                "timeline": [],
                 "importance": trial_events[0]["importance"] if trial_events else "low",
                 "events": trial_events,
                 "detail": digest_events.detail_link(
@@ -331,6 +349,12 @@ def build_digest(
             }
         )
     trials.sort(key=digest_events.trial_rank)
+    trial_rows = {t.nct_id: t for t, _, _ in by_trial.values()}
+    for rank, item in enumerate(trials, 1):
+        item["rank"] = rank
+        item["shown"] = not max_trials or rank <= max_trials
+        if with_timeline is True or (with_timeline == "shown" and item["shown"]):
+            item["timeline"] = timeline(session, trial_rows[item["nct_id"]])
     nct_ids = sorted({e.nct_id for e, _ in events})
     titles: dict[str, str | None] = {}
     for ids in chunks(nct_ids, IN_LIST_SIZE):
@@ -341,6 +365,7 @@ def build_digest(
         ):
             titles[nct] = titles.get(nct) or title
     watch_events = [event_dict(e, w, titles) for e, w in events]
+    watches = watch_groups(watch_events, capped=max_trials > 0, base_url=base_url)
     n_changes = sum(len(t["changes"]) for t in trials)
     by_severity = Counter(c["severity"] for t in trials for c in t["changes"])
     return {
@@ -360,9 +385,105 @@ def build_digest(
             "watch_events": len(watch_events),
             "by_severity": {s: by_severity.get(s, 0) for s in SEVERITY_RANK},
         },
+        "view": capped_view(trials, watches, max_trials, see_all(sel)),
         "trials": trials,
         "watch_events": watch_events,
     }
+
+
+def _stamp(when: datetime, *, up: bool = False) -> str:
+    """A time to the second, as --since/--until take it; `up` rounds up, so that a window
+    given back as a command still holds its last changes."""
+    when = aware(when).astimezone(UTC)
+    whole = when.replace(microsecond=0)
+    if up and whole != when:
+        whole += timedelta(seconds=1)
+    return whole.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def see_all(sel: Selection) -> str:
+    """The command that shows every trial of this digest's window and filters in detail."""
+    words = ["trialwatch", "digest", "--since", _stamp(sel.since)]
+    words += ["--until", _stamp(sel.until, up=True)]
+    for nct in sel.trials:
+        words += ["--trial", nct]
+    if sel.watch:
+        words += ["--watch", sel.watch]
+    if sel.unreviewed:
+        words.append("--unreviewed")
+    return shlex.join([*words, "--max-trials", "0"])
+
+
+def watch_groups(
+    events: list[dict[str, Any]], *, capped: bool, base_url: str | None
+) -> list[dict[str, Any]]:
+    """The watch events per watch (in the order they first come), each event marked `shown`.
+
+    Capped, a watch with more than WATCH_EVENTS_LISTED events shows its first
+    WATCH_EVENTS_SHOWN and counts the rest, with the command (and web page) that lists them.
+    """
+    by_watch: dict[str, list[dict[str, Any]]] = {}
+    for e in events:
+        by_watch.setdefault(e["watch"], []).append(e)
+    groups = []
+    for name, items in by_watch.items():
+        summarised = capped and len(items) > WATCH_EVENTS_LISTED
+        for i, e in enumerate(items):
+            e["shown"] = not summarised or i < WATCH_EVENTS_SHOWN
+        kinds = Counter(e["event"] for e in items)
+        groups.append(
+            {
+                "watch": name,
+                "events": len(items),
+                "entered": kinds.get("entered", 0),
+                "left": kinds.get("left", 0),
+                "shown": sum(1 for e in items if e["shown"]),
+                "summarised": sum(1 for e in items if not e["shown"]),
+                "command": f"trialwatch watch events {shlex.quote(name)}",
+                "url": f"{base_url.rstrip('/')}/watches/{quote(name, safe='')}"
+                if base_url
+                else None,
+            }
+        )
+    return groups
+
+
+def capped_view(
+    trials: list[dict[str, Any]],
+    watches: list[dict[str, Any]],
+    max_trials: int,
+    command: str | None,
+) -> dict[str, Any]:
+    """What the capped digest shows and how it counts the rest (`view` in the JSON).
+
+    High-importance trials rank first, so the cap hides one only when there are more of them
+    than the cap: then `high_summarised` says how many, and the headline says so.
+    """
+    hidden = [t for t in trials if not t["shown"]]
+    high = sum(1 for t in trials if t["importance"] == "high")
+    return {
+        "max_trials": max_trials,
+        "trials_shown": len(trials) - len(hidden),
+        "trials_summarised": len(hidden),
+        "high_trials": high,
+        "high_summarised": sum(1 for t in hidden if t["importance"] == "high"),
+        "summary": digest_events.summarise_trials(hidden),
+        # The web app has no page for a window's trials: the command is the way to all of them.
+        "all": {"command": command, "url": None},
+        "watches": watches,
+    }
+
+
+def with_view(digest: dict[str, Any]) -> dict[str, Any]:
+    """The digest as renderers need it: one made before the cap existed (a JSON digest kept
+    from an older version) gets an uncapped view, every trial and watch event shown."""
+    if "view" in digest:
+        return digest
+    trials = [{**t, "shown": True} for t in digest["trials"]]
+    events = [dict(e) for e in digest["watch_events"]]
+    watches = watch_groups(events, capped=False, base_url=None)
+    view = capped_view(trials, watches, 0, None)
+    return {**digest, "trials": trials, "watch_events": events, "view": view}
 
 
 def headline(digest: dict[str, Any]) -> str:
@@ -371,14 +492,23 @@ def headline(digest: dict[str, Any]) -> str:
     parts = []
     if n["changes"]:
         parts.append(
-            f"{n['changes']} change{'s' if n['changes'] != 1 else ''} in {n['trials']} "
+            f"{n['changes']:,} change{'s' if n['changes'] != 1 else ''} in {n['trials']:,} "
             f"trial{'s' if n['trials'] != 1 else ''}"
         )
         if n["by_severity"].get("high"):
-            parts[-1] += f" ({n['by_severity']['high']} high)"
+            parts[-1] += f" ({n['by_severity']['high']:,} high)"
     if n["watch_events"]:
-        parts.append(f"{n['watch_events']} watch event{'s' if n['watch_events'] != 1 else ''}")
+        parts.append(f"{n['watch_events']:,} watch event{'s' if n['watch_events'] != 1 else ''}")
     text = ", ".join(parts) if parts else "no changes"
+    v = digest.get("view") or {}
+    if v.get("high_summarised"):
+        # More high-importance trials than the cap: never let the cap hide that.
+        text += (
+            f"; {v['high_trials']:,} trials with high-importance events, only "
+            f"{v['trials_shown']:,} in detail"
+        )
+    elif v.get("trials_summarised"):
+        text += f"; the {v['trials_shown']:,} most important in detail"
     h = digest["health"]
     if not h["clean"]:
         bad = h["failed"] + h["partial"] + h["unfinished"]

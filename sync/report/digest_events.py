@@ -3,16 +3,41 @@
 from __future__ import annotations
 
 import shlex
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from typing import Any
 from urllib.parse import quote
 
-from sync.core.events import KINDS, RANK, build_events
+from sync.core.events import IMPORTANCE, KINDS, RANK, build_events
 
 # A trial shows at most this many lines of events; what does not fit, and routine, is folded.
 MAX_LINES = 8
 # Criteria shown word by word under the eligibility event, when the lines allow.
 MAX_CRITERIA = 3
+# Kinds named in one line of the summary of trials beyond the cap; the rest are "other".
+SUMMARY_KINDS = 4
+# NCT IDs a summary line names (the digest names those of high-importance trials).
+SUMMARY_EXAMPLES = 5
+# How a summarised trial is counted: by the kind of its most important event, in words
+# (one, many). Every sites_* kind is a site change; kinds absent here are routine updates.
+_KIND_WORDS: dict[str, tuple[str, str]] = {
+    "status": ("status change", "status changes"),
+    "results": ("results posted", "results posted"),
+    "enrollment": ("enrollment change", "enrollment changes"),
+    "dates": ("key date change", "key date changes"),
+    "eligibility": ("eligibility change", "eligibility changes"),
+    "primary_outcome": ("primary outcome change", "primary outcome changes"),
+    "design": ("design change", "design changes"),
+    "arms": ("arms change", "arms changes"),
+    "interventions": ("interventions change", "interventions changes"),
+    "outcomes": ("outcomes change", "outcomes changes"),
+    "sponsor": ("sponsor change", "sponsor changes"),
+    "titles": ("title change", "title changes"),
+    "description": ("description change", "description changes"),
+    "conditions": ("conditions change", "conditions changes"),
+}
+_SITES = ("site change", "site changes")
+_ROUTINE = ("routine update", "routine updates")
 _KIND_ORDER = {k: i for i, k in enumerate(KINDS)}
 
 
@@ -63,6 +88,53 @@ def trial_rank(trial: dict[str, Any]) -> tuple[int, int, int, str]:
     high = sum(1 for e in events if e["importance"] == "high")
     medium = sum(1 for e in events if e["importance"] == "medium")
     return top, -high, -medium, trial["nct_id"]
+
+
+def kind_words(kind: str) -> tuple[str, str]:
+    """(one, many): what a trial whose most important event is of this kind counts as."""
+    if kind.startswith("sites_"):
+        return _SITES
+    return _KIND_WORDS.get(kind, _ROUTINE)
+
+
+def _counted(n: int, words: tuple[str, str]) -> str:
+    return f"{n:,} {words[0] if n == 1 else words[1]}"
+
+
+def summarise_trials(trials: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Trials counted in a few lines instead of shown: one row per importance (high first),
+    each trial counted once, by its most important event, so that the rows add up.
+
+    Each row: `importance`, `trials`, `kinds` ([{`kind`, `trials`}], the most frequent first),
+    `text` ("5 status changes, 3 key date changes") and `examples` (the first NCT IDs, by rank).
+    """
+    counts: dict[str, Counter[tuple[str, str]]] = {}
+    examples: dict[str, list[str]] = {}
+    for t in trials:
+        top = t["events"][0] if t["events"] else {"importance": "low", "kind": "routine"}
+        counts.setdefault(top["importance"], Counter())[kind_words(top["kind"])] += 1
+        named = examples.setdefault(top["importance"], [])
+        if len(named) < SUMMARY_EXAMPLES:
+            named.append(t["nct_id"])
+    rows = []
+    for importance in (*IMPORTANCE, *sorted(set(counts) - set(IMPORTANCE))):
+        kinds = counts.get(importance)
+        if not kinds:
+            continue
+        ranked = kinds.most_common()
+        parts = [_counted(n, words) for words, n in ranked[:SUMMARY_KINDS]]
+        if len(ranked) > SUMMARY_KINDS:
+            parts.append(f"{sum(n for _, n in ranked[SUMMARY_KINDS:]):,} other")
+        rows.append(
+            {
+                "importance": importance,
+                "trials": sum(kinds.values()),
+                "kinds": [{"kind": words[1], "trials": n} for words, n in ranked],
+                "text": ", ".join(parts),
+                "examples": examples[importance],
+            }
+        )
+    return rows
 
 
 def _criteria(trial: dict[str, Any], event: dict[str, Any]) -> list[dict[str, Any]]:

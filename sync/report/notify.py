@@ -169,7 +169,12 @@ def render_message(
     )
     fmt = settings.notify.format
     data = dg.build_digest(
-        session, sel, now=now, with_timeline=fmt == "html", base_url=settings.web.base_url
+        session,
+        sel,
+        now=now,
+        with_timeline="shown" if fmt == "html" else False,
+        base_url=settings.web.base_url,
+        max_trials=settings.digest.max_trials,
     )
     return f"trialwatch: {dg.headline(data)}", render(data, fmt), fmt
 

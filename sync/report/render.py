@@ -277,9 +277,25 @@ def entry_id(trial: dict[str, Any]) -> str:
     return f"urn:trialwatch:{trial['nct_id']}:changes:{','.join(map(str, ids))}"
 
 
+def _ids_key(ids: list[int]) -> str:
+    return hashlib.sha256(",".join(map(str, sorted(ids))).encode()).hexdigest()[:16]
+
+
+def rest_entry_id(digest: dict[str, Any]) -> str:
+    """The Atom entry counting the trials beyond the cap: it depends on the changes it
+    counts, as a trial's entry does, so a regenerated feed does not show it again."""
+    ids = [c["id"] for t in digest["trials"] if not t["shown"] for c in t["changes"]]
+    return f"urn:trialwatch:more-trials:{_ids_key(ids)}"
+
+
+def watch_rest_entry_id(digest: dict[str, Any], group: dict[str, Any]) -> str:
+    ids = [e["id"] for e in digest["watch_events"] if e["watch"] == group["watch"]]
+    return f"urn:trialwatch:watch-events:{_ids_key(ids)}"
+
+
 def render(digest: dict[str, Any], fmt: str) -> str:
     """The digest in one format: md, html, json or atom."""
-    from sync.report.digest import headline
+    from sync.report.digest import headline, with_view
 
     if fmt == "json":
         return orjson.dumps(digest, option=orjson.OPT_INDENT_2).decode() + "\n"
@@ -287,11 +303,14 @@ def render(digest: dict[str, Any], fmt: str) -> str:
     if fmt not in names:
         raise ValueError(f"unknown digest format {fmt!r}; expected one of {', '.join(FORMATS)}")
     template = env().get_template(names[fmt])
+    digest = with_view(digest)
     text = template.render(
         d=digest,
         headline=headline(digest),
         feed_id=feed_id(digest),
         entry_id=entry_id,
+        rest_id=rest_entry_id(digest) if digest["view"]["trials_summarised"] else "",
+        watch_rest_id=lambda group: watch_rest_entry_id(digest, group),
         until_day=(digest["window"]["until"] or "")[:10],
     )
     # Control characters are invalid in XML even when escaped; registry text may carry them.

@@ -69,22 +69,18 @@ def store_pair(engine: Any, nct_id: str, old: dict[str, Any], new: dict[str, Any
     """Store two versions of a trial and the changes between them, as a poll would; returns how
     many changes were stored."""
     from models.db import session_scope
-    from sync.core.diff.walk import diff_records
     from sync.ingest.run import track
     from sync.store import snapshots as store
+    from sync.testing.scope import store_update
 
     with session_scope(engine) as s:
         track(s, [nct_id])
     with session_scope(engine) as s:
         trial = store.get_trial(s, nct_id)
         assert trial is not None
-        first = trial.latest_version == 0
-        if first:
+        if trial.latest_version == 0:
             store.store_version(s, trial, old)
             s.flush()
-        stored = store.store_version(s, trial, new)
-        assert stored is not None and stored.previous is not None
-        changes = diff_records(stored.previous, new)
-        v = trial.latest_version
-        store.add_changes(s, trial, v - 1, v, changes)
-    return len(changes)
+        changes = store_update(s, trial, new)
+        assert changes
+    return changes
