@@ -11,6 +11,7 @@ from rich.markup import escape
 from sync.cli.common import Ctx, JsonOpt, ctx_of, err, out, parse_ids, print_json
 from sync.cli.common import fail as _fail
 from sync.cli.table import Col, fit_table
+from sync.ingest import run as sync_engine
 from sync.watches import definitions as watches
 from sync.watches import runner as discover
 
@@ -178,8 +179,11 @@ def run(
             if not watch.active:
                 _fail(f"watch {name!r} was removed")
         names = [name]
-    with c.client() as client:
-        run_id, results = discover.run_recorded(c.engine, client, c.settings, names)
+    try:
+        with c.client() as client:
+            run_id, results = discover.run_recorded(c.engine, client, c.settings, names)
+    except sync_engine.SyncBusy as exc:
+        _fail(str(exc), code=1)
     failed = [r for r in results if r.outcome != "ok"]
     if json_:
         outcome = discover.outcome_of(results)

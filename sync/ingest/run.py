@@ -365,6 +365,14 @@ def run_sync(
     searches use it, so that their new matches are fetched in the same run).
     One sync runs per database at a time: SyncBusy says when another one is running.
     """
+    with sync_lock(engine), _gc_frozen():
+        return _run_locked(engine, client, batch_size, full, trigger, progress, before_fetch)
+
+
+@contextmanager
+def sync_lock(engine: Engine) -> Iterator[None]:
+    """The one lock of the writers of versions (a sync, or a mirror run outside a sync):
+    SyncBusy when another holds it."""
     with ExitStack() as held:
         try:
             held.enter_context(exclusive(engine, "sync"))
@@ -373,8 +381,7 @@ def run_sync(
                 f"another sync is running on this database ({exc}); nothing was fetched: "
                 "try again when it has finished"
             ) from None
-        held.enter_context(_gc_frozen())
-        return _run_locked(engine, client, batch_size, full, trigger, progress, before_fetch)
+        yield
 
 
 @contextmanager

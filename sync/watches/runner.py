@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import logging
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -352,9 +353,24 @@ def run_recorded(
     names: list[str] | None = None,
     trigger: str = "cli",
 ) -> tuple[int, list[WatchResult]]:
-    """`trialwatch watch run`: run watches outside a sync, accounted for as a SyncRun."""
+    """`trialwatch watch run`: run watches outside a sync, accounted for as a SyncRun.
+
+    A mirror among them writes versions, as a sync does: the sync's lock is held for the run
+    (SyncBusy when a sync, the daemon's or another mirror run holds it).
+    """
+    from sync.watches import mirror  # it builds on this module
+
     with session_scope(engine) as session:
         sync_config_watches(session, settings.watches)
+    mirrors = mirror.mirror_names(engine)
+    writes = bool(mirrors & set(names)) if names is not None else bool(mirrors)
+    with sync_engine.sync_lock(engine) if writes else nullcontext():
+        return _run_recorded(engine, client, names, trigger)
+
+
+def _run_recorded(
+    engine: Engine, client: CtgovClient, names: list[str] | None, trigger: str
+) -> tuple[int, list[WatchResult]]:
     start = client.requests
     results: list[WatchResult] = []
     account = _Account()

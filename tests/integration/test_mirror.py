@@ -274,3 +274,31 @@ def test_pages_of_large_records_shrink_to_the_byte_budget(
     # run over when its records are larger than the page before's).
     later = [size for _n, size in seen[1:]]
     assert sum(later) / len(later) < 1.5 * budget, later
+
+
+def test_watch_run_of_a_mirror_refuses_while_a_sync_runs(
+    cli: Any, db_url: str, fake_ctgov: FakeRegistry
+) -> None:
+    """A mirror run outside a sync writes versions too: while a sync holds the database's sync
+    lock, `watch run` of a mirror refuses as a second sync does; a plain watch still runs."""
+    from models import db
+    from sync.store import locks
+
+    fill(fake_ctgov, 30)
+    assert cli("watch", "add", "everything", "--mirror").exit_code == 0
+    assert cli("watch", "add", "carnk", "--term", "CAR-NK").exit_code == 0
+    engine = db.make_engine(db_url)
+    try:
+        with locks.exclusive(engine, "sync"):
+            second = cli("sync")
+            ran = cli("watch", "run", "everything")
+            assert ran.exit_code == second.exit_code == 1, ran.stderr
+            assert "another sync is running" in ran.stderr
+            assert cli("watch", "run", "carnk").exit_code == 0  # writes no versions
+            with session_scope(engine) as s:
+                assert s.exec(select(func.count()).select_from(Snapshot)).one() == 0
+        after = cli("watch", "run", "everything", "--json")
+        assert after.exit_code == 0, after.stderr
+        assert after.json()["watches"][0]["fetched"] == 30
+    finally:
+        engine.dispose()
