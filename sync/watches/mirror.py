@@ -85,6 +85,9 @@ class MirrorResult(WatchResult):
     complete: bool = False
     reconciled: bool = False
 
+    def stored(self) -> tuple[int, int, int]:
+        return self.fetched, self.new_versions, self.changes
+
 
 @dataclass
 class _State:

@@ -56,6 +56,10 @@ class WatchResult:
     requests: int = 0
     error: str | None = None
 
+    def stored(self) -> tuple[int, int, int]:
+        """(studies fetched, new versions, changes) this run stored: a search stores none."""
+        return 0, 0, 0
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
@@ -337,6 +341,12 @@ def sync_hook(
                 data_timestamp=summary.data_timestamp,
             ):
                 summary.watches.append(result.to_dict())
+                # A mirror fetches and stores for the run: its totals are the run's too (and
+                # the SyncRun's, which `status` shows), counted once, here.
+                fetched, new_versions, changes = result.stored()
+                summary.fetched += fetched
+                summary.new_versions += new_versions
+                summary.changes += changes
                 if result.outcome != RunOutcome.OK:
                     summary.errors.append(f"watch {result.name}: {result.error}")
         finally:

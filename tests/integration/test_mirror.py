@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import col, func, select
 
-from models import Change, Snapshot, Trial, WatchEvent
+from models import Change, Snapshot, SyncRun, Trial, WatchEvent
 from models.db import session_scope
 from sync.config import ApiSettings, Settings
 from sync.ingest import run as sync_engine
@@ -95,6 +95,11 @@ def test_whole_registry_load_then_daily_delta_then_idle(
     assert not [r for r in fake_ctgov.requests if "filter.ids" in r.params]
     result = first.watches[0]
     assert result["mirror"] and result["complete"] and result["fetched"] == N
+    # The mirror's work is the run's: in its totals and in the SyncRun row `status` shows.
+    assert (first.fetched, first.new_versions) == (N, N)
+    with session_scope(engine) as s:
+        run = s.get(SyncRun, first.run_id)
+        assert run is not None and (run.fetched, run.new_versions) == (N, N)
     assert result["entered"] == []  # a first load announces nobody: it is the whole scope
     assert counts(engine) == (N, N, N)
     with session_scope(engine) as s:
@@ -119,6 +124,7 @@ def test_whole_registry_load_then_daily_delta_then_idle(
     assert any("RANGE[2026-11-19,MAX]" in w for w in windows), windows
     d = delta.watches[0]
     assert (d["mode"], d["new_versions"], d["entered"]) == ("delta", 3, ["NCT90000241"])
+    assert (delta.new_versions, delta.changes) == (3, d["changes"]) and delta.changes >= 2
     with session_scope(engine) as s:
         status_changes = s.exec(
             select(func.count()).select_from(Change).where(Change.path.contains("overallStatus"))  # type: ignore[union-attr]
