@@ -22,6 +22,7 @@ from sync.core.states import RegistryState, RunKind, RunOutcome
 from sync.core.util import Progress, chunks
 from sync.ingest import freshness
 from sync.ingest.freshness import META_DATA_TIMESTAMP as META_DATA_TIMESTAMP
+from sync.ingest.freshness import MIRROR_SOURCE_PREFIX
 from sync.registry.client import ApiError, ApiHTTPError, CtgovClient, Moved, NotFound
 from sync.store import snapshots as store
 from sync.store.locks import Busy, exclusive
@@ -67,6 +68,15 @@ def track(
             added.append(nct)
         elif not trial.active:
             trial.active = True
+            session.add(trial)
+            added.append(nct)
+        elif trial.source.startswith(MIRROR_SOURCE_PREFIX) and not source.startswith(
+            MIRROR_SOURCE_PREFIX
+        ):
+            # A study a mirror brought, now tracked in its own right: fetched by ID from now
+            # on too, so removing the mirror does not stop it (an equal record fetched twice
+            # in a run is no second version).
+            trial.source = source
             session.add(trial)
             added.append(nct)
         else:

@@ -308,3 +308,33 @@ def test_watch_run_of_a_mirror_refuses_while_a_sync_runs(
         assert after.json()["watches"][0]["fetched"] == 30
     finally:
         engine.dispose()
+
+
+def test_a_mirrored_study_tracked_in_its_own_right_outlives_the_mirror(
+    cli: Any, fake_ctgov: FakeRegistry
+) -> None:
+    fill(fake_ctgov, 30)
+    assert cli("watch", "add", "everything", "--mirror").exit_code == 0
+    assert cli("sync").exit_code == 0
+    study = "NCT90000007"
+    added = cli("add", study, "--json")
+    assert added.exit_code == 0, added.stderr
+    rows = {r["nct_id"]: r for r in cli("list", "--json").json()}
+    assert rows[study]["source"] == "manual" and rows["NCT90000008"]["source"].startswith("mirror:")
+    # While the mirror runs, an update reaches it once: by the mirror's delta and by ID alike.
+    fake_ctgov.bump()
+    changed = registry_study(7, fake_ctgov.data_timestamp[:10])
+    changed["protocolSection"]["statusModule"]["overallStatus"] = "SUSPENDED"
+    fake_ctgov.put(changed)
+    assert cli("sync").exit_code == 0
+    versions = [h["version"] for h in cli("history", study, "--json").json() if h["fetched"]]
+    assert versions == [1, 2], versions
+    # Without the mirror, the tracked study is still kept current; the others are not.
+    assert cli("watch", "remove", "everything").exit_code == 0
+    fake_ctgov.bump()
+    again = registry_study(7, fake_ctgov.data_timestamp[:10])
+    again["protocolSection"]["statusModule"]["overallStatus"] = "TERMINATED"
+    fake_ctgov.put(again)
+    assert cli("sync").exit_code == 0
+    shown = cli("show", study, "--json").json()
+    assert shown["status"] == "TERMINATED" and shown["latest_version"] == 3, shown
