@@ -313,7 +313,7 @@ def watch_members(session: Session, name: str) -> list[str]:
 def watch_page(session: Session, name: str) -> dict[str, Any]:
     from sync.watches.definitions import describe, events, member_rows, watch_rows
 
-    rows = {w.name: w for w in watch_rows(session, include_inactive=True)}
+    rows = {w.name: w for w in watch_rows(session, include_inactive=True, name=name)}
     if name not in rows:
         raise UnknownWatch(f"no watch named {name!r}")
     members = member_rows(session, name)
