@@ -32,8 +32,9 @@ class Trial(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     nct_id: str = Field(max_length=11, unique=True, index=True)
     active: bool = Field(default=True)
-    # Why it is tracked: "manual", "config", or "watch:<name>".
-    source: str = Field(default="manual", max_length=200)
+    # Why it is tracked: "manual", "config", "watch:<name>" or "mirror:<name>". Indexed for
+    # the trials one watch made tracked (migration 0004).
+    source: str = Field(default="manual", max_length=200, index=True)
     added_at: datetime = Field(default_factory=utcnow)
     # "unknown" until first fetched, then "found", "not_found" or "alias".
     registry_state: str = Field(default="unknown", max_length=20)
@@ -64,7 +65,8 @@ class Snapshot(SQLModel, table=True):
     __table_args__ = (sa.UniqueConstraint("trial_id", "version", name="uq_snapshot_trial_version"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    trial_id: int = Field(foreign_key="trial.id", index=True)
+    # No index of its own: uq_snapshot_trial_version begins with it (migration 0004).
+    trial_id: int = Field(foreign_key="trial.id")
     version: int
     fetched_at: datetime = Field(default_factory=utcnow)
     content_hash: str = Field(max_length=64)

@@ -219,15 +219,23 @@ def remove_watch(session: Session, name: str, declared: set[str]) -> Watch:
 # -- read views --------------------------------------------------------------------------------
 
 
-def watch_rows(session: Session, include_inactive: bool = False) -> list[WatchRow]:
-    counts = dict(
-        session.exec(  # type: ignore[call-overload]
-            select(WatchMatch.watch_id, func.count())
-            .where(col(WatchMatch.left_at).is_(None))
-            .group_by(col(WatchMatch.watch_id))
-        ).all()
+def watch_rows(
+    session: Session, include_inactive: bool = False, name: str | None = None
+) -> list[WatchRow]:
+    """The watches (or only the one named) with their current member counts."""
+    counted = (
+        select(WatchMatch.watch_id, func.count())
+        .where(col(WatchMatch.left_at).is_(None))
+        .group_by(col(WatchMatch.watch_id))
     )
     q = select(Watch).order_by(col(Watch.name))
+    if name is not None:
+        # One watch's page counts its own members, not a mirror's 500,000 beside them.
+        counted = counted.where(
+            col(WatchMatch.watch_id).in_(select(Watch.id).where(Watch.name == name))
+        )
+        q = q.where(Watch.name == name)
+    counts = dict(session.exec(counted).all())  # type: ignore[call-overload]
     if not include_inactive:
         q = q.where(col(Watch.active).is_(True))
     return [
