@@ -120,10 +120,29 @@ def _usage_hint(exc: Exception) -> str:
     return f"{message} (see: {ctx.command_path} --help)"
 
 
-def main() -> None:
-    """Console entry point: user errors (usage, config) become one line and exit code 2, a
-    database that cannot be used one line and exit code 1; never a traceback for them."""
+def _database_error(exc: Exception) -> tuple[str, int] | None:
+    """The line and exit code for a database error: 2 for a database this trialwatch cannot
+    use as it is (a missing driver, not a database, a newer schema, read-only for a command
+    that writes), 1 for one that failed now (a server that cannot be reached); None for an
+    error that is not the database's."""
     import sqlalchemy.exc
+
+    from sync.store import database as db
+
+    if isinstance(exc, db.DatabaseUnusable):
+        return str(exc), 2
+    if isinstance(exc, sqlalchemy.exc.DBAPIError) and (read_only := db.read_only_write(exc)):
+        return read_only, 2
+    if isinstance(exc, sqlalchemy.exc.OperationalError):
+        first = (str(exc.orig or exc).strip().splitlines() or ["unknown error"])[0]
+        return f"the database cannot be used: {first}", 1
+    return None
+
+
+def main() -> None:
+    """Console entry point: user errors (usage, config, a database that cannot be used as it
+    is) become one line and exit code 2, a database server that cannot be reached one line and
+    exit code 1; never a traceback for them."""
 
     click_exception, usage_error = _click_classes()
     try:
@@ -143,13 +162,15 @@ def main() -> None:
     except (KeyboardInterrupt, typer.Abort):
         err.print("interrupted")
         sys.exit(130)
-    except sqlalchemy.exc.OperationalError as exc:
-        first = (str(exc.orig or exc).strip().splitlines() or ["unknown error"])[0]
-        _one_line(f"the database cannot be used: {first}")
-        sys.exit(1)
     except OSError as exc:
         if exc.filename is None:
             raise
         _one_line(f"{exc.strerror or exc}: {exc.filename}")
         sys.exit(2)
+    except Exception as exc:
+        said = _database_error(exc)
+        if said is None:
+            raise
+        _one_line(said[0])
+        sys.exit(said[1])
     sys.exit(code if isinstance(code, int) else 0)
