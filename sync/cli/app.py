@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import logging
 import re
+import signal
 import sys
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 
@@ -26,6 +27,7 @@ from sync.cli.common import (
     out,
 )
 from sync.config import ConfigError
+from sync.core.stops import Stopped, raise_stopped
 
 app = typer.Typer(
     name="trialwatch",
@@ -139,12 +141,26 @@ def _database_error(exc: Exception) -> tuple[str, int] | None:
     return None
 
 
+def _interrupted(exc: Stopped) -> NoReturn:
+    """One line for a command stopped by a signal (what became of a run under way, when one
+    was), and the shell's exit code for it: 128 + the signal's number (130, 143)."""
+    notes = getattr(exc, "__notes__", None) or ["nothing was left half-done"]
+    err.print(f"interrupted: {notes[-1]}", highlight=False, markup=False)
+    named = signal.Signals.__members__.get(exc.signal_name)
+    sys.exit(128 + named.value if named else 1)
+
+
 def main() -> None:
     """Console entry point: user errors (usage, config, a database that cannot be used as it
     is) become one line and exit code 2, a database server that cannot be reached one line and
     exit code 1; never a traceback for them."""
 
     click_exception, usage_error = _click_classes()
+    # Ctrl-C and SIGTERM as Stopped, not KeyboardInterrupt (which Typer turns into a silent
+    # exit 130) nor the default end without a word: the run under way is recorded as failed,
+    # and the command ends below with one line (the daemon and `serve` install their own).
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, raise_stopped)
     try:
         code = app(standalone_mode=False, prog_name="trialwatch")
     except usage_error as exc:
@@ -159,8 +175,10 @@ def main() -> None:
     except ConfigError as exc:
         _one_line(str(exc))
         sys.exit(2)
+    except Stopped as exc:
+        _interrupted(exc)
     except (KeyboardInterrupt, typer.Abort):
-        err.print("interrupted")
+        err.print("interrupted", highlight=False)
         sys.exit(130)
     except OSError as exc:
         if exc.filename is None:
