@@ -185,4 +185,6 @@ def test_installed_wheel_from_an_empty_folder(
     assert "sync run 3 ok" in daemon.stderr and "one cycle done" in daemon.stderr
     assert tw.json("list")[1]["latest_version"] == 2
     status = tw("status").stdout
-    assert "daemon: stopped" in status or "daemon" in status
+    assert "daemon: stopped" in status
+    if backend == "sqlite":
+        assert f"database: sqlite:///{db_file}" in status
