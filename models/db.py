@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cache
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +19,9 @@ from sqlmodel import Session
 from alembic import command
 from models import usable
 
-ROOT = Path(__file__).resolve().parent.parent
-ALEMBIC_DIR = ROOT / "alembic"
+# The migrations: the top-level alembic/ of the source tree, linked and installed as
+# models/migrations (see pyproject.toml), so an installed trialwatch finds them in any folder.
+MIGRATIONS = "models.migrations"
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
@@ -94,9 +97,34 @@ def session_scope(engine: Engine) -> Iterator[Session]:
             raise
 
 
+class MigrationsMissing(RuntimeError):
+    """The migrations are not installed with this trialwatch (a broken or stale install)."""
+
+
+@cache
+def migrations_dir() -> Path:
+    """The folder of the migration scripts (env.py, versions/), found through importlib.resources.
+
+    It has no __init__.py (a namespace package): one in the top-level alembic/ would shadow the
+    Alembic library whenever the checkout is on sys.path. Installed from a wheel (or editable),
+    its files are plain files on disk, which Alembic needs.
+    """
+    missing = MigrationsMissing(
+        f"the database migrations ({MIGRATIONS}) are not installed with this trialwatch; "
+        "reinstall it (from a checkout: make install)"
+    )
+    try:
+        env = resources.files(MIGRATIONS).joinpath("env.py")
+    except ModuleNotFoundError:
+        raise missing from None
+    if not isinstance(env, Path) or not env.is_file():
+        raise missing
+    return env.parent
+
+
 def alembic_config(engine: Engine | None = None) -> Config:
     cfg = Config()
-    cfg.set_main_option("script_location", str(ALEMBIC_DIR))
+    cfg.set_main_option("script_location", str(migrations_dir()))
     if engine is not None:
         cfg.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False))
     return cfg

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import sqlalchemy as sa
 import typer
 from rich.text import Text
 
@@ -79,15 +80,22 @@ def sync(
         raise typer.Exit(1)
 
 
+def _where(url: str | sa.URL) -> str:
+    """The database as the user would name it: its URL (the password hidden)."""
+    return sa.make_url(url).render_as_string(hide_password=True)
+
+
 def status(typer_ctx: typer.Context, json_: JsonOpt = False) -> None:
-    """Show the last runs and their outcome."""
+    """Show the database, the last runs and their outcome."""
     c = ctx_of(typer_ctx)
     with c.session() as session:
         report = status_report(session)
+    where = _where(c.settings.database_url_resolved)
     if json_:
-        print_json(report.to_dict())
+        print_json({"database": where, **report.to_dict()})
         return
     runs, rejected = report.runs, report.rejected
+    out.print(f"database: {where}", highlight=False)
     for line in status_lines(report.status):
         out.print(line, highlight=False)
     if rejected:
@@ -139,7 +147,7 @@ def db_upgrade(typer_ctx: typer.Context, json_: JsonOpt = False) -> None:
     before = db.current_revision(eng)
     db.upgrade(eng)
     after = db.current_revision(eng)
-    where = eng.url.render_as_string(hide_password=True)
+    where = _where(eng.url)
     if json_:
         print_json({"revision": after, "previous": before, "database": where})
         return
