@@ -8,13 +8,15 @@ from sqlmodel import Session
 
 from models.db import session_scope
 from sync.config import Settings
-from sync.ingest.run import seed_from_config
 from sync.watches.definitions import sync_config_watches
 
 
 def apply_config(session: Session, settings: Settings) -> None:
     """Track the config's trials never seen (a removed one stays removed) and make the Watch
     table agree with its [[watches]]: what `list` or the daemon read then matches the file."""
+    # Here, not above: the sync engine brings the HTTP client, which a read command never uses.
+    from sync.ingest.run import seed_from_config
+
     seed_from_config(session, settings.trials)
     sync_config_watches(session, settings.watches)
 
