@@ -51,6 +51,10 @@ def _setup(tmp: Path, trials: int) -> dict[str, str]:
     config.write_text("")
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRIALWATCH_")}
     env.update(TRIALWATCH_CONFIG=str(config), TRIALWATCH_DATABASE_URL=url)
+    # Bytecode as an installed package has it (pip compiles on install): a checkout run with
+    # PYTHONDONTWRITEBYTECODE would compile trialwatch's own modules on every start.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["PYTHONPYCACHEPREFIX"] = str(tmp / "pycache")
     return env
 
 
