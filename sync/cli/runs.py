@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import sqlalchemy as sa
 import typer
 from rich.text import Text
 
+from sync.cli import lazy
 from sync.cli.common import (
     JsonOpt,
     ctx_of,
@@ -18,9 +19,15 @@ from sync.cli.common import (
 )
 from sync.cli.table import Col, fit_table
 from sync.daemon.status import status_lines, status_report
-from sync.ingest import run as sync_engine
 from sync.store import database as db
-from sync.watches import runner as discover
+
+if TYPE_CHECKING:
+    from sync.ingest import run as sync_engine
+    from sync.watches import runner as discover
+else:
+    # sync only: status and db upgrade need neither the engine nor its HTTP client.
+    sync_engine = lazy.module("sync.ingest.run")
+    discover = lazy.module("sync.watches.runner")
 
 
 def print_summary(summary: sync_engine.SyncSummary) -> None:
