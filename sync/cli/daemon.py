@@ -187,6 +187,12 @@ def digest(
             fail(f"--out: cannot write {out_file}: {exc.strerror or exc}")
         err.print(f"wrote {out_file}: {dg.headline(data)}", highlight=False)
     else:
+        if fmt == "md":
+            # Read in a terminal or a pipe: wrapped to the width (the file and mails keep
+            # their lines; Markdown renders both the same).
+            from sync.cli.table import fit_markdown
+
+            text = fit_markdown(text, out.width)
         sys.stdout.write(text)
     if not data["health"]["clean"] and fmt != "json":
         err.print(f"[yellow]warning:[/yellow] {data['health']['note']}", highlight=False)
