@@ -236,7 +236,10 @@ def ack(
         out.print(f"acknowledged {n} change{'s' if n != 1 else ''}"
                   + (f" and {result.watch_events} watch events" if result.watch_events else ""))
         if result.already:
-            out.print(f"already acknowledged: {', '.join(map(str, result.already))}")
+            from sync.cli.table import print_wrapped
+
+            print_wrapped(out, f"already acknowledged: {', '.join(map(str, result.already))}",
+                          hang=2)
         for cid in result.unknown:
             err.print(f"no change with ID {cid}")
     if result.unknown and not result.acknowledged and not result.already:
