@@ -262,11 +262,17 @@ def notify_test(typer_ctx: typer.Context, json_: JsonOpt = False) -> None:
         print_json([{"channel": o.channel, "status": o.status, "error": o.error}
                     for o in outcomes])  # fmt: skip
     else:
+        from rich.text import Text
+
+        from sync.cli.table import print_wrapped
+
         for o in outcomes:
+            # A channel is a URL: folded, not cut, when it is longer than the width.
             if o.status == "sent":
-                out.print(f"sent: {o.channel}", highlight=False)
+                print_wrapped(out, Text(f"sent: {o.channel}"), hang=2)
             else:
-                out.print(f"[red]failed:[/red] {o.channel}: {o.error}", highlight=False)
+                failed = Text("failed:", style="red") + Text(f" {o.channel}: {o.error}")
+                print_wrapped(out, failed, hang=2)
     if any(o.status != "sent" for o in outcomes):
         raise typer.Exit(1)
 
