@@ -26,7 +26,12 @@ def _captures() -> dict[str, list[dict[str, Any]]]:
     }
 
 
-def _outputs(cli, fake, tmp_path) -> dict[str, str]:  # type: ignore[no-untyped-def]
+HELP = ["", "add", "list", "show", "history", "diff", "sync", "status", "similar", "daemon",
+        "digest", "ack", "backfill", "export", "serve", "db upgrade", "watch", "watch add",
+        "watch list", "watch run", "watch members", "watch events", "notify test"]
+
+
+def _outputs(cli, fake, tmp_path, webhook) -> dict[str, str]:  # type: ignore[no-untyped-def]
     """Run every command that prints text; {command line: stdout}."""
     runs: dict[str, str] = {}
 
@@ -93,6 +98,13 @@ def _outputs(cli, fake, tmp_path) -> dict[str, str]:  # type: ignore[no-untyped-
     fake.bump()
     run("sync", "--full", code=1)
     run("status")
+    # Notifications: one channel answering, then failing; every command's help.
+    cli.env = {**cli.env, "TRIALWATCH_NOTIFY_URLS": webhook.url}
+    run("notify", "test")
+    webhook.fail_first = 1
+    run("notify", "test", code=1)
+    for path in HELP:
+        run(*path.split(), "--help")
     return runs
 
 
@@ -104,8 +116,8 @@ def _too_long(runs: dict[str, str], width: int) -> dict[str, list[str]]:
     }
 
 
-def test_every_command_fits_80_columns_in_a_pipe(cli, fake_ctgov, tmp_path) -> None:
-    runs = _outputs(cli, fake_ctgov, tmp_path)
+def test_every_command_fits_80_columns_in_a_pipe(cli, fake_ctgov, tmp_path, webhook) -> None:
+    runs = _outputs(cli, fake_ctgov, tmp_path, webhook)
     too_long = _too_long(runs, 80)
     assert not too_long, "\n".join(
         f"{cmd}: {len(lines)} lines too long, e.g. {max(lines, key=len)!r}"
@@ -131,11 +143,13 @@ def test_every_command_fits_80_columns_in_a_pipe(cli, fake_ctgov, tmp_path) -> N
 
 
 @pytest.mark.parametrize("width", [120])
-def test_the_terminal_width_is_used(cli, fake_ctgov, tmp_path, monkeypatch, width: int) -> None:
+def test_the_terminal_width_is_used(
+    cli, fake_ctgov, tmp_path, webhook, monkeypatch, width: int
+) -> None:
     from sync.cli.common import out
 
     monkeypatch.setattr(out, "_width", width)  # as a terminal of that width sets it
-    runs = _outputs(cli, fake_ctgov, tmp_path)
+    runs = _outputs(cli, fake_ctgov, tmp_path, webhook)
     too_long = _too_long(runs, width)
     assert not too_long, {cmd: lines[:2] for cmd, lines in too_long.items()}
     # The room is used: some lines are longer than 80 columns, none longer than the width.
