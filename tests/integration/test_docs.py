@@ -47,6 +47,16 @@ def test_the_manual_builds_with_strict(tmp_path: Path) -> None:
     assert (tmp_path / "site" / "img" / "digest.png").is_file()
 
 
+def test_the_readme_is_a_front_door() -> None:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert text.count("\n") < README_MAX_LINES
+    for page in re.findall(r"\]\((docs/[^)#]+)", text):
+        assert (ROOT / page).is_file(), page
+    # The screenshots live in docs/img/ (the manual's and the README's pictures).
+    for image in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text):
+        assert (ROOT / image).is_file(), image
+
+
 # -- the command reference -------------------------------------------------------------------
 
 
