@@ -59,7 +59,7 @@ lint: install
 
 # The manual: docs/ built by MkDocs (Material) into site/; `mkdocs serve` previews it.
 docs: install
-	$(BIN)/mkdocs build --strict
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .cache site
