@@ -29,8 +29,8 @@ SKIPPED = {
     "and `daemon --serve` as processes and stops them with SIGTERM",
     "daemon --serve": "serves until stopped; tests/integration/test_web_serve.py runs it",
     "make test": "runs this suite itself",
-    "pip wheel": "builds the wheel and installs it into a fresh venv: the installed-wheel test in "
-    "CI runs these steps outside the tree, from an empty folder",
+    "pip wheel": "builds the wheel and installs it into a fresh venv: tests/outside/test_wheel.py "
+    "does that outside the tree and runs the installed trialwatch from an empty folder",
     "db.example.org": "needs a PostgreSQL server of that name; every command of this suite runs "
     "on PostgreSQL too (TRIALWATCH_TEST_DATABASE_URL)",
 }
