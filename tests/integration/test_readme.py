@@ -68,6 +68,13 @@ def _skip_of(lines: list[str]) -> str | None:
 
 # The pages with a block to run: one test each (a page without one has nothing to check here).
 RUN_PAGES = [p for p in PAGES if any(_skip_of(lines) is None for _, lines in _blocks(p))]
+# The README on both databases; the manual's pages on SQLite (each page seeds a database of its
+# own, about 4 s: every command's PostgreSQL side is tested by its own tests).
+RUNS = [
+    pytest.param(page, db, id=f"{db}-{_name(page)}")
+    for page in RUN_PAGES
+    for db in (("sqlite", "postgresql") if page == README else ("sqlite",))
+]
 
 
 def test_the_readme_and_the_manual_have_command_blocks_each_run_or_skipped_with_a_reason() -> None:
@@ -126,7 +133,7 @@ def _run_line(cli, where: str, line: str, env: dict[str, str], cwd: Path) -> Non
     assert "Traceback" not in r.stdout + r.stderr
 
 
-@pytest.mark.parametrize("page", RUN_PAGES, ids=_name)
+@pytest.mark.parametrize(("page", "db_url"), RUNS, indirect=["db_url"])
 def test_every_block_runs(cli, fake_ctgov, tmp_path: Path, page: Path) -> None:  # type: ignore[no-untyped-def]
     _seed(cli, fake_ctgov)
     ran = 0
