@@ -113,7 +113,7 @@ def status(typer_ctx: typer.Context, json_: JsonOpt = False) -> None:
         print_json({"database": where, **report.to_dict()})
         return
     runs, rejected = report.runs, report.rejected
-    out.print(f"database: {where}", highlight=False)
+    print_wrapped(out, Text(where), "database: ")
     for line in status_lines(report.status):
         print_wrapped(out, line, hang=2)
     if rejected:
