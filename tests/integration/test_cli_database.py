@@ -148,3 +148,19 @@ def test_a_read_only_database_that_needs_an_upgrade_says_so(tmp_path: Path) -> N
         f"{(head_revision() or '')[:4]}) but {path} is read-only for this user: run trialwatch "
         "db upgrade as a user who may write it"
     ), line
+
+
+def test_a_read_only_postgresql_database_reads_and_refuses_writes(
+    tmp_path: Path, pg_database: str
+) -> None:
+    env = _env(tmp_path, pg_database)
+    assert tw("add", "NCT00000102", env=env).returncode == 0
+    # A standby, or a role whose transactions are read-only: what the server says is kept.
+    read_only = {**env, "PGOPTIONS": "-c default_transaction_read_only=on"}
+    listed = tw("list", env=read_only)
+    assert listed.returncode == 0 and "NCT00000102" in listed.stdout, listed.stderr
+    line = _one_line(tw("add", "NCT00000103", env=read_only))
+    assert line == (
+        "error: this command writes to the database, which is read-only for this user "
+        "(cannot execute INSERT in a read-only transaction); commands that only read still work"
+    )
