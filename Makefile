@@ -51,6 +51,7 @@ bench: install
 	$(BIN)/python -m bench.export
 	$(BIN)/python -m bench.mirror
 	$(BIN)/python -m bench.explain
+	$(BIN)/python -m bench.cli
 
 lint: install
 	$(BIN)/ruff check sync models tests bench

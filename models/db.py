@@ -4,21 +4,27 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cache
+from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from alembic import command
 from models import usable
 
-ROOT = Path(__file__).resolve().parent.parent
-ALEMBIC_DIR = ROOT / "alembic"
+if TYPE_CHECKING:
+    from alembic.config import Config
+
+# The migrations: the top-level alembic/ of the source tree, linked and installed as
+# models/migrations (see pyproject.toml), so an installed trialwatch finds them in any folder.
+MIGRATIONS = "models.migrations"
+# The newest migration's revision, known without importing Alembic (a third of a second of
+# CPU): every command compares the database with it, and only a database that differs pays
+# for Alembic. A test checks it against the migration scripts' own head.
+HEAD_REVISION = "0004_i17_query_indexes"
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
@@ -94,9 +100,36 @@ def session_scope(engine: Engine) -> Iterator[Session]:
             raise
 
 
+class MigrationsMissing(RuntimeError):
+    """The migrations are not installed with this trialwatch (a broken or stale install)."""
+
+
+@cache
+def migrations_dir() -> Path:
+    """The folder of the migration scripts (env.py, versions/), found through importlib.resources.
+
+    It has no __init__.py (a namespace package): one in the top-level alembic/ would shadow the
+    Alembic library whenever the checkout is on sys.path. Installed from a wheel (or editable),
+    its files are plain files on disk, which Alembic needs.
+    """
+    missing = MigrationsMissing(
+        f"the database migrations ({MIGRATIONS}) are not installed with this trialwatch; "
+        "reinstall it (from a checkout: make install)"
+    )
+    try:
+        env = resources.files(MIGRATIONS).joinpath("env.py")
+    except ModuleNotFoundError:
+        raise missing from None
+    if not isinstance(env, Path) or not env.is_file():
+        raise missing
+    return env.parent
+
+
 def alembic_config(engine: Engine | None = None) -> Config:
+    from alembic.config import Config
+
     cfg = Config()
-    cfg.set_main_option("script_location", str(ALEMBIC_DIR))
+    cfg.set_main_option("script_location", str(migrations_dir()))
     if engine is not None:
         cfg.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False))
     return cfg
@@ -104,6 +137,8 @@ def alembic_config(engine: Engine | None = None) -> Config:
 
 def current_revision(engine: Engine) -> str | None:
     """The database's schema revision; DatabaseUnusable for a file that is not a database."""
+    from alembic.runtime.migration import MigrationContext
+
     try:
         with engine.connect() as conn:
             return MigrationContext.configure(conn).get_current_revision()
@@ -119,17 +154,38 @@ def _check_known(current: str | None) -> None:
     (most often: a newer trialwatch upgraded it)."""
     if current is None:
         return
+    from alembic.script import ScriptDirectory
+
     script = ScriptDirectory.from_config(alembic_config())
     if current not in {r.revision for r in script.walk_revisions()}:
         raise usable.unknown_revision(current, script.get_current_head())
 
 
+def stored_revision(engine: Engine) -> str | None:
+    """The database's revision read directly (None for a new database), without Alembic;
+    DatabaseUnusable for a file that is not a database."""
+    try:
+        with engine.connect() as conn:
+            if not sa.inspect(conn).has_table("alembic_version"):
+                return None
+            return conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+    except sa.exc.DatabaseError as exc:
+        unusable = usable.not_a_database(usable.sqlite_path(engine.url), exc)
+        if unusable is None:
+            raise
+        raise unusable from None
+
+
 def head_revision() -> str | None:
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Run the Alembic migrations up to revision (head by default)."""
+    from alembic import command
+
     _check_known(current_revision(engine))
     cfg = alembic_config(engine)
     with engine.begin() as conn:
@@ -138,6 +194,8 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 
 
 def downgrade(engine: Engine, revision: str = "base") -> None:
+    from alembic import command
+
     cfg = alembic_config(engine)
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
@@ -146,7 +204,10 @@ def downgrade(engine: Engine, revision: str = "base") -> None:
 
 def ensure_schema(engine: Engine) -> None:
     """Upgrade when the database is not at head (a new database, or an older schema);
-    DatabaseUnusable when it cannot be (newer, or read-only for this process)."""
+    DatabaseUnusable when it cannot be (newer, or read-only for this process). A database at
+    HEAD_REVISION is left alone without importing Alembic."""
+    if stored_revision(engine) == HEAD_REVISION:
+        return
     current, head = current_revision(engine), head_revision()
     if current == head:
         return

@@ -7,27 +7,44 @@ import logging
 import re
 import signal
 import sys
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
 from sync import __version__
-from sync.cli import backfill as cli_history
-from sync.cli import daemon as cli_daemon
-from sync.cli import export as cli_export
 from sync.cli import help as cli_help
-from sync.cli import runs as cli_runs
-from sync.cli import trials as cli_trials
-from sync.cli import watch as cli_watch
-from sync.cli import web as cli_web
+from sync.cli import lazy
 from sync.cli.common import (
     Ctx,
     err,
     fail,
     out,
 )
-from sync.config import ConfigError
 from sync.core.stops import Stopped, raise_stopped
+
+if TYPE_CHECKING:
+    import sync.config as sync_config
+else:
+    # Imported when an error reaches their `except` clause: `--version` imports neither.
+    sync_config = lazy.module("sync.config")
+
+# The commands, one module per group, in the order `--help` lists them; a module is imported
+# when one of its commands runs.
+_MODULES = {
+    "sync.cli.trials": ("add", "remove", "list", "show", "history", "diff"),
+    "sync.cli.runs": ("sync", "status", "db"),
+    "sync.cli.watch": ("watch", "similar"),
+    "sync.cli.daemon": ("daemon", "digest", "ack", "notify"),
+    "sync.cli.backfill": ("backfill",),
+    "sync.cli.export": ("export",),
+    "sync.cli.web": ("serve",),
+}
+
+
+class _Commands(lazy.LazyGroup):
+    COMMANDS = {name: module for module, names in _MODULES.items() for name in names}
+    finish = staticmethod(cli_help.finish)
+
 
 app = typer.Typer(
     name="trialwatch",
@@ -36,6 +53,7 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
     add_completion=False,
     rich_markup_mode=None,  # see cli_help
+    cls=_Commands,
 )
 
 
@@ -76,20 +94,9 @@ def main_callback(
     typer_ctx.call_on_close(c.close)
     try:
         c.settings  # noqa: B018  (load now: a bad config is one line, exit 2)
-    except ConfigError as exc:
+    except sync_config.ConfigError as exc:
         fail(str(exc))
     typer_ctx.obj = c
-
-
-# The commands, one module per group, in the order `--help` lists them.
-cli_trials.register(app)
-cli_runs.register(app)
-cli_watch.register(app)
-cli_daemon.register(app)
-cli_history.register(app)
-cli_export.register(app)
-cli_web.register(app)
-cli_help.finish(app)
 
 
 def _one_line(message: str) -> None:
@@ -172,7 +179,7 @@ def main() -> None:
     except click_exception as exc:
         _one_line(exc.format_message())  # type: ignore[attr-defined]
         sys.exit(exc.exit_code)  # type: ignore[attr-defined]
-    except ConfigError as exc:
+    except sync_config.ConfigError as exc:
         _one_line(str(exc))
         sys.exit(2)
     except Stopped as exc:

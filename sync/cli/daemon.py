@@ -65,6 +65,14 @@ def daemon(
         bool,
         typer.Option("--serve", help="Also serve the web app (web.host, web.port)."),
     ] = False,
+    once: Annotated[
+        bool,
+        typer.Option(
+            "--once",
+            help="One cycle and stop (a check, and the full sync or digest if one is overdue): "
+            "for a timer or cron job. Exit code 1 if a job failed.",
+        ),
+    ] = False,
 ) -> None:
     """Run in the foreground: freshness checks, full syncs and digests on the configured schedule.
 
@@ -73,6 +81,8 @@ def daemon(
     from sync.daemon import service as daemon_mod
 
     c = ctx_of(typer_ctx)
+    if once and serve:
+        fail("--once and --serve do not go together: the web app is served by `trialwatch serve`")
     verbose = logging.getLogger().isEnabledFor(logging.INFO)
     _daemon_logging(json_, verbose)
     try:
@@ -88,7 +98,7 @@ def daemon(
         web = _start_web(c.settings, c.engine) if serve else None
         runner = daemon_mod.Daemon(c.settings, c.engine)
         try:
-            code = runner.run(lock)
+            code = runner.run(lock, once=once)
         finally:
             if web is not None:
                 web.stop()

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from sync.cli import lazy
 from sync.cli.common import JsonOpt, ctx_of, fail, out, parse_ids, print_json, progress_bar
-from sync.report import export
+
+if TYPE_CHECKING:
+    from sync.report import export
+else:
+    export = lazy.module("sync.report.export")  # DuckDB and PyArrow: for export alone
 
 
 def register(app: typer.Typer) -> None:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
+import sqlalchemy as sa
 import typer
 from rich.text import Text
 
+from sync.cli import lazy
 from sync.cli.common import (
     JsonOpt,
     ctx_of,
@@ -17,9 +19,15 @@ from sync.cli.common import (
 )
 from sync.cli.table import Col, fit_table
 from sync.daemon.status import status_lines, status_report
-from sync.ingest import run as sync_engine
 from sync.store import database as db
-from sync.watches import runner as discover
+
+if TYPE_CHECKING:
+    from sync.ingest import run as sync_engine
+    from sync.watches import runner as discover
+else:
+    # sync only: status and db upgrade need neither the engine nor its HTTP client.
+    sync_engine = lazy.module("sync.ingest.run")
+    discover = lazy.module("sync.watches.runner")
 
 
 def print_summary(summary: sync_engine.SyncSummary) -> None:
@@ -79,15 +87,22 @@ def sync(
         raise typer.Exit(1)
 
 
+def _where(url: str | sa.URL) -> str:
+    """The database as the user would name it: its URL (the password hidden)."""
+    return sa.make_url(url).render_as_string(hide_password=True)
+
+
 def status(typer_ctx: typer.Context, json_: JsonOpt = False) -> None:
-    """Show the last runs and their outcome."""
+    """Show the database, the last runs and their outcome."""
     c = ctx_of(typer_ctx)
     with c.session() as session:
         report = status_report(session)
+    where = _where(c.settings.database_url_resolved)
     if json_:
-        print_json(report.to_dict())
+        print_json({"database": where, **report.to_dict()})
         return
     runs, rejected = report.runs, report.rejected
+    out.print(f"database: {where}", highlight=False)
     for line in status_lines(report.status):
         out.print(line, highlight=False)
     if rejected:
@@ -139,7 +154,7 @@ def db_upgrade(typer_ctx: typer.Context, json_: JsonOpt = False) -> None:
     before = db.current_revision(eng)
     db.upgrade(eng)
     after = db.current_revision(eng)
-    where = eng.url.render_as_string(hide_password=True)
+    where = _where(eng.url)
     if json_:
         print_json({"revision": after, "previous": before, "database": where})
         return

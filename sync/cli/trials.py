@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
 
+from sync.cli import lazy
 from sync.cli.common import (
     JsonOpt,
     ctx_of,
@@ -19,8 +20,12 @@ from sync.cli.common import (
 from sync.cli.events import print_events
 from sync.cli.table import Col, fit_table
 from sync.core.states import RegistryState
-from sync.ingest import run as sync_engine
 from sync.store import views
+
+if TYPE_CHECKING:
+    from sync.ingest import run as sync_engine
+else:
+    sync_engine = lazy.module("sync.ingest.run")  # add and remove: the others only read
 
 
 def add(

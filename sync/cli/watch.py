@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
 
+from sync.cli import lazy
 from sync.cli.common import Ctx, JsonOpt, ctx_of, err, out, parse_ids, print_json
 from sync.cli.common import fail as _fail
 from sync.cli.table import Col, fit_table
-from sync.ingest import run as sync_engine
 from sync.watches import definitions as watches
-from sync.watches import runner as discover
+
+if TYPE_CHECKING:
+    from sync.ingest import run as sync_engine
+    from sync.watches import runner as discover
+else:
+    # watch run only: the others read the database and need no HTTP client.
+    sync_engine = lazy.module("sync.ingest.run")
+    discover = lazy.module("sync.watches.runner")
 
 watch_app = typer.Typer(
     help="Saved searches: similar studies found without typing their IDs.", no_args_is_help=True
