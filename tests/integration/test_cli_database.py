@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 from models.db import head_revision
 from tests.support.cli import tw
+from tests.support.fixtures import reset_pg
 
 
 def _env(tmp_path: Path, url: str) -> dict[str, str]:
@@ -37,6 +38,7 @@ def _one_line(done: subprocess.CompletedProcess[str]) -> str:
 def test_postgresql_urls_as_people_type_them_are_served_by_psycopg(
     tmp_path: Path, pg_database: str, scheme: str
 ) -> None:
+    reset_pg(pg_database)  # the session's database: other tests leave it as they please
     plain = sa.make_url(pg_database).set(drivername=scheme).render_as_string(hide_password=False)
     assert plain.startswith(f"{scheme}://")
     env = _env(tmp_path, plain)
@@ -153,6 +155,7 @@ def test_a_read_only_database_that_needs_an_upgrade_says_so(tmp_path: Path) -> N
 def test_a_read_only_postgresql_database_reads_and_refuses_writes(
     tmp_path: Path, pg_database: str
 ) -> None:
+    reset_pg(pg_database)
     env = _env(tmp_path, pg_database)
     assert tw("add", "NCT00000102", env=env).returncode == 0
     # A standby, or a role whose transactions are read-only: what the server says is kept.
