@@ -167,3 +167,12 @@ def test_a_read_only_postgresql_database_reads_and_refuses_writes(
         "error: this command writes to the database, which is read-only for this user "
         "(cannot execute INSERT in a read-only transaction); commands that only read still work"
     )
+
+
+@pytest.mark.parametrize("url", ["postgresql+asyncpg://u@127.0.0.1/x", "sqlite+aiosqlite:///x.db"])
+def test_an_asyncio_driver_says_to_use_the_plain_url(tmp_path: Path, url: str) -> None:
+    line = _one_line(tw("list", env=_env(tmp_path, url)))
+    assert line == (
+        f"error: {url.split('://')[0]}:// is an asyncio driver and trialwatch needs a synchronous "
+        "one: use sqlite:///path/to/trialwatch.db or postgresql://user@host/dbname"
+    )
