@@ -42,6 +42,7 @@ def make_engine(url: str | sa.URL, *, read_only: bool = False) -> Engine:
     process may not write is opened so, whatever the caller asked: reads work, writes fail.
     """
     url = usable.normalise_url(url)
+    usable.check_driver(url)
     if is_sqlite(url):
         path = usable.sqlite_path(url)
         if path is not None:

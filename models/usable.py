@@ -27,6 +27,21 @@ def normalise_url(url: str | sa.URL) -> sa.URL:
     return parsed
 
 
+def check_driver(url: sa.URL) -> None:
+    """DatabaseUnusable for a driver trialwatch cannot use: an asyncio one, or one that is not
+    installed (its import is what SQLAlchemy tries first)."""
+    dialect = url.get_dialect()
+    if getattr(dialect, "is_async", False):
+        raise DatabaseUnusable(
+            f"{url.drivername}:// is an asyncio driver and trialwatch needs a synchronous one: "
+            "use sqlite:///path/to/trialwatch.db or postgresql://user@host/dbname"
+        )
+    try:
+        dialect.import_dbapi()
+    except ImportError as exc:
+        raise missing_driver(url, exc) from None
+
+
 def missing_driver(url: sa.URL, exc: ImportError) -> DatabaseUnusable:
     driver = url.get_driver_name()
     package = DRIVER_PACKAGES.get(driver, exc.name or driver)

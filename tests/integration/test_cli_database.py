@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 from models.db import head_revision
 from tests.support.cli import tw
+from tests.support.fixtures import reset_pg
 
 
 def _env(tmp_path: Path, url: str) -> dict[str, str]:
@@ -37,6 +38,7 @@ def _one_line(done: subprocess.CompletedProcess[str]) -> str:
 def test_postgresql_urls_as_people_type_them_are_served_by_psycopg(
     tmp_path: Path, pg_database: str, scheme: str
 ) -> None:
+    reset_pg(pg_database)  # the session's database: other tests leave it as they please
     plain = sa.make_url(pg_database).set(drivername=scheme).render_as_string(hide_password=False)
     assert plain.startswith(f"{scheme}://")
     env = _env(tmp_path, plain)
@@ -148,3 +150,29 @@ def test_a_read_only_database_that_needs_an_upgrade_says_so(tmp_path: Path) -> N
         f"{(head_revision() or '')[:4]}) but {path} is read-only for this user: run trialwatch "
         "db upgrade as a user who may write it"
     ), line
+
+
+def test_a_read_only_postgresql_database_reads_and_refuses_writes(
+    tmp_path: Path, pg_database: str
+) -> None:
+    reset_pg(pg_database)
+    env = _env(tmp_path, pg_database)
+    assert tw("add", "NCT00000102", env=env).returncode == 0
+    # A standby, or a role whose transactions are read-only: what the server says is kept.
+    read_only = {**env, "PGOPTIONS": "-c default_transaction_read_only=on"}
+    listed = tw("list", env=read_only)
+    assert listed.returncode == 0 and "NCT00000102" in listed.stdout, listed.stderr
+    line = _one_line(tw("add", "NCT00000103", env=read_only))
+    assert line == (
+        "error: this command writes to the database, which is read-only for this user "
+        "(cannot execute INSERT in a read-only transaction); commands that only read still work"
+    )
+
+
+@pytest.mark.parametrize("url", ["postgresql+asyncpg://u@127.0.0.1/x", "sqlite+aiosqlite:///x.db"])
+def test_an_asyncio_driver_says_to_use_the_plain_url(tmp_path: Path, url: str) -> None:
+    line = _one_line(tw("list", env=_env(tmp_path, url)))
+    assert line == (
+        f"error: {url.split('://')[0]}:// is an asyncio driver and trialwatch needs a synchronous "
+        "one: use sqlite:///path/to/trialwatch.db or postgresql://user@host/dbname"
+    )
