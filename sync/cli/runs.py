@@ -17,7 +17,7 @@ from sync.cli.common import (
     print_json,
     progress_bar,
 )
-from sync.cli.table import Col, fit_table
+from sync.cli.table import Col, fit_table, print_wrapped
 from sync.daemon.status import status_lines, status_report
 from sync.store import database as db
 
@@ -33,28 +33,39 @@ else:
 def print_summary(summary: sync_engine.SyncSummary) -> None:
     s = summary
     colour = {"ok": "green", "partial": "yellow", "failed": "red"}.get(s.outcome, "white")
-    out.print(
+    # Every line wraps to the width, its continuation indented under it.
+    print_wrapped(
+        out,
         f"sync [{colour}]{s.outcome}[/{colour}] ({s.mode}): {s.requests} requests, "
-        f"{s.fetched} studies fetched, {s.new_versions} new versions, {s.changes} changes"
+        f"{s.fetched} studies fetched, {s.new_versions} new versions, {s.changes} changes",
+        hang=2,
     )
     for nct, v in sorted(s.new_versions_by_trial.items()):
         out.print(f"  {nct}: stored version {v}")
     if s.changes_by_category:
         cats = ", ".join(f"{k} {v}" for k, v in s.changes_by_category.items())
-        out.print(f"  changes by category: {cats}")
+        print_wrapped(out, f"changes by category: {cats}", "  ", hang=2)
     for w in s.watches:
-        out.print(
-            f"  watch {w.get('name')}: {w.get('outcome')}, {w.get('matches', 0)} matches, "
-            f"{len(w.get('entered', []))} entered, {len(w.get('left', []))} left"
+        print_wrapped(
+            out,
+            f"watch {w.get('name')}: {w.get('outcome')}, {w.get('matches', 0)} matches, "
+            f"{len(w.get('entered', []))} entered, {len(w.get('left', []))} left",
+            "  ",
+            hang=2,
         )
     if s.not_found:
-        out.print(f"  not found at the registry: {', '.join(s.not_found)}")
+        print_wrapped(out, f"not found at the registry: {', '.join(s.not_found)}", "  ", hang=2)
     if s.rejected:
-        out.print(f"  rejected by the registry (left out from now on): {', '.join(s.rejected)}")
+        print_wrapped(
+            out,
+            f"rejected by the registry (left out from now on): {', '.join(s.rejected)}",
+            "  ",
+            hang=2,
+        )
     for old, new in s.aliases.items():
         out.print(f"  {old} is now {new} (alias followed)")
     for e in s.errors:
-        out.print(f"  [red]error:[/red] {e}", highlight=False)
+        print_wrapped(out, f"[red]error:[/red] {e}", "  ", hang=2)
 
 
 def sync(
@@ -104,12 +115,13 @@ def status(typer_ctx: typer.Context, json_: JsonOpt = False) -> None:
     runs, rejected = report.runs, report.rejected
     out.print(f"database: {where}", highlight=False)
     for line in status_lines(report.status):
-        out.print(line, highlight=False)
+        print_wrapped(out, line, hang=2)
     if rejected:
-        out.print(
+        print_wrapped(
+            out,
             f"rejected by the registry: {', '.join(rejected)} (left out of every sync; "
             f"remove with: trialwatch remove {' '.join(rejected)})",
-            highlight=False,
+            hang=2,
         )
     if not runs:
         out.print("no runs yet (run: trialwatch sync)")
@@ -158,7 +170,7 @@ def db_upgrade(typer_ctx: typer.Context, json_: JsonOpt = False) -> None:
     if json_:
         print_json({"revision": after, "previous": before, "database": where})
         return
-    out.print(f"database at {after} (was {before or 'empty'}): {where}", highlight=False)
+    print_wrapped(out, Text(f"database at {after} (was {before or 'empty'}): {where}"), hang=2)
 
 
 

@@ -107,9 +107,12 @@ def test_a_site_row_is_one_line_on_real_records() -> None:
                DiffResult("NCT04736173", 1, 2, sites, []), by_event=False)
     text = buf.getvalue()
     _width_ok(text)
-    # A renamed site (one site whose name the registry re-encoded) shows its old and new name.
+    # A renamed site (one site whose name the registry re-encoded) shows its old and new name,
+    # whole: wrapped over up to three lines.
     renamed = [c for c in sites if c.change.old and c.change.new]
-    assert len(text.splitlines()) <= 2 + len(sites) + len(renamed)
+    assert len(text.splitlines()) <= 2 + len(sites) + 2 * len(renamed)
+    words = " ".join(text.split())
+    assert all(f"{c.change.old} -> {c.change.new}" in words for c in renamed), text
 
 
 def test_list_and_members_ellipsize_titles_to_the_width(cli, fake_ctgov, monkeypatch) -> None:
