@@ -28,6 +28,8 @@ SKIPPED = {
     "trialwatch serve": "serves until stopped; tests/integration/test_web_serve.py runs `serve` "
     "and `daemon --serve` as processes and stops them with SIGTERM",
     "daemon --serve": "serves until stopped; tests/integration/test_web_serve.py runs it",
+    "podman ": "no container engine here: tests/outside/test_container.py runs the Containerfile's "
+    "steps and its CMD",
     "make test": "runs this suite itself",
     "pip wheel": "builds the wheel and installs it into a fresh venv: tests/outside/test_wheel.py "
     "does that outside the tree and runs the installed trialwatch from an empty folder",
