@@ -57,7 +57,7 @@ def print_summary(summary: sync_engine.SyncSummary) -> None:
     for old, new in s.aliases.items():
         out.print(f"  {old} is now {new} (alias followed)")
     for e in s.errors:
-        print_wrapped(out, f"[red]error:[/red] {e}", "  ", hang=2)
+        print_wrapped(out, Text("error:", style="red") + Text(f" {e}"), "  ", hang=2)
 
 
 def sync(
@@ -100,7 +100,7 @@ def status(typer_ctx: typer.Context, json_: JsonOpt = False) -> None:
         return
     runs, rejected = report.runs, report.rejected
     for line in status_lines(report.status):
-        print_wrapped(out, line, hang=2)
+        print_wrapped(out, Text(line), hang=2)
     if rejected:
         print_wrapped(
             out,
