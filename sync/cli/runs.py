@@ -65,7 +65,7 @@ def print_summary(summary: sync_engine.SyncSummary) -> None:
     for old, new in s.aliases.items():
         out.print(f"  {old} is now {new} (alias followed)")
     for e in s.errors:
-        print_wrapped(out, f"[red]error:[/red] {e}", "  ", hang=2)
+        print_wrapped(out, Text("error:", style="red") + Text(f" {e}"), "  ", hang=2)
 
 
 def sync(
@@ -115,7 +115,7 @@ def status(typer_ctx: typer.Context, json_: JsonOpt = False) -> None:
     runs, rejected = report.runs, report.rejected
     print_wrapped(out, Text(where), "database: ")
     for line in status_lines(report.status):
-        print_wrapped(out, line, hang=2)
+        print_wrapped(out, Text(line), hang=2)
     if rejected:
         print_wrapped(
             out,

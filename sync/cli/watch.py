@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
+from rich.text import Text
 
 from sync.cli import lazy
 from sync.cli.common import Ctx, JsonOpt, ctx_of, err, out, parse_ids, print_json
@@ -95,8 +96,10 @@ def add(
         return
     print_wrapped(
         out,
-        f"added watch {name}: {watches.describe(row['query'])}"
-        + ("" if track else " (matches are not tracked)"),
+        Text(
+            f"added watch {name}: {watches.describe(row['query'])}"
+            + ("" if track else " (matches are not tracked)")
+        ),
         hang=2,
     )
     err.print(f"run it now with: trialwatch watch run {name}")
@@ -209,7 +212,8 @@ def _print_results(results: list[discover.WatchResult]) -> None:
         err.print("no watches to run (add one with: trialwatch watch add NAME --term …)")
     for r in results:
         if r.outcome != "ok":
-            print_wrapped(out, f"watch {r.name}: [red]failed[/red]: {r.error}", hang=2)
+            failed = Text(f"watch {r.name}: ") + Text("failed", style="red") + Text(f": {r.error}")
+            print_wrapped(out, failed, hang=2)
             continue
         print_wrapped(
             out,
@@ -218,7 +222,7 @@ def _print_results(results: list[discover.WatchResult]) -> None:
             hang=2,
         )
         for line in r.events:
-            print_wrapped(out, line, "  ", hang=2)
+            print_wrapped(out, Text(line), "  ", hang=2)
         if r.tracked:
             print_wrapped(
                 out,
@@ -290,7 +294,7 @@ def events(
         print_json([r.to_dict() for r in rows])
         return
     for r in rows:
-        print_wrapped(out, r.summary, f"{(r.at or '')[:19]}  ")
+        print_wrapped(out, Text(r.summary), f"{(r.at or '')[:19]}  ")
 
 
 def similar(
@@ -314,22 +318,22 @@ def similar(
     seen = "; ".join(
         f"{k.replace('_', ' ')}: {', '.join(v)}" for k, v in f.items() if v and k != "mesh"
     )
-    print_wrapped(out, f"{data['title']}", f"[bold]{nct}[/bold] ")
+    print_wrapped(out, Text(data["title"] or ""), f"[bold]{nct}[/bold] ")
     if data.get("registry_state") == "not_found":
         out.print("  [red]no longer at the registry[/red]: compared by its last stored version")
-    print_wrapped(out, f"{seen or 'nothing recognised'}", "  read as: ")
+    print_wrapped(out, Text(seen or "nothing recognised"), "  read as: ")
     if not data["similar"]:
         out.print("  no similar study known yet (add watches: trialwatch watch add …)")
     for i, r in enumerate(data["similar"], 1):
         # The title wraps under itself; the reasons under the ID.
         print_wrapped(
             out,
-            f"{r['nct_id']}  score {r['score']:g}  {r['title']} "
+            f"{r['nct_id']}  score {r['score']:g}  {escape(r['title'] or '')} "
             f"[dim]({r['status'] or 'status unknown'}; {', '.join(r['sources'])})[/dim]",
             f"{i:>3}. ",
         )
         for why in r["why"]:
-            print_wrapped(out, why, "       ", hang=2)
+            print_wrapped(out, Text(why), "       ", hang=2)
 
 
 def register(app: typer.Typer) -> None:
