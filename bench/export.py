@@ -33,7 +33,7 @@ def _series(i: int, versions: int) -> list[tuple[dict[str, Any], list[dict[str, 
     import orjson
 
     from sync.core.diff import walk as diff
-    from sync.store import snapshots as store
+    from sync.store import codec
 
     first_day = date.fromisoformat(workload.BASE_LAST_UPDATE_MAX)
     out: list[tuple[dict[str, Any], list[dict[str, Any]]]] = []
@@ -47,7 +47,7 @@ def _series(i: int, versions: int) -> list[tuple[dict[str, Any], list[dict[str, 
             study = workload.change(orjson.loads(orjson.dumps(previous)), kind, day, v)
         raw = orjson.dumps(study)
         # Versions 2..V are compressed against version 1, as the store does (KEYFRAME_EVERY > V).
-        encoding, body = store.encode(raw, keyframe)
+        encoding, body = codec.encode(raw, keyframe)
         keyframe = keyframe or raw
         fetched = datetime.combine(date.fromisoformat(day), datetime.min.time(), UTC)
         snap = {
