@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 TW := $(BIN)/trialwatch
 PYTEST_ARGS ?=
 
-.PHONY: run test install prereqs axe chaos bench lint demo clean
+.PHONY: run test install prereqs axe chaos bench lint docs demo clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -13,7 +13,7 @@ $(BIN)/python:
 
 # Reinstall when the dependencies change.
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/pip install -q -e '.[test,docs]'
 	touch $@
 
 install: $(VENV)/.installed
@@ -58,5 +58,9 @@ lint: install
 	$(BIN)/mypy sync models
 	$(BIN)/lint-imports
 
+# The manual: docs/ built by MkDocs (Material) into site/; `mkdocs serve` previews it.
+docs: install
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
 clean:
-	rm -rf $(VENV) data .pytest_cache .cache
+	rm -rf $(VENV) data .pytest_cache .cache site

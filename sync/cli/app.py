@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import logging
 import re
+import signal
 import sys
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
@@ -19,14 +20,12 @@ from sync.cli.common import (
     fail,
     out,
 )
+from sync.core.stops import Stopped, raise_stopped
 
 if TYPE_CHECKING:
-    import sqlalchemy.exc as sqlalchemy_exc
-
     import sync.config as sync_config
 else:
     # Imported when an error reaches their `except` clause: `--version` imports neither.
-    sqlalchemy_exc = lazy.module("sqlalchemy.exc")
     sync_config = lazy.module("sync.config")
 
 # The commands, one module per group, in the order `--help` lists them; a module is imported
@@ -130,10 +129,45 @@ def _usage_hint(exc: Exception) -> str:
     return f"{message} (see: {ctx.command_path} --help)"
 
 
+def _database_error(exc: Exception) -> tuple[str, int] | None:
+    """The line and exit code for a database error: 2 for a database this trialwatch cannot
+    use as it is (a missing driver, not a database, a newer schema, read-only for a command
+    that writes), 1 for one that failed now (a server that cannot be reached); None for an
+    error that is not the database's."""
+    import sqlalchemy.exc
+
+    from sync.store import database as db
+
+    if isinstance(exc, db.DatabaseUnusable):
+        return str(exc), 2
+    if isinstance(exc, sqlalchemy.exc.DBAPIError) and (read_only := db.read_only_write(exc)):
+        return read_only, 2
+    if isinstance(exc, sqlalchemy.exc.OperationalError):
+        first = (str(exc.orig or exc).strip().splitlines() or ["unknown error"])[0]
+        return f"the database cannot be used: {first}", 1
+    return None
+
+
+def _interrupted(exc: Stopped) -> NoReturn:
+    """One line for a command stopped by a signal (what became of a run under way, when one
+    was), and the shell's exit code for it: 128 + the signal's number (130, 143)."""
+    notes = getattr(exc, "__notes__", None) or ["nothing was left half-done"]
+    err.print(f"interrupted: {notes[-1]}", highlight=False, markup=False)
+    named = signal.Signals.__members__.get(exc.signal_name)
+    sys.exit(128 + named.value if named else 1)
+
+
 def main() -> None:
-    """Console entry point: user errors (usage, config) become one line and exit code 2, a
-    database that cannot be used one line and exit code 1; never a traceback for them."""
+    """Console entry point: user errors (usage, config, a database that cannot be used as it
+    is) become one line and exit code 2, a database server that cannot be reached one line and
+    exit code 1; never a traceback for them."""
+
     click_exception, usage_error = _click_classes()
+    # Ctrl-C and SIGTERM as Stopped, not KeyboardInterrupt (which Typer turns into a silent
+    # exit 130) nor the default end without a word: the run under way is recorded as failed,
+    # and the command ends below with one line (the daemon and `serve` install their own).
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, raise_stopped)
     try:
         code = app(standalone_mode=False, prog_name="trialwatch")
     except usage_error as exc:
@@ -148,16 +182,20 @@ def main() -> None:
     except sync_config.ConfigError as exc:
         _one_line(str(exc))
         sys.exit(2)
+    except Stopped as exc:
+        _interrupted(exc)
     except (KeyboardInterrupt, typer.Abort):
-        err.print("interrupted")
+        err.print("interrupted", highlight=False)
         sys.exit(130)
-    except sqlalchemy_exc.OperationalError as exc:
-        first = (str(exc.orig or exc).strip().splitlines() or ["unknown error"])[0]
-        _one_line(f"the database cannot be used: {first}")
-        sys.exit(1)
     except OSError as exc:
         if exc.filename is None:
             raise
         _one_line(f"{exc.strerror or exc}: {exc.filename}")
         sys.exit(2)
+    except Exception as exc:
+        said = _database_error(exc)
+        if said is None:
+            raise
+        _one_line(said[0])
+        sys.exit(said[1])
     sys.exit(code if isinstance(code, int) else 0)

@@ -54,8 +54,10 @@ class Ctx:
         eng = db.make_engine(self.settings.database_url_resolved)
         db.ensure_schema(eng)
         # The config's trials and watches exist from the first command that reads the
-        # database (`list` right after install shows them, "not synced yet").
-        apply_config_once(eng, self.settings)
+        # database (`list` right after install shows them, "not synced yet"); a database this
+        # user may only read is read as it is.
+        if not db.read_only_reason(eng):
+            apply_config_once(eng, self.settings)
         return eng
 
     def client(self) -> CtgovClient:

@@ -65,6 +65,14 @@ def daemon(
         bool,
         typer.Option("--serve", help="Also serve the web app (web.host, web.port)."),
     ] = False,
+    once: Annotated[
+        bool,
+        typer.Option(
+            "--once",
+            help="One cycle and stop (a check, and the full sync or digest if one is overdue): "
+            "for a timer or cron job. Exit code 1 if a job failed.",
+        ),
+    ] = False,
 ) -> None:
     """Run in the foreground: freshness checks, full syncs and digests on the configured schedule.
 
@@ -73,6 +81,8 @@ def daemon(
     from sync.daemon import service as daemon_mod
 
     c = ctx_of(typer_ctx)
+    if once and serve:
+        fail("--once and --serve do not go together: the web app is served by `trialwatch serve`")
     verbose = logging.getLogger().isEnabledFor(logging.INFO)
     _daemon_logging(json_, verbose)
     try:
@@ -88,7 +98,7 @@ def daemon(
         web = _start_web(c.settings, c.engine) if serve else None
         runner = daemon_mod.Daemon(c.settings, c.engine)
         try:
-            code = runner.run(lock)
+            code = runner.run(lock, once=once)
         finally:
             if web is not None:
                 web.stop()
@@ -187,6 +197,12 @@ def digest(
             fail(f"--out: cannot write {out_file}: {exc.strerror or exc}")
         err.print(f"wrote {out_file}: {dg.headline(data)}", highlight=False)
     else:
+        if fmt == "md":
+            # Read in a terminal or a pipe: wrapped to the width (the file and mails keep
+            # their lines; Markdown renders both the same).
+            from sync.cli.table import fit_markdown
+
+            text = fit_markdown(text, out.width)
         sys.stdout.write(text)
     if not data["health"]["clean"] and fmt != "json":
         err.print(f"[yellow]warning:[/yellow] {data['health']['note']}", highlight=False)
@@ -230,7 +246,10 @@ def ack(
         out.print(f"acknowledged {n} change{'s' if n != 1 else ''}"
                   + (f" and {result.watch_events} watch events" if result.watch_events else ""))
         if result.already:
-            out.print(f"already acknowledged: {', '.join(map(str, result.already))}")
+            from sync.cli.table import print_wrapped
+
+            print_wrapped(out, f"already acknowledged: {', '.join(map(str, result.already))}",
+                          hang=2)
         for cid in result.unknown:
             err.print(f"no change with ID {cid}")
     if result.unknown and not result.acknowledged and not result.already:
@@ -253,11 +272,17 @@ def notify_test(typer_ctx: typer.Context, json_: JsonOpt = False) -> None:
         print_json([{"channel": o.channel, "status": o.status, "error": o.error}
                     for o in outcomes])  # fmt: skip
     else:
+        from rich.text import Text
+
+        from sync.cli.table import print_wrapped
+
         for o in outcomes:
+            # A channel is a URL: folded, not cut, when it is longer than the width.
             if o.status == "sent":
-                out.print(f"sent: {o.channel}", highlight=False)
+                print_wrapped(out, Text(f"sent: {o.channel}"), hang=2)
             else:
-                out.print(f"[red]failed:[/red] {o.channel}: {o.error}", highlight=False)
+                failed = Text("failed:", style="red") + Text(f" {o.channel}: {o.error}")
+                print_wrapped(out, failed, hang=2)
     if any(o.status != "sent" for o in outcomes):
         raise typer.Exit(1)
 

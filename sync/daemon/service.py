@@ -21,6 +21,7 @@ from sqlmodel import select
 from models import SyncRun
 from models.db import session_scope
 from sync.config import Settings
+from sync.core.stops import Stopped
 from sync.daemon.leader import AlreadyRunning, LeaderLock, acquire_leader
 from sync.daemon.schedule import (
     check_schedule,
@@ -56,11 +57,14 @@ META_LAST_DIGEST = "daemon.last_digest"
 MISFIRE_GRACE_SECONDS = 6 * 3600
 
 
-class DaemonStop(BaseException):
+class DaemonStop(Stopped):
     """Raised in the main thread by SIGTERM/SIGINT to interrupt the running job.
 
     A BaseException, so that the libraries' `except Exception` handlers let it through.
     """
+
+    def reason(self) -> str:
+        return f"the daemon was stopped ({self.signal_name})"
 
 
 def _utcnow() -> datetime:
@@ -104,6 +108,7 @@ class Daemon:
         self._last: dict[str, Any] = {}
         self._lock: LeaderLock | None = None
         self._exit_code = 0
+        self._job_failed = False
 
     # --- setup ---------------------------------------------------------------------------
 
@@ -142,20 +147,22 @@ class Daemon:
             },
         )
         now = datetime.now(self.tz)
-        jobs = [
-            _Job("check", "freshness check", self.check),
-            _Job("full_sync", "full sync", self.full_sync),
-            _Job("digest", "digest", self.digest),
-            _Job("heartbeat", "heartbeat", self.heartbeat),
-        ]
         missed = self._missed()
-        for job in jobs:
+        for job in self._jobs():
             kwargs: dict[str, Any] = {}
             if job.id == "check" or job.id in missed:
                 kwargs["next_run_time"] = now  # check at once, and catch up a missed cron run
             sched.add_job(self._wrap(job), self.triggers[job.id], id=job.id, name=job.name,
                           **kwargs)  # fmt: skip
         return sched
+
+    def _jobs(self) -> list[_Job]:
+        return [
+            _Job("check", "freshness check", self.check),
+            _Job("full_sync", "full sync", self.full_sync),
+            _Job("digest", "digest", self.digest),
+            _Job("heartbeat", "heartbeat", self.heartbeat),
+        ]
 
     def _missed(self) -> set[str]:
         """Cron jobs whose last run (in our tables) is older than their last scheduled time."""
@@ -214,6 +221,7 @@ class Daemon:
             except DaemonStop:
                 log.info(f"{job.name} interrupted by {self._stopping}")
             except Exception as exc:  # noqa: BLE001  (a failing job must not stop the daemon)
+                self._job_failed = True
                 log.error(self.masker(f"{job.name} failed: {type(exc).__name__}: {exc}"))
             if self._stopping:
                 self._request_shutdown()
@@ -265,6 +273,7 @@ class Daemon:
         if summary.errors:
             more = f" (+{len(summary.errors) - 1} more)" if len(summary.errors) > 1 else ""
             line += f"; error: {summary.errors[0]}{more}"
+        self._job_failed = self._job_failed or summary.outcome != "ok"
         (log.info if summary.outcome == "ok" else log.warning)(self.masker(line))
         self._last["sync"] = {"at": _utcnow().isoformat(), "outcome": summary.outcome,
                               "run_id": summary.run_id}  # fmt: skip
@@ -286,6 +295,7 @@ class Daemon:
         try:
             version = self.client.version()
         except ApiError as exc:
+            self._job_failed = True
             run_id = self._record_failed_check(str(exc))
             log.warning(self.masker(f"check failed (run {run_id}): {exc}"))
             self._last["check"] = {"at": _utcnow().isoformat(), "ok": False}
@@ -310,6 +320,7 @@ class Daemon:
         outcomes = notify.deliver(self.engine, self.settings)
         line = notify.summary_line(outcomes)
         bad = any(o.status == "failed" for o in outcomes)
+        self._job_failed = self._job_failed or bad
         (log.warning if bad else log.info)(self.masker(line))
         with session_scope(self.engine) as session:
             store.set_meta(session, META_LAST_DIGEST, _utcnow().isoformat())
@@ -374,14 +385,28 @@ class Daemon:
                 session.add(run)
             return len(rows)
 
-    def run(self, lock: LeaderLock | None = None) -> int:
-        """Run until SIGTERM/SIGINT; the caller holds the leader lock (checked at heartbeats)."""
+    def _one_cycle(self) -> None:
+        """The check, then the cron jobs whose time has passed since they last ran, one by one."""
+        missed = self._missed()
+        for job in self._jobs():
+            if job.id == "check" or job.id in missed:
+                self._wrap(job)()
+            if self._stopping:
+                return
+        self._stopping = "one cycle done"
+
+    def run(self, lock: LeaderLock | None = None, *, once: bool = False) -> int:
+        """Run until SIGTERM/SIGINT; the caller holds the leader lock (checked at heartbeats).
+
+        once: one cycle (see _one_cycle) and stop, for a timer or cron job instead of a daemon;
+        exit code 1 when a job failed (a sync not ok, a check that did not reach the registry).
+        """
         self._lock = lock
         mask_apprise_logs(self.masker, show=log.isEnabledFor(logging.DEBUG))
         recovered = self.recover_interrupted_runs()
         if recovered:
             log.warning(f"marked {recovered} run(s) left unfinished by a previous daemon as failed")
-        self._scheduler = self._scheduler_of()
+        self._scheduler = None if once else self._scheduler_of()
         previous = {
             sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)
         }
@@ -402,7 +427,10 @@ class Daemon:
         )
         self._safe_heartbeat()
         try:
-            self._scheduler.start()
+            if once:
+                self._one_cycle()
+            else:
+                self._scheduler.start()
         except DaemonStop:
             pass  # a signal between jobs: stop below
         finally:
@@ -419,6 +447,8 @@ class Daemon:
             if self._client is not None:
                 self._client.close()
         log.info(f"daemon stopped ({self._stopping or 'scheduler ended'})")
+        if once and self._job_failed:
+            return self._exit_code or 1
         return self._exit_code
 
 

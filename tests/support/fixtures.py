@@ -178,6 +178,20 @@ class Cli:
         return CliResult(result.exit_code, result.stdout, result.stderr)
 
 
+def registry_env(fake: FakeRegistry) -> dict[str, str]:
+    """The environment that points trialwatch at the fake registry, without its polite delays."""
+    return {
+        "TRIALWATCH_API_URL": fake.base_url,
+        "TRIALWATCH_HISTORY_URL": fake.history_url,
+        "TRIALWATCH_API__REQUESTS_PER_SECOND": "1000",
+        "TRIALWATCH_API__MAX_ATTEMPTS": "4",
+        "TRIALWATCH_API__MAX_RETRY_SECONDS": "10",
+        "TRIALWATCH_API__RETRY_WAIT_INITIAL": "0.01",
+        "TRIALWATCH_API__RETRY_WAIT_MAX": "0.05",
+        "TRIALWATCH_API__TIMEOUT_SECONDS": "5",
+    }
+
+
 @pytest.fixture
 def cli(db_url: str, fake_ctgov: FakeRegistry, tmp_path: Path) -> Cli:
     config = tmp_path / "config.toml"
@@ -185,14 +199,7 @@ def cli(db_url: str, fake_ctgov: FakeRegistry, tmp_path: Path) -> Cli:
     env = {
         "TRIALWATCH_CONFIG": str(config),
         "TRIALWATCH_DATABASE_URL": db_url,
-        "TRIALWATCH_API_URL": fake_ctgov.base_url,
-        "TRIALWATCH_HISTORY_URL": fake_ctgov.history_url,
-        "TRIALWATCH_API__REQUESTS_PER_SECOND": "1000",
-        "TRIALWATCH_API__MAX_ATTEMPTS": "4",
-        "TRIALWATCH_API__MAX_RETRY_SECONDS": "10",
-        "TRIALWATCH_API__RETRY_WAIT_INITIAL": "0.01",
-        "TRIALWATCH_API__RETRY_WAIT_MAX": "0.05",
-        "TRIALWATCH_API__TIMEOUT_SECONDS": "5",
+        **registry_env(fake_ctgov),
     }
     return Cli(env, config)
 
