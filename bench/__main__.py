@@ -28,6 +28,7 @@ RESYNC_SIZE = 10_000
 DIFF_P95_GOAL_MS = 20.0
 STORAGE_GOAL_RATIO = 2.0
 PROFILE_SIZE = 1000
+QUICK_SIZE = 200
 
 
 def _log(message: str) -> None:
@@ -120,7 +121,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="share of studies changed between rounds (default 0.01)")
     parser.add_argument("--no-profile", action="store_true",
                         help="skip the profiled 1,000-study ingest")
+    parser.add_argument("--quick", action="store_true",
+                        help="small sizes, no profile, nothing written: proves it runs (CI)")
     args = parser.parse_args(argv)
+    web_sizes: dict[str, int] = {}
+    versions = 100
+    if args.quick:
+        args.sizes, args.no_profile = [QUICK_SIZE], True
+        web_sizes, versions = {"trials": 100, "requests": 3}, 10
     try:
         samples_dir()
     except SamplesMissing as exc:
@@ -151,14 +159,14 @@ def main(argv: list[str] | None = None) -> int:
             if smallest_rss is None:
                 smallest_rss = m["ingest"]["peak_rss_mb"]
         _log("bench: diff latency")
-        diffs = difflat.measure()
+        diffs = difflat.measure(repeat=1 if args.quick else 5)
         figures.append(Figure(f"diff latency p50 ({diffs['pairs']} real record pairs)",
                               diffs["p50_ms"], "ms", "-"))
         figures.append(Figure(f"diff latency p95 ({diffs['pairs']} real record pairs)",
                               diffs["p95_ms"], "ms", f"< {DIFF_P95_GOAL_MS:.0f} ms",
                               met=diffs["p95_ms"] < DIFF_P95_GOAL_MS))
-        _log("bench: storage of 100 versions")
-        hundred = storage.hundred_versions(tmp)
+        _log(f"bench: storage of {versions} versions")
+        hundred = storage.hundred_versions(tmp, count=versions)
         figures.append(Figure(
             f"storage, {hundred['versions']} versions of {hundred['record']}",
             hundred["stored_bytes"], "bytes", f"< {STORAGE_GOAL_RATIO:.0f}x one raw copy",
@@ -168,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
             "  the same, every version compressed whole", hundred["zstd_each_whole"], "bytes",
             "-", hundred["raw_one_copy"], "one raw copy"))
         _log("bench: web app latency")
-        webm = web_bench.measure(tmp)
+        webm = web_bench.measure(tmp, **web_sizes)
         figures += web_bench.figures(webm)
         if not args.no_profile:
             size = min(PROFILE_SIZE, max(args.sizes))
@@ -179,15 +187,17 @@ def main(argv: list[str] | None = None) -> int:
     elapsed = time.perf_counter() - started
     payload = {"environment": env, "elapsed_s": elapsed, "sizes": sizes, "diff": diffs,
                "hundred_versions": hundred, "web": webm}
-    path = report.write_json(payload, figures)
-    if profile_text:
-        (report.RESULTS_DIR / "ingest-profile.txt").write_text(profile_text)
     print(report.table_text(figures))
     print()
     met = [f for f in figures if f.met is not None]
     print(f"goals met: {sum(1 for f in met if f.met)} of {len(met)}; "
           f"took {elapsed / 60:.1f} min; load average {env['load_average'][0]:.2f} -> "
           f"{env['load_average_end'][0]:.2f} on {env['cpus']} CPUs")
+    if args.quick:
+        return 0  # small sizes: figures to read, not to record
+    path = report.write_json(payload, figures)
+    if profile_text:
+        (report.RESULTS_DIR / "ingest-profile.txt").write_text(profile_text)
     print(f"JSON: {path}")
     return 0
 

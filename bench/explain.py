@@ -20,7 +20,9 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 
 PG_ADMIN = os.environ.get("TRIALWATCH_BENCH_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/")
-PG_DB = "trialwatch_bench_explain"
+# Its own database, dropped and made again; TRIALWATCH_BENCH_PG_DB names another (a test run
+# beside a benchmark, or two checkouts on one server).
+PG_DB = os.environ.get("TRIALWATCH_BENCH_PG_DB", "trialwatch_bench_explain")
 # A plan's first lines: enough to see its access paths, short enough to read 70 of them.
 TOP_LINES = 14
 LINE_CHARS = 150
@@ -37,7 +39,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--studies", type=int, default=500_000)
     parser.add_argument("--plans", action="store_true", help="print every plan in full")
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    parser.add_argument("--quick", action="store_true",
+                        help="2,000 studies; a sequential scan is printed, not a failure: at "
+                        "that size the planner may rightly choose one (CI: proves it runs)")
     args = parser.parse_args(argv)
+    if args.quick:
+        args.studies = 2_000
 
     from models import db
     from sync.testing import bulkfill
@@ -101,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     bad = [p for p in plans if p.seq_scans]
     print(f"\n{len(plans)} statements in {len(groups)} shapes, {len(bad)} with a sequential scan "
           f"of a big table; slowest {max(p.ms for p in plans):.1f} ms")
-    return 1 if bad else 0
+    return 1 if bad and not args.quick else 0
 
 
 if __name__ == "__main__":

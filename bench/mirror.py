@@ -34,7 +34,7 @@ REGISTRY_STUDIES = 590_000
 UPDATES_PER_DAY = 2_000
 REGISTRY_RECORD_BYTES = 70_000
 PG_ADMIN = os.environ.get("TRIALWATCH_BENCH_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/")
-PG_DB = "trialwatch_bench_mirror"
+PG_DB = os.environ.get("TRIALWATCH_BENCH_PG_DB", "trialwatch_bench_mirror")  # as bench.explain
 MIRROR = "everything"
 
 
@@ -247,7 +247,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="full records per page of the first load (api.mirror_page_size)")
     parser.add_argument("--profile", type=int, default=2000,
                         help="studies in the profiled SQLite load (0: none)")
+    parser.add_argument("--quick", action="store_true",
+                        help="a mirror of 300, no profile, nothing written: proves it runs (CI)")
     args = parser.parse_args(argv)
+    if args.quick:
+        args.sizes, args.profile = "300", 0
     try:
         samples_dir()
         sizes = sorted({int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()})
@@ -298,6 +302,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"goals met: {sum(1 for f in met if f.met)} of {len(met)}; took {elapsed / 60:.1f} min; "
           f"load average {env['load_average'][0]:.2f} -> {env['load_average_end'][0]:.2f} "
           f"on {env['cpus']} CPUs (a shared machine: CPU-time figures are noisy)")
+    if args.quick:
+        return 0
     report.RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     if profile_text:
         path = report.RESULTS_DIR / "mirror-profile.txt"

@@ -4,7 +4,7 @@ bench.requests_count [N]`; `python -m bench` reports the same figures for every 
 
 from __future__ import annotations
 
-import sys
+import argparse
 import tempfile
 from pathlib import Path
 
@@ -28,7 +28,11 @@ def measure(n: int = 500, share: float = 0.01) -> dict[str, int]:
 
 
 def main() -> None:
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 500
+    parser = argparse.ArgumentParser(prog="python -m bench.requests_count", description=__doc__)
+    parser.add_argument("n", type=int, nargs="?", default=500, help="tracked trials (500)")
+    parser.add_argument("--quick", action="store_true", help="50 trials (CI: proves it runs)")
+    args = parser.parse_args()
+    n = 50 if args.quick else args.n
     for label, value in measure(n).items():
         print(f"{label:<40} {value}")
 

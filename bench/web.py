@@ -160,7 +160,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--trials", type=int, default=10_000, help="tracked trials besides "
                         "the large one (default 10,000)")  # fmt: skip
     parser.add_argument("--requests", type=int, default=60, help="timed requests per page")
+    parser.add_argument("--quick", action="store_true",
+                        help="100 trials, 3 requests a page: proves it runs (CI)")
     args = parser.parse_args(argv)
+    if args.quick:
+        args.trials, args.requests = 100, 3
     try:
         samples_dir()
     except SamplesMissing as exc:
