@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 TW := $(BIN)/trialwatch
 PYTEST_ARGS ?=
 
-.PHONY: run test install prereqs axe chaos bench lint demo clean
+.PHONY: run test install prereqs axe chaos bench lint demo dist clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -57,5 +57,10 @@ lint: install
 	$(BIN)/mypy sync models
 	$(BIN)/lint-imports
 
+# The sdist and the wheel, as a packager builds them (tests/outside installs them and runs them).
+dist: install
+	rm -rf dist
+	$(BIN)/python -m build --outdir dist .
+
 clean:
-	rm -rf $(VENV) data .pytest_cache .cache
+	rm -rf $(VENV) data .pytest_cache .cache dist build
