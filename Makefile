@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 TW := $(BIN)/trialwatch
 PYTEST_ARGS ?=
 
-.PHONY: run test install prereqs axe chaos bench lint demo dist clean
+.PHONY: run test install prereqs axe chaos bench lint docs demo dist clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -13,7 +13,7 @@ $(BIN)/python:
 
 # Reinstall when the dependencies change.
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/pip install -q -e '.[test,docs]'
 	touch $@
 
 install: $(VENV)/.installed
@@ -51,11 +51,16 @@ bench: install
 	$(BIN)/python -m bench.export
 	$(BIN)/python -m bench.mirror
 	$(BIN)/python -m bench.explain
+	$(BIN)/python -m bench.cli
 
 lint: install
 	$(BIN)/ruff check sync models tests bench
 	$(BIN)/mypy sync models
 	$(BIN)/lint-imports
+
+# The manual: docs/ built by MkDocs (Material) into site/; `mkdocs serve` previews it.
+docs: install
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 # The sdist and the wheel, as a packager builds them (tests/outside installs them and runs them).
 dist: install
@@ -63,4 +68,4 @@ dist: install
 	$(BIN)/python -m build --outdir dist .
 
 clean:
-	rm -rf $(VENV) data .pytest_cache .cache dist build
+	rm -rf $(VENV) data .pytest_cache .cache site dist build

@@ -7,20 +7,24 @@ from contextlib import contextmanager
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from alembic import command
+from models import usable
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 # The migrations: the top-level alembic/ of the source tree, linked and installed as
 # models/migrations (see pyproject.toml), so an installed trialwatch finds them in any folder.
 MIGRATIONS = "models.migrations"
+# The newest migration's revision, known without importing Alembic (a third of a second of
+# CPU): every command compares the database with it, and only a database that differs pays
+# for Alembic. A test checks it against the migration scripts' own head.
+HEAD_REVISION = "0004_i17_query_indexes"
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
@@ -29,21 +33,27 @@ def is_sqlite(url: str | sa.URL) -> bool:
     return sa.make_url(url).get_backend_name() == "sqlite"
 
 
-def make_engine(url: str, *, read_only: bool = False) -> Engine:
+def make_engine(url: str | sa.URL, *, read_only: bool = False) -> Engine:
     """An engine for url; SQLite gets WAL, a busy timeout, foreign keys, and serialised writers.
+    postgresql:// is served by psycopg 3; a driver that is not installed is DatabaseUnusable.
 
     read_only (SQLite): transactions begin deferred and writes are refused, so that a reader
-    (the web app) reads its WAL snapshot without waiting for a writer's lock.
+    (the web app) reads its WAL snapshot without waiting for a writer's lock. A file this
+    process may not write is opened so, whatever the caller asked: reads work, writes fail.
     """
+    url = usable.normalise_url(url)
+    usable.check_driver(url)
     if is_sqlite(url):
-        parsed = sa.make_url(url)
-        if parsed.database and parsed.database != ":memory:":
-            path = Path(parsed.database)
+        path = usable.sqlite_path(url)
+        if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             if not path.exists():
                 # Registry data is public, but notification state and run errors are not
                 # everyone's business: the file is its owner's alone (WAL files inherit it).
                 path.touch(mode=0o600)
+            if usable.read_only_reason(path):
+                read_only = True
+                url = usable.reading_url(url, path)
         engine = sa.create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
 
         @sa.event.listens_for(engine, "connect")
@@ -67,7 +77,16 @@ def make_engine(url: str, *, read_only: bool = False) -> Engine:
             conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
         return engine
-    return sa.create_engine(url, pool_pre_ping=True)
+    try:
+        return sa.create_engine(url, pool_pre_ping=True)
+    except ImportError as exc:
+        raise usable.missing_driver(url, exc) from None
+
+
+def read_only_reason(engine: Engine) -> str | None:
+    """Why this process may only read the engine's SQLite database, or None."""
+    path = usable.sqlite_path(engine.url)
+    return usable.read_only_reason(path) if path is not None else None
 
 
 @contextmanager
@@ -108,6 +127,8 @@ def migrations_dir() -> Path:
 
 
 def alembic_config(engine: Engine | None = None) -> Config:
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(migrations_dir()))
     if engine is not None:
@@ -116,16 +137,57 @@ def alembic_config(engine: Engine | None = None) -> Config:
 
 
 def current_revision(engine: Engine) -> str | None:
-    with engine.connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision()
+    """The database's schema revision; DatabaseUnusable for a file that is not a database."""
+    from alembic.runtime.migration import MigrationContext
+
+    try:
+        with engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+    except sa.exc.DatabaseError as exc:
+        unusable = usable.not_a_database(usable.sqlite_path(engine.url), exc)
+        if unusable is None:
+            raise
+        raise unusable from None
+
+
+def _check_known(current: str | None) -> None:
+    """DatabaseUnusable when the database's schema is not among this trialwatch's migrations
+    (most often: a newer trialwatch upgraded it)."""
+    if current is None:
+        return
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(alembic_config())
+    if current not in {r.revision for r in script.walk_revisions()}:
+        raise usable.unknown_revision(current, script.get_current_head())
+
+
+def stored_revision(engine: Engine) -> str | None:
+    """The database's revision read directly (None for a new database), without Alembic;
+    DatabaseUnusable for a file that is not a database."""
+    try:
+        with engine.connect() as conn:
+            if not sa.inspect(conn).has_table("alembic_version"):
+                return None
+            return conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+    except sa.exc.DatabaseError as exc:
+        unusable = usable.not_a_database(usable.sqlite_path(engine.url), exc)
+        if unusable is None:
+            raise
+        raise unusable from None
 
 
 def head_revision() -> str | None:
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Run the Alembic migrations up to revision (head by default)."""
+    from alembic import command
+
+    _check_known(current_revision(engine))
     cfg = alembic_config(engine)
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
@@ -133,6 +195,8 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 
 
 def downgrade(engine: Engine, revision: str = "base") -> None:
+    from alembic import command
+
     cfg = alembic_config(engine)
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
@@ -140,6 +204,16 @@ def downgrade(engine: Engine, revision: str = "base") -> None:
 
 
 def ensure_schema(engine: Engine) -> None:
-    """Upgrade when the database is not at head (a new database, or an older schema)."""
-    if current_revision(engine) != head_revision():
-        upgrade(engine)
+    """Upgrade when the database is not at head (a new database, or an older schema);
+    DatabaseUnusable when it cannot be (newer, or read-only for this process). A database at
+    HEAD_REVISION is left alone without importing Alembic."""
+    if stored_revision(engine) == HEAD_REVISION:
+        return
+    current, head = current_revision(engine), head_revision()
+    if current == head:
+        return
+    _check_known(current)
+    reason = read_only_reason(engine)
+    if reason:
+        raise usable.read_only_upgrade(reason, current, head)
+    upgrade(engine)

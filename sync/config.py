@@ -228,14 +228,25 @@ class Settings(BaseSettings):
         from sqlalchemy.engine import make_url
 
         try:
-            make_url(value).get_dialect()
+            url = make_url(value)
+            if url.drivername in ("postgresql", "postgres"):
+                # As people and hosting services write it: psycopg 3 (installed) serves it.
+                url = url.set(drivername="postgresql+psycopg")
+                value = url.render_as_string(hide_password=False)
+            url.get_dialect()
         except (sqlalchemy.exc.ArgumentError, sqlalchemy.exc.NoSuchModuleError, ValueError):
             # The value itself is not repeated: a database URL may hold a password.
             raise ValueError(
                 "not a database URL this program can use; expected a SQLAlchemy URL such as "
                 "sqlite:////srv/trialwatch/data/trialwatch.db or "
-                "postgresql+psycopg://user@host/dbname"
+                "postgresql://user@host/dbname"
             ) from None
+        if url.get_backend_name() not in ("sqlite", "postgresql"):
+            raise ValueError(
+                "trialwatch keeps its data in SQLite (sqlite:///path/to/trialwatch.db) or "
+                f"PostgreSQL (postgresql://user@host/dbname); {url.get_backend_name()}:// is "
+                "not supported"
+            )
         return value
 
     @field_validator("trials")

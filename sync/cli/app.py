@@ -5,27 +5,46 @@ from __future__ import annotations
 
 import logging
 import re
+import signal
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
 from sync import __version__
-from sync.cli import backfill as cli_history
-from sync.cli import daemon as cli_daemon
-from sync.cli import export as cli_export
 from sync.cli import help as cli_help
-from sync.cli import runs as cli_runs
-from sync.cli import trials as cli_trials
-from sync.cli import watch as cli_watch
-from sync.cli import web as cli_web
+from sync.cli import lazy
 from sync.cli.common import (
     Ctx,
     err,
     fail,
     out,
 )
-from sync.config import ConfigError
+from sync.core.stops import Stopped, raise_stopped
+
+if TYPE_CHECKING:
+    import sync.config as sync_config
+else:
+    # Imported when an error reaches their `except` clause: `--version` imports neither.
+    sync_config = lazy.module("sync.config")
+
+# The commands, one module per group, in the order `--help` lists them; a module is imported
+# when one of its commands runs.
+_MODULES = {
+    "sync.cli.trials": ("add", "remove", "list", "show", "history", "diff"),
+    "sync.cli.runs": ("sync", "status", "db"),
+    "sync.cli.watch": ("watch", "similar"),
+    "sync.cli.daemon": ("daemon", "digest", "ack", "notify"),
+    "sync.cli.backfill": ("backfill",),
+    "sync.cli.export": ("export",),
+    "sync.cli.web": ("serve",),
+}
+
+
+class _Commands(lazy.LazyGroup):
+    COMMANDS = {name: module for module, names in _MODULES.items() for name in names}
+    finish = staticmethod(cli_help.finish)
+
 
 app = typer.Typer(
     name="trialwatch",
@@ -34,6 +53,7 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
     add_completion=False,
     rich_markup_mode=None,  # see cli_help
+    cls=_Commands,
 )
 
 
@@ -74,20 +94,9 @@ def main_callback(
     typer_ctx.call_on_close(c.close)
     try:
         c.settings  # noqa: B018  (load now: a bad config is one line, exit 2)
-    except ConfigError as exc:
+    except sync_config.ConfigError as exc:
         fail(str(exc))
     typer_ctx.obj = c
-
-
-# The commands, one module per group, in the order `--help` lists them.
-cli_trials.register(app)
-cli_runs.register(app)
-cli_watch.register(app)
-cli_daemon.register(app)
-cli_history.register(app)
-cli_export.register(app)
-cli_web.register(app)
-cli_help.finish(app)
 
 
 def _one_line(message: str) -> None:
@@ -120,12 +129,45 @@ def _usage_hint(exc: Exception) -> str:
     return f"{message} (see: {ctx.command_path} --help)"
 
 
-def main() -> None:
-    """Console entry point: user errors (usage, config) become one line and exit code 2, a
-    database that cannot be used one line and exit code 1; never a traceback for them."""
+def _database_error(exc: Exception) -> tuple[str, int] | None:
+    """The line and exit code for a database error: 2 for a database this trialwatch cannot
+    use as it is (a missing driver, not a database, a newer schema, read-only for a command
+    that writes), 1 for one that failed now (a server that cannot be reached); None for an
+    error that is not the database's."""
     import sqlalchemy.exc
 
+    from sync.store import database as db
+
+    if isinstance(exc, db.DatabaseUnusable):
+        return str(exc), 2
+    if isinstance(exc, sqlalchemy.exc.DBAPIError) and (read_only := db.read_only_write(exc)):
+        return read_only, 2
+    if isinstance(exc, sqlalchemy.exc.OperationalError):
+        first = (str(exc.orig or exc).strip().splitlines() or ["unknown error"])[0]
+        return f"the database cannot be used: {first}", 1
+    return None
+
+
+def _interrupted(exc: Stopped) -> NoReturn:
+    """One line for a command stopped by a signal (what became of a run under way, when one
+    was), and the shell's exit code for it: 128 + the signal's number (130, 143)."""
+    notes = getattr(exc, "__notes__", None) or ["nothing was left half-done"]
+    err.print(f"interrupted: {notes[-1]}", highlight=False, markup=False)
+    named = signal.Signals.__members__.get(exc.signal_name)
+    sys.exit(128 + named.value if named else 1)
+
+
+def main() -> None:
+    """Console entry point: user errors (usage, config, a database that cannot be used as it
+    is) become one line and exit code 2, a database server that cannot be reached one line and
+    exit code 1; never a traceback for them."""
+
     click_exception, usage_error = _click_classes()
+    # Ctrl-C and SIGTERM as Stopped, not KeyboardInterrupt (which Typer turns into a silent
+    # exit 130) nor the default end without a word: the run under way is recorded as failed,
+    # and the command ends below with one line (the daemon and `serve` install their own).
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, raise_stopped)
     try:
         code = app(standalone_mode=False, prog_name="trialwatch")
     except usage_error as exc:
@@ -137,19 +179,23 @@ def main() -> None:
     except click_exception as exc:
         _one_line(exc.format_message())  # type: ignore[attr-defined]
         sys.exit(exc.exit_code)  # type: ignore[attr-defined]
-    except ConfigError as exc:
+    except sync_config.ConfigError as exc:
         _one_line(str(exc))
         sys.exit(2)
+    except Stopped as exc:
+        _interrupted(exc)
     except (KeyboardInterrupt, typer.Abort):
-        err.print("interrupted")
+        err.print("interrupted", highlight=False)
         sys.exit(130)
-    except sqlalchemy.exc.OperationalError as exc:
-        first = (str(exc.orig or exc).strip().splitlines() or ["unknown error"])[0]
-        _one_line(f"the database cannot be used: {first}")
-        sys.exit(1)
     except OSError as exc:
         if exc.filename is None:
             raise
         _one_line(f"{exc.strerror or exc}: {exc.filename}")
         sys.exit(2)
+    except Exception as exc:
+        said = _database_error(exc)
+        if said is None:
+            raise
+        _one_line(said[0])
+        sys.exit(said[1])
     sys.exit(code if isinstance(code, int) else 0)

@@ -18,6 +18,7 @@ from sync.cli.common import (
     print_json,
     progress_bar,
 )
+from sync.cli.table import print_wrapped
 from sync.ingest import backfill as history
 from sync.ingest import backfill_plan as history_plan
 from sync.store.snapshots import get_trial
@@ -46,9 +47,11 @@ def print_summary(summary: history.BackfillSummary) -> None:
     s = summary
     colour = {"ok": "green", "partial": "yellow", "failed": "red"}.get(s.outcome, "white")
     modules = f" (only {', '.join(s.only_modules)})" if s.only_modules else ""
-    out.print(
+    print_wrapped(
+        out,
         f"backfill [{colour}]{s.outcome}[/{colour}]{modules}: {s.requests} requests, "
-        f"{s.fetched} registry versions fetched, {s.imported} imported, {s.changes} changes"
+        f"{s.fetched} registry versions fetched, {s.imported} imported, {s.changes} changes",
+        hang=2,
     )
     for t in s.trials:
         if t.outcome == history.NO_HISTORY:
@@ -57,14 +60,16 @@ def print_summary(summary: history.BackfillSummary) -> None:
         if not t.listed:
             continue
         local = sorted({v["snapshot_version"] for v in t.versions if v["snapshot_version"]})
-        out.print(
-            f"  {t.nct_id}: {t.listed} registry versions, {t.fetched} fetched now, "
+        print_wrapped(
+            out,
+            f"{t.nct_id}: {t.listed} registry versions, {t.fetched} fetched now, "
             f"{t.imported} new versions, {t.merged} joined the next version, "
             f"{t.not_fetched} known but not fetched; timeline covers versions {_range(local)}",
-            highlight=False,
+            "  ",
+            hang=2,
         )
     for e in s.errors:
-        out.print(f"  [red]error:[/red] {escape(e)}", highlight=False)
+        print_wrapped(out, f"[red]error:[/red] {escape(e)}", "  ", hang=2)
 
 
 def register(app: typer.Typer) -> None:

@@ -6,21 +6,32 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cached_property
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import orjson
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from sqlalchemy.engine import Engine
-from sqlmodel import Session
 
-from sync.config import Settings, load_settings
+from sync.cli import lazy
 from sync.core.ids import InvalidNCTId, normalise_many
 from sync.core.util import Progress as ProgressFn
-from sync.registry.client import CtgovClient
-from sync.store import database as db
-from sync.watches.seed import apply_config_once
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+    from sqlmodel import Session
+
+    from sync.config import Settings, load_settings
+    from sync.registry.client import CtgovClient
+    from sync.store import database as db
+    from sync.watches.seed import apply_config_once
+else:
+    # Imported on first use: the settings, the database and the client cost most of a
+    # command's start-up, and `--version` or `--help` needs none of them.
+    load_settings = lazy.attr("sync.config", "load_settings")
+    CtgovClient = lazy.attr("sync.registry.client", "CtgovClient")
+    db = lazy.module("sync.store.database")
+    apply_config_once = lazy.attr("sync.watches.seed", "apply_config_once")
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -43,8 +54,10 @@ class Ctx:
         eng = db.make_engine(self.settings.database_url_resolved)
         db.ensure_schema(eng)
         # The config's trials and watches exist from the first command that reads the
-        # database (`list` right after install shows them, "not synced yet").
-        apply_config_once(eng, self.settings)
+        # database (`list` right after install shows them, "not synced yet"); a database this
+        # user may only read is read as it is.
+        if not db.read_only_reason(eng):
+            apply_config_once(eng, self.settings)
         return eng
 
     def client(self) -> CtgovClient:

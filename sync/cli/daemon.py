@@ -197,6 +197,12 @@ def digest(
             fail(f"--out: cannot write {out_file}: {exc.strerror or exc}")
         err.print(f"wrote {out_file}: {dg.headline(data)}", highlight=False)
     else:
+        if fmt == "md":
+            # Read in a terminal or a pipe: wrapped to the width (the file and mails keep
+            # their lines; Markdown renders both the same).
+            from sync.cli.table import fit_markdown
+
+            text = fit_markdown(text, out.width)
         sys.stdout.write(text)
     if not data["health"]["clean"] and fmt != "json":
         err.print(f"[yellow]warning:[/yellow] {data['health']['note']}", highlight=False)
@@ -240,7 +246,10 @@ def ack(
         out.print(f"acknowledged {n} change{'s' if n != 1 else ''}"
                   + (f" and {result.watch_events} watch events" if result.watch_events else ""))
         if result.already:
-            out.print(f"already acknowledged: {', '.join(map(str, result.already))}")
+            from sync.cli.table import print_wrapped
+
+            print_wrapped(out, f"already acknowledged: {', '.join(map(str, result.already))}",
+                          hang=2)
         for cid in result.unknown:
             err.print(f"no change with ID {cid}")
     if result.unknown and not result.acknowledged and not result.already:
@@ -263,11 +272,17 @@ def notify_test(typer_ctx: typer.Context, json_: JsonOpt = False) -> None:
         print_json([{"channel": o.channel, "status": o.status, "error": o.error}
                     for o in outcomes])  # fmt: skip
     else:
+        from rich.text import Text
+
+        from sync.cli.table import print_wrapped
+
         for o in outcomes:
+            # A channel is a URL: folded, not cut, when it is longer than the width.
             if o.status == "sent":
-                out.print(f"sent: {o.channel}", highlight=False)
+                print_wrapped(out, Text(f"sent: {o.channel}"), hang=2)
             else:
-                out.print(f"[red]failed:[/red] {o.channel}: {o.error}", highlight=False)
+                failed = Text("failed:", style="red") + Text(f" {o.channel}: {o.error}")
+                print_wrapped(out, failed, hang=2)
     if any(o.status != "sent" for o in outcomes):
         raise typer.Exit(1)
 

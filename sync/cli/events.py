@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from rich.console import Console
 from rich.markup import escape
+from rich.text import Text
 
 from sync.cli.render import SEVERITY_STYLE
+from sync.cli.table import print_wrapped
 from sync.core.events import Event
 
 
@@ -19,5 +21,8 @@ def event_line(event: Event) -> str:
 
 
 def print_events(console: Console, events: list[Event]) -> None:
+    """One event a line, its summary wrapped under itself when it is longer than the width."""
     for e in events:
-        console.print(f"    {event_line(e)}", highlight=False)
+        style = SEVERITY_STYLE.get(e.importance, "")
+        head = Text("    ") + Text(f"{e.importance:<6} ", style=style)
+        print_wrapped(console, Text(e.summary), head)

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from sync.cli import lazy
 from sync.cli.common import JsonOpt, ctx_of, fail, out, parse_ids, print_json, progress_bar
-from sync.report import export
+
+if TYPE_CHECKING:
+    from sync.report import export
+else:
+    export = lazy.module("sync.report.export")  # DuckDB and PyArrow: for export alone
 
 
 def register(app: typer.Typer) -> None:
@@ -60,8 +65,12 @@ def register(app: typer.Typer) -> None:
         if json_:
             print_json(summary.to_dict())
             return
+        from rich.text import Text
+
+        from sync.cli.table import print_wrapped
+
         rows = ", ".join(f"{name} {n:,}" for name, n in summary.tables.items())
         verb = "updated" if summary.merged else "wrote"
-        out.print(f"{verb} {summary.target} ({summary.format}): {rows}", highlight=False)
+        print_wrapped(out, Text(f"{verb} {summary.target} ({summary.format}): {rows}"), hang=2)
         if summary.views:
-            out.print(f"views: {', '.join(summary.views)}", highlight=False)
+            print_wrapped(out, Text(f"views: {', '.join(summary.views)}"), hang=2)

@@ -8,6 +8,7 @@ from typing import Any
 from rich.console import Console
 from rich.text import Text
 
+from sync.cli.table import cut_middle, print_wrapped
 from sync.report.render import fmt_value
 from sync.store.results import DiffItem, DiffResult
 
@@ -63,21 +64,20 @@ def _one_line(text: str, width: int) -> Text:
     return line
 
 
-def _old_new(item: DiffItem, shown: str, width: int) -> Text | None:
-    """The old and new values in words on one line, or None when the summary as shown (`shown`,
-    maybe cut) already says them: repeating them would double every row."""
+def _old_new(item: DiffItem, shown: str) -> Text | None:
+    """The old and new values in words, or None when the summary as shown (`shown`, maybe cut)
+    already says them: repeating them would double every row."""
     old, new = item.change.old, item.change.new
     old_text, new_text = fmt_value(old), fmt_value(new)
     if old_text.lower() in shown.lower() and new_text.lower() in shown.lower():
         return None
-    if old in (None, "", [], {}) or new in (None, "", [], {}):
+    empty: tuple[Any, ...] = (None, "", [], {})
+    if (old in empty and isinstance(new, dict | list)) or (
+        new in empty and isinstance(old, dict | list)
+    ):
         # Added or removed: the summary names the item; its fields are in diff --json.
         return None
-    half = max((width - 3) // 2, 8)
-    line = _one_line(old_text, half)
-    line.append(" → ")
-    line.append_text(_one_line(new_text, width - line.cell_len))
-    return line
+    return Text(f"{old_text} → {new_text}")
 
 
 def print_diff(console: Console, diff: DiffResult, by_event: bool = True) -> None:
@@ -124,18 +124,22 @@ def print_change_lines(console: Console, items: list[DiffItem]) -> None:
     for ch in items:
         sev = ch.change.severity
         ref = f"  #{ch.id}" if ch.id is not None else ""
-        line = Text(f"  {sev:<8}", style=SEVERITY_STYLE.get(sev, ""))
-        summary = _one_line(ch.change.summary, width - 10 - len(ref))
-        line.append_text(summary)
-        line.append(ref, style="dim")
-        console.print(line, highlight=False, soft_wrap=False)
+        head = Text(f"  {sev:<8}", style=SEVERITY_STYLE.get(sev, ""))
+        # One line when a long summary can lose the middle of a name and keep its place
+        # ("site added: NAME…, City, Country"); wrapped otherwise, never cut.
+        summary = cut_middle(ch.change.summary, width - 10 - len(ref))
+        if summary is None:
+            summary = Text(" ".join(ch.change.summary.split()))
+            print_wrapped(console, summary + Text(ref, style="dim"), head)
+        else:
+            console.print(head + summary + Text(ref, style="dim"), highlight=False, soft_wrap=True)
         words = word_diff_text(_word_segments(ch), styled=console.is_terminal)
         if words is not None:
             # The changed words are the point of an eligibility change: wrapped, not cut.
-            body = Text(indent)
-            body.append_text(words)
-            console.print(body, highlight=False, soft_wrap=False)
+            print_wrapped(console, words, indent)
             continue
-        values = _old_new(ch, summary.plain, width - len(indent))
+        values = _old_new(ch, summary.plain)
         if values is not None:
-            console.print(Text(indent) + values, highlight=False, soft_wrap=False)
+            # Old → new whole, wrapped under the summary when it does not fit one line.
+            print_wrapped(console, values, indent)
+

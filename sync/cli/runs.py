@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import sqlalchemy as sa
 import typer
 from rich.text import Text
 
+from sync.cli import lazy
 from sync.cli.common import (
     JsonOpt,
     ctx_of,
@@ -16,38 +17,55 @@ from sync.cli.common import (
     print_json,
     progress_bar,
 )
-from sync.cli.table import Col, fit_table
+from sync.cli.table import Col, fit_table, print_wrapped
 from sync.daemon.status import status_lines, status_report
-from sync.ingest import run as sync_engine
 from sync.store import database as db
-from sync.watches import runner as discover
+
+if TYPE_CHECKING:
+    from sync.ingest import run as sync_engine
+    from sync.watches import runner as discover
+else:
+    # sync only: status and db upgrade need neither the engine nor its HTTP client.
+    sync_engine = lazy.module("sync.ingest.run")
+    discover = lazy.module("sync.watches.runner")
 
 
 def print_summary(summary: sync_engine.SyncSummary) -> None:
     s = summary
     colour = {"ok": "green", "partial": "yellow", "failed": "red"}.get(s.outcome, "white")
-    out.print(
+    # Every line wraps to the width, its continuation indented under it.
+    print_wrapped(
+        out,
         f"sync [{colour}]{s.outcome}[/{colour}] ({s.mode}): {s.requests} requests, "
-        f"{s.fetched} studies fetched, {s.new_versions} new versions, {s.changes} changes"
+        f"{s.fetched} studies fetched, {s.new_versions} new versions, {s.changes} changes",
+        hang=2,
     )
     for nct, v in sorted(s.new_versions_by_trial.items()):
         out.print(f"  {nct}: stored version {v}")
     if s.changes_by_category:
         cats = ", ".join(f"{k} {v}" for k, v in s.changes_by_category.items())
-        out.print(f"  changes by category: {cats}")
+        print_wrapped(out, f"changes by category: {cats}", "  ", hang=2)
     for w in s.watches:
-        out.print(
-            f"  watch {w.get('name')}: {w.get('outcome')}, {w.get('matches', 0)} matches, "
-            f"{len(w.get('entered', []))} entered, {len(w.get('left', []))} left"
+        print_wrapped(
+            out,
+            f"watch {w.get('name')}: {w.get('outcome')}, {w.get('matches', 0)} matches, "
+            f"{len(w.get('entered', []))} entered, {len(w.get('left', []))} left",
+            "  ",
+            hang=2,
         )
     if s.not_found:
-        out.print(f"  not found at the registry: {', '.join(s.not_found)}")
+        print_wrapped(out, f"not found at the registry: {', '.join(s.not_found)}", "  ", hang=2)
     if s.rejected:
-        out.print(f"  rejected by the registry (left out from now on): {', '.join(s.rejected)}")
+        print_wrapped(
+            out,
+            f"rejected by the registry (left out from now on): {', '.join(s.rejected)}",
+            "  ",
+            hang=2,
+        )
     for old, new in s.aliases.items():
         out.print(f"  {old} is now {new} (alias followed)")
     for e in s.errors:
-        out.print(f"  [red]error:[/red] {e}", highlight=False)
+        print_wrapped(out, f"[red]error:[/red] {e}", "  ", hang=2)
 
 
 def sync(
@@ -95,14 +113,15 @@ def status(typer_ctx: typer.Context, json_: JsonOpt = False) -> None:
         print_json({"database": where, **report.to_dict()})
         return
     runs, rejected = report.runs, report.rejected
-    out.print(f"database: {where}", highlight=False)
+    print_wrapped(out, Text(where), "database: ")
     for line in status_lines(report.status):
-        out.print(line, highlight=False)
+        print_wrapped(out, line, hang=2)
     if rejected:
-        out.print(
+        print_wrapped(
+            out,
             f"rejected by the registry: {', '.join(rejected)} (left out of every sync; "
             f"remove with: trialwatch remove {' '.join(rejected)})",
-            highlight=False,
+            hang=2,
         )
     if not runs:
         out.print("no runs yet (run: trialwatch sync)")
@@ -151,7 +170,7 @@ def db_upgrade(typer_ctx: typer.Context, json_: JsonOpt = False) -> None:
     if json_:
         print_json({"revision": after, "previous": before, "database": where})
         return
-    out.print(f"database at {after} (was {before or 'empty'}): {where}", highlight=False)
+    print_wrapped(out, Text(f"database at {after} (was {before or 'empty'}): {where}"), hang=2)
 
 
 

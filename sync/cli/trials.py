@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
+from rich.text import Text
 
+from sync.cli import lazy
 from sync.cli.common import (
     JsonOpt,
     ctx_of,
@@ -17,10 +19,14 @@ from sync.cli.common import (
     print_json,
 )
 from sync.cli.events import print_events
-from sync.cli.table import Col, fit_table
+from sync.cli.table import Col, fit_table, print_parts, print_wrapped
 from sync.core.states import RegistryState
-from sync.ingest import run as sync_engine
 from sync.store import views
+
+if TYPE_CHECKING:
+    from sync.ingest import run as sync_engine
+else:
+    sync_engine = lazy.module("sync.ingest.run")  # add and remove: the others only read
 
 
 def add(
@@ -176,7 +182,8 @@ def show(
         # Versions kept from before it became an alias, or from before the registry lost it.
         out.print(f"  [red]{state}[/red]", highlight=False)
     for k, v in lines:
-        out.print(f"  {k:<19} {v if v is not None else ''}", highlight=False)
+        # Long values (titles, sponsors) wrap under the value column.
+        print_wrapped(out, Text(str(v if v is not None else "")), f"  {k:<19} ")
 
 
 def history(
@@ -200,20 +207,23 @@ def history(
     for r in rows:
         if not r.fetched:
             labels = ", ".join(r.module_labels) or "modules not listed"
-            out.print(
-                f"[dim]  ·  registry v{r.registry_version}  {r.registry_date or ''}  "
+            print_wrapped(
+                out,
+                f"[dim]registry v{r.registry_version}  {r.registry_date or ''}  "
                 f"{r.overall_status or ''}  known, not fetched ({labels})[/dim]",
-                highlight=False,
+                "[dim]  ·  [/dim]",
             )
             continue
         origin = str(r.origin)
         if r.registry_version is not None:
             origin += f" (registry v{r.registry_version})"
         when = r.registry_date or r.last_update_posted or ""
-        out.print(
-            f"[bold]v{r.version}[/bold]  fetched {(r.fetched_at or '')[:19]}  "
-            f"last update posted {when}  {origin}",
-            highlight=False,
+        print_parts(
+            out,
+            [
+                f"[bold]v{r.version}[/bold]  fetched {(r.fetched_at or '')[:19]}",
+                f"last update posted {when}  {origin}",
+            ],
         )
         print_events(out, r.events)
 

@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
 
+from sync.cli import lazy
 from sync.cli.common import Ctx, JsonOpt, ctx_of, err, out, parse_ids, print_json
 from sync.cli.common import fail as _fail
-from sync.cli.table import Col, fit_table
-from sync.ingest import run as sync_engine
+from sync.cli.table import Col, fit_table, print_wrapped
 from sync.watches import definitions as watches
-from sync.watches import runner as discover
+
+if TYPE_CHECKING:
+    from sync.ingest import run as sync_engine
+    from sync.watches import runner as discover
+else:
+    # watch run only: the others read the database and need no HTTP client.
+    sync_engine = lazy.module("sync.ingest.run")
+    discover = lazy.module("sync.watches.runner")
 
 watch_app = typer.Typer(
     help="Saved searches: similar studies found without typing their IDs.", no_args_is_help=True
@@ -86,10 +93,11 @@ def add(
     if json_:
         print_json(row)
         return
-    out.print(
+    print_wrapped(
+        out,
         f"added watch {name}: {watches.describe(row['query'])}"
         + ("" if track else " (matches are not tracked)"),
-        highlight=False,
+        hang=2,
     )
     err.print(f"run it now with: trialwatch watch run {name}")
 
@@ -201,19 +209,22 @@ def _print_results(results: list[discover.WatchResult]) -> None:
         err.print("no watches to run (add one with: trialwatch watch add NAME --term …)")
     for r in results:
         if r.outcome != "ok":
-            out.print(f"watch {r.name}: [red]failed[/red]: {r.error}", highlight=False)
+            print_wrapped(out, f"watch {r.name}: [red]failed[/red]: {r.error}", hang=2)
             continue
-        out.print(
+        print_wrapped(
+            out,
             f"watch {r.name}: ok, {r.matches} matches, {len(r.entered)} entered, "
             f"{len(r.left)} left ({r.requests} requests)",
-            highlight=False,
+            hang=2,
         )
         for line in r.events:
-            out.print(f"  {line}", highlight=False)
+            print_wrapped(out, line, "  ", hang=2)
         if r.tracked:
-            out.print(
-                f"  now tracking {', '.join(r.tracked)} (fetched by the next: trialwatch sync)",
-                highlight=False,
+            print_wrapped(
+                out,
+                f"now tracking {', '.join(r.tracked)} (fetched by the next: trialwatch sync)",
+                "  ",
+                hang=2,
             )
 
 
@@ -279,7 +290,7 @@ def events(
         print_json([r.to_dict() for r in rows])
         return
     for r in rows:
-        out.print(f"{(r.at or '')[:19]}  {r.summary}", highlight=False)
+        print_wrapped(out, r.summary, f"{(r.at or '')[:19]}  ")
 
 
 def similar(
@@ -303,20 +314,22 @@ def similar(
     seen = "; ".join(
         f"{k.replace('_', ' ')}: {', '.join(v)}" for k, v in f.items() if v and k != "mesh"
     )
-    out.print(f"[bold]{nct}[/bold] {data['title']}", highlight=False)
+    print_wrapped(out, f"{data['title']}", f"[bold]{nct}[/bold] ")
     if data.get("registry_state") == "not_found":
         out.print("  [red]no longer at the registry[/red]: compared by its last stored version")
-    out.print(f"  read as: {seen or 'nothing recognised'}", highlight=False)
+    print_wrapped(out, f"{seen or 'nothing recognised'}", "  read as: ")
     if not data["similar"]:
         out.print("  no similar study known yet (add watches: trialwatch watch add …)")
     for i, r in enumerate(data["similar"], 1):
-        out.print(
-            f"{i:>3}. {r['nct_id']}  score {r['score']:g}  {r['title']} "
+        # The title wraps under itself; the reasons under the ID.
+        print_wrapped(
+            out,
+            f"{r['nct_id']}  score {r['score']:g}  {r['title']} "
             f"[dim]({r['status'] or 'status unknown'}; {', '.join(r['sources'])})[/dim]",
-            highlight=False,
+            f"{i:>3}. ",
         )
         for why in r["why"]:
-            out.print(f"       {why}", highlight=False)
+            print_wrapped(out, why, "       ", hang=2)
 
 
 def register(app: typer.Typer) -> None:

@@ -6,30 +6,26 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sync.config import ConfigError, Settings
+from sync.daemon.cron import crontab_trigger
 
 HEARTBEAT_MAX_SECONDS = 30.0
 
 
 def cron_trigger(expr: str, tz: Any, setting: str) -> Any:
-    """A cron trigger from 5 fields (minute hour day month weekday) or 6 (seconds first)."""
-    from apscheduler.triggers.cron import CronTrigger
-
-    fields = expr.split()
+    """A cron trigger from 5 fields (minute hour day month weekday) or 6 (seconds first), with
+    crontab(5)'s meaning: 0 and 7 are Sunday (see sync.daemon.cron)."""
     try:
-        if len(fields) == 5:
-            return CronTrigger.from_crontab(expr, timezone=tz)
-        if len(fields) == 6:
-            second, minute, hour, day, month, dow = fields
-            return CronTrigger(second=second, minute=minute, hour=hour, day=day, month=month,
-                               day_of_week=dow, timezone=tz)  # fmt: skip
+        trigger = crontab_trigger(expr, tz)
     except ValueError as exc:
         raise ConfigError(
             f"schedule.{setting}: {expr!r} is not a valid cron expression: {exc}"
         ) from None
-    raise ConfigError(
-        f"schedule.{setting}: {expr!r} should have 5 fields (minute hour day month weekday) "
-        "or 6 (second first)"
-    )
+    if trigger is None:
+        raise ConfigError(
+            f"schedule.{setting}: {expr!r} should have 5 fields (minute hour day month weekday) "
+            "or 6 (second first)"
+        )
+    return trigger
 
 
 def timezone_of(settings: Settings) -> ZoneInfo:

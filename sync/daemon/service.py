@@ -21,6 +21,7 @@ from sqlmodel import select
 from models import SyncRun
 from models.db import session_scope
 from sync.config import Settings
+from sync.core.stops import Stopped
 from sync.daemon.leader import AlreadyRunning, LeaderLock, acquire_leader
 from sync.daemon.schedule import (
     check_schedule,
@@ -56,11 +57,14 @@ META_LAST_DIGEST = "daemon.last_digest"
 MISFIRE_GRACE_SECONDS = 6 * 3600
 
 
-class DaemonStop(BaseException):
+class DaemonStop(Stopped):
     """Raised in the main thread by SIGTERM/SIGINT to interrupt the running job.
 
     A BaseException, so that the libraries' `except Exception` handlers let it through.
     """
+
+    def reason(self) -> str:
+        return f"the daemon was stopped ({self.signal_name})"
 
 
 def _utcnow() -> datetime:

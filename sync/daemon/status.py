@@ -66,6 +66,10 @@ class DaemonStatus:
         return {
             "daemon": self.daemon.to_dict(),
             "next_runs": dict(self.next_runs),
+            # The weekday of each, in the schedule's time zone: a cron reader's first check.
+            "next_run_weekdays": {
+                k: datetime.fromisoformat(v).strftime("%A") for k, v in self.next_runs.items() if v
+            },
             "failed_deliveries": [f.to_dict() for f in self.failed_deliveries],
         }
 
@@ -95,6 +99,12 @@ def _ago(seconds: float) -> str:
     if seconds < 172800:
         return f"{seconds // 3600} h ago"
     return f"{seconds // 86400} days ago"
+
+
+def _when(iso: str) -> str:
+    """A next run as a person checks a cron line: its weekday first, in the schedule's zone."""
+    at = datetime.fromisoformat(iso)
+    return at.strftime("%a %Y-%m-%d %H:%M %z").strip()
 
 
 def status_info(session: Session, now: datetime | None = None) -> DaemonStatus:
@@ -143,7 +153,7 @@ def status_lines(info: DaemonStatus) -> list[str]:
     out = [lines[d.state]]
     if d.state == DaemonState.RUNNING:
         names = {"check": "check", "full_sync": "full sync", "digest": "digest"}
-        runs = ", ".join(f"{names.get(k, k)} {v}" for k, v in info.next_runs.items() if v)
+        runs = ", ".join(f"{names.get(k, k)} {_when(v)}" for k, v in info.next_runs.items() if v)
         out.append(f"next runs: {runs or 'none scheduled'}")
     out.append(
         "failed deliveries: "

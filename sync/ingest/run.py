@@ -98,16 +98,6 @@ def untrack(session: Session, nct_ids: list[str]) -> tuple[list[str], list[str]]
     return removed, unknown
 
 
-def seed_from_config(session: Session, nct_ids: list[str]) -> list[str]:
-    """Track the config's trials that trialwatch has never seen (a removed one stays removed)."""
-    added = []
-    for nct in nct_ids:
-        if store.get_trial(session, nct) is None:
-            session.add(Trial(nct_id=nct, source="config"))
-            added.append(nct)
-    return added
-
-
 class _Run:
     """The state of one sync run; the public entry point is run_sync()."""
 

@@ -6,10 +6,12 @@ import hashlib
 import re
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jinja2
 import orjson
+
+if TYPE_CHECKING:
+    import jinja2
 
 FORMATS = ("md", "html", "json", "atom")
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -224,6 +226,8 @@ def short_time(value: str | None) -> str:
 
 
 def _env() -> jinja2.Environment:
+    import jinja2  # the templates only: the terminal's rendering needs none of it
+
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(TEMPLATES)),
         autoescape=_autoescape,

@@ -10,15 +10,20 @@ from models.db import (
     ensure_schema,
     is_sqlite,
     make_engine,
+    read_only_reason,
     session_scope,
     upgrade,
 )
+from models.usable import DatabaseUnusable, read_only_write
 
 __all__ = [
+    "DatabaseUnusable",
     "current_revision",
     "ensure_schema",
     "is_sqlite",
     "make_engine",
+    "read_only_reason",
+    "read_only_write",
     "session_scope",
     "upgrade",
 ]

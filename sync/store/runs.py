@@ -13,6 +13,7 @@ from sqlmodel import Session
 from models import SyncRun
 from models.db import session_scope
 from sync.core.states import RunKind, RunOutcome
+from sync.core.stops import Stopped, interruption
 from sync.store import snapshots as store
 
 
@@ -21,6 +22,14 @@ class Account(Protocol):
 
     outcome: str
     errors: list[str]
+
+
+NEXT_RUN = {
+    RunKind.SYNC: "the next sync fetches what was missed",
+    RunKind.BACKFILL: "the next backfill fetches what is still missing",
+    RunKind.WATCH: "the next watch run finds what was missed",
+    RunKind.CHECK: "the next check tries again",
+}
 
 
 @contextmanager
@@ -55,8 +64,11 @@ def recorded_run(
         yield run_id
     except BaseException as exc:
         account.outcome = RunOutcome.FAILED
-        account.errors.append(f"interrupted: {type(exc).__name__}: {exc}")
+        account.errors.append(interruption(exc))
         _close(engine, run_id, account, close)
+        if isinstance(exc, Stopped | KeyboardInterrupt):
+            # What the command's last line says (sync.cli.app): nothing was lost.
+            exc.add_note(f"the run is recorded as failed; {NEXT_RUN[kind]}")
         raise
     _close(engine, run_id, account, close)
 

@@ -6,10 +6,24 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
+from models import Trial
 from models.db import session_scope
 from sync.config import Settings
-from sync.ingest.run import seed_from_config
+from sync.store.snapshots import get_trial
 from sync.watches.definitions import sync_config_watches
+
+
+def seed_from_config(session: Session, nct_ids: list[str]) -> list[str]:
+    """Track the config's trials that trialwatch has never seen (a removed one stays removed).
+
+    Here rather than beside the sync engine's track(): every command runs it, and the engine
+    would bring its HTTP client into commands that only read."""
+    added = []
+    for nct in nct_ids:
+        if get_trial(session, nct) is None:
+            session.add(Trial(nct_id=nct, source="config"))
+            added.append(nct)
+    return added
 
 
 def apply_config(session: Session, settings: Settings) -> None:

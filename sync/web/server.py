@@ -55,13 +55,15 @@ def serve(settings: Settings, sock: socket.socket, engine: Engine | None = None)
     def stopped(_signum: int, _frame: FrameType | None) -> None:
         raise SystemExit(0)
 
-    # uvicorn shuts down on SIGTERM, puts the previous handler back and raises the signal
-    # again: with this one the stop it was asked for ends in exit code 0 (as the daemon's).
-    previous = signal.signal(signal.SIGTERM, stopped)
+    # uvicorn shuts down on SIGTERM or Ctrl-C, puts the previous handler back and raises the
+    # signal again: with this one the stop it was asked for ends in exit code 0 (as the
+    # daemon's), not in the CLI's "interrupted" (which is for a command cut short).
+    previous = {sig: signal.signal(sig, stopped) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         _server(settings, engine).run(sockets=[sock])
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 class Background:

@@ -92,7 +92,9 @@ def test_a_run_error_is_printed_once_and_short(cli, fake_ctgov) -> None:
     done = tw("sync", env=_env(cli))
     assert done.returncode == 1
     both = done.stdout + done.stderr
-    errors = [line for line in both.splitlines() if "error" in line.lower()]
+    # An error wraps at 80 columns, its continuation indented under it: one error, joined.
+    joined = re.sub(r"\n {4}(?=\S)", " ", both)
+    errors = [line for line in joined.splitlines() if "error" in line.lower()]
     assert len(errors) == 1, both
     assert errors[0].strip().startswith(f"error: batch of 30 trials ({ids[0]}…): HTTP 503 from ")
     assert "/api/v2/studies (30 IDs)" in errors[0]

@@ -107,9 +107,12 @@ def test_a_site_row_is_one_line_on_real_records() -> None:
                DiffResult("NCT04736173", 1, 2, sites, []), by_event=False)
     text = buf.getvalue()
     _width_ok(text)
-    # A renamed site (one site whose name the registry re-encoded) shows its old and new name.
+    # A renamed site (one site whose name the registry re-encoded) shows its old and new name,
+    # whole: wrapped over up to three lines.
     renamed = [c for c in sites if c.change.old and c.change.new]
-    assert len(text.splitlines()) <= 2 + len(sites) + len(renamed)
+    assert len(text.splitlines()) <= 2 + len(sites) + 2 * len(renamed)
+    words = " ".join(text.split())
+    assert all(f"{c.change.old} -> {c.change.new}" in words for c in renamed), text
 
 
 def test_list_and_members_ellipsize_titles_to_the_width(cli, fake_ctgov, monkeypatch) -> None:
@@ -170,9 +173,10 @@ def test_status_fits_shows_whole_headers_times_and_the_error(cli, fake_ctgov) ->
 
 def test_status_json_is_structured_with_snake_case_keys(cli) -> None:
     data = cli("status", "--json").json()
-    assert set(data) == {"runs", "daemon", "next_runs", "failed_deliveries", "rejected"}
+    assert set(data) == {"runs", "daemon", "next_runs", "next_run_weekdays", "failed_deliveries",
+                         "rejected"}
     assert data["daemon"] == {"state": "never_started"}
-    assert data["next_runs"] == {} and data["failed_deliveries"] == []
+    assert data["next_runs"] == data["next_run_weekdays"] == {} and data["failed_deliveries"] == []
 
     def keys(obj: object) -> list[str]:
         if isinstance(obj, dict):

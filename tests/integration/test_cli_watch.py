@@ -78,7 +78,7 @@ def test_watch_add_run_list_members_remove_json_contracts(cli, fake_ctgov) -> No
         f"study left car-nk-sclc: {DUAL}, Adaptive Phase 1/2 Study of Dual-Target CAR-NK Cells "
         "in Relapsed/Refractory Small Cell Lung Cancer (SCLC): its status changed to WITHDRAWN "
         "(was RECRUITING)"
-    ) in text.stdout
+    ) in " ".join(text.stdout.split())  # wrapped to 80 columns
     rows = {r["nct_id"]: r for r in cli("watch", "members", "car-nk-sclc", "--json").json()}
     assert rows[DUAL]["left"] is not None
     assert rows[DUAL]["left_reason"] == "its status changed to WITHDRAWN (was RECRUITING)"

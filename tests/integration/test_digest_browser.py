@@ -1,7 +1,7 @@
 """The HTML digest in headless Chromium (Debian's, driven by Playwright): no console errors, the
 expected sections, nothing fetched, and hostile registry text shown as inert text.
 
-Set TRIALWATCH_SCREENSHOT=docs/digest.png to refresh the README's screenshot from this test."""
+Set TRIALWATCH_SCREENSHOT=docs/img/digest.png to refresh the manual's screenshot from this test."""
 
 from __future__ import annotations
 

@@ -208,7 +208,7 @@ def test_changes_are_exactly_what_history_shows(cli, fake_ctgov, tmp_path) -> No
         assert {c["last_update_posted"] for c in mine} <= {
             versions[item["version"]]["last_update_posted"]
         }
-    # Parquet users run the README's view SQL over the files.
+    # Parquet users run the manual's view SQL (docs/how-to/exports.md) over the files.
     for table in ("versions", "sites"):
         con.execute(f"CREATE VIEW {table} AS FROM '{out}/{table}.parquet'")
     con.execute(views_sql())
@@ -406,9 +406,9 @@ def test_trial_and_watch_selections_and_csv(engine, fake_ctgov, client, tmp_path
     assert not list((tmp_path / "all").glob(".*"))  # no staging file left behind
 
 
-def test_the_readme_prints_the_view_sql() -> None:
-    readme = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
-    assert views_sql().strip() in readme
+def test_the_manual_prints_the_view_sql() -> None:
+    page = (PROJECT_ROOT / "docs" / "how-to" / "exports.md").read_text(encoding="utf-8")
+    assert views_sql().strip() in page
 
 
 # -- the command line ------------------------------------------------------------------------

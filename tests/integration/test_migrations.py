@@ -26,6 +26,19 @@ def test_upgrade_downgrade_upgrade(db_url: str) -> None:
     engine.dispose()
 
 
+def test_head_revision_constant_is_the_migrations_head(db_url: str) -> None:
+    """HEAD_REVISION lets every command skip Alembic: a new migration must move it, else a
+    database at the old head would never be upgraded."""
+    assert db.HEAD_REVISION == db.head_revision()
+    engine = db.make_engine(db_url)
+    assert db.stored_revision(engine) is None
+    db.upgrade(engine, "0001")
+    assert db.stored_revision(engine) == db.current_revision(engine) == "0001"
+    db.ensure_schema(engine)
+    assert db.stored_revision(engine) == db.HEAD_REVISION
+    engine.dispose()
+
+
 def test_models_match_migrations(engine: sa.Engine) -> None:
     with engine.connect() as conn:
         ctx = MigrationContext.configure(conn, opts={"compare_type": False})

@@ -157,7 +157,10 @@ def test_list_and_show_label_their_last_update(cli, fake_ctgov, two_versions) ->
     assert listed["last_update_posted"] == shown["registry_last_update_posted"] == "2026-03-01"
     assert shown["last_update_posted"] == "2026-02-10"  # the shown version's own
     text = cli("show", OLD).stdout
-    assert "2026-02-10 (this version; the registry's latest answer: 2026-03-01)" in text
+    # Wrapped under the value column at 80 columns.
+    assert "2026-02-10 (this version; the registry's latest answer: 2026-03-01)" in " ".join(
+        text.split()
+    )
     assert "(registry)" in cli("list").stdout  # the column says whose date it is
 
 

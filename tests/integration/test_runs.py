@@ -11,6 +11,8 @@ from sqlmodel import Session, select
 from models import SyncRun
 from models.db import session_scope
 from sync.core.states import RunKind, RunOutcome
+from sync.core.stops import Stopped
+from sync.daemon.service import DaemonStop
 from sync.store.runs import recorded_run
 
 
@@ -54,8 +56,26 @@ def test_an_interrupted_run_is_failed_with_the_reason_and_the_interruption_goes_
             raise KeyboardInterrupt("Ctrl-C")
     (run,) = _runs(engine)
     assert (run.outcome, run.fetched) == ("failed", 7) and run.finished_at is not None
-    assert run.errors == ["interrupted: KeyboardInterrupt: Ctrl-C"]
+    assert run.errors == ["interrupted by Ctrl-C (SIGINT)"]
     assert account.outcome == "failed"
+
+
+@pytest.mark.parametrize(
+    ("exc", "stored"),
+    [(Stopped("SIGTERM"), "interrupted: stopped by SIGTERM"),
+     (Stopped("SIGINT"), "interrupted by Ctrl-C (SIGINT)"),
+     (DaemonStop("SIGTERM"), "interrupted: the daemon was stopped (SIGTERM)"),
+     (RuntimeError("boom"), "interrupted: RuntimeError: boom")],
+)  # fmt: skip
+def test_a_run_stores_why_it_was_cut_short_in_words(
+    engine: sa.Engine, exc: BaseException, stored: str
+) -> None:
+    account = Account(outcome=RunOutcome.OK)
+    with pytest.raises(type(exc)):
+        with recorded_run(engine, account, kind=RunKind.SYNC, trigger="cli", mode=None,
+                          close=_fetched):  # fmt: skip
+            raise exc
+    assert _runs(engine)[0].errors == [stored]
 
 
 def test_close_stale_closes_only_left_over_runs_of_its_kind(engine: sa.Engine) -> None:

@@ -3,7 +3,7 @@ SQLite and PostgreSQL: overview -> trial -> diff -> watch with no console error 
 fetched from elsewhere, axe-core with no serious or critical violation on any page, keyboard
 focus, and hostile registry text shown as text.
 
-Set TRIALWATCH_SCREENSHOTS=docs to refresh the README's screenshots from this test."""
+Set TRIALWATCH_SCREENSHOTS=docs/img to refresh the manual's screenshots from this test."""
 
 from __future__ import annotations
 
@@ -97,7 +97,7 @@ def test_walk_overview_trial_diff_watch(served: str, tmp_path: Path) -> None:
                          if v["impact"] in ("serious", "critical")]  # fmt: skip
                 if found:
                     violations[name] = found
-                # The README shows the walk; the other pages' screenshots stay in tmp_path.
+                # The manual shows the walk; the other pages' screenshots stay in tmp_path.
                 folder = shots if name in ("overview", "trial", "diff", "watch") else tmp_path
                 page.screenshot(path=str(folder / f"web-{name}.png"), full_page=name != "trial")
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 import ast
 import tomllib
 
+import pytest
+
 from tests.support import PROJECT_ROOT as ROOT
 
 
@@ -25,13 +27,14 @@ def _dist(requirement: str) -> str:
     return requirement.split(";")[0].split("[")[0].split("<")[0].split(">")[0].split("=")[0]
 
 
-def test_deepdiff_is_a_test_dependency_only() -> None:
+@pytest.mark.parametrize("oracle", ["deepdiff", "croniter"])
+def test_an_oracle_is_a_test_dependency_only(oracle: str) -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     runtime = {_dist(r).strip() for r in project["dependencies"]}
     tests = {_dist(r).strip() for r in project["optional-dependencies"]["test"]}
-    assert "deepdiff" not in runtime and "deepdiff" in tests
-    assert "deepdiff" in {n.split(".")[0] for n in _imports("tests")}
-    assert not {n for n in _imports("sync") | _imports("models") if n.startswith("deepdiff")}
+    assert oracle not in runtime and oracle in tests
+    assert oracle in {n.split(".")[0] for n in _imports("tests")}
+    assert not {n for n in _imports("sync") | _imports("models") if n.startswith(oracle)}
 
 
 def test_no_private_module_of_a_dependency() -> None:

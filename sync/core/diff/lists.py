@@ -7,7 +7,6 @@ from collections.abc import Callable, Iterable
 from difflib import SequenceMatcher
 from typing import Any, NamedTuple
 
-import ftfy
 import orjson
 
 MISSING: Any = object()
@@ -176,6 +175,8 @@ def _match_exact(
 
 def _name_form(value: Any) -> str:
     """A place or facility name with mojibake repaired, accents, case and punctuation dropped."""
+    import ftfy  # with its wcwidth tables, a tenth of a second: only when sites are paired
+
     text = unicodedata.normalize("NFKD", ftfy.fix_text(_s(value)))
     text = "".join(c for c in text if not unicodedata.combining(c)).casefold()
     return " ".join("".join(c if c.isalnum() else " " for c in text).split())
