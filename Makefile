@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 TW := $(BIN)/trialwatch
 PYTEST_ARGS ?=
 
-.PHONY: run test install prereqs axe chaos bench lint docs demo clean
+.PHONY: run test install prereqs axe chaos bench lint docs demo dist clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -62,5 +62,10 @@ lint: install
 docs: install
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
+# The sdist and the wheel, as a packager builds them (tests/outside installs them and runs them).
+dist: install
+	rm -rf dist
+	$(BIN)/python -m build --outdir dist .
+
 clean:
-	rm -rf $(VENV) data .pytest_cache .cache site
+	rm -rf $(VENV) data .pytest_cache .cache site dist build

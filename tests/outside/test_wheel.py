@@ -160,11 +160,9 @@ def test_installed_wheel_from_an_empty_folder(
 
     listed = {r["nct_id"]: r for r in tw.json("list")}
     assert listed[one]["latest_version"] == 2 and listed[two]["latest_version"] == 1
-    assert one in tw("list").stdout
-    assert len(tw.json("history", one)) == 2 and "COMPLETED" in tw("history", one).stdout
-    changes = json.dumps(tw.json("diff", one))
-    assert "COMPLETED" in changes
-    assert "COMPLETED" in tw("diff", one).stdout.upper()
+    history = tw("history", one).stdout
+    assert "v2" in history and "COMPLETED" in history
+    assert "COMPLETED" in json.dumps(tw.json("diff", one))
     digest = tw("digest", "--since", "30d").stdout
     assert one in digest
 
@@ -183,8 +181,9 @@ def test_installed_wheel_from_an_empty_folder(
     fake_ctgov.bump()
     daemon = tw("daemon", "--once")
     assert "sync run 3 ok" in daemon.stderr and "one cycle done" in daemon.stderr
-    assert tw.json("list")[1]["latest_version"] == 2
-    status = tw("status").stdout
-    assert "daemon: stopped" in status
+    status = tw.json("status")
+    assert status["daemon"]["state"] == "stopped"
+    last = status["runs"][0]
+    assert (last["trigger"], last["outcome"], last["new_versions"]) == ("daemon", "ok", 1)
     if backend == "sqlite":
-        assert f"database: sqlite:///{db_file}" in status
+        assert f"database: sqlite:///{db_file}" in tw("status").stdout
