@@ -88,6 +88,17 @@ def fail(message: str, code: int = 2) -> NoReturn:
     raise typer.Exit(code)
 
 
+def found_nothing(exc: Exception, json_: bool) -> NoReturn:
+    """Valid input that finds nothing: one line (on stderr beside --json, which prints the
+    exception's `data`), exit 0. Not bad input, not a failure."""
+    if json_:
+        print_json(getattr(exc, "data", None))
+        err.print(str(exc), highlight=False, markup=False)
+    else:
+        out.print(str(exc), highlight=False, markup=False)
+    raise typer.Exit(0)
+
+
 def print_json(data: Any) -> None:
     # NON_STR_KEYS: a state's StrEnum as a key (changes by category) is written as its string.
     options = orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS

@@ -13,6 +13,7 @@ from sync.cli.common import (
     ctx_of,
     err,
     fail,
+    found_nothing,
     out,
     parse_ids,
     print_json,
@@ -149,6 +150,8 @@ def show(
     try:
         with c.session() as session:
             data = views.show(session, nct, as_of=as_of)
+    except views.NothingFound as exc:
+        found_nothing(exc, json_)
     except (views.UnknownTrial, views.NoSuchVersion, views.BadDate) as exc:
         fail(str(exc))
     if json_:
@@ -195,13 +198,13 @@ def history(
     try:
         with c.session() as session:
             rows = views.history(session, nct)
+            if not rows:
+                found_nothing(views.NothingFound(views.why_no_history(session, nct), []), json_)
     except views.UnknownTrial as exc:
         fail(str(exc))
     if json_:
         print_json([r.to_dict() for r in rows])
         return
-    if not rows:
-        out.print(f"{nct}: no versions stored yet")
     for r in rows:
         if not r.fetched:
             labels = ", ".join(r.module_labels) or "modules not listed"
@@ -238,6 +241,8 @@ def diff(
     try:
         with c.session() as session:
             data = views.diff(session, nct, from_, to)
+    except views.NothingFound as exc:
+        found_nothing(exc, json_)
     except (views.UnknownTrial, views.NoSuchVersion) as exc:
         fail(str(exc))
     if json_:
