@@ -18,6 +18,7 @@ from sync.cli.common import (
     print_json,
     progress_bar,
 )
+from sync.core.util import plural
 from sync.ingest import backfill as history
 from sync.ingest import backfill_plan as history_plan
 from sync.store.snapshots import get_trial
@@ -47,8 +48,9 @@ def print_summary(summary: history.BackfillSummary) -> None:
     colour = {"ok": "green", "partial": "yellow", "failed": "red"}.get(s.outcome, "white")
     modules = f" (only {', '.join(s.only_modules)})" if s.only_modules else ""
     out.print(
-        f"backfill [{colour}]{s.outcome}[/{colour}]{modules}: {s.requests} requests, "
-        f"{s.fetched} registry versions fetched, {s.imported} imported, {s.changes} changes"
+        f"backfill [{colour}]{s.outcome}[/{colour}]{escape(modules)}: "
+        f"{plural(s.requests, 'request')}, {plural(s.fetched, 'registry version')} fetched, "
+        f"{s.imported:,} imported, {plural(s.changes, 'change')}"
     )
     for t in s.trials:
         if t.outcome == history.NO_HISTORY:

@@ -18,6 +18,7 @@ from sync.cli.common import (
     progress_bar,
 )
 from sync.cli.table import Col, fit_table
+from sync.core.util import plural
 from sync.daemon.status import status_lines, status_report
 from sync.store import database as db
 
@@ -30,22 +31,34 @@ else:
     discover = lazy.module("sync.watches.runner")
 
 
+# The trials named in a sync's text summary; `sync --json` lists every one.
+SHOWN_TRIALS = 5
+
+
 def print_summary(summary: sync_engine.SyncSummary) -> None:
     s = summary
     colour = {"ok": "green", "partial": "yellow", "failed": "red"}.get(s.outcome, "white")
     out.print(
-        f"sync [{colour}]{s.outcome}[/{colour}] ({s.mode}): {s.requests} requests, "
-        f"{s.fetched} studies fetched, {s.new_versions} new versions, {s.changes} changes"
+        f"sync [{colour}]{s.outcome}[/{colour}] ({s.mode}): {plural(s.requests, 'request')}, "
+        f"{plural(s.fetched, 'study', 'studies')} fetched, "
+        f"{plural(s.new_versions, 'new version')}, {plural(s.changes, 'change')}"
     )
-    for nct, v in sorted(s.new_versions_by_trial.items()):
+    # Bounded: a first sync of 10,000 studies is one line, not 10,000 (--json has them all).
+    stored = sorted(s.new_versions_by_trial.items())
+    for nct, v in stored[:SHOWN_TRIALS]:
         out.print(f"  {nct}: stored version {v}")
+    if len(stored) > SHOWN_TRIALS:
+        out.print(f"  and {plural(len(stored) - SHOWN_TRIALS, 'more trial')} "
+                  "(sync --json lists them all)")  # fmt: skip
     if s.changes_by_category:
         cats = ", ".join(f"{k} {v}" for k, v in s.changes_by_category.items())
         out.print(f"  changes by category: {cats}")
     for w in s.watches:
         out.print(
-            f"  watch {w.get('name')}: {w.get('outcome')}, {w.get('matches', 0)} matches, "
-            f"{len(w.get('entered', []))} entered, {len(w.get('left', []))} left"
+            f"  watch {w.get('name')}: {w.get('outcome')}, "
+            f"{plural(w.get('matches', 0), 'match', 'matches')}, "
+            f"{len(w.get('entered', []))} entered, {len(w.get('left', []))} left",
+            markup=False,
         )
     if s.not_found:
         out.print(f"  not found at the registry: {', '.join(s.not_found)}")

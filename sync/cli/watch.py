@@ -12,6 +12,7 @@ from sync.cli import lazy
 from sync.cli.common import Ctx, JsonOpt, ctx_of, err, out, parse_ids, print_json
 from sync.cli.common import fail as _fail
 from sync.cli.table import Col, fit_table
+from sync.core.util import plural
 from sync.watches import definitions as watches
 
 if TYPE_CHECKING:
@@ -211,8 +212,8 @@ def _print_results(results: list[discover.WatchResult]) -> None:
             out.print(f"watch {r.name}: [red]failed[/red]: {r.error}", highlight=False)
             continue
         out.print(
-            f"watch {r.name}: ok, {r.matches} matches, {len(r.entered)} entered, "
-            f"{len(r.left)} left ({r.requests} requests)",
+            f"watch {escape(r.name)}: ok, {plural(r.matches, 'match', 'matches')}, "
+            f"{len(r.entered)} entered, {len(r.left)} left ({plural(r.requests, 'request')})",
             highlight=False,
         )
         for line in r.events:

@@ -8,6 +8,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from models import Trial, Watch
+from sync.core.util import plural
 from sync.store import snapshots as store
 
 # The registry's dataTimestamp of the last clean sync: what "nothing new upstream" compares to.
@@ -59,9 +60,9 @@ class Gate:
                 f"{self.data_timestamp})"
             )
         if self.unfetched:
-            return f"{len(self.unfetched)} tracked trials never fetched"
+            return f"{plural(len(self.unfetched), 'tracked trial')} never fetched"
         if self.pending_watches:
-            return f"{len(self.pending_watches)} watches never run"
+            return f"{plural(len(self.pending_watches), 'watch', 'watches')} never run"
         return f"registry data unchanged ({self.data_timestamp})"
 
 
