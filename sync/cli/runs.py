@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import sqlalchemy as sa
 import typer
+from rich.markup import escape
 from rich.text import Text
 
 from sync.cli import lazy
@@ -61,13 +62,27 @@ def print_summary(summary: sync_engine.SyncSummary) -> None:
             markup=False,
         )
     if s.not_found:
-        out.print(f"  not found at the registry: {', '.join(s.not_found)}")
+        out.print(f"  not found at the registry: {_first(s.not_found)}")
     if s.rejected:
-        out.print(f"  rejected by the registry (left out from now on): {', '.join(s.rejected)}")
-    for old, new in s.aliases.items():
+        out.print(f"  rejected by the registry (left out from now on): {_first(s.rejected)}")
+    aliases = list(s.aliases.items())
+    for old, new in aliases[:SHOWN_TRIALS]:
         out.print(f"  {old} is now {new} (alias followed)")
-    for e in s.errors:
-        out.print(f"  [red]error:[/red] {e}", highlight=False)
+    if len(aliases) > SHOWN_TRIALS:
+        out.print(f"  and {plural(len(aliases) - SHOWN_TRIALS, 'more alias', 'more aliases')}")
+    for e in s.errors[:SHOWN_TRIALS]:
+        # The message quotes the registry: its brackets are text, not Rich markup.
+        out.print(f"  [red]error:[/red] {escape(e)}", highlight=False)
+    if len(s.errors) > SHOWN_TRIALS:
+        out.print(f"  and {plural(len(s.errors) - SHOWN_TRIALS, 'more error')} "
+                  "(sync --json and status --json list them all)")  # fmt: skip
+
+
+def _first(ids: list[str]) -> str:
+    """The first few IDs, then how many more: `NCT1, NCT2, … and 12 more`."""
+    shown = ", ".join(ids[:SHOWN_TRIALS])
+    more = len(ids) - SHOWN_TRIALS
+    return shown + (f" and {more:,} more" if more > 0 else "")
 
 
 def sync(
