@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 import orjson
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from sync.cli import lazy
@@ -84,7 +85,8 @@ def ctx_of(typer_ctx: typer.Context) -> Ctx:
 
 def fail(message: str, code: int = 2) -> NoReturn:
     # err soft-wraps: one line whatever the terminal width, so scripts can read it.
-    err.print(f"[red]error:[/red] {message}", highlight=False, markup=True)
+    # The message quotes input and registry text: its brackets are text, not Rich markup.
+    err.print(f"[red]error:[/red] {escape(message)}", highlight=False, markup=True)
     raise typer.Exit(code)
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.markup import escape
 
 from sync.cli.common import JsonOpt, ctx_of, err, fail, out, parse_ids, print_json
 from sync.config import ConfigError, Settings
@@ -198,7 +199,7 @@ def digest(
             out_file.write_text(text, encoding="utf-8")
         except OSError as exc:
             fail(f"--out: cannot write {out_file}: {exc.strerror or exc}")
-        err.print(f"wrote {out_file}: {dg.headline(data)}", highlight=False)
+        err.print(f"wrote {out_file}: {dg.headline(data)}", highlight=False, markup=False)
     else:
         sys.stdout.write(text)
     if not data["health"]["clean"] and fmt != "json":
@@ -276,7 +277,8 @@ def notify_test(typer_ctx: typer.Context, json_: JsonOpt = False) -> None:
             if o.status == "sent":
                 out.print(f"sent: {o.channel}", highlight=False)
             else:
-                out.print(f"[red]failed:[/red] {o.channel}: {o.error}", highlight=False)
+                out.print(f"[red]failed:[/red] {escape(f'{o.channel}: {o.error}')}",
+                          highlight=False)  # fmt: skip
     if any(o.status != "sent" for o in outcomes):
         raise typer.Exit(1)
 

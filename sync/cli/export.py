@@ -67,6 +67,7 @@ def register(app: typer.Typer) -> None:
             return
         rows = ", ".join(f"{name} {n:,}" for name, n in summary.tables.items())
         verb = "updated" if summary.merged else "wrote"
-        out.print(f"{verb} {summary.target} ({summary.format}): {rows}", highlight=False)
+        out.print(f"{verb} {summary.target} ({summary.format}): {rows}", highlight=False,
+                  markup=False)  # fmt: skip
         if summary.views:
             out.print(f"views: {', '.join(summary.views)}", highlight=False)

@@ -184,7 +184,8 @@ def show(
         # Versions kept from before it became an alias, or from before the registry lost it.
         out.print(f"  [red]{state}[/red]", highlight=False)
     for k, v in lines:
-        out.print(f"  {k:<19} {v if v is not None else ''}", highlight=False)
+        # Registry text ("[18F]FDG PET" in a title) is text, not Rich markup.
+        out.print(f"  {k:<19} {v if v is not None else ''}", highlight=False, markup=False)
 
 
 def history(

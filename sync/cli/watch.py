@@ -209,7 +209,8 @@ def _print_results(results: list[discover.WatchResult]) -> None:
         err.print("no watches to run (add one with: trialwatch watch add NAME --term …)")
     for r in results:
         if r.outcome != "ok":
-            out.print(f"watch {r.name}: [red]failed[/red]: {r.error}", highlight=False)
+            out.print(f"watch {r.name}: [red]failed[/red]: {escape(r.error or '')}",
+                      highlight=False)  # fmt: skip
             continue
         out.print(
             f"watch {escape(r.name)}: ok, {plural(r.matches, 'match', 'matches')}, "
@@ -217,7 +218,7 @@ def _print_results(results: list[discover.WatchResult]) -> None:
             highlight=False,
         )
         for line in r.events:
-            out.print(f"  {line}", highlight=False)
+            out.print(f"  {line}", highlight=False, markup=False)
         if r.tracked:
             out.print(
                 f"  now tracking {', '.join(r.tracked)} (fetched by the next: trialwatch sync)",
@@ -287,7 +288,7 @@ def events(
         print_json([r.to_dict() for r in rows])
         return
     for r in rows:
-        out.print(f"{(r.at or '')[:19]}  {r.summary}", highlight=False)
+        out.print(f"{(r.at or '')[:19]}  {r.summary}", highlight=False, markup=False)
 
 
 def similar(
@@ -311,7 +312,7 @@ def similar(
     seen = "; ".join(
         f"{k.replace('_', ' ')}: {', '.join(v)}" for k, v in f.items() if v and k != "mesh"
     )
-    out.print(f"[bold]{nct}[/bold] {data['title']}", highlight=False)
+    out.print(f"[bold]{nct}[/bold] {escape(data['title'] or '')}", highlight=False)
     if data.get("registry_state") == "not_found":
         out.print("  [red]no longer at the registry[/red]: compared by its last stored version")
     out.print(f"  read as: {seen or 'nothing recognised'}", highlight=False)
@@ -319,7 +320,7 @@ def similar(
         out.print("  no similar study known yet (add watches: trialwatch watch add …)")
     for i, r in enumerate(data["similar"], 1):
         out.print(
-            f"{i:>3}. {r['nct_id']}  score {r['score']:g}  {r['title']} "
+            f"{i:>3}. {r['nct_id']}  score {r['score']:g}  {escape(r['title'] or '')} "
             f"[dim]({r['status'] or 'status unknown'}; {', '.join(r['sources'])})[/dim]",
             highlight=False,
         )

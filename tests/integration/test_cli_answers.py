@@ -123,3 +123,22 @@ def test_list_json_says_found_only_once_the_registry_was_asked(cli, fake_ctgov) 
     after = {t["nct_id"]: (t["found"], t["registry_state"]) for t in cli("list", "--json").json()}
     assert after == {nct(1): (True, "found"), UNKNOWN: (False, "not_found")}
     assert cli("show", UNKNOWN, "--json").json()["found"] is False
+
+
+def test_registry_text_in_brackets_is_printed_not_taken_for_markup(cli, fake_ctgov) -> None:
+    title = "A [bold]PET[/bold] study of [web] [18F]FDG uptake"
+    fake_ctgov.put(make_study(nct(1), title=title))
+    _synced(cli, fake_ctgov, nct(1))
+    assert title in cli("show", nct(1)).stdout
+    bad = cli("show", nct(1), "--as-of", "[web]")
+    assert bad.exit_code == 2 and "'[web]' is not a date" in bad.stderr
+
+
+def test_the_not_found_line_of_a_sync_is_bounded(cli, fake_ctgov) -> None:
+    ids = [nct(i) for i in range(1, 9)]  # none of them at the registry
+    assert cli("add", *ids).exit_code == 0
+    r = cli("sync")
+    assert r.exit_code == 0, r.stdout + r.stderr
+    line = next(x for x in r.stdout.splitlines() if "not found at the registry" in x)
+    assert line == f"  not found at the registry: {', '.join(ids[:5])} and 3 more"
+    assert sorted(cli("sync", "--full", "--json").json()["not_found"]) == ids
