@@ -100,7 +100,10 @@ def main_callback(
 
 
 def _one_line(message: str) -> None:
-    err.print(f"[red]error:[/red] {' '.join(message.split())}", highlight=False, markup=True)
+    from rich.markup import escape  # imported by common's Console already: no start-up cost
+
+    err.print(f"[red]error:[/red] {escape(' '.join(message.split()))}", highlight=False,
+              markup=True)  # fmt: skip
 
 
 def _click_classes() -> tuple[type[Exception], type[Exception]]:

@@ -19,6 +19,7 @@ from sync.cli.common import (
     progress_bar,
 )
 from sync.cli.table import print_wrapped
+from sync.core.util import plural
 from sync.ingest import backfill as history
 from sync.ingest import backfill_plan as history_plan
 from sync.store.snapshots import get_trial
@@ -49,8 +50,9 @@ def print_summary(summary: history.BackfillSummary) -> None:
     modules = f" (only {', '.join(s.only_modules)})" if s.only_modules else ""
     print_wrapped(
         out,
-        f"backfill [{colour}]{s.outcome}[/{colour}]{modules}: {s.requests} requests, "
-        f"{s.fetched} registry versions fetched, {s.imported} imported, {s.changes} changes",
+        f"backfill [{colour}]{s.outcome}[/{colour}]{escape(modules)}: "
+        f"{plural(s.requests, 'request')}, {plural(s.fetched, 'registry version')} fetched, "
+        f"{s.imported:,} imported, {plural(s.changes, 'change')}",
         hang=2,
     )
     for t in s.trials:

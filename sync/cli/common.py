@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 import orjson
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from sync.cli import lazy
@@ -84,8 +85,20 @@ def ctx_of(typer_ctx: typer.Context) -> Ctx:
 
 def fail(message: str, code: int = 2) -> NoReturn:
     # err soft-wraps: one line whatever the terminal width, so scripts can read it.
-    err.print(f"[red]error:[/red] {message}", highlight=False, markup=True)
+    # The message quotes input and registry text: its brackets are text, not Rich markup.
+    err.print(f"[red]error:[/red] {escape(message)}", highlight=False, markup=True)
     raise typer.Exit(code)
+
+
+def found_nothing(exc: Exception, json_: bool) -> NoReturn:
+    """Valid input that finds nothing: one line (on stderr beside --json, which prints the
+    exception's `data`), exit 0. Not bad input, not a failure."""
+    if json_:
+        print_json(getattr(exc, "data", None))
+        err.print(str(exc), highlight=False, markup=False)
+    else:
+        out.print(str(exc), highlight=False, markup=False)
+    raise typer.Exit(0)
 
 
 def print_json(data: Any) -> None:

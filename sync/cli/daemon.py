@@ -176,8 +176,11 @@ def digest(
     ids = parse_ids(trial) if trial else []
     c = ctx_of(typer_ctx)
     sel = dg.Selection(since=start, until=end, trials=ids, watch=watch, unreviewed=unreviewed)
+    from sync.store import views
+
     try:
         with c.session() as session:
+            views.require_tracked(session, ids)
             data = dg.build_digest(
                 session,
                 sel,
@@ -187,7 +190,7 @@ def digest(
                 base_url=c.settings.web.base_url,
                 max_trials=c.settings.digest.max_trials if max_trials is None else max_trials,
             )
-    except dg.DigestError as exc:
+    except (dg.DigestError, views.UnknownTrial) as exc:
         fail(str(exc))
     text = render(data, fmt)
     if out_file is not None:
@@ -195,7 +198,7 @@ def digest(
             out_file.write_text(text, encoding="utf-8")
         except OSError as exc:
             fail(f"--out: cannot write {out_file}: {exc.strerror or exc}")
-        err.print(f"wrote {out_file}: {dg.headline(data)}", highlight=False)
+        err.print(f"wrote {out_file}: {dg.headline(data)}", highlight=False, markup=False)
     else:
         if fmt == "md":
             # Read in a terminal or a pipe: wrapped to the width (the file and mails keep
@@ -237,8 +240,14 @@ def ack(
         wanted.append(value)
     ids = parse_ids(trial) if trial else []
     c = ctx_of(typer_ctx)
-    with c.session() as session:
-        result = review.acknowledge(session, wanted, all_=all_, trials=ids)
+    from sync.store import views
+
+    try:
+        with c.session() as session:
+            views.require_tracked(session, ids)
+            result = review.acknowledge(session, wanted, all_=all_, trials=ids)
+    except views.UnknownTrial as exc:
+        fail(str(exc))
     if json_:
         print_json(result.__dict__)
     else:

@@ -18,6 +18,7 @@ from sync.cli.common import (
     progress_bar,
 )
 from sync.cli.table import Col, fit_table, print_wrapped
+from sync.core.util import plural
 from sync.daemon.status import status_lines, status_report
 from sync.store import database as db
 
@@ -30,42 +31,69 @@ else:
     discover = lazy.module("sync.watches.runner")
 
 
+# The trials named in a sync's text summary; `sync --json` lists every one.
+SHOWN_TRIALS = 5
+
+
 def print_summary(summary: sync_engine.SyncSummary) -> None:
     s = summary
     colour = {"ok": "green", "partial": "yellow", "failed": "red"}.get(s.outcome, "white")
     # Every line wraps to the width, its continuation indented under it.
     print_wrapped(
         out,
-        f"sync [{colour}]{s.outcome}[/{colour}] ({s.mode}): {s.requests} requests, "
-        f"{s.fetched} studies fetched, {s.new_versions} new versions, {s.changes} changes",
+        f"sync [{colour}]{s.outcome}[/{colour}] ({s.mode}): {plural(s.requests, 'request')}, "
+        f"{plural(s.fetched, 'study', 'studies')} fetched, "
+        f"{plural(s.new_versions, 'new version')}, {plural(s.changes, 'change')}",
         hang=2,
     )
-    for nct, v in sorted(s.new_versions_by_trial.items()):
+    # Bounded: a first sync of 10,000 studies is one line, not 10,000 (--json has them all).
+    stored = sorted(s.new_versions_by_trial.items())
+    for nct, v in stored[:SHOWN_TRIALS]:
         out.print(f"  {nct}: stored version {v}")
+    if len(stored) > SHOWN_TRIALS:
+        out.print(f"  and {plural(len(stored) - SHOWN_TRIALS, 'more trial')} "
+                  "(sync --json lists them all)")  # fmt: skip
     if s.changes_by_category:
         cats = ", ".join(f"{k} {v}" for k, v in s.changes_by_category.items())
         print_wrapped(out, f"changes by category: {cats}", "  ", hang=2)
     for w in s.watches:
         print_wrapped(
             out,
-            f"watch {w.get('name')}: {w.get('outcome')}, {w.get('matches', 0)} matches, "
-            f"{len(w.get('entered', []))} entered, {len(w.get('left', []))} left",
+            Text(
+                f"watch {w.get('name')}: {w.get('outcome')}, "
+                f"{plural(w.get('matches', 0), 'match', 'matches')}, "
+                f"{len(w.get('entered', []))} entered, {len(w.get('left', []))} left"
+            ),
             "  ",
             hang=2,
         )
     if s.not_found:
-        print_wrapped(out, f"not found at the registry: {', '.join(s.not_found)}", "  ", hang=2)
+        print_wrapped(out, f"not found at the registry: {_first(s.not_found)}", "  ", hang=2)
     if s.rejected:
         print_wrapped(
             out,
-            f"rejected by the registry (left out from now on): {', '.join(s.rejected)}",
+            f"rejected by the registry (left out from now on): {_first(s.rejected)}",
             "  ",
             hang=2,
         )
-    for old, new in s.aliases.items():
+    aliases = list(s.aliases.items())
+    for old, new in aliases[:SHOWN_TRIALS]:
         out.print(f"  {old} is now {new} (alias followed)")
-    for e in s.errors:
+    if len(aliases) > SHOWN_TRIALS:
+        out.print(f"  and {plural(len(aliases) - SHOWN_TRIALS, 'more alias', 'more aliases')}")
+    for e in s.errors[:SHOWN_TRIALS]:
+        # The message quotes the registry: its brackets are text, not Rich markup.
         print_wrapped(out, Text("error:", style="red") + Text(f" {e}"), "  ", hang=2)
+    if len(s.errors) > SHOWN_TRIALS:
+        out.print(f"  and {plural(len(s.errors) - SHOWN_TRIALS, 'more error')} "
+                  "(sync --json and status --json list them all)")  # fmt: skip
+
+
+def _first(ids: list[str]) -> str:
+    """The first few IDs, then how many more: `NCT1, NCT2, … and 12 more`."""
+    shown = ", ".join(ids[:SHOWN_TRIALS])
+    more = len(ids) - SHOWN_TRIALS
+    return shown + (f" and {more:,} more" if more > 0 else "")
 
 
 def sync(

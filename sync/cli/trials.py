@@ -14,6 +14,7 @@ from sync.cli.common import (
     ctx_of,
     err,
     fail,
+    found_nothing,
     out,
     parse_ids,
     print_json,
@@ -150,6 +151,8 @@ def show(
     try:
         with c.session() as session:
             data = views.show(session, nct, as_of=as_of)
+    except views.NothingFound as exc:
+        found_nothing(exc, json_)
     except (views.UnknownTrial, views.NoSuchVersion, views.BadDate) as exc:
         fail(str(exc))
     if json_:
@@ -182,8 +185,9 @@ def show(
         # Versions kept from before it became an alias, or from before the registry lost it.
         out.print(f"  [red]{state}[/red]", highlight=False)
     for k, v in lines:
-        # Long values (titles, sponsors) wrap under the value column.
-        print_wrapped(out, Text(str(v if v is not None else "")), f"  {k:<19} ")
+        # Long values (titles, sponsors) wrap under the value column; registry text ("[18F]FDG
+        # PET" in a title) is text, not Rich markup.
+        print_wrapped(out, Text(str(v if v is not None else "")), Text(f"  {k:<19} "))
 
 
 def history(
@@ -197,13 +201,13 @@ def history(
     try:
         with c.session() as session:
             rows = views.history(session, nct)
+            if not rows:
+                found_nothing(views.NothingFound(views.why_no_history(session, nct), []), json_)
     except views.UnknownTrial as exc:
         fail(str(exc))
     if json_:
         print_json([r.to_dict() for r in rows])
         return
-    if not rows:
-        out.print(f"{nct}: no versions stored yet")
     for r in rows:
         if not r.fetched:
             labels = ", ".join(r.module_labels) or "modules not listed"
@@ -243,6 +247,8 @@ def diff(
     try:
         with c.session() as session:
             data = views.diff(session, nct, from_, to)
+    except views.NothingFound as exc:
+        found_nothing(exc, json_)
     except (views.UnknownTrial, views.NoSuchVersion) as exc:
         fail(str(exc))
     if json_:

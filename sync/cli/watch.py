@@ -13,6 +13,7 @@ from sync.cli import lazy
 from sync.cli.common import Ctx, JsonOpt, ctx_of, err, out, parse_ids, print_json
 from sync.cli.common import fail as _fail
 from sync.cli.table import Col, fit_table, print_wrapped
+from sync.core.util import plural
 from sync.watches import definitions as watches
 
 if TYPE_CHECKING:
@@ -217,8 +218,10 @@ def _print_results(results: list[discover.WatchResult]) -> None:
             continue
         print_wrapped(
             out,
-            f"watch {r.name}: ok, {r.matches} matches, {len(r.entered)} entered, "
-            f"{len(r.left)} left ({r.requests} requests)",
+            Text(
+                f"watch {r.name}: ok, {plural(r.matches, 'match', 'matches')}, "
+                f"{len(r.entered)} entered, {len(r.left)} left ({plural(r.requests, 'request')})"
+            ),
             hang=2,
         )
         for line in r.events:

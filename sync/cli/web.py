@@ -32,12 +32,14 @@ def serve(
     except OSError as exc:
         fail(f"cannot listen on {host or web.host}:{web.port if port is None else port}: "
              f"{exc.strerror or exc}")  # fmt: skip
-    mode = "writes allowed with the token" if web.token else "read-only (no [web] token)"
+    mode = "writes allowed with the token" if web.token else "read-only: no token in [web]"
     if json_:
         # For a script that starts the app and needs its address (with --port 0: a free port).
         print_json({"url": server.url_of(sock), "read_only": not web.token})
         sys.stdout.flush()
-    err.print(f"serving on {server.url_of(sock)} ({mode}); Ctrl-C stops", highlight=False)
+    # markup=False: "[web]" is the config's section, not a Rich style.
+    err.print(f"serving on {server.url_of(sock)} ({mode}); Ctrl-C stops", highlight=False,
+              markup=False)  # fmt: skip
     server.serve(c.settings, sock, c.engine)
 
 

@@ -10,6 +10,7 @@ from typing import Any, Protocol
 
 from sync.core.diff.rules import HIGH_STATUSES, KEY_DATES, short
 from sync.core.diff.walk import summarise
+from sync.core.util import plural
 
 IMPORTANCE: tuple[str, ...] = ("high", "medium", "low")
 RANK = {name: i for i, name in enumerate(IMPORTANCE)}
@@ -163,8 +164,7 @@ def _max_severity(changes: Sequence[ChangeLike]) -> str:
     return min((c.severity for c in changes), key=lambda s: RANK.get(s, 9), default="low")
 
 
-def _plural(n: int, one: str, many: str | None = None) -> str:
-    return f"{n:,} {one if n == 1 else (many or one + 's')}"
+_plural = plural
 
 
 def _lines(changes: Sequence[ChangeLike]) -> str:

@@ -43,3 +43,8 @@ def iso(value: datetime | None) -> str | None:
 def utc_iso(value: datetime | None) -> str | None:
     """value as ISO 8601 in UTC, with its offset (None stays None)."""
     return aware(value).astimezone(UTC).isoformat() if value is not None else None
+
+
+def plural(n: int, one: str, many: str | None = None) -> str:
+    """`1 request`, `2 requests`, `1,200 studies` (many: the plural when not one + "s")."""
+    return f"{n:,} {one if n == 1 else (many or one + 's')}"

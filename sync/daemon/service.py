@@ -22,6 +22,7 @@ from models import SyncRun
 from models.db import session_scope
 from sync.config import Settings
 from sync.core.stops import Stopped
+from sync.core.util import plural
 from sync.daemon.leader import AlreadyRunning, LeaderLock, acquire_leader
 from sync.daemon.schedule import (
     check_schedule,
@@ -265,8 +266,9 @@ class Daemon:
         elapsed = time.monotonic() - started
         line = (
             f"{reason}: sync run {summary.run_id} {summary.outcome} ({summary.mode}): "
-            f"{summary.requests} requests, {summary.fetched} fetched, {summary.new_versions} new "
-            f"versions, {summary.changes} changes in {elapsed:.1f}s"
+            f"{plural(summary.requests, 'request')}, {summary.fetched:,} fetched, "
+            f"{plural(summary.new_versions, 'new version')}, {plural(summary.changes, 'change')} "
+            f"in {elapsed:.1f}s"
         )
         if summary.not_found:
             line += f"; not found at the registry: {', '.join(summary.not_found)}"
@@ -405,7 +407,9 @@ class Daemon:
         mask_apprise_logs(self.masker, show=log.isEnabledFor(logging.DEBUG))
         recovered = self.recover_interrupted_runs()
         if recovered:
-            log.warning(f"marked {recovered} run(s) left unfinished by a previous daemon as failed")
+            log.warning(
+                f"marked {plural(recovered, 'run')} left unfinished by a previous daemon as failed"
+            )
         self._scheduler = None if once else self._scheduler_of()
         previous = {
             sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)
@@ -423,7 +427,7 @@ class Daemon:
         log.info(
             f"daemon started (pid {os.getpid()}): check every {check_seconds(self.settings):g}s, "
             f"full sync '{s.full_sync_cron}', digest '{s.digest_cron}' ({s.timezone}), "
-            f"{len(self._chans)} notification channel(s)"
+            f"{plural(len(self._chans), 'notification channel')}"
         )
         self._safe_heartbeat()
         try:

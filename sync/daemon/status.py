@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlmodel import Session
 
-from sync.core.util import aware
+from sync.core.util import aware, plural
 from sync.daemon.schedule import HEARTBEAT_MAX_SECONDS
 from sync.report import notify
 from sync.report.notify import FailedDelivery
@@ -159,7 +159,7 @@ def status_lines(info: DaemonStatus) -> list[str]:
         "failed deliveries: "
         + (
             "; ".join(
-                f"{f.channel}: {f.changes} changes, {f.attempts} attempt(s), "
+                f"{f.channel}: {plural(f.changes, 'change')}, {plural(f.attempts, 'attempt')}, "
                 f"{f.status}" + (f": {f.last_error}" if f.last_error else "")
                 for f in info.failed_deliveries
             )

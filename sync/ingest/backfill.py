@@ -407,8 +407,13 @@ def _backfill(
     ) as run_id:
         summary.run_id = run_id
         job = _Backfill(engine, client, wanted, summary, progress)
+        # The bar counts requests: each trial's history list, known from the start, then the
+        # versions each list plans (0/0 until the first list arrived, and for good when
+        # every version was already imported).
+        job.tick("history lists", planned=len(nct_ids))
         for nct in nct_ids:
             t = job.trial(nct)
+            job.tick(nct, done=1)
             summary.trials.append(t)
             summary.errors.extend(t.errors)
         outcomes = {

@@ -8,6 +8,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from models import Trial, Watch
+from sync.core.util import plural
 from sync.store import snapshots as store
 
 # The registry's dataTimestamp of the last clean sync: what "nothing new upstream" compares to.
@@ -59,9 +60,9 @@ class Gate:
                 f"{self.data_timestamp})"
             )
         if self.unfetched:
-            return f"{len(self.unfetched)} tracked trials never fetched"
+            return f"{plural(len(self.unfetched), 'tracked trial')} never fetched"
         if self.pending_watches:
-            return f"{len(self.pending_watches)} watches never run"
+            return f"{plural(len(self.pending_watches), 'watch', 'watches')} never run"
         return f"registry data unchanged ({self.data_timestamp})"
 
 
@@ -106,9 +107,9 @@ def due_watches(session: Session, data_timestamp: str, *, full: bool = False) ->
 class Targets:
     """The tracked IDs a sync asks for, by how they are asked."""
 
-    new: list[str] = field(default_factory=list)  # in full: never fetched, or not found before
-    known: list[str] = field(default_factory=list)  # incrementally: records stored before
-    not_found: set[str] = field(default_factory=set)  # in `new`, answered 404 before
+    new: list[str] = field(default_factory=list)  # in full: never fetched
+    known: list[str] = field(default_factory=list)  # incrementally: stored, or not found before
+    not_found: set[str] = field(default_factory=set)  # in `known`, answered 404 before
 
     @property
     def count(self) -> int:
@@ -146,9 +147,10 @@ def targets(session: Session, g: Gate) -> Targets:
         elif not g.release:
             continue
         elif state == "not_found":
-            # Asked again once per release, in the same full batches as the new ones: a
-            # trial registered since then is fetched and versioned like any other.
-            out.new.append(nct_id)
+            # Asked again once per release, in the same incremental batches as the stored
+            # ones: a trial registered since the last sync has a recent LastUpdatePostDate,
+            # so it comes back there and is versioned like any other, at no request of its own.
+            out.known.append(nct_id)
             out.not_found.add(nct_id)
         else:
             out.known.append(nct_id)

@@ -313,17 +313,17 @@ class _Run:
                     self.error(f"batch of {len(chunk)} trials ({chunk[0]}…): {exc}")
                 else:
                     self.ok_chunks += 1
-                    # Incremental answers leave out unchanged records; only a full answer's
-                    # absences say something about the registry.
-                    if group_since is None:
-                        for nct in chunk:
-                            if nct in seen:
-                                continue
-                            if nct in targets.not_found:
-                                # Known not found, absent again: no request of its own.
-                                self.mark(nct, RegistryState.NOT_FOUND)
-                            else:
-                                self.resolve_missing(nct)
+                    for nct in chunk:
+                        if nct in seen:
+                            continue
+                        if nct in targets.not_found:
+                            # Known not found, absent again (a new registration would have
+                            # come back, even incrementally): no request of its own.
+                            self.mark(nct, RegistryState.NOT_FOUND)
+                        elif group_since is None:
+                            # Incremental answers leave out unchanged records; only a full
+                            # answer's absences say something about the registry.
+                            self.resolve_missing(nct)
                 done += len(chunk)
                 if self.progress:
                     self.progress(done, total, "trials")
@@ -461,8 +461,9 @@ def _execute(
     if last_good and not r.full:
         since = (date.fromisoformat(last_good) - timedelta(days=1)).isoformat()
     elif not r.full:
-        # Never synced successfully: everything is fetched in full.
+        # Never synced successfully: everything is fetched in full, and the run says so.
         targets.new, targets.known = targets.new + targets.known, []
+        summary.mode = "first"
     summary.since = since if targets.known else None
     r.run(targets, since)
     if r.failed_chunks and not r.ok_chunks:

@@ -18,7 +18,7 @@ from models import Change, Snapshot, SyncRun, Trial, Watch, WatchEvent, WatchMat
 from sync.config import DEFAULT_MAX_TRIALS
 from sync.core import record
 from sync.core.diff.walk import CATEGORIES
-from sync.core.util import IN_LIST_SIZE, aware, chunks, utc_iso
+from sync.core.util import IN_LIST_SIZE, aware, chunks, plural, utc_iso
 from sync.report import digest_events
 from sync.store import snapshots as store
 
@@ -215,11 +215,16 @@ def health(outcomes: Sequence[str]) -> dict[str, Any]:
             f"{counts[k]} {k}" for k in ("failed", "partial") if counts.get(k)
         ] + ([f"{unfinished} unfinished"] if unfinished else [])
         note = (
-            f"{bad} of {len(outcomes)} runs did not complete cleanly ({', '.join(parts)}): "
+            f"{bad} of {plural(len(outcomes), 'run')} did not complete cleanly "
+            f"({', '.join(parts)}): "
             "changes may be missing from this digest"
         )
     else:
-        note = f"all {len(outcomes)} runs in this window completed cleanly"
+        note = (
+            "the one run in this window completed cleanly"
+            if len(outcomes) == 1
+            else f"all {len(outcomes)} runs in this window completed cleanly"
+        )
     return {
         "runs": len(outcomes),
         "ok": counts.get("ok", 0),

@@ -17,7 +17,7 @@ from sqlmodel import Session, col, select
 from models import Delivery, SyncRun
 from models.db import session_scope
 from sync.config import Settings
-from sync.core.util import aware
+from sync.core.util import aware, plural
 from sync.report import digest as dg
 from sync.report import notify_rules
 from sync.report.channels import Channel, Masker, parse_channels
@@ -329,9 +329,9 @@ def summary_line(outcomes: list[Outcome]) -> str:
         return "digest: no notification URLs configured; nothing sent"
     parts = []
     for o in outcomes:
-        what = f"{o.changes} changes, {o.watch_events} watch events"
+        what = f"{plural(o.changes, 'change')}, {plural(o.watch_events, 'watch event')}"
         if o.runs:
-            what += f", {o.runs} failed runs"
+            what += f", {plural(o.runs, 'failed run')}"
         if o.status == "nothing":
             parts.append(f"{o.channel}: nothing new")
         elif o.status == "sent":

@@ -14,6 +14,14 @@ from sync.core.events import Event
 from sync.core.states import Origin, RegistryState, RunKind, RunOutcome
 
 
+def found_at_registry(state: RegistryState) -> bool | None:
+    """`found` in the JSON: whether the registry has a record for the ID (under it or as an
+    alias), null until it has been asked (`registry_state` "unknown": not synced yet)."""
+    if state == RegistryState.UNKNOWN:
+        return None
+    return state in (RegistryState.FOUND, RegistryState.ALIAS)
+
+
 @dataclass(frozen=True, slots=True)
 class TrialRow:
     """One tracked trial in `list`."""
@@ -30,8 +38,8 @@ class TrialRow:
     active: bool
 
     @property
-    def found(self) -> bool:
-        return self.registry_state != RegistryState.NOT_FOUND
+    def found(self) -> bool | None:
+        return found_at_registry(self.registry_state)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -121,8 +129,8 @@ class TrialDetail:
     registry_date: str | None = None
 
     @property
-    def found(self) -> bool:
-        return self.registry_state != RegistryState.NOT_FOUND
+    def found(self) -> bool | None:
+        return found_at_registry(self.registry_state)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {

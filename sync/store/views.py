@@ -6,6 +6,7 @@ import calendar
 import re
 from dataclasses import replace
 from datetime import UTC, date, datetime
+from typing import Any
 
 from sqlmodel import Session, col, select
 
@@ -38,6 +39,22 @@ class NoSuchVersion(LookupError):
 
 class BadDate(ValueError):
     """A date the user typed that is not one."""
+
+
+class NothingFound(NoSuchVersion):
+    """Valid input that finds nothing (a trial the registry does not know, a date before the
+    first version): the CLI says so in one line, not as an error; `data` is what --json
+    prints. A NoSuchVersion for the web app, which answers both alike."""
+
+    def __init__(self, message: str, data: Any = None) -> None:
+        super().__init__(message)
+        self.data = data
+
+
+def nothing_stored(trial: Trial) -> str:
+    """Why a tracked trial has no version: what the registry says of it, in words."""
+    state = state_text(trial.registry_state, trial.alias_of)
+    return f"{trial.nct_id}: {state or 'no versions stored yet'}"
 
 
 def state_text(registry_state: str, alias_of: str | None) -> str | None:
@@ -88,6 +105,12 @@ def require_trial(session: Session, nct_id: str) -> Trial:
     return trial
 
 
+def require_tracked(session: Session, nct_ids: list[str]) -> None:
+    """UnknownTrial for the first of these IDs that is not tracked here (a --trial filter)."""
+    for nct_id in nct_ids:
+        require_trial(session, nct_id)
+
+
 def show(session: Session, nct_id: str, as_of: str | None = None) -> TrialDetail:
     """The trial's key fields from its latest version (or the version current on as_of:
     YYYY, YYYY-MM, YYYY-MM-DD or an ISO date-time; BadDate otherwise)."""
@@ -120,7 +143,12 @@ def show(session: Session, nct_id: str, as_of: str | None = None) -> TrialDetail
     )
     if snap is None:
         if day and trial.latest_version:
-            raise NoSuchVersion(f"{nct_id} has no version on or before {day.isoformat()}")
+            first = store.get_snapshot(session, trial.id or 0, 1)
+            since = f" of {_version_day(first)}" if first is not None else ""
+            raise NothingFound(
+                f"{nct_id}: no version stored as of {day.isoformat()}; the first is v1{since}",
+                base.to_dict(),
+            )
         return base
     keys = record.key_fields(store.record_of(session, snap))
     # The version's own title and status: the trial row has the latest answer's.
@@ -144,10 +172,13 @@ def _snapshot_as_of(session: Session, trial: Trial, day: date) -> Snapshot | Non
     the registry's last-update date (or fetch date) for polled ones, compared as dates."""
     best = None
     for snap in store.snapshots(session, trial.id or 0):
-        when = _day_of(store.version_date(snap)) or snap.fetched_at.date()
-        if when <= day:
+        if _version_day(snap) <= day:
             best = snap
     return best
+
+
+def _version_day(snap: Snapshot) -> date:
+    return _day_of(store.version_date(snap)) or snap.fetched_at.date()
 
 
 _AS_OF_RE = re.compile(r"^(\d{4})(?:-(\d{2}))?(?:-(\d{2}))?$")
@@ -228,6 +259,11 @@ def history(session: Session, nct_id: str) -> list[HistoryItem]:
     return _with_unfetched(session, trial, out)
 
 
+def why_no_history(session: Session, nct_id: str) -> str:
+    """The line `history` prints for a tracked trial without versions."""
+    return nothing_stored(require_trial(session, nct_id))
+
+
 def _with_unfetched(
     session: Session, trial: Trial, items: list[HistoryItem]
 ) -> list[HistoryItem]:
@@ -273,8 +309,10 @@ def diff(
 ) -> DiffResult:
     """Changes between two versions: stored ones for adjacent versions, computed otherwise."""
     trial = require_trial(session, nct_id)
-    if trial.latest_version < 2 and from_v is None:
-        raise NoSuchVersion(f"{nct_id} has {trial.latest_version} version(s): nothing to compare")
+    if not trial.latest_version:
+        raise NothingFound(nothing_stored(trial), [])
+    if trial.latest_version < 2 and from_v is None and to_v is None:
+        raise NothingFound(f"{nct_id}: one version stored, nothing to compare yet", [])
     to_v = to_v if to_v is not None else trial.latest_version
     from_v = from_v if from_v is not None else to_v - 1
     for v in (from_v, to_v):

@@ -13,7 +13,9 @@ def test_add_normalises_and_lists(cli) -> None:
     assert [x["nct_id"] for x in rows] == ["NCT06027853", "NCT07366658"]
     for row in rows:
         assert set(row) >= {"nct_id", "status", "latest_version", "found"}
-        assert row["latest_version"] == 0 and row["found"] is True
+        # Not asked yet: neither found nor not found, beside the state that says so.
+        assert row["latest_version"] == 0 and row["found"] is None
+        assert row["registry_state"] == "unknown"
 
 
 def test_bad_id_is_one_line_exit_2_and_adds_nothing(cli) -> None:

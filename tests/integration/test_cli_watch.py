@@ -73,7 +73,7 @@ def test_watch_add_run_list_members_remove_json_contracts(cli, fake_ctgov) -> No
     fake_ctgov.put(with_last_update(with_status(fake_ctgov.get(DUAL), "WITHDRAWN"), "2026-11-21"))
     text = cli("watch", "run", "car-nk-sclc")
     assert text.exit_code == 0, text.stderr
-    assert "watch car-nk-sclc: ok, 1 matches, 0 entered, 1 left" in text.stdout
+    assert "watch car-nk-sclc: ok, 1 match, 0 entered, 1 left" in text.stdout
     assert (
         f"study left car-nk-sclc: {DUAL}, Adaptive Phase 1/2 Study of Dual-Target CAR-NK Cells "
         "in Relapsed/Refractory Small Cell Lung Cancer (SCLC): its status changed to WITHDRAWN "
@@ -127,7 +127,7 @@ def test_sync_runs_config_watches_first_and_fetches_their_new_matches(cli, fake_
     # Searches run again when the registry publishes a new data release.
     fake_ctgov.bump()
     text = cli("sync")
-    assert "watch car-nk-sclc: ok, 1 matches, 0 entered, 0 left" in text.stdout
+    assert "watch car-nk-sclc: ok, 1 match, 0 entered, 0 left" in text.stdout
     # A watch the config declares is changed there, not from the command line.
     assert "config file" in one_line_error(cli("watch", "remove", "car-nk-sclc"))
     assert "config file" in one_line_error(cli("watch", "add", "car-nk-sclc", "--term", "x"))

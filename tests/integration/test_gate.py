@@ -4,6 +4,7 @@ the registry rejects is isolated from its batch."""
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
@@ -77,12 +78,13 @@ def test_a_release_searches_each_watch_once_and_batches_the_not_found(cli, fake_
                 if "query.term" in r.params]  # fmt: skip
     assert len(searched) == 2  # one page each: each watch searched once
     got = counts(fake_ctgov)
-    # /version, two searches, the not-found ID in a full batch (no lone GET), the
-    # incremental batch of the stored ones.
-    assert got == {"version": 1, "search": 2, "ids": 2, "single": 0}
+    # /version, two searches, and one incremental batch of the stored ones that the
+    # not-found ID rides (no batch nor lone GET of its own).
+    assert got == {"version": 1, "search": 2, "ids": 1, "single": 0}
     assert moved["not_found"] == [DUAL]
     ids_batches = [r.params["filter.ids"] for r in fake_ctgov.requests if "filter.ids" in r.params]
     assert DUAL in ids_batches[0].split("|")
+    assert "filter.advanced" in fake_ctgov.requests[-1].params
     # The same release again: one request.
     fake_ctgov.reset_requests()
     assert sync(cli)["requests"] == 1
@@ -92,7 +94,8 @@ def test_a_not_found_trial_registered_later_is_fetched_and_versioned(cli, fake_c
     cli.write_config(SHIPPED)
     shipped_registry(fake_ctgov)
     sync(cli)
-    fake_ctgov.put(dual_target())
+    # Registered since: last posted in the next data release, as a new registration is.
+    fake_ctgov.put(with_last_update(dual_target(), _next_day(fake_ctgov.data_timestamp)))
     # Not asked between releases …
     fake_ctgov.reset_requests()
     assert sync(cli)["requests"] == 1
@@ -102,6 +105,30 @@ def test_a_not_found_trial_registered_later_is_fetched_and_versioned(cli, fake_c
     assert moved["new_versions_by_trial"].get(DUAL) == 1
     listed = {t["nct_id"]: t for t in cli("list", "--json").json()}
     assert (listed[DUAL]["registry_state"], listed[DUAL]["latest_version"]) == ("found", 1)
+
+
+def _next_day(timestamp: str) -> str:
+    return (date.fromisoformat(timestamp[:10]) + timedelta(days=1)).isoformat()
+
+
+@pytest.mark.parametrize("tracked", [10, 450])
+def test_after_a_release_unknown_ids_ride_the_incremental_batches(
+    cli, fake_ctgov, tracked: int
+) -> None:
+    """1 + ceil(N/200) ID requests after a release, whatever the registry does not know."""
+    known = [nct(i) for i in range(1, tracked - 1)]
+    unknown = [nct(tracked - 1), nct(tracked)]
+    for nct_id in known:
+        fake_ctgov.put(make_study(nct_id))
+    assert cli("add", *known, *unknown).exit_code == 0
+    assert sorted(sync(cli)["not_found"]) == unknown
+    fake_ctgov.bump()
+    fake_ctgov.reset_requests()
+    moved = sync(cli)
+    assert sorted(moved["not_found"]) == unknown
+    batches = -(-tracked // 200)
+    assert counts(fake_ctgov) == {"version": 1, "search": 0, "ids": batches, "single": 0}
+    assert moved["requests"] == 1 + batches
 
 
 def test_a_trial_added_between_releases_is_fetched_alone(cli, fake_ctgov) -> None:
@@ -247,6 +274,8 @@ def test_resync_after_a_release_with_three_changed(cli, fake_ctgov) -> None:
         f"re-sync after a release with 3 changed {release['requests']} {counts(fake_ctgov)}"
     )
     assert idle["requests"] == 1
+    # /version, two searches, one incremental batch that the unknown ID rides.
+    assert release["requests"] == 4
 
 
 def test_the_daemon_check_uses_the_same_gate(engine, fake_ctgov, client) -> None:

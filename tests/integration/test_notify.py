@@ -121,7 +121,7 @@ def test_deliver_once_retry_failed_and_status(engine, fake_ctgov, client, webhoo
     lines = daemon_status.status_lines(info)
     assert lines[0] == "daemon: never started against this database"
     assert lines[1].startswith("failed deliveries: json://hook:****@127.0.0.1:")
-    assert "1 attempt(s), failed: Failed to send JSON POST notification" in lines[1]
+    assert "1 attempt, failed: Failed to send JSON POST notification" in lines[1]
     assert HOOK_SECRET not in str(info) + str(lines)
 
     # Next run: the failed digest goes out as it was; the e-mail channel has nothing new.

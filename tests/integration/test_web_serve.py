@@ -142,3 +142,23 @@ def test_serve_serves_until_sigterm_or_ctrl_c(tmp_path: Path, sig: signal.Signal
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_serve_says_read_only_in_plain_words(tmp_path: Path) -> None:
+    """"[web]" is printed as the config's section: Rich once took it for markup."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRIALWATCH_")}
+    env["TRIALWATCH_DATABASE_URL"] = f"sqlite:///{tmp_path / 'tw.db'}"
+    env["TRIALWATCH_CONFIG"] = str(tmp_path / "config.toml")
+    (tmp_path / "config.toml").write_text("", encoding="utf-8")
+    log = tmp_path / "serve.log"
+    with log.open("wb") as fh:
+        proc = subprocess.Popen([str(TRIALWATCH), "serve", "--port", "0"], env=env,
+                                stdout=subprocess.DEVNULL, stderr=fh)  # fmt: skip
+    try:
+        _wait("the server", lambda: "serving on" in log.read_text(), proc, log)
+        line = log.read_text().strip().splitlines()[-1]
+        assert line.endswith("(read-only: no token in [web]); Ctrl-C stops"), line
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
