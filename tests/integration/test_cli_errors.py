@@ -114,9 +114,12 @@ def test_notify_test_with_a_bad_url_says_what_and_what_to_do(cli, url: str, says
     cli.env = {**cli.env, "TRIALWATCH_NOTIFY_URLS": url}
     r = cli("notify", "test")
     assert r.exit_code == 1
-    assert r.stdout.startswith("failed: notification URL #1: ") and says in r.stdout
-    assert r.stdout.count("apprise URL") <= 1  # said once, not as label and error both
-    assert len(r.stdout.strip().splitlines()) == 1
+    # One message, wrapped to the width: its continuation lines are indented under it.
+    lines = r.stdout.strip().splitlines()
+    flat = " ".join(r.stdout.split())
+    assert flat.startswith("failed: notification URL #1: ") and says in flat
+    assert flat.count("apprise URL") <= 1  # said once, not as label and error both
+    assert all(line.startswith("  ") for line in lines[1:])
 
 
 @pytest.mark.parametrize("fmt", ["html", "md", "atom"])

@@ -173,8 +173,8 @@ def test_status_fits_shows_whole_headers_times_and_the_error(cli, fake_ctgov) ->
 
 def test_status_json_is_structured_with_snake_case_keys(cli) -> None:
     data = cli("status", "--json").json()
-    assert set(data) == {"runs", "daemon", "next_runs", "next_run_weekdays", "failed_deliveries",
-                         "rejected"}
+    assert set(data) == {"database", "runs", "daemon", "next_runs", "next_run_weekdays",
+                         "failed_deliveries", "rejected"}  # fmt: skip
     assert data["daemon"] == {"state": "never_started"}
     assert data["next_runs"] == data["next_run_weekdays"] == {} and data["failed_deliveries"] == []
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -157,8 +158,10 @@ def test_history_and_diff_show_events(cli, engine) -> None:  # type: ignore[no-u
     kinds = [e["kind"] for e in hist[1]["events"]]
     assert kinds[:2] == ["status", "eligibility"] and len(kinds) == 6
     assert set(hist[1]["events"][0]) == {"kind", "category", "importance", "summary", "count"}
-    text = cli("history", BIG).stdout.splitlines()
-    assert len(text) == 2 + 6  # two version lines, one line per event
+    lines = cli("history", BIG).stdout.splitlines()
+    # An entry's continuation (wrapped to the width) is indented further than the entries.
+    text = [line for line in lines if re.match(r"v\d|    \S", line)]
+    assert len(text) == 2 + 6  # two version lines, one entry per event
     assert text[2].split() == ["medium", "recruitment", "reopened:", "ACTIVE_NOT_RECRUITING", "->",
                                "RECRUITING"]  # fmt: skip
 

@@ -32,7 +32,7 @@ def test_status_shows_next_runs_with_their_weekday(cli, engine) -> None:
     text = cli("status")
     assert text.exit_code == 0, text.stderr
     assert "next runs: full sync Sun 2026-12-13 03:00 +0100, digest Mon 2026-12-07 09:00 +0100" in (
-        text.stdout
+        " ".join(text.stdout.split())  # wrapped to the width
     )
     data = cli("status", "--json").json()
     assert data["next_runs"] == {"full_sync": "2026-12-13T03:00:00+01:00",

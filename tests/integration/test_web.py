@@ -87,7 +87,11 @@ def test_api_objects_equal_the_cli_json(web, cli, story) -> None:  # type: ignor
         assert r.status_code == 200, (path, r.text)
         expected = cli(*args, "--json")
         assert expected.exit_code == 0, expected.stderr
-        assert r.json() == expected.json(), path
+        want = expected.json()
+        if args == ["status"]:
+            # Where the database lives is the operator's to see, not every reader's of the web.
+            assert want.pop("database")
+        assert r.json() == want, path
 
     # The objects are the real story, not two empty lists that happen to agree.
     hist = web.get("/api/trials/NCT04514484/history").json()
