@@ -149,7 +149,8 @@ def test_installed_wheel_from_an_empty_folder(
         db_file = tw.home / ".local" / "share" / "trialwatch" / "trialwatch.db"
         # A long path is folded to the width: read it with the folds undone.
         assert str(db_file) in "".join(upgraded.split()) and db_file.is_file()
-    assert str(tw.cwd) not in "".join(upgraded.split()) and not list(tw.cwd.iterdir())  # the folder stays empty
+    # The folder it was run from stays empty, and is not named.
+    assert str(tw.cwd) not in "".join(upgraded.split()) and not list(tw.cwd.iterdir())
 
     assert "added" in tw("add", one, two).stdout
     first = tw.json("sync")
