@@ -16,14 +16,21 @@ from sqlmodel import Session, col, select
 
 from models import SyncRun, Trial
 from models.db import session_scope
-from sync.core import record
+from sync.core import paging, record
 from sync.core.diff import walk as differ
 from sync.core.states import RegistryState, RunKind, RunOutcome
 from sync.core.util import Progress, chunks
 from sync.ingest import freshness
 from sync.ingest.freshness import META_DATA_TIMESTAMP as META_DATA_TIMESTAMP
 from sync.ingest.freshness import MIRROR_SOURCE_PREFIX
-from sync.registry.client import ApiError, ApiHTTPError, CtgovClient, Moved, NotFound
+from sync.registry.client import (
+    ApiError,
+    ApiHTTPError,
+    CtgovClient,
+    Moved,
+    NotFound,
+    PagingBound,
+)
 from sync.store import snapshots as store
 from sync.store.locks import Busy, exclusive
 from sync.store.runs import recorded_run
@@ -121,6 +128,11 @@ class _Run:
         self.api_version: str | None = None
         self.ok_chunks = 0
         self.failed_chunks = 0
+        # One study once per answer: the studies stored (or found unchanged) in this run, and
+        # those the registry sent twice with different content (NCT ID -> earliest update
+        # date of the copies), of which no copy is kept.
+        self.seen: set[str] = set()
+        self.conflicts: dict[str, str] = {}
 
     def error(self, message: str) -> None:
         # The summary carries it to the user (the CLI's error lines, the daemon's run line):
@@ -147,9 +159,18 @@ class _Run:
         if problems := record.shape_problems(study):
             self.error(f"{nct}: record with fields of the wrong type; not stored: {problems[0]}")
             return
+        if nct in self.conflicts:
+            return
         trial = (trials or {}).get(nct) or store.get_trial(session, nct)
         if trial is None:
             self.error(f"{nct}: the registry sent a record that was not asked for")
+            return
+        if nct in self.seen:
+            # Sent again in this run (another page): the same content is nothing new, other
+            # content contradicts the first copy.
+            if self.same_as_stored(session, trial, study):
+                return
+            self.contradicted(session, nct, [study], trial)
             return
         self.s.fetched += 1
         try:
@@ -164,6 +185,7 @@ class _Run:
         except (TypeError, ValueError, AttributeError) as exc:
             self.error(f"{nct}: record could not be stored: {exc}")
             return
+        self.seen.add(nct)
         trial.registry_state = RegistryState.FOUND
         trial.last_checked_at = datetime.now(UTC)
         trial.last_error = None
@@ -185,13 +207,64 @@ class _Run:
             self.s.changes += len(changes)
             self.by_category.update(str(c.category) for c in changes)
 
+    def same_as_stored(self, session: Session, trial: Trial, study: dict[str, Any]) -> bool:
+        assert trial.id is not None
+        session.flush()
+        latest = store.get_snapshot(session, trial.id, trial.latest_version)
+        if latest is None:
+            return False
+        try:
+            return store.changed_hash(session, latest, study) is None
+        except (TypeError, ValueError, AttributeError):
+            return False
+
+    def screen(self, session: Session, studies: list[Any]) -> list[Any]:
+        """A page's records, one per study (sync.core.paging.one_per_study): identical copies
+        count once; a study whose copies differ is stored from none of them."""
+        screened = paging.one_per_study(studies, _nct_or_none, _content_or_raw)
+        if screened.conflicting:
+            copies = {n: [s for s in studies if _nct_or_none(s) == n] for n in screened.conflicting}
+            for nct, same in copies.items():
+                self.contradicted(session, nct, same, None)
+        return screened.kept
+
+    def contradicted(
+        self, session: Session, nct: str, copies: list[Any], trial: Trial | None
+    ) -> None:
+        """The registry sent `nct` twice in this run with different content: neither copy is
+        its word. A version this run stored from the first copy is taken back; the run ends
+        partial (the incremental marks stay), so the next run asks for the study again."""
+        dates = [d for d in (_posted(c) for c in copies) if d]
+        trial = trial or store.get_trial(session, nct)
+        if trial is not None:
+            undone = store.undo_run_version(session, trial, self.s.run_id)
+            if undone is not None:
+                self.s.new_versions -= 1
+                self.s.new_versions_by_trial.pop(nct, None)
+                self.s.changes -= len(undone)
+                self.by_category.subtract(str(c.category) for c in undone)
+                self.by_category = +self.by_category
+            if trial.last_update_posted:
+                dates.append(str(trial.last_update_posted))
+        earliest = min(dates, default="")
+        if nct in self.conflicts:
+            self.conflicts[nct] = min(self.conflicts[nct], earliest) if earliest else earliest
+            return
+        self.conflicts[nct] = earliest
+        self.error(
+            f"{nct}: two different copies in one answer; neither stored; asked next run"
+        )
+
     def fetch_chunk(self, ids: list[str], since: str | None) -> set[str]:
         """Fetch one filter.ids chunk, page by page, each page in its own transaction."""
         seen: set[str] = set()
         wanted = set(ids)
         for page in self.client.studies_by_ids(ids, since=since):
             with session_scope(self.engine) as session:
-                studies = page.get("studies") or []
+                studies = self.screen(session, page.get("studies") or [])
+                # A study the registry contradicted itself on is not asked alone (it was
+                # answered); the next run asks for it again.
+                seen.update(wanted & self.conflicts.keys())
                 trials = _trials_of(session, studies)
                 for study in studies:
                     if not isinstance(study, dict):
@@ -308,6 +381,11 @@ class _Run:
             for chunk in chunks(ids, self.batch_size):
                 try:
                     seen = self.fetch_isolating(chunk, group_since)
+                except PagingBound as exc:
+                    # The pages before the bound are stored; the rest of the answer is not
+                    # believed (nor the absences in it): the run is partial, asked again next.
+                    self.ok_chunks += 1
+                    self.error(str(exc))
                 except ApiError as exc:
                     self.failed_chunks += 1
                     self.error(f"batch of {len(chunk)} trials ({chunk[0]}…): {exc}")
@@ -341,6 +419,30 @@ def _trials_of(session: Session, studies: list[Any]) -> dict[str, Trial]:
         return {}
     rows = session.exec(select(Trial).where(col(Trial.nct_id).in_(sorted(ids))))
     return {t.nct_id: t for t in rows}
+
+
+def _nct_or_none(study: Any) -> str | None:
+    try:
+        return record.nct_id_of(study)
+    except (record.RecordError, AttributeError, TypeError):
+        return None
+
+
+def _content_or_raw(study: Any) -> str:
+    """What decides whether two copies of a study are the same: the content a version is
+    decided by (registry noise aside), or the raw record when it cannot be computed."""
+    try:
+        return record.content_hash(study)
+    except (TypeError, ValueError, AttributeError):
+        return repr(study)
+
+
+def _posted(study: Any) -> str | None:
+    try:
+        value = record.last_update_posted(study)
+    except (TypeError, ValueError, AttributeError):
+        return None
+    return value if isinstance(value, str) else None
 
 
 def _aliases_of(study: dict[str, Any]) -> list[str]:

@@ -17,6 +17,7 @@ import stamina
 from stamina.instrumentation import RetryDetails, set_on_retry_hooks
 
 from sync.config import DEFAULT_API_URL, DEFAULT_HISTORY_URL, ApiSettings
+from sync.core.paging import PageBound
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +63,11 @@ class BadResponse(ApiError):
 
 class ResponseTooLarge(BadResponse):
     """An answer larger than api.max_response_bytes: refused, not retried."""
+
+
+class PagingBound(ApiError):
+    """The registry kept offering pages past what the query's count allows: stopped there.
+    The pages before it were good answers (and are kept); the rest of the query is not."""
 
 
 class NotFound(ApiError):
@@ -340,11 +346,19 @@ class CtgovClient:
         many bytes at the size of the page's records (never more than the first page asked
         for): a run of large records shrinks the pages, and memory with them. Only pageSize,
         pageToken and countTotal may differ between pages of one query.
+
+        The pages are bounded (sync.core.paging.PageBound): a filter.ids query by the number of
+        IDs it asks for, any other by the first page's totalCount (countTotal=true is asked);
+        PagingBound when the registry offers pages past it, BadResponse when it does not count.
         """
         base = {"format": "json", "pageSize": str(self.settings.page_size), **params}
+        ids = _ids_of(base.get("filter.ids", ""))
+        if not ids:
+            base["countTotal"] = "true"
         most = int(base["pageSize"])
         token: str | None = None
         seen: set[str] = set()
+        bound = PageBound(most=len(ids), first_size=most) if ids else None
         while True:
             query = dict(base)
             if token:
@@ -353,6 +367,14 @@ class CtgovClient:
             doc = self.get(f"{self.api_url}/studies", query)
             if not isinstance(doc, dict) or not isinstance(doc.get("studies", []), list):
                 raise BadResponse("/studies answered without a studies list")
+            if bound is None:
+                total = doc.get("totalCount")
+                if not isinstance(total, int) or isinstance(total, bool) or total < 0:
+                    raise BadResponse(
+                        "/studies answered without a count of the query's studies (totalCount)"
+                    )
+                bound = PageBound(most=total, first_size=most)
+            bound.page(int(query["pageSize"]))
             if max_page_bytes and doc.get("studies"):
                 per_record = self.last_response_bytes / len(doc["studies"])
                 base["pageSize"] = str(max(1, min(most, int(max_page_bytes / per_record))))
@@ -363,6 +385,11 @@ class CtgovClient:
             if token in seen:
                 raise BadResponse("/studies repeated a nextPageToken (paging loop)")
             seen.add(token)
+            if bound.exceeded():
+                n = len(ids)
+                counted = f"{n} ID{'s' if n != 1 else ''}" if ids else f"a count of {bound.most}"
+                what = f"/studies ({counted} from {ids[0]})" if ids else "/studies search"
+                raise PagingBound(bound.reason(what, counted))
 
     def studies_by_ids(
         self, nct_ids: list[str], since: str | None = None
@@ -387,6 +414,10 @@ class CtgovClient:
         if not isinstance(doc, dict):
             raise BadResponse(f"history of {nct_id} v{version}: not an object")
         return doc
+
+
+def _ids_of(value: str) -> list[str]:
+    return [i for i in value.replace(",", "|").split("|") if i.strip()]
 
 
 def _moved(url: str, response: httpx.Response) -> Moved:

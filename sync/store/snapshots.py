@@ -202,6 +202,41 @@ def store_version(
     return Stored(snapshot=snap, previous=previous)
 
 
+def undo_run_version(session: Session, trial: Trial, run_id: int | None) -> list[Change] | None:
+    """Take back the trial's latest version when run `run_id` wrote it (in this transaction or
+    an earlier one of the run): the registry contradicted it later in the same run.
+
+    Returns the changes removed with it, or None when the latest version is not the run's.
+    The trial's title, status and last update go back to the version before (or stay, when
+    there is none: the trial then reads as never fetched, latest_version 0).
+    """
+    assert trial.id is not None
+    if run_id is None or not trial.latest_version:
+        return None
+    session.flush()
+    latest = get_snapshot(session, trial.id, trial.latest_version)
+    if latest is None or latest.run_id != run_id:
+        return None
+    changes = list(
+        session.exec(
+            select(Change).where(Change.trial_id == trial.id, Change.to_version == latest.version)
+        )
+    )
+    for row in changes:
+        session.delete(row)
+    session.delete(latest)
+    session.flush()
+    trial.latest_version = latest.version - 1
+    before = get_snapshot(session, trial.id, trial.latest_version) if trial.latest_version else None
+    if before is not None:
+        keys = record.key_fields(record_of(session, before))
+        trial.title = keys["title"] or trial.title
+        trial.status = keys["status"]
+        trial.last_update_posted = keys["last_update_posted"]
+    session.add(trial)
+    return changes
+
+
 def add_changes(
     session: Session,
     trial: Trial,

@@ -94,12 +94,24 @@ FAULT_KINDS = frozenset(
         "invalid_json",
         "html200",
         "empty_page_with_token",
+        "endless_tokens",
+        "duplicate_identical",
+        "duplicate_different",
+        "repeat_previous_different",
         "missing_protocol",
         "wrong_types",
         "unknown_fields",
     }
 )
 RECORD_FAULTS = frozenset({"missing_protocol", "wrong_types", "unknown_fields"})
+# Answers that lie about paging or hold a study twice (GET /api/v2/studies only):
+# endless_tokens: a fresh nextPageToken on every page (past the end they come empty);
+# duplicate_identical / duplicate_different: every study of the page twice, the second copy
+# the same, or with its brief title edited; repeat_previous_different: a page after the first
+# also holds the previous page's last study, its brief title edited.
+PAGE_FAULTS = frozenset(
+    {"endless_tokens", "duplicate_identical", "duplicate_different", "repeat_previous_different"}
+)
 
 NCT_PATTERN = re.compile(r"^[Nn][Cc][Tt]0*([1-9]\d{0,7})$")
 NCT_ONLY_QUERY = re.compile(r"^\s*(?:[Nn][Cc][Tt]\d{1,8}[\s,]*)+$")
@@ -873,7 +885,7 @@ def _endpoint(path: str) -> str:
 def _fault_applies(fault: Fault, path: str, endpoint: str) -> bool:
     if not path.startswith(fault.path):
         return False
-    if fault.kind == "empty_page_with_token":
+    if fault.kind == "empty_page_with_token" or fault.kind in PAGE_FAULTS:
         return endpoint == "search"
     if fault.kind in RECORD_FAULTS:
         return endpoint in ("search", "study", "history", "history_version")
@@ -896,6 +908,13 @@ def _break_record(kind: str, study: dict[str, Any]) -> None:
         protocol = study.get("protocolSection")
         if isinstance(protocol, dict):
             protocol["aiSummaryModule"] = {"summary": "A module this client has never seen."}
+
+
+def _edited(study: dict[str, Any]) -> dict[str, Any]:
+    """A copy of a study with its brief title edited (a lying second copy)."""
+    ident = study.setdefault("protocolSection", {}).setdefault("identificationModule", {})
+    ident["briefTitle"] = f"{ident.get('briefTitle') or 'Untitled'} (edited copy)"
+    return study
 
 
 def _add_aliases(study: dict[str, Any], olds: list[str]) -> None:
@@ -1125,7 +1144,8 @@ class FakeRegistry:
                 payload = self._search(
                     params,
                     empty_page=kind == "empty_page_with_token",
-                    raw_ok=kind not in RECORD_FAULTS,
+                    raw_ok=kind not in RECORD_FAULTS and kind not in PAGE_FAULTS,
+                    lie=kind if kind in PAGE_FAULTS else None,
                 )
                 records = payload["studies"]
             elif endpoint == "study":
@@ -1206,7 +1226,12 @@ class FakeRegistry:
             return {"studyVersion": version, "study": copy.deepcopy(found[1][version])}
 
     def _search(
-        self, params: dict[str, str], *, empty_page: bool, raw_ok: bool = False
+        self,
+        params: dict[str, str],
+        *,
+        empty_page: bool,
+        raw_ok: bool = False,
+        lie: str | None = None,
     ) -> dict[str, Any]:
         _check_params(params, SEARCH_PARAMS)
         _check_format(params)
@@ -1245,6 +1270,13 @@ class FakeRegistry:
                 )
             else:
                 page = [copy.deepcopy(e.study) for e in chosen]
+                if lie == "repeat_previous_different" and 0 < offset <= len(hits):
+                    page.append(_edited(copy.deepcopy(hits[offset - 1].study)))
+                elif lie in ("duplicate_identical", "duplicate_different"):
+                    twice = [copy.deepcopy(x) for x in page]
+                    if lie == "duplicate_different":
+                        twice = [_edited(x) for x in twice]
+                    page = page + twice
                 studies = [trim(s, paths) for s in page] if paths else page
 
         payload: dict[str, Any] = {"studies": studies}
@@ -1252,6 +1284,8 @@ class FakeRegistry:
             payload["totalCount"] = total
         if empty_page:
             payload["nextPageToken"] = _token(offset, digest)
+        elif lie == "endless_tokens":
+            payload["nextPageToken"] = _token(offset + size, digest)
         elif offset + size < total:
             payload["nextPageToken"] = _token(offset + size, digest)
         return payload

@@ -188,6 +188,11 @@ class _Mirror:
                     last = self.ingest(session, studies, announce=state.complete)
                     if last and (state.mark is None or last > state.mark):
                         state.mark = last
+                    # A study the registry contradicted itself on is asked again by the next
+                    # run: the mark never passes the earliest date its copies had.
+                    floor = min((d for d in self.records.conflicts.values() if d), default=None)
+                    if floor and state.mark and floor < state.mark:
+                        state.mark = floor
                     _save_state(session, self.watch_id, state)
                 self.result.pages += 1
                 del page, studies
@@ -213,6 +218,8 @@ class _Mirror:
         typed changes). `announce`: a study new to the scope is reported (an "entered" event);
         the first load reports none, it would be the whole scope.
         """
+        # One study once per page: identical copies count once, differing ones not at all.
+        studies = self.records.screen(session, studies)
         ids = [record.nct_id_of(s) for s in studies]
         known = {t.nct_id: t for t in session.exec(select(Trial).where(col(Trial.nct_id).in_(ids)))}
         fresh: dict[str, dict[str, Any]] = {}
@@ -300,6 +307,7 @@ class _Mirror:
         )
         self.summary.fetched += len(snaps)
         self.summary.new_versions += len(snaps)
+        self.records.seen.update(snaps)
         rows: list[dict[str, Any]] = []
         for nct in snaps:
             title, status, info = _summary_of(studies[nct])
