@@ -137,9 +137,38 @@ def summarise_trials(trials: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
-def _criteria(trial: dict[str, Any], event: dict[str, Any]) -> list[dict[str, Any]]:
-    from sync.report.render import criterion, word_diff
+def word_diff(change: dict[str, Any]) -> list[tuple[str, str]] | None:
+    """The changed words of a long text or an eligibility criterion, as (op, text) segments."""
+    detail = change.get("detail")
+    if not isinstance(detail, dict):
+        return None
+    segments = detail.get("word_diff")
+    if not isinstance(segments, list) or not segments:
+        return None
+    out = []
+    for seg in segments:
+        if (
+            isinstance(seg, list | tuple)
+            and len(seg) == 2
+            and seg[0] in ("equal", "insert", "delete")
+        ):
+            out.append((str(seg[0]), str(seg[1])))
+    return out or None
 
+
+def criterion(change: dict[str, Any]) -> dict[str, Any] | None:
+    """Section and kind of an eligibility criterion change (None for other changes)."""
+    detail = change.get("detail")
+    if change.get("category") != "eligibility" or not isinstance(detail, dict):
+        return None
+    if detail.get("section") not in ("inclusion", "exclusion", "other"):
+        return None
+    noun = "eligibility note" if detail["section"] == "other" else f"{detail['section']} criterion"
+    verb = {"added": "added", "removed": "removed"}.get(str(detail.get("kind")), "changed")
+    return {"section": detail["section"], "kind": detail.get("kind"), "label": f"{noun} {verb}"}
+
+
+def _criteria(trial: dict[str, Any], event: dict[str, Any]) -> list[dict[str, Any]]:
     ids = set(event.get("change_ids") or [])
     out = []
     for c in trial["changes"]:
