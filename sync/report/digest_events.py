@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shlex
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -35,6 +35,10 @@ _KIND_WORDS: dict[str, tuple[str, str]] = {
     "titles": ("title change", "title changes"),
     "description": ("description change", "description changes"),
     "conditions": ("conditions change", "conditions changes"),
+    "results_outcomes": ("outcome results change", "outcome results changes"),
+    "results_adverse_events": ("adverse events change", "adverse events changes"),
+    "results_participants": ("participant counts change", "participant counts changes"),
+    "results_info": ("results information change", "results information changes"),
 }
 _SITES = ("site change", "site changes")
 _ROUTINE = ("routine update", "routine updates")
@@ -50,10 +54,13 @@ def event_sort_key(e: dict[str, Any]) -> tuple[int, int, int, int]:
     )
 
 
-def trial_events(rows: Sequence[Any]) -> tuple[list[dict[str, Any]], dict[int, dict[str, str]]]:
+def trial_events(
+    rows: Sequence[Any], reverts: Mapping[int, Mapping[int, int]] | None = None
+) -> tuple[list[dict[str, Any]], dict[int, dict[str, str]]]:
     """(events of every version the rows span, most important first; {change id: its event}).
 
-    Rows are stored Change rows of one trial; each version's events come from its own changes.
+    Rows are stored Change rows of one trial; each version's events come from its own changes
+    (and `reverts`: {version: the reverts among its changes, in row order}, sync.store.steps).
     """
     by_version: dict[tuple[int, int], list[Any]] = {}
     for row in rows:
@@ -61,7 +68,8 @@ def trial_events(rows: Sequence[Any]) -> tuple[list[dict[str, Any]], dict[int, d
     events: list[dict[str, Any]] = []
     labels: dict[int, dict[str, str]] = {}
     for (from_v, to_v), changes in sorted(by_version.items()):
-        for e in build_events(changes):
+        undone = (reverts or {}).get(to_v) if to_v == from_v + 1 else None
+        for e in build_events(changes, undone):
             ids = [changes[i].id for i in e.members]
             events.append(
                 {**e.to_dict(), "from_version": from_v, "to_version": to_v, "change_ids": ids}
