@@ -337,13 +337,29 @@ def event_line(summaries: Sequence[tuple[str, str]]) -> tuple[str, str]:
     weightiest changes named first."""
     ranked = sorted(summaries, key=lambda s: _RANK.get(s[0], 9))
     importance = ranked[0][0] if ranked else "low"
-    # Changes of one place ("primary outcome result changed: PFS / analysis A vs B") share a line.
-    places: dict[str, list[str]] = {}
+    # Changes under one outcome, term or period share a line: "primary outcome result changed:
+    # PFS: Placebo 5.55 -> 5.75, analysis Placebo vs Drug p-value 0.35 -> 0.04".
+    groups: dict[str, dict[str, list[str]]] = {}
+    first: dict[str, str] = {}
     for _, summary in ranked:
-        head, sep, tail = summary.rpartition(": ")
-        places.setdefault(head if sep else summary, []).append(tail if sep else "")
-    lines = [f"{head}: {', '.join(dict.fromkeys(t for t in tails))}" if any(tails) else head
-             for head, tails in places.items()]  # fmt: skip
+        head, sep, rest = summary.partition(": ")
+        place, sep2, tail = rest.rpartition(": ")
+        if not (sep and sep2):
+            head, place, tail = summary, "", ""
+        top, _, below = place.partition(" / ")
+        key = f"{head}: {top}" if top else head
+        first.setdefault(key, summary)
+        tails = groups.setdefault(key, {}).setdefault(below, [])
+        if tail and tail not in tails:
+            tails.append(tail)
+    lines = []
+    for key, places in groups.items():
+        if len(places) == 1 and sum(len(t) for t in places.values()) <= 1:
+            lines.append(first[key])
+            continue
+        parts = [" ".join(p for p in (below, ", ".join(tails)) if p) for below, tails in
+                 places.items()]  # fmt: skip
+        lines.append(f"{key}: {'; '.join(parts)}")
     text = "; ".join(lines[:2])
     if len(lines) > 2:
         text += f"; and {len(lines) - 2} more"

@@ -81,7 +81,7 @@ def test_a_p_value_and_a_confidence_limit_that_change_are_high_with_the_groups_n
     )
     ((kind, importance, summary),) = _events(old, new)
     assert (kind, importance) == ("results_outcomes", "high")
-    assert "Atezolizumab: p-value 0.3504 -> 0.0421, CI upper limit 1.38 -> 1.29" in summary
+    assert "Atezolizumab p-value 0.3504 -> 0.0421, CI upper limit 1.38 -> 1.29" in summary
 
 
 def test_adverse_event_counts_serious_high_other_medium() -> None:
