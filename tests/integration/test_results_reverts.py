@@ -73,7 +73,7 @@ def test_changed_results_show_in_history_diff_and_digest(cli, fake_ctgov, engine
     assert trial["importance"] == "high"
     assert [e["kind"] for e in trial["events"]][:2] == ["results_outcomes", "results_adverse_events"]
     md = render(d, "md")
-    assert "serious adverse event changed: Anaemia / Placebo + Atezolizumab: affected 8 -> 9" in md
+    assert "- **high** · serious adverse event changed: Anaemia / Placebo + Atezolizumab: " in md
 
 
 class Outbox:
