@@ -71,7 +71,8 @@ def test_changed_results_show_in_history_diff_and_digest(cli, fake_ctgov, engine
     d = _digest(engine)
     (trial,) = d["trials"]
     assert trial["importance"] == "high"
-    assert [e["kind"] for e in trial["events"]][:2] == ["results_outcomes", "results_adverse_events"]
+    kinds = [e["kind"] for e in trial["events"]]
+    assert kinds[:2] == ["results_outcomes", "results_adverse_events"]
     md = render(d, "md")
     assert "- **high** · serious adverse event changed: Anaemia / Placebo + Atezolizumab: " in md
 
