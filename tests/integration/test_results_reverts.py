@@ -7,6 +7,8 @@ import copy
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import duckdb
+
 from models.db import session_scope
 from sync.config import Settings
 from sync.report import digest as dg
@@ -92,7 +94,7 @@ def _sites(study: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def test_a_place_respelt_and_back_is_one_low_revert_that_never_notifies(  # type: ignore[no-untyped-def]
-    cli, fake_ctgov, engine
+    cli, fake_ctgov, engine, tmp_path
 ) -> None:
     v1 = load_sample(f"records/{NCT}.json")
     v2 = copy.deepcopy(v1)
@@ -121,3 +123,11 @@ def test_a_place_respelt_and_back_is_one_low_revert_that_never_notifies(  # type
     # The digest still has it, as a low (folded) event.
     (trial,) = _digest(engine)["trials"]
     assert ("reverted", "low") in [(e["kind"], e["importance"]) for e in trial["events"]]
+    # The export labels each change with the event history shows it under.
+    out = tmp_path / "parquet"
+    assert cli("export", str(out)).exit_code == 0
+    rows = duckdb.connect().execute(
+        f"SELECT to_version, event_kind, event_importance FROM '{out}/changes.parquet'"
+        " ORDER BY to_version"
+    ).fetchall()
+    assert rows == [(2, "sites_renamed", "low"), (3, "reverted", "low")]
