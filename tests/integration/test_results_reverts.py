@@ -12,7 +12,7 @@ import duckdb
 from models.db import session_scope
 from sync.config import Settings
 from sync.report import digest as dg
-from sync.report import notify
+from sync.report import notify, pageviews
 from sync.report.channels import Channel, Masker
 from sync.report.notify import SendResult
 from sync.report.render import render
@@ -131,3 +131,9 @@ def test_a_place_respelt_and_back_is_one_low_revert_that_never_notifies(  # type
         " ORDER BY to_version"
     ).fetchall()
     assert rows == [(2, "sites_renamed", "low"), (3, "reverted", "low")]
+    # The web app's feeds and overview show it the same way.
+    with session_scope(engine) as session:
+        recent = pageviews.recent_versions(session, [NCT])
+    assert [(v["version"], [e["kind"] for e in v["events"]]) for v in recent] == [
+        (3, ["reverted"]), (2, ["sites_renamed"])
+    ]
