@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from sync.core import results_diff
 from sync.core.diff.rules import HIGH_STATUSES, KEY_DATES, short
 from sync.core.diff.walk import summarise
+from sync.core.reverts import reverted_line
 from sync.core.util import plural
 
 IMPORTANCE: tuple[str, ...] = ("high", "medium", "low")
@@ -20,6 +22,7 @@ RANK = {name: i for i, name in enumerate(IMPORTANCE)}
 KINDS: tuple[str, ...] = (
     "status",
     "results",
+    *results_diff.EVENT_KINDS,
     "enrollment",
     "dates",
     "eligibility",
@@ -42,6 +45,7 @@ KINDS: tuple[str, ...] = (
     "identification",
     "references",
     "other",
+    "reverted",
     "routine",
 )
 _KIND_ORDER = {k: i for i, k in enumerate(KINDS)}
@@ -119,7 +123,9 @@ def classify(change: ChangeLike) -> str:
         return "status"
     if cat == "dates":
         return "dates" if any(f".{k}" in path for k in KEY_DATES) else "routine"
-    if cat in ("enrollment", "eligibility", "results", "arms", "interventions", "design"):
+    if cat == "results":
+        return results_diff.kind_of(path)
+    if cat in ("enrollment", "eligibility", "arms", "interventions", "design"):
         return cat
     if cat == "outcomes":
         return "primary_outcome" if ".primaryOutcomes" in path else "outcomes"
@@ -343,6 +349,9 @@ def _describe(kind: str, changes: Sequence[ChangeLike]) -> tuple[str, str]:
     """(importance, summary) of the changes of one kind."""
     if kind == "status":
         return _status(changes)
+    if kind in results_diff.EVENT_KINDS:
+        weighed = [(results_diff.severity(c.path, c.old, c.new), c.summary) for c in changes]
+        return results_diff.event_line(weighed)
     if kind == "dates":
         return _dates(changes)
     if kind == "enrollment":
@@ -361,17 +370,27 @@ def _describe(kind: str, changes: Sequence[ChangeLike]) -> tuple[str, str]:
     return _FIXED.get(kind) or _max_severity(changes), text
 
 
-def build_events(changes: Sequence[ChangeLike]) -> list[Event]:
-    """The events of one version's changes, most important first; each change in exactly one."""
+def build_events(
+    changes: Sequence[ChangeLike], reverts: Mapping[int, int] | None = None
+) -> list[Event]:
+    """The events of one version's changes, most important first; each change in exactly one.
+
+    `reverts` ({change index: the version it restores}, sync.core.reverts) puts the changes
+    that undo an earlier one in one low "reverted" event per category.
+    """
+    reverts = reverts or {}
     groups: dict[tuple[str, str], list[int]] = {}
     for i, change in enumerate(changes):
-        kind = classify(change)
+        kind = "reverted" if i in reverts else classify(change)
         # Routine changes group per category, so that an event always has one category.
         groups.setdefault((kind, change.category), []).append(i)
     events = []
     for (kind, category), members in groups.items():
         group = [changes[i] for i in members]
-        importance, text = _describe(kind, group)
+        if kind == "reverted":
+            importance, text = "low", reverted_line(group, [reverts[i] for i in members])
+        else:
+            importance, text = _describe(kind, group)
         events.append(
             Event(
                 kind=kind,

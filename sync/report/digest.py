@@ -21,6 +21,7 @@ from sync.core.diff.walk import CATEGORIES
 from sync.core.util import IN_LIST_SIZE, aware, chunks, plural, utc_iso
 from sync.report import digest_events
 from sync.store import snapshots as store
+from sync.store.steps import reverts_of
 
 SEVERITY_RANK = {"high": 0, "medium": 1, "low": 2}
 STUDY_URL = "https://clinicaltrials.gov/study/{}"
@@ -330,9 +331,17 @@ def build_digest(
         entry = by_trial.setdefault(t.id or 0, (t, [], []))
         entry[1].append(change_dict(c))
         entry[2].append(c)
+    steps: dict[tuple[int, int], list[Change]] = {}
+    for t, _, rows in by_trial.values():
+        for r in rows:
+            if r.to_version == r.from_version + 1:
+                steps.setdefault((t.id or 0, r.to_version), []).append(r)
+    undone: dict[int, dict[int, dict[int, int]]] = {}
+    for (trial_id, version), found in reverts_of(session, steps).items():
+        undone.setdefault(trial_id, {})[version] = found
     trials = []
     for t, items, rows in by_trial.values():
-        trial_events, labels = digest_events.trial_events(rows)
+        trial_events, labels = digest_events.trial_events(rows, undone.get(t.id or 0))
         for item in items:
             item.update(labels.get(item["id"], {}))
         items.sort(key=_change_order)

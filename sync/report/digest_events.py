@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shlex
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -35,6 +35,10 @@ _KIND_WORDS: dict[str, tuple[str, str]] = {
     "titles": ("title change", "title changes"),
     "description": ("description change", "description changes"),
     "conditions": ("conditions change", "conditions changes"),
+    "results_outcomes": ("outcome results change", "outcome results changes"),
+    "results_adverse_events": ("adverse events change", "adverse events changes"),
+    "results_participants": ("participant counts change", "participant counts changes"),
+    "results_info": ("results information change", "results information changes"),
 }
 _SITES = ("site change", "site changes")
 _ROUTINE = ("routine update", "routine updates")
@@ -50,10 +54,13 @@ def event_sort_key(e: dict[str, Any]) -> tuple[int, int, int, int]:
     )
 
 
-def trial_events(rows: Sequence[Any]) -> tuple[list[dict[str, Any]], dict[int, dict[str, str]]]:
+def trial_events(
+    rows: Sequence[Any], reverts: Mapping[int, Mapping[int, int]] | None = None
+) -> tuple[list[dict[str, Any]], dict[int, dict[str, str]]]:
     """(events of every version the rows span, most important first; {change id: its event}).
 
-    Rows are stored Change rows of one trial; each version's events come from its own changes.
+    Rows are stored Change rows of one trial; each version's events come from its own changes
+    (and `reverts`: {version: the reverts among its changes, in row order}, sync.store.steps).
     """
     by_version: dict[tuple[int, int], list[Any]] = {}
     for row in rows:
@@ -61,7 +68,8 @@ def trial_events(rows: Sequence[Any]) -> tuple[list[dict[str, Any]], dict[int, d
     events: list[dict[str, Any]] = []
     labels: dict[int, dict[str, str]] = {}
     for (from_v, to_v), changes in sorted(by_version.items()):
-        for e in build_events(changes):
+        undone = (reverts or {}).get(to_v) if to_v == from_v + 1 else None
+        for e in build_events(changes, undone):
             ids = [changes[i].id for i in e.members]
             events.append(
                 {**e.to_dict(), "from_version": from_v, "to_version": to_v, "change_ids": ids}
@@ -137,9 +145,38 @@ def summarise_trials(trials: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
-def _criteria(trial: dict[str, Any], event: dict[str, Any]) -> list[dict[str, Any]]:
-    from sync.report.render import criterion, word_diff
+def word_diff(change: dict[str, Any]) -> list[tuple[str, str]] | None:
+    """The changed words of a long text or an eligibility criterion, as (op, text) segments."""
+    detail = change.get("detail")
+    if not isinstance(detail, dict):
+        return None
+    segments = detail.get("word_diff")
+    if not isinstance(segments, list) or not segments:
+        return None
+    out = []
+    for seg in segments:
+        if (
+            isinstance(seg, list | tuple)
+            and len(seg) == 2
+            and seg[0] in ("equal", "insert", "delete")
+        ):
+            out.append((str(seg[0]), str(seg[1])))
+    return out or None
 
+
+def criterion(change: dict[str, Any]) -> dict[str, Any] | None:
+    """Section and kind of an eligibility criterion change (None for other changes)."""
+    detail = change.get("detail")
+    if change.get("category") != "eligibility" or not isinstance(detail, dict):
+        return None
+    if detail.get("section") not in ("inclusion", "exclusion", "other"):
+        return None
+    noun = "eligibility note" if detail["section"] == "other" else f"{detail['section']} criterion"
+    verb = {"added": "added", "removed": "removed"}.get(str(detail.get("kind")), "changed")
+    return {"section": detail["section"], "kind": detail.get("kind"), "label": f"{noun} {verb}"}
+
+
+def _criteria(trial: dict[str, Any], event: dict[str, Any]) -> list[dict[str, Any]]:
     ids = set(event.get("change_ids") or [])
     out = []
     for c in trial["changes"]:

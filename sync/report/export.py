@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import time as clock
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
@@ -23,6 +23,7 @@ from models.db import make_engine
 from sync.core import record
 from sync.core.diff.lists import LIST_KEYS
 from sync.core.events import ChangeLike, build_events
+from sync.core.reverts import LOOKBACK, Step, find_reverts
 from sync.core.util import Progress
 from sync.report.export_sql import KEY_COLUMNS, TABLES, VIEWS, create_table
 from sync.store import codec
@@ -118,14 +119,16 @@ def _utc(value: datetime | None) -> datetime | None:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def _event_labels(changes: Sequence[ChangeLike]) -> list[tuple[str | None, str | None]]:
+def _event_labels(
+    changes: Sequence[ChangeLike], reverts: Mapping[int, int] | None = None
+) -> list[tuple[str | None, str | None]]:
     """(event kind, importance) of each of one version step's changes.
 
     Every change belongs to exactly one event (sync.core.events.build_events), whose kind and
     importance label it, so `changes` joins to what history and the digest show.
     """
     labels: list[tuple[str | None, str | None]] = [(None, None)] * len(changes)
-    for event in build_events(changes):
+    for event in build_events(changes, reverts):
         for i in event.members:
             labels[i] = (event.kind, event.importance)
     return labels
@@ -479,9 +482,18 @@ def _export_changes(conn: Connection, conds: list[Any], sink: _Sink) -> None:
         .order_by(col(Change.trial_id), col(Change.to_version), col(Change.id))
     )
     step: list[Any] = []
+    earlier: list[Step] = []  # the trial's steps just before, for the reverts (rows come in order)
+    trial: list[str] = []
 
     def flush_step() -> None:
-        labels = _event_labels(step)
+        first = step[0]
+        if trial and trial[0] != first.nct_id:
+            earlier.clear()
+        trial[:] = [first.nct_id]
+        near = [e for e in earlier if e.to_version >= first.to_version - LOOKBACK]
+        labels = _event_labels(step, find_reverts(step, near))
+        earlier.append(Step(first.from_version, first.to_version, list(step)))
+        del earlier[:-LOOKBACK]
         for r, (kind, importance) in zip(step, labels, strict=True):
             sink.add(
                 (

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from models import Delivery, SyncRun
+from models import Change, Delivery, SyncRun
 from models.db import session_scope
 from sync.config import Settings
 from sync.core.util import aware, plural
@@ -22,6 +22,7 @@ from sync.report import digest as dg
 from sync.report import notify_rules
 from sync.report.channels import Channel, Masker, parse_channels
 from sync.store import snapshots as store
+from sync.store.steps import reverts_of
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +136,11 @@ def pending_items(
     rows = dg.select_changes(session, sel)
     if settings is not None:
         rules = notify_rules.rules_for(session, settings, [t.nct_id for _, t in rows])
-        changes = notify_rules.notable_changes(rows, rules)
+        steps: dict[tuple[int, int], list[Change]] = {}
+        for c, _ in rows:
+            if c.to_version == c.from_version + 1:
+                steps.setdefault((c.trial_id, c.to_version), []).append(c)
+        changes = notify_rules.notable_changes(rows, rules, reverts_of(session, steps))
     else:
         changes = [c.id or 0 for c, _ in rows]
     events = [e.id or 0 for e, _ in dg.select_events(session, sel)]

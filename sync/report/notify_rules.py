@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from sqlmodel import Session, col, select
@@ -57,20 +57,26 @@ def rules_for(session: Session, settings: Settings, nct_ids: Sequence[str]) -> R
     )
 
 
-def notable_changes(rows: Sequence[tuple[Change, Trial]], rules: Rules) -> list[int]:
+def notable_changes(
+    rows: Sequence[tuple[Change, Trial]],
+    rules: Rules,
+    reverts: Mapping[tuple[int, int], Mapping[int, int]] | None = None,
+) -> list[int]:
     """IDs of the changes of every trial-version that has an event worth notifying; the whole
-    version goes, so the digest sent still counts its routine updates."""
+    version goes, so the digest sent still counts its routine updates. An edit that only undoes
+    an earlier one (`reverts`: {(trial id, version): its reverts}, sync.store.steps) never is."""
     by_version: dict[tuple[str, int, int], list[Change]] = {}
     for change, trial in rows:
         by_version.setdefault((trial.nct_id, change.from_version, change.to_version), []).append(
             change
         )
     out: list[int] = []
-    for (nct, _, _), changes in by_version.items():
+    for (nct, _, to_v), changes in by_version.items():
         threshold = rules.threshold(nct)
+        undone = (reverts or {}).get((changes[0].trial_id, to_v))
         if any(
-            e.kind not in rules.quiet and at_least(e.importance, threshold)
-            for e in build_events(changes)
+            e.kind not in rules.quiet and e.kind != "reverted" and at_least(e.importance, threshold)
+            for e in build_events(changes, undone)
         ):
             out.extend(c.id for c in changes if c.id is not None)
     return sorted(out)

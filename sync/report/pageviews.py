@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
@@ -19,6 +20,7 @@ from sync.core.util import utc_iso
 from sync.report.digest import SEVERITY_RANK, STUDY_URL, change_dict, health
 from sync.store import snapshots as store
 from sync.store import views
+from sync.store.steps import reverts_of
 from sync.watches.definitions import UnknownWatch, get_watch
 
 # How many versions a feed or the overview lists.
@@ -28,13 +30,16 @@ OVERVIEW_VERSIONS = 30
 RECENT_WALK = 500
 
 
-def version_events(changes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def version_events(
+    changes: list[dict[str, Any]], reverts: Mapping[int, int] | None = None
+) -> list[dict[str, Any]]:
     """A version's changes as events (sync.core.events), most important first: what a page or a
-    feed shows first. `members` are the IDs of the changes each event groups."""
+    feed shows first. `members` are the IDs of the changes each event groups; `reverts` the
+    changes that undo an earlier one (sync.store.steps)."""
     rows = [SimpleNamespace(**{k: c.get(k) for k in _CHANGE_FIELDS}) for c in changes]
     return [
         {**e.to_dict(), "members": [changes[i].get("id") for i in e.members]}
-        for e in build_events(rows)
+        for e in build_events(rows, reverts)
     ]
 
 
@@ -141,12 +146,14 @@ def recent_versions(
         )
         if (s.trial_id, s.version) in wanted
     }
+    ordered = {k: sorted(v, key=lambda c: c["id"] or 0) for k, v in changes.items()}
+    undone = reverts_of(session, {k: [SimpleNamespace(**c) for c in v] for k, v in ordered.items()})
     out = []
     for trial_id, version, _last, detected in rows:
         t = trials[trial_id]
         s = snaps[(trial_id, version)]
-        items = sorted(changes.get((trial_id, version), []), key=lambda c: c["id"] or 0)
-        events = version_events(items)
+        items = ordered.get((trial_id, version), [])
+        events = version_events(items, undone.get((trial_id, version)))
         out.append(
             {
                 "entry_id": f"urn:trialwatch:{t.nct_id}:snapshot:{s.id}",

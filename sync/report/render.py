@@ -10,6 +10,10 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+# The digest's change helpers live with its events (below this module, never above it).
+from sync.report.digest_events import criterion, word_diff
+from sync.report.digest_events import lines as event_lines
+
 if TYPE_CHECKING:
     import jinja2
 
@@ -74,34 +78,6 @@ def fmt_value(value: Any) -> str:
 
 def shorten(text: str, limit: int = _MD_LIMIT) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def word_diff(change: dict[str, Any]) -> list[tuple[str, str]] | None:
-    """The changed words of a long text or an eligibility criterion, as (op, text) segments."""
-    detail = change.get("detail")
-    if not isinstance(detail, dict):
-        return None
-    segments = detail.get("word_diff")
-    if not isinstance(segments, list) or not segments:
-        return None
-    out = []
-    for seg in segments:
-        if isinstance(seg, list | tuple) and len(seg) == 2 and seg[0] in ("equal", "insert",
-                                                                          "delete"):
-            out.append((str(seg[0]), str(seg[1])))
-    return out or None
-
-
-def criterion(change: dict[str, Any]) -> dict[str, Any] | None:
-    """Section and kind of an eligibility criterion change (None for other changes)."""
-    detail = change.get("detail")
-    if change.get("category") != "eligibility" or not isinstance(detail, dict):
-        return None
-    if detail.get("section") not in ("inclusion", "exclusion", "other"):
-        return None
-    noun = "eligibility note" if detail["section"] == "other" else f"{detail['section']} criterion"
-    verb = {"added": "added", "removed": "removed"}.get(str(detail.get("kind")), "changed")
-    return {"section": detail["section"], "kind": detail.get("kind"), "label": f"{noun} {verb}"}
 
 
 def md_word_diff(segments: list[tuple[str, str]]) -> str:
@@ -245,8 +221,6 @@ def _env() -> jinja2.Environment:
         status_colour=lambda s: STATUS_COLOURS.get(s or "", _OTHER_COLOUR),
         md_word_diff=md_word_diff,
     )
-    from sync.report.digest_events import lines as event_lines
-
     env.globals.update(
         event_lines=event_lines,
         word_diff=word_diff,

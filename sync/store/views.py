@@ -14,6 +14,7 @@ from models import Change, RegistryVersion, Snapshot, SyncRun, Trial
 from sync.core import record
 from sync.core.diff import walk as differ
 from sync.core.events import build_events
+from sync.core.reverts import history_reverts
 from sync.core.states import Origin, RegistryState, RunKind, RunOutcome
 from sync.core.util import iso
 from sync.store import snapshots as store
@@ -27,6 +28,7 @@ from sync.store.results import (
     TrialDetail,
     TrialRow,
 )
+from sync.store.steps import reverts_of
 
 
 class UnknownTrial(LookupError):
@@ -239,6 +241,7 @@ def history(session: Session, nct_id: str) -> list[HistoryItem]:
     for row in rows:
         if row.to_version == row.from_version + 1:
             by_version.setdefault(row.to_version, []).append(row)
+    reverts = history_reverts(by_version)
     for snap in store.snapshots(session, trial.id or 0):
         changes = by_version.get(snap.version, [])
         out.append(
@@ -252,7 +255,7 @@ def history(session: Session, nct_id: str) -> list[HistoryItem]:
                 content_hash=snap.content_hash,
                 changes=len(changes),
                 summaries=differ.summarise(to_diff_changes(changes)),
-                events=build_events(changes),
+                events=build_events(changes, reverts.get(snap.version)),
                 fetched=True,
             )
         )
@@ -335,7 +338,10 @@ def diff(
         changes = differ.diff_records(old, new)
         ids = [None] * len(changes)
         acknowledged = [None] * len(changes)
-    events = build_events(changes)
+    reverts = None
+    if stored and to_v == from_v + 1:
+        reverts = reverts_of(session, {(trial.id or 0, to_v): stored})[(trial.id or 0, to_v)]
+    events = build_events(changes, reverts)
     event_of = {i: e for e in events for i in e.members}
     items = [
         DiffItem(

@@ -20,6 +20,7 @@ MODULES = {
     "bench": False,
     "bench.cli": False,
     "bench.digest_lines": False,
+    "bench.event_rules": False,
     "bench.explain": True,
     "bench.export": False,
     "bench.mirror": False,  # PostgreSQL too when it answers, else SQLite alone

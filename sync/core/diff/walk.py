@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from sync.core import record
+from sync.core import record, results_diff
 from sync.core.criteria import diff_criteria, word_diff
 from sync.core.diff.lists import MISSING, Seg, pair_items
 from sync.core.diff.rules import (
@@ -451,8 +451,25 @@ def diff_records(old: dict[str, Any], new: dict[str, Any]) -> list[FieldChange]:
             differ.changes.append(
                 FieldChange(Category.OTHER, where, None, None, summary, Severity.LOW)
             )
+    if isinstance(old.get("resultsSection"), dict) and isinstance(new.get("resultsSection"), dict):
+        differ.changes = _results(differ.changes, old["resultsSection"], new["resultsSection"])
     order = {c: i for i, c in enumerate(CATEGORIES)}
     return sorted(differ.changes, key=lambda c: order.get(c.category, len(order)))
+
+
+def _results(changes: list[FieldChange], a: Any, b: Any) -> list[FieldChange]:
+    """Results changes worded and weighed by their part (sync.core.results_diff)."""
+    out = []
+    for c in changes:
+        if c.category == Category.RESULTS and c.path.startswith("resultsSection."):
+            line = results_diff.describe(c.path, c.old, c.new, a, b, c.summary)
+            c = replace(
+                c,
+                summary=line or c.summary,
+                severity=results_diff.severity(c.path, c.old, c.new),
+            )
+        out.append(c)
+    return out
 
 
 def _first_difference(a: Any, b: Any, path: tuple[str, ...] = ()) -> tuple[str, ...]:
