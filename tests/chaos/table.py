@@ -19,6 +19,7 @@ TITLES = {
     "crash": "Crashes (SIGKILL, then integrity check and a clean rerun)",
     "concurrency": "Concurrency (processes on one database)",
     "input": "Bad input and security",
+    "database": "Database faults (a proxy in front of PostgreSQL that goes silent or cuts)",
 }
 
 
