@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -164,9 +165,12 @@ def _make_engine(
 
         return engine
     args = timeouts.postgresql_args()
-    if "options" in url.query:
-        # The URL's own server settings come last: PostgreSQL applies the last one given.
-        args["options"] = f"{args.get('options', '')} {url.query['options']}".strip()
+    # libpq reads PGOPTIONS only when no options are given: theirs and the URL's own come
+    # after the timeouts, and PostgreSQL applies the last value given.
+    given = [os.environ.get("PGOPTIONS", ""), str(url.query.get("options", ""))]
+    args["options"] = " ".join(o for o in [args.get("options", ""), *given] if o.strip())
+    if not args["options"]:
+        del args["options"]
     args = {k: v for k, v in args.items() if k == "options" or k not in url.query}
     engine_args.setdefault("pool_pre_ping", True)
     try:
