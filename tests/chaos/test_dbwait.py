@@ -15,8 +15,8 @@ from sqlalchemy.engine import Engine
 
 from models import db as dbm
 from sync.ingest.run import run_sync
+from sync.testing.dbproxy import DbProxy
 from tests.chaos import dbwait as dw
-from tests.chaos.dbproxy import DbProxy
 from tests.chaos.harness import make_client
 from tests.chaos.procs import cli_env, run
 from tests.support.fixtures import reset_pg
