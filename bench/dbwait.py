@@ -4,6 +4,7 @@
 (127.0.0.1:5432, or TRIALWATCH_TEST_DATABASE_URL); `trialwatch sync` in its own process with
 the default [database] settings; the proxy goes silent (keeps the sockets, relays nothing)
 while the sync fetches its second page; the figure is the time from then to the process's end.
+`--quick` (CI): small timeouts instead of the defaults, so that it ends in seconds.
 """
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ PG_URL = os.environ.get(
     "TRIALWATCH_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
 TRIALS = [nct(i) for i in range(301, 341)]
+# --quick: the timeouts of the chaos cases (tests/chaos/dbwait.py), in seconds.
+QUICK = {"CONNECT_TIMEOUT_SECONDS": "2", "STATEMENT_TIMEOUT_SECONDS": "1",
+         "REPLY_TIMEOUT_SECONDS": "2", "TCP_USER_TIMEOUT_SECONDS": "2"}  # fmt: skip
 
 
 def _sync(env: dict[str, str]) -> subprocess.Popen[str]:
@@ -39,6 +43,7 @@ def _sync(env: dict[str, str]) -> subprocess.Popen[str]:
 
 
 def main() -> None:
+    quick = "--quick" in sys.argv[1:]
     admin = sa.create_engine(sa.make_url(PG_URL), isolation_level="AUTOCOMMIT")
     name = f"trialwatch_bench_dbwait_{uuid.uuid4().hex[:6]}"
     with admin.connect() as conn:
@@ -64,6 +69,8 @@ def main() -> None:
                 "TRIALWATCH_API__PAGE_SIZE": "5",
                 "XDG_STATE_HOME": str(Path(tmp) / "state"),
             }
+            if quick:
+                env |= {f"TRIALWATCH_DATABASE__{k}": v for k, v in QUICK.items()}
             first = _sync(env)
             assert first.wait(120) == 0, first.communicate()[1]
             for n in TRIALS:
@@ -79,7 +86,8 @@ def main() -> None:
             silent_at = time.monotonic()
             _, err = proc.communicate(timeout=600)
             took = time.monotonic() - silent_at
-            print("sync under a silent PostgreSQL connection, default [database] settings")
+            which = "quick: small timeouts" if quick else "default [database] settings"
+            print(f"sync under a silent PostgreSQL connection, {which}")
             print(f"  ended after {took:.1f} s, exit {proc.returncode}")
             print(f"  said: {err.strip()}")
             proxy.resume()
