@@ -205,3 +205,61 @@ def test_sqlite_locked_longer_than_the_busy_timeout(
             "next run": "ok", "versions lost": 0, "duplicates": 0,
         }),
     )  # fmt: skip
+
+
+DAEMON_SCHEDULE = """
+[schedule]
+check_minutes = 0.01          # every 0.6 s
+full_sync_cron = "0 0 1 1 *"  # not during the test
+digest_cron = "0 0 1 1 *"
+"""
+
+
+def test_silent_database_under_the_daemon(
+    pg: str, proxy: DbProxy, fake: dw.HookedRegistry, tmp_path: Path, record_property: Any
+) -> None:
+    direct = dbm.make_engine(pg)
+    dw.stage1(fake, direct)
+    env = _env(fake, proxy.url_for(pg), tmp_path)
+    assert run(["sync"], env).code == 0
+    (tmp_path / "config.toml").write_text(DAEMON_SCHEDULE, encoding="utf-8")
+    dw.stage2(fake)
+    fake.arm(2, proxy.silent)
+    start = time.monotonic()
+    daemon = run(["daemon"], env, timeout=BOUND + 30)
+    took = time.monotonic() - start
+    # Its sync fails; then its leader lock's connection does not answer either: it stops
+    # rather than lead without knowing whether it still holds the lock (a supervisor restarts it).
+    assert daemon.code == 1, daemon.stderr[-3000:]
+    assert "lost the single-leader lock" in daemon.stderr, daemon.stderr[-3000:]
+    assert "Traceback" not in daemon.stderr, daemon.stderr[-3000:]
+    # Each line of its log says what happened, the driver's words first (not the ORM's).
+    failed_lines = [line for line in daemon.stderr.splitlines() if " failed: " in line]
+    assert failed_lines and all("failed: database error: no answer" in x for x in failed_lines)
+    assert "sqlalche.me" not in daemon.stderr, daemon.stderr[-3000:]
+    assert took < BOUND, took
+    assert dw.stored(direct, fake).problems == []
+
+    proxy.resume()
+    dw.wait_for_lock_free(direct)
+    again = run(["sync"], env)
+    assert again.code == 0, again.stderr
+    runs = dw.runs(direct)
+    assert [r.outcome for r in runs][-1] == "ok" and "running" not in [r.outcome for r in runs]
+    failed = [r for r in runs if r.outcome == "failed"]
+    assert failed and all(r.errors[-1].startswith("database error: ") for r in failed), [
+        r.errors for r in failed
+    ]
+    after = dw.stored(direct, fake)
+    assert after.problems == [] and after.current == len(dw.TRIALS)
+    assert after.lost(2) == 0 and after.duplicated(2) == 0, after.versions
+    direct.dispose()
+    record_property(
+        "chaos",
+        _row("silent mid-run (daemon)", "postgresql", **{
+            "ended": f"stopped in {took:.1f}s, exit 1",
+            "reason": f"{len(failed)} failed runs stored",
+            "next run": "ok", "versions lost": after.lost(2),
+            "duplicates": after.duplicated(2),
+        }),
+    )  # fmt: skip
