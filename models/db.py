@@ -289,9 +289,29 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 
     _check_known(current_revision(engine))
     cfg = alembic_config(engine)
-    with engine.begin() as conn:
+    with engine.begin() as conn, _unhurried(conn):
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
+
+
+@contextmanager
+def _unhurried(conn: sa.Connection) -> Iterator[None]:
+    """No statement or reply timeout for the block's transaction (PostgreSQL): a migration
+    may rewrite or index whole tables of a large database, which takes longer than a statement
+    of a run may. TCP keepalives and tcp_user_timeout still end a connection that is gone."""
+    if conn.dialect.name != "postgresql":
+        yield
+        return
+    conn.exec_driver_sql("SET LOCAL statement_timeout = 0")
+    dbapi = conn.connection.dbapi_connection
+    reply = getattr(dbapi, "reply_timeout", None)
+    if reply is not None:
+        dbapi.reply_timeout = None  # type: ignore[union-attr]
+    try:
+        yield
+    finally:
+        if reply is not None:
+            dbapi.reply_timeout = reply  # type: ignore[union-attr]
 
 
 def downgrade(engine: Engine, revision: str = "base") -> None:

@@ -91,3 +91,25 @@ def test_a_reply_timeout_under_the_statement_timeout_is_one_line(tmp_path: Path)
         "database.reply_timeout_seconds (30) must be longer than "
         "database.statement_timeout_seconds (60), or 0"
     ), str(bad.value)
+
+
+def test_migrations_are_not_held_to_a_runs_statement_timeout(pg_database: str) -> None:
+    from models import db as dbm
+    from tests.support.fixtures import reset_pg
+
+    reset_pg(pg_database)
+    # A migration's statement may take longer than a run's may (here: 0.6 s against 0.3 s).
+    timeouts = db.Timeouts(statement=0.3, reply=0.5)
+    engine = db.make_engine(pg_database, timeouts=timeouts)
+    try:
+        with engine.begin() as conn, dbm._unhurried(conn):
+            assert conn.exec_driver_sql("SHOW statement_timeout").scalar() == "0"
+            assert conn.connection.dbapi_connection.reply_timeout is None  # type: ignore[union-attr]
+            conn.exec_driver_sql("SELECT pg_sleep(0.6)")
+        db.upgrade(engine)
+        assert db.current_revision(engine) == dbm.HEAD_REVISION
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("SHOW statement_timeout").scalar() == "300ms"
+            assert conn.connection.dbapi_connection.reply_timeout == 0.5  # type: ignore[union-attr]
+    finally:
+        engine.dispose()
