@@ -263,3 +263,33 @@ def test_silent_database_under_the_daemon(
             "duplicates": after.duplicated(2),
         }),
     )  # fmt: skip
+
+
+def test_cut_between_pages_under_the_cli_sync(
+    pg: str, proxy: DbProxy, fake: dw.HookedRegistry, tmp_path: Path, record_property: Any
+) -> None:
+    direct = dbm.make_engine(pg)
+    dw.stage1(fake, direct)
+    env = _env(fake, proxy.url_for(pg), tmp_path)
+    assert run(["sync"], env).code == 0
+    dw.stage2(fake)
+    fake.arm(2, proxy.cut)
+    start = time.monotonic()
+    cut = run(["sync"], env, timeout=BOUND + 30)
+    took = time.monotonic() - start
+    # Between two pages no transaction is open: the pool's next checkout finds the connection
+    # gone and makes a new one, and the run goes on to the end.
+    assert cut.code == 0 and not cut.forbidden(), cut.stderr
+    after = dw.stored(direct, fake)
+    assert [r.outcome for r in dw.runs(direct)] == ["ok", "ok"]
+    assert after.problems == [] and after.current == len(dw.TRIALS)
+    assert after.lost(2) == 0 and after.duplicated(2) == 0, after.versions
+    direct.dispose()
+    record_property(
+        "chaos",
+        _row("cut between pages (cli sync)", "postgresql", **{
+            "ended": f"ok in {took:.1f}s, exit 0", "reason": "reconnected",
+            "next run": "-", "versions lost": after.lost(2),
+            "duplicates": after.duplicated(2),
+        }),
+    )  # fmt: skip
