@@ -53,6 +53,7 @@ bench: install
 	$(BIN)/python -m bench.explain
 	$(BIN)/python -m bench.cli
 	$(BIN)/python -m bench.event_rules
+	$(BIN)/python -m bench.dbwait
 
 lint: install
 	$(BIN)/ruff check sync models tests bench

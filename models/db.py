@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -29,18 +32,101 @@ HEAD_REVISION = "0004_i17_query_indexes"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
+@dataclass(frozen=True)
+class Timeouts:
+    """How long each wait on the database may last, in seconds (0: no limit).
+
+    A database that stops answering (a dropped NAT or firewall keeps the socket open and
+    relays nothing) must end the wait, not hang it: on PostgreSQL the client gives up connecting
+    after `connect`, TCP keepalives end an idle connection whose peer is gone within
+    idle + interval * count, `tcp_user_timeout` one whose sent data stays unacknowledged, the
+    server cancels a statement after `statement`, and `reply` ends any wait for the server's
+    answer even when TCP itself is fine (a proxy or a server that took the bytes and says
+    nothing). The server gets the same keepalives, so that it ends the session of a client it
+    can no longer reach and frees its locks. SQLite waits `busy` for another writer's lock.
+    """
+
+    connect: float = 10
+    statement: float = 60
+    reply: float = 90
+    keepalives_idle: int = 30
+    keepalives_interval: int = 10
+    keepalives_count: int = 3
+    tcp_user_timeout: float = 60
+    busy: float = SQLITE_BUSY_TIMEOUT_MS / 1000
+
+    def postgresql_args(self) -> dict[str, Any]:
+        """psycopg's connect arguments (libpq's), the server's settings in `options`."""
+        args: dict[str, Any] = {}
+        server: dict[str, int] = {}
+        if self.connect:
+            # libpq takes whole seconds (and psycopg at least 2).
+            args["connect_timeout"] = max(2, round(self.connect))
+        if self.keepalives_idle:
+            args |= {"keepalives": 1, "keepalives_idle": self.keepalives_idle,
+                     "keepalives_interval": self.keepalives_interval,
+                     "keepalives_count": self.keepalives_count}  # fmt: skip
+            server |= {"tcp_keepalives_idle": self.keepalives_idle,
+                       "tcp_keepalives_interval": self.keepalives_interval,
+                       "tcp_keepalives_count": self.keepalives_count}  # fmt: skip
+        if self.tcp_user_timeout:
+            args["tcp_user_timeout"] = server["tcp_user_timeout"] = _ms(self.tcp_user_timeout)
+        if self.statement:
+            server["statement_timeout"] = _ms(self.statement)
+        if server:
+            args["options"] = " ".join(f"-c {k}={v}" for k, v in server.items())
+        return args
+
+
+def _ms(seconds: float) -> int:
+    return max(1, round(seconds * 1000))
+
+
+# The timeouts each engine was made with, for the engines made from it (the lock's own).
+_TIMEOUTS: weakref.WeakKeyDictionary[Engine, Timeouts] = weakref.WeakKeyDictionary()
+
+
+def timeouts_of(engine: Engine) -> Timeouts:
+    return _TIMEOUTS.get(engine) or Timeouts()
+
+
+def brief_replies(dbapi_conn: Any, seconds: float) -> None:
+    """A shorter reply timeout from now on for this DBAPI connection (a last word before it is
+    closed, which must not wait as long as a statement may)."""
+    current = getattr(dbapi_conn, "reply_timeout", None)
+    if seconds and current is not None:
+        dbapi_conn.reply_timeout = min(seconds, current) if current else seconds
+
+
 def is_sqlite(url: str | sa.URL) -> bool:
     return sa.make_url(url).get_backend_name() == "sqlite"
 
 
-def make_engine(url: str | sa.URL, *, read_only: bool = False) -> Engine:
+def make_engine(
+    url: str | sa.URL,
+    *,
+    read_only: bool = False,
+    timeouts: Timeouts | None = None,
+    **engine_args: Any,
+) -> Engine:
     """An engine for url; SQLite gets WAL, a busy timeout, foreign keys, and serialised writers.
     postgresql:// is served by psycopg 3; a driver that is not installed is DatabaseUnusable.
+    Every wait on the database is bounded by `timeouts` (the defaults when None); what the URL
+    itself says (`?connect_timeout=5`, `options=-c statement_timeout=0`) wins over them.
 
     read_only (SQLite): transactions begin deferred and writes are refused, so that a reader
     (the web app) reads its WAL snapshot without waiting for a writer's lock. A file this
     process may not write is opened so, whatever the caller asked: reads work, writes fail.
     """
+    timeouts = timeouts or Timeouts()
+    engine = _make_engine(url, read_only, timeouts, engine_args)
+    _TIMEOUTS[engine] = timeouts
+    return engine
+
+
+def _make_engine(
+    url: str | sa.URL, read_only: bool, timeouts: Timeouts, engine_args: dict[str, Any]
+) -> Engine:
     url = usable.normalise_url(url)
     usable.check_driver(url)
     if is_sqlite(url):
@@ -54,7 +140,8 @@ def make_engine(url: str | sa.URL, *, read_only: bool = False) -> Engine:
             if usable.read_only_reason(path):
                 read_only = True
                 url = usable.reading_url(url, path)
-        engine = sa.create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+        busy_ms = _ms(timeouts.busy) if timeouts.busy else 0
+        engine = sa.create_engine(url, connect_args={"timeout": busy_ms / 1000}, **engine_args)
 
         @sa.event.listens_for(engine, "connect")
         def _on_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -62,7 +149,7 @@ def make_engine(url: str | sa.URL, *, read_only: bool = False) -> Engine:
             dbapi_conn.isolation_level = None
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+            cur.execute(f"PRAGMA busy_timeout={busy_ms}")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA synchronous=NORMAL")
             if read_only:
@@ -77,10 +164,23 @@ def make_engine(url: str | sa.URL, *, read_only: bool = False) -> Engine:
             conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
         return engine
+    args = timeouts.postgresql_args()
+    # libpq reads PGOPTIONS only when no options are given: theirs and the URL's own come
+    # after the timeouts, and PostgreSQL applies the last value given.
+    given = [os.environ.get("PGOPTIONS", ""), str(url.query.get("options", ""))]
+    args["options"] = " ".join(o for o in [args.get("options", ""), *given] if o.strip())
+    if not args["options"]:
+        del args["options"]
+    args = {k: v for k, v in args.items() if k == "options" or k not in url.query}
+    engine_args.setdefault("pool_pre_ping", True)
     try:
-        return sa.create_engine(url, pool_pre_ping=True)
+        engine = sa.create_engine(url, connect_args=args, **engine_args)
     except ImportError as exc:
         raise usable.missing_driver(url, exc) from None
+    from models import pgwait
+
+    pgwait.bound_replies(engine, timeouts.reply, args.get("connect_timeout", 0))
+    return engine
 
 
 def read_only_reason(engine: Engine) -> str | None:
@@ -189,9 +289,29 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 
     _check_known(current_revision(engine))
     cfg = alembic_config(engine)
-    with engine.begin() as conn:
+    with engine.begin() as conn, _unhurried(conn):
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
+
+
+@contextmanager
+def _unhurried(conn: sa.Connection) -> Iterator[None]:
+    """No statement or reply timeout for the block's transaction (PostgreSQL): a migration
+    may rewrite or index whole tables of a large database, which takes longer than a statement
+    of a run may. TCP keepalives and tcp_user_timeout still end a connection that is gone."""
+    if conn.dialect.name != "postgresql":
+        yield
+        return
+    conn.exec_driver_sql("SET LOCAL statement_timeout = 0")
+    dbapi = conn.connection.dbapi_connection
+    reply = getattr(dbapi, "reply_timeout", None)
+    if reply is not None:
+        dbapi.reply_timeout = None  # type: ignore[union-attr]
+    try:
+        yield
+    finally:
+        if reply is not None:
+            dbapi.reply_timeout = reply  # type: ignore[union-attr]
 
 
 def downgrade(engine: Engine, revision: str = "base") -> None:

@@ -73,6 +73,38 @@ class ApiSettings(_Strict):
     )
 
 
+class DatabaseSettings(_Strict):
+    """How long a wait on the database may last, in seconds (0: no limit). The defaults end a
+    connection that went silent (a dropped NAT or firewall) within about two minutes."""
+
+    # PostgreSQL: give up connecting after this.
+    connect_timeout_seconds: float = Field(default=10, ge=0)
+    # PostgreSQL: the server cancels a statement (lock waits included) running longer.
+    statement_timeout_seconds: float = Field(default=60, ge=0)
+    # PostgreSQL: any wait for the server's answer ends after this, the connection taken for
+    # lost; above the statement timeout, so that a slow statement ends with the server's word.
+    reply_timeout_seconds: float = Field(default=90, ge=0)
+    # PostgreSQL, both ends of the connection: TCP keepalives end an idle connection whose
+    # peer is gone after idle + interval * count seconds (0 idle: the system's keepalives).
+    keepalive_idle_seconds: int = Field(default=30, ge=0)
+    keepalive_interval_seconds: int = Field(default=10, ge=1)
+    keepalive_count: int = Field(default=3, ge=1)
+    # PostgreSQL, both ends: a connection whose sent data stays unacknowledged this long ends.
+    tcp_user_timeout_seconds: float = Field(default=60, ge=0)
+    # SQLite: how long a writer waits for another process's write lock.
+    busy_timeout_seconds: float = Field(default=30, ge=0)
+
+    @model_validator(mode="after")
+    def _reply_after_statement(self) -> DatabaseSettings:
+        reply, statement = self.reply_timeout_seconds, self.statement_timeout_seconds
+        if reply and statement and reply <= statement:
+            raise ValueError(
+                f"database.reply_timeout_seconds ({reply:g}) must be longer than "
+                f"database.statement_timeout_seconds ({statement:g}), or 0"
+            )
+        return self
+
+
 class WatchConfig(_Strict):
     name: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     term: str | None = None
@@ -184,6 +216,7 @@ class Settings(BaseSettings):
     )
 
     database_url: str = ""
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     data_dir: str = ""
     api_url: str = DEFAULT_API_URL
     history_url: str = DEFAULT_HISTORY_URL

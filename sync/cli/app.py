@@ -147,6 +147,14 @@ def _database_error(exc: Exception) -> tuple[str, int] | None:
         return read_only, 2
     if isinstance(exc, sqlalchemy.exc.OperationalError):
         first = (str(exc.orig or exc).strip().splitlines() or ["unknown error"])[0]
+        if first.startswith("database is locked"):
+            return (
+                "the database is busy: another process held its write lock longer than "
+                "database.busy_timeout_seconds; try again when it has finished"
+            ), 1
+        if notes := getattr(exc, "__notes__", None):
+            # Lost under a run (sync.store.runs): what became of the run.
+            return f"the database was lost mid-run: {first}; {notes[-1]}", 1
         return f"the database cannot be used: {first}", 1
     return None
 

@@ -52,7 +52,8 @@ class Ctx:
 
     @cached_property
     def engine(self) -> Engine:
-        eng = db.make_engine(self.settings.database_url_resolved)
+        s = self.settings
+        eng = db.make_engine(s.database_url_resolved, timeouts=db.timeouts(s.database))
         db.ensure_schema(eng)
         # The config's trials and watches exist from the first command that reads the
         # database (`list` right after install shows them, "not synced yet"); a database this

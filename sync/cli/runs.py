@@ -190,7 +190,8 @@ def status(typer_ctx: typer.Context, json_: JsonOpt = False) -> None:
 def db_upgrade(typer_ctx: typer.Context, json_: JsonOpt = False) -> None:
     """Upgrade the database schema to the latest revision."""
     c = ctx_of(typer_ctx)
-    eng = db.make_engine(c.settings.database_url_resolved)
+    s = c.settings
+    eng = db.make_engine(s.database_url_resolved, timeouts=db.timeouts(s.database))
     before = db.current_revision(eng)
     db.upgrade(eng)
     after = db.current_revision(eng)
@@ -199,7 +200,6 @@ def db_upgrade(typer_ctx: typer.Context, json_: JsonOpt = False) -> None:
         print_json({"revision": after, "previous": before, "database": where})
         return
     print_wrapped(out, Text(f"database at {after} (was {before or 'empty'}): {where}"), hang=2)
-
 
 
 def register(app: typer.Typer) -> None:

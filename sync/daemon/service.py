@@ -38,6 +38,7 @@ from sync.registry.client import ApiError, CtgovClient
 from sync.report import notify
 from sync.report.channels import mask_apprise_logs, parse_channels
 from sync.store import snapshots as store
+from sync.store.runs import database_lost
 from sync.watches import seed
 
 __all__ = [
@@ -223,7 +224,8 @@ class Daemon:
                 log.info(f"{job.name} interrupted by {self._stopping}")
             except Exception as exc:  # noqa: BLE001  (a failing job must not stop the daemon)
                 self._job_failed = True
-                log.error(self.masker(f"{job.name} failed: {type(exc).__name__}: {exc}"))
+                said = database_lost(exc) or f"{type(exc).__name__}: {exc}"
+                log.error(self.masker(f"{job.name} failed: {said}"))
             if self._stopping:
                 self._request_shutdown()
             elif job.id != "heartbeat":
@@ -447,7 +449,7 @@ class Daemon:
             try:
                 self.heartbeat(state="stopped")
             except Exception as exc:  # noqa: BLE001
-                log.warning(f"could not record the stop: {exc}")
+                log.warning(f"could not record the stop: {database_lost(exc) or exc}")
             if self._client is not None:
                 self._client.close()
         log.info(f"daemon stopped ({self._stopping or 'scheduler ended'})")

@@ -5,7 +5,10 @@ directly (an import-linter contract): what a database is (SQLite pragmas, Postgr
 stays in `models.db`, and this is its one door for them.
 """
 
+from typing import TYPE_CHECKING
+
 from models.db import (
+    Timeouts,
     current_revision,
     ensure_schema,
     is_sqlite,
@@ -16,8 +19,27 @@ from models.db import (
 )
 from models.usable import DatabaseUnusable, read_only_write
 
+if TYPE_CHECKING:
+    from sync.config import DatabaseSettings
+
+
+def timeouts(settings: "DatabaseSettings") -> Timeouts:
+    """The database settings as the engine takes them."""
+    return Timeouts(
+        connect=settings.connect_timeout_seconds,
+        statement=settings.statement_timeout_seconds,
+        reply=settings.reply_timeout_seconds,
+        keepalives_idle=settings.keepalive_idle_seconds,
+        keepalives_interval=settings.keepalive_interval_seconds,
+        keepalives_count=settings.keepalive_count,
+        tcp_user_timeout=settings.tcp_user_timeout_seconds,
+        busy=settings.busy_timeout_seconds,
+    )
+
+
 __all__ = [
     "DatabaseUnusable",
+    "Timeouts",
     "current_revision",
     "ensure_schema",
     "is_sqlite",
@@ -25,5 +47,6 @@ __all__ = [
     "read_only_reason",
     "read_only_write",
     "session_scope",
+    "timeouts",
     "upgrade",
 ]

@@ -13,6 +13,8 @@ from filelock import FileLock, Timeout
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import NullPool
 
+from models import db as dbm
+
 # The daemon's lock: its file keeps the name the README documents (trialwatch.db.lock).
 LEADER = "daemon"
 
@@ -50,6 +52,7 @@ class DatabaseLock:
         self._conn: Connection | None = None
         self._engine: Engine | None = None
         self._key = 0
+        self._brief = 0.0
 
     def alive(self) -> bool:
         """False when the PostgreSQL connection holding the lock is gone (and the lock with it)."""
@@ -72,6 +75,10 @@ class DatabaseLock:
             self._file = None
         if self._conn is not None:
             try:
+                # A last word, not a wait: a connection that no longer answers is closed at once
+                # (the server ends its session, and the lock with it, when it notices).
+                with suppress(sa.exc.SQLAlchemyError):
+                    dbm.brief_replies(self._conn.connection.dbapi_connection, self._brief)
                 with suppress(sa.exc.SQLAlchemyError):  # a lost connection took the lock with it
                     self._conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": self._key})
             finally:
@@ -115,7 +122,11 @@ def _file_lock(database: str, name: str) -> DatabaseLock:
 def _advisory_lock(engine: Engine, name: str) -> DatabaseLock:
     key = advisory_key(name)
     # Its own engine without a pool: the connection that holds the lock is never lent out.
-    own = sa.create_engine(engine.url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+    # It waits on the database as the engine does (the same timeouts).
+    timeouts = dbm.timeouts_of(engine)
+    own = dbm.make_engine(
+        engine.url, timeouts=timeouts, poolclass=NullPool, isolation_level="AUTOCOMMIT"
+    )
     try:
         conn = own.connect()
         try:
@@ -132,6 +143,7 @@ def _advisory_lock(engine: Engine, name: str) -> DatabaseLock:
         raise Busy("another process holds its PostgreSQL advisory lock", f"advisory lock {key}")
     lock = DatabaseLock("postgresql", engine.url.render_as_string(hide_password=True))
     lock._conn, lock._engine, lock._key = conn, own, key
+    lock._brief = timeouts.connect or 5.0
     return lock
 
 

@@ -7,6 +7,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Protocol
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
@@ -14,7 +15,9 @@ from models import SyncRun
 from models.db import session_scope
 from sync.core.states import RunKind, RunOutcome
 from sync.core.stops import Stopped, interruption
+from sync.core.util import aware
 from sync.store import snapshots as store
+from sync.store import unrecorded
 
 
 class Account(Protocol):
@@ -52,25 +55,49 @@ def recorded_run(
     `close_stale`: the caller holds the lock that runs of this kind take, so any run of this
     kind still "running" belongs to a process that ended mid-run; it is closed as failed.
     """
+    noted = unrecorded.pending(engine) if close_stale else {}
     with session_scope(engine) as session:
         if close_stale:
-            store.close_stale_runs(session, kind)
+            store.close_stale_runs(session, kind, noted)
         run = SyncRun(kind=kind, trigger=trigger, mode=mode)
         session.add(run)
         session.flush()
         assert run.id is not None
-        run_id = run.id
+        run_id, started_at = run.id, aware(run.started_at)
+    if noted:
+        unrecorded.forget(engine, list(noted))
     try:
         yield run_id
     except BaseException as exc:
         account.outcome = RunOutcome.FAILED
-        account.errors.append(interruption(exc))
-        _close(engine, run_id, account, close)
+        account.errors.append(database_lost(exc) or interruption(exc))
+        try:
+            _close(engine, run_id, account, close)
+        except sa.exc.DBAPIError as lost:
+            if not database_lost(exc):
+                raise
+            # Still gone: the reason waits on disk for the next run of this kind (which closes
+            # the runs left "running"), and the user hears of the first error, not the last.
+            if close_stale:
+                unrecorded.note(engine, run_id, started_at, account.errors[-1])
+            exc.add_note(f"run {run_id} failed; {NEXT_RUN[kind]}")
+            raise exc from lost
+        if database_lost(exc):
+            exc.add_note(f"run {run_id} failed; {NEXT_RUN[kind]}")
         if isinstance(exc, Stopped | KeyboardInterrupt):
             # What the command's last line says (sync.cli.app): nothing was lost.
             exc.add_note(f"the run is recorded as failed; {NEXT_RUN[kind]}")
         raise
     _close(engine, run_id, account, close)
+
+
+def database_lost(exc: BaseException) -> str | None:
+    """What a run cut short by a database that failed under it stores, in words (the driver's
+    own first line, not the ORM's wrapper); None for another kind of stop."""
+    if not isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError):
+        return None
+    first = (str(exc.orig or exc).strip().splitlines() or ["unknown error"])[0]
+    return f"database error: {first}"
 
 
 def _close(

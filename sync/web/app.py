@@ -70,7 +70,11 @@ class Web:
         # IMMEDIATE, which would queue a page behind a sync's write lock). PostgreSQL readers
         # never wait for writers.
         self.read_engine = (
-            db.make_engine(engine.url.render_as_string(hide_password=False), read_only=True)
+            db.make_engine(
+                engine.url.render_as_string(hide_password=False),
+                read_only=True,
+                timeouts=db.timeouts(settings.database),
+            )
             if db.is_sqlite(engine.url)
             else engine
         )
@@ -163,7 +167,9 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
 
     own = engine is None
     if engine is None:
-        engine = db.make_engine(settings.database_url_resolved)
+        engine = db.make_engine(
+            settings.database_url_resolved, timeouts=db.timeouts(settings.database)
+        )
         db.ensure_schema(engine)
     web = Web(settings, engine, own_engine=own)
     with web.writing() as session:

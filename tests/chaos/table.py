@@ -20,6 +20,7 @@ TITLES = {
     "concurrency": "Concurrency (processes on one database)",
     "input": "Bad input and security",
     "answers": "Answers that lie (endless pages, one study twice)",
+    "database": "Database faults (a proxy in front of PostgreSQL that goes silent or cuts)",
 }
 
 

@@ -19,6 +19,7 @@ BENCH = ROOT / "bench"
 MODULES = {
     "bench": False,
     "bench.cli": False,
+    "bench.dbwait": True,
     "bench.digest_lines": False,
     "bench.event_rules": False,
     "bench.explain": True,
