@@ -107,9 +107,9 @@ def print_json(data: Any) -> None:
     sys.stdout.write(orjson.dumps(data, option=options, default=str).decode() + "\n")
 
 
-def parse_ids(raw: list[str]) -> list[str]:
+def parse_ids(raw: list[str], where: str = "") -> list[str]:
     try:
-        return normalise_many(raw)
+        return normalise_many(raw, where)
     except InvalidNCTId as exc:
         fail(str(exc))
 
