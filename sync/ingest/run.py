@@ -326,6 +326,7 @@ class _Run:
         done = 0
         for ids, group_since in groups:
             for chunk in chunks(ids, self.batch_size):
+                alone: list[str] = []  # asked for one by one, after the batch
                 try:
                     seen = self.fetch_isolating(chunk, group_since)
                 except ApiError as exc:
@@ -343,10 +344,19 @@ class _Run:
                         elif group_since is None:
                             # Incremental answers leave out unchanged records; only a full
                             # answer's absences say something about the registry.
-                            self.resolve_missing(nct)
-                done += len(chunk)
-                if self.progress:
-                    self.progress(done, total, "trials")
+                            alone.append(nct)
+                # Progress by the ID: 200 IDs the registry does not know are 200 requests,
+                # minutes at one a second, and a batch is no sign of life for that long.
+                done += len(chunk) - len(alone)
+                self.report(done, total)
+                for nct in alone:
+                    self.resolve_missing(nct)
+                    done += 1
+                    self.report(done, total)
+
+    def report(self, done: int, total: int) -> None:
+        if self.progress:
+            self.progress(done, total, "IDs")
 
 
 def _trials_of(session: Session, studies: list[Any]) -> dict[str, Trial]:
