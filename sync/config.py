@@ -221,6 +221,9 @@ class Settings(BaseSettings):
     api_url: str = DEFAULT_API_URL
     history_url: str = DEFAULT_HISTORY_URL
     backfill_on_add: bool = False
+    # A long run (sync, backfill) writes a progress line this often when stderr is no
+    # terminal (the daemon's log, a pipe); on a terminal it draws a bar.
+    progress_seconds: float = Field(default=60.0, gt=0)
     trials: list[str] = Field(default_factory=list)
     api: ApiSettings = Field(default_factory=ApiSettings)
     watches: list[WatchConfig] = Field(default_factory=list)

@@ -30,7 +30,12 @@ def run(
 ) -> history.BackfillSummary:
     """Backfill these tracked trials with a progress bar on a terminal (also used by `add`)."""
     try:
-        with c.client() as client, progress_bar("backfilling") as progress:
+        with (
+            c.client() as client,
+            progress_bar(
+                "backfilling", "steps", line="backfill", interval=c.settings.progress_seconds
+            ) as progress,
+        ):
             return history.backfill(
                 c.engine, client, nct_ids, only_modules=only_modules, progress=progress
             )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import cached_property
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
@@ -12,10 +12,19 @@ import orjson
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from sync.cli import lazy
 from sync.core.ids import InvalidNCTId, normalise_many
+from sync.core.progress import DEFAULT_INTERVAL, ProgressLine
 from sync.core.util import Progress as ProgressFn
 
 if TYPE_CHECKING:
@@ -108,30 +117,43 @@ def print_json(data: Any) -> None:
     sys.stdout.write(orjson.dumps(data, option=options, default=str).decode() + "\n")
 
 
-def parse_ids(raw: list[str]) -> list[str]:
+def parse_ids(raw: list[str], where: str = "") -> list[str]:
     try:
-        return normalise_many(raw)
+        return normalise_many(raw, where)
     except InvalidNCTId as exc:
         fail(str(exc))
 
 
+def _write_err(line: str) -> None:
+    err.print(line, highlight=False, markup=False, soft_wrap=True)
+
+
 @contextmanager
-def progress_bar(label: str) -> Iterator[ProgressFn | None]:
-    """A progress bar on stderr when it is a terminal; nothing otherwise."""
+def progress_bar(
+    label: str,
+    unit: str = "",
+    *,
+    line: str | None = None,
+    interval: float = DEFAULT_INTERVAL,
+    requests: Callable[[], int] | None = None,
+) -> Iterator[ProgressFn]:
+    """A progress bar with the time left on stderr when it is a terminal; otherwise (a pipe, a
+    log) one line every `interval` seconds: `sync: 1,200 of 10,000 IDs asked, 12 requests,
+    ETA 2h 10m` (`line` names the run, `requests` counts its requests so far)."""
     if not err.is_terminal:
-        yield None
+        yield ProgressLine(line or label, unit, _write_err, interval=interval, requests=requests)
         return
-    with Progress(
-        TextColumn(label),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err,
-        transient=True,
-    ) as bar:
-        task = bar.add_task(label, total=None)
+    columns: list[str | ProgressColumn] = [TextColumn(label), BarColumn(), MofNCompleteColumn()]
+    if unit:
+        columns.append(TextColumn(unit))
+    if requests is not None:
+        columns.append(TextColumn("{task.fields[requests]:,} requests"))
+    columns += [TimeElapsedColumn(), TextColumn("elapsed, ETA"), TimeRemainingColumn()]
+    with Progress(*columns, console=err, transient=True) as bar:
+        task = bar.add_task(label, total=None, requests=0)
 
         def update(done: int, total: int, _what: str) -> None:
-            bar.update(task, completed=done, total=total)
+            asked = requests() if requests is not None else 0
+            bar.update(task, completed=done, total=total, requests=asked)
 
         yield update

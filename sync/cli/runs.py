@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated
 
 import sqlalchemy as sa
@@ -24,6 +25,7 @@ from sync.store import database as db
 
 if TYPE_CHECKING:
     from sync.ingest import run as sync_engine
+    from sync.registry.client import CtgovClient
     from sync.watches import runner as discover
 else:
     # sync only: status and db upgrade need neither the engine nor its HTTP client.
@@ -96,6 +98,12 @@ def _first(ids: list[str]) -> str:
     return shown + (f" and {more:,} more" if more > 0 else "")
 
 
+def _requests_of(client: CtgovClient) -> Callable[[], int]:
+    """The requests this command has made so far (the client counts them from its start)."""
+    start = client.requests
+    return lambda: client.requests - start
+
+
 def sync(
     typer_ctx: typer.Context,
     full: Annotated[
@@ -106,7 +114,16 @@ def sync(
     """Fetch the tracked trials and store a new version of each record that changed."""
     c = ctx_of(typer_ctx)
     try:
-        with c.client() as client, progress_bar("syncing") as progress:
+        with (
+            c.client() as client,
+            progress_bar(
+                "syncing",
+                "IDs asked",
+                line="sync",
+                interval=c.settings.progress_seconds,
+                requests=_requests_of(client),
+            ) as progress,
+        ):
             # The watch searches share the client, so the run's request count includes them.
             summary = sync_engine.run_sync(
                 c.engine,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TextIO
 
 import typer
 from rich.markup import escape
@@ -21,6 +21,7 @@ from sync.cli.common import (
 )
 from sync.cli.events import print_events
 from sync.cli.table import Col, fit_table, print_parts, print_wrapped
+from sync.core.ids import split_ids
 from sync.core.states import RegistryState
 from sync.store import views
 
@@ -32,7 +33,23 @@ else:
 
 def add(
     typer_ctx: typer.Context,
-    nct_ids: Annotated[list[str], typer.Argument(help="NCT IDs, e.g. NCT07366658.")],
+    nct_ids: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="NCT IDs, e.g. NCT07366658 (an argument may hold several: 'A B,C').",
+            show_default=False,
+        ),
+    ] = None,
+    from_: Annotated[
+        typer.FileText | None,
+        typer.Option(
+            "--from",
+            metavar="FILE",
+            encoding="utf-8",
+            help="Also read IDs from FILE ('-': standard input): one a line or separated by "
+            "spaces or commas; blank lines and # comments are ignored.",
+        ),
+    ] = None,
     backfill: Annotated[
         bool | None,
         typer.Option(
@@ -44,7 +61,7 @@ def add(
     json_: JsonOpt = False,
 ) -> None:
     """Track trials (IDs are validated; a bad one adds nothing)."""
-    ids = parse_ids(nct_ids)
+    ids = _ids_to_add(nct_ids or [], from_)
     c = ctx_of(typer_ctx)
     with c.session() as session:
         added, already = sync_engine.track(session, ids, source="manual")
@@ -59,14 +76,46 @@ def add(
             result["backfill"] = filled.to_dict()
         print_json(result)
     else:
-        for nct in added:
-            out.print(f"added {nct}")
-        for nct in already:
-            out.print(f"{nct} is already tracked")
+        _print_some(added, "added {}", "added {:,} more")
+        _print_some(already, "{} is already tracked", "{:,} more already tracked")
         if filled is not None:
             cli_history.print_summary(filled)
     if filled is not None and filled.outcome != "ok":
         raise typer.Exit(1)
+
+
+# The IDs `add` names one a line; past them a count (`add --json` lists every one).
+SHOWN_IDS = 20
+
+
+def _print_some(ids: list[str], each: str, more: str) -> None:
+    for nct in ids[:SHOWN_IDS]:
+        out.print(each.format(nct), highlight=False)
+    if len(ids) > SHOWN_IDS:
+        out.print(more.format(len(ids) - SHOWN_IDS) + " (add --json lists them all)",
+                  highlight=False)  # fmt: skip
+
+
+def _ids_to_add(args: list[str], source: TextIO | None) -> list[str]:
+    """The IDs of the arguments and of --from, validated as one list (all or nothing)."""
+    raws = [nct for arg in args for nct in split_ids(arg, comments=False)]
+    where = ""
+    if source is not None:
+        try:
+            text = source.read()
+        except UnicodeDecodeError as exc:
+            fail(f"{_name_of(source)} is not UTF-8 text ({exc.reason} at byte {exc.start:,})")
+        raws += split_ids(text)
+        where = "" if args else f"in {_name_of(source)}"
+    if not raws:
+        what = f"no NCT IDs in {_name_of(source)}" if source is not None else "no NCT IDs given"
+        fail(f"{what} (give IDs as arguments, or --from FILE, - for standard input)")
+    return parse_ids(raws, where)
+
+
+def _name_of(source: TextIO) -> str:
+    name = getattr(source, "name", "-")
+    return "standard input" if name in ("-", "<stdin>") else str(name)
 
 
 def remove(

@@ -21,6 +21,7 @@ from sqlmodel import select
 from models import SyncRun
 from models.db import session_scope
 from sync.config import Settings
+from sync.core.progress import ProgressLine
 from sync.core.stops import Stopped
 from sync.core.util import plural
 from sync.daemon.leader import AlreadyRunning, LeaderLock, acquire_leader
@@ -111,6 +112,8 @@ class Daemon:
         self._lock: LeaderLock | None = None
         self._exit_code = 0
         self._job_failed = False
+        # The running sync's progress line in the log, one a progress_seconds (see _sync).
+        self._progress_line: ProgressLine | None = None
 
     # --- setup ---------------------------------------------------------------------------
 
@@ -247,11 +250,18 @@ class Daemon:
             raise DaemonStop(self._stopping)
         # A long sync keeps the heartbeat fresh (jobs run one at a time).
         self._safe_heartbeat()
+        if self._progress_line is not None:
+            self._progress_line(done, total)
 
     def _sync(self, *, full: bool, reason: str) -> sync_engine.SyncSummary | None:
         """One sync run and its line; None when another process was syncing (a skip, not a
         failure: that sync fetches the same data, and records its own run)."""
         started = time.monotonic()
+        first = self.client.requests
+        self._progress_line = ProgressLine(
+            "sync", "IDs asked", log.info, interval=self.settings.progress_seconds,
+            requests=lambda: self.client.requests - first,
+        )  # fmt: skip
         try:
             summary = sync_engine.run_sync(
                 self.engine,

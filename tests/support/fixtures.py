@@ -168,13 +168,13 @@ class Cli:
     def write_config(self, text: str) -> None:
         self.config_path.write_text(text, encoding="utf-8")
 
-    def __call__(self, *args: str) -> CliResult:
+    def __call__(self, *args: str, input: str | None = None) -> CliResult:  # noqa: A002
         from typer.testing import CliRunner
 
         from sync.cli.app import app
 
         runner = CliRunner()
-        result = runner.invoke(app, list(args), env=self.env, catch_exceptions=False)
+        result = runner.invoke(app, list(args), input=input, env=self.env, catch_exceptions=False)
         return CliResult(result.exit_code, result.stdout, result.stderr)
 
 
