@@ -52,6 +52,7 @@ bench: install
 	$(BIN)/python -m bench.mirror
 	$(BIN)/python -m bench.explain
 	$(BIN)/python -m bench.cli
+	$(BIN)/python -m bench.outcomes
 
 lint: install
 	$(BIN)/ruff check sync models tests bench

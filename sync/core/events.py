@@ -10,6 +10,7 @@ from typing import Any, Protocol
 
 from sync.core.diff.rules import HIGH_STATUSES, KEY_DATES, short
 from sync.core.diff.walk import summarise
+from sync.core.outcomes import dates_of, outcome_events
 from sync.core.util import plural
 
 IMPORTANCE: tuple[str, ...] = ("high", "medium", "low")
@@ -18,6 +19,7 @@ RANK = {name: i for i, name in enumerate(IMPORTANCE)}
 # Every kind an event can have, in the order a reader wants them at equal importance.
 # Eligibility comes early: it is always shown, never lost under a cap.
 KINDS: tuple[str, ...] = (
+    "outcome_switch",  # a major primary outcome change after the start: first among high
     "status",
     "results",
     "enrollment",
@@ -255,9 +257,7 @@ def _dates(changes: Sequence[ChangeLike]) -> tuple[str, str]:
     ranked = sorted(
         changes, key=lambda c: next((i for i, k in enumerate(order) if f".{k}" in c.path), 9)
     )
-    high = any(
-        ".primaryCompletionDateStruct" in c.path and _slip_months(c) >= 3 for c in changes
-    )
+    high = any(".primaryCompletionDateStruct" in c.path and _slip_months(c) >= 3 for c in changes)
     return ("high" if high else "medium"), "; ".join(c.summary for c in ranked)
 
 
@@ -265,9 +265,7 @@ def _count(value: Any) -> tuple[float | None, str | None]:
     if isinstance(value, dict):
         count = value.get("count")
         kind = value.get("type")
-        return (count if isinstance(count, int | float) else None), (
-            str(kind) if kind else None
-        )
+        return (count if isinstance(count, int | float) else None), (str(kind) if kind else None)
     return None, None
 
 
@@ -361,14 +359,40 @@ def _describe(kind: str, changes: Sequence[ChangeLike]) -> tuple[str, str]:
     return _FIXED.get(kind) or _max_severity(changes), text
 
 
+def _outcomes(changes: Sequence[ChangeLike]) -> list[Event]:
+    """Outcome changes judged per outcome (sync.core.outcomes): major, minor or reworded."""
+    where = [i for i, c in enumerate(changes) if c.category == "outcomes"]
+    if not where:
+        return []
+    subset = [changes[i] for i in where]
+    events = []
+    for e in outcome_events(subset, dates_of(subset)):
+        members = tuple(where[m] for m in e.members)
+        if members:
+            events.append(
+                Event(
+                    e.kind,
+                    "outcomes",
+                    e.importance,
+                    short(e.summary, _SUMMARY_LIMIT),
+                    len(members),
+                    members,
+                )  # fmt: skip
+            )
+    return events
+
+
 def build_events(changes: Sequence[ChangeLike]) -> list[Event]:
     """The events of one version's changes, most important first; each change in exactly one."""
+    events = _outcomes(changes)
+    taken = {i for e in events for i in e.members}
     groups: dict[tuple[str, str], list[int]] = {}
     for i, change in enumerate(changes):
+        if i in taken:
+            continue
         kind = classify(change)
         # Routine changes group per category, so that an event always has one category.
         groups.setdefault((kind, change.category), []).append(i)
-    events = []
     for (kind, category), members in groups.items():
         group = [changes[i] for i in members]
         importance, text = _describe(kind, group)

@@ -22,7 +22,8 @@ MODULES = {
     "bench.digest_lines": False,
     "bench.explain": True,
     "bench.export": False,
-    "bench.mirror": False,  # PostgreSQL too when it answers, else SQLite alone
+    "bench.mirror": False,
+    "bench.outcomes": False,  # PostgreSQL too when it answers, else SQLite alone
     "bench.requests_count": False,
     "bench.web": False,
 }

@@ -7,7 +7,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from sync.core import record
+from sync.core import outcomes, record
 from sync.core.criteria import diff_criteria, word_diff
 from sync.core.diff.lists import MISSING, Seg, pair_items
 from sync.core.diff.rules import (
@@ -452,7 +452,8 @@ def diff_records(old: dict[str, Any], new: dict[str, Any]) -> list[FieldChange]:
                 FieldChange(Category.OTHER, where, None, None, summary, Severity.LOW)
             )
     order = {c: i for i, c in enumerate(CATEGORIES)}
-    return sorted(differ.changes, key=lambda c: order.get(c.category, len(order)))
+    changes = outcomes.with_dates(differ.changes, new)  # their timing, for the events
+    return sorted(changes, key=lambda c: order.get(c.category, len(order)))
 
 
 def _first_difference(a: Any, b: Any, path: tuple[str, ...] = ()) -> tuple[str, ...]:
