@@ -359,14 +359,14 @@ def _describe(kind: str, changes: Sequence[ChangeLike]) -> tuple[str, str]:
     return _FIXED.get(kind) or _max_severity(changes), text
 
 
-def _outcomes(changes: Sequence[ChangeLike]) -> list[Event]:
+def _outcomes(changes: Sequence[ChangeLike], dates: dict[str, Any] | None) -> list[Event]:
     """Outcome changes judged per outcome (sync.core.outcomes): major, minor or reworded."""
     where = [i for i, c in enumerate(changes) if c.category == "outcomes"]
     if not where:
         return []
     subset = [changes[i] for i in where]
     events = []
-    for e in outcome_events(subset, dates_of(subset)):
+    for e in outcome_events(subset, dates_of(subset) or dates):
         members = tuple(where[m] for m in e.members)
         if members:
             events.append(
@@ -382,9 +382,12 @@ def _outcomes(changes: Sequence[ChangeLike]) -> list[Event]:
     return events
 
 
-def build_events(changes: Sequence[ChangeLike]) -> list[Event]:
-    """The events of one version's changes, most important first; each change in exactly one."""
-    events = _outcomes(changes)
+def build_events(changes: Sequence[ChangeLike], dates: dict[str, Any] | None = None) -> list[Event]:
+    """The events of one version's changes, most important first; each change in exactly one.
+
+    `dates` (sync.core.outcomes.study_dates of the version) time the outcome changes that the
+    diff did not stamp (versions stored before it did)."""
+    events = _outcomes(changes, dates)
     taken = {i for e in events for i in e.members}
     groups: dict[tuple[str, str], list[int]] = {}
     for i, change in enumerate(changes):

@@ -70,6 +70,9 @@ SAME_OUTCOME = 50.0
 _MOVED = 85.0
 # A measure edited this little (token_sort_ratio of the content words) is reworded.
 _REWORDED_MEASURE = 85.0
+# Words of what is measured that a measure gains (or loses), found nowhere else in the outcome,
+# that make its measurement specified (or omitted) rather than reworded.
+_SPECIFIED = 2
 # A description added that brings this share of words new to the measure specifies it.
 _NEW_DESCRIPTION = 0.7
 
@@ -178,6 +181,31 @@ def _tf(item: dict[str, Any]) -> str:
     return short(str(item.get("timeFrame") or "(none)"), 50)
 
 
+_ABBREVIATION_RE = re.compile(r"\(\s*([A-Za-z][A-Za-z0-9-]{1,9})\s*\)")
+
+
+def _spelt_out(text: str, other: str) -> set[str]:
+    """The words of `text` that spell out an abbreviation `other` uses: "Alanine
+    Aminotransferase (ALT)" gives {"alanine", "aminotransferase"} when `other` says "ALT"."""
+    out: set[str] = set()
+    theirs = set(norm(other).split())
+    for m in _ABBREVIATION_RE.finditer(text):
+        short_form = norm(m[1]).replace(" ", "")
+        if short_form not in theirs:
+            continue
+        letters = [c for c in short_form if c.isalpha()]
+        before = norm(text[: m.start()]).split()
+        words = [w for w in before if w not in _STOP][-len(letters) - 1 :]
+        # The words whose first letters make the abbreviation, nearest first.
+        for w in reversed(words):
+            if letters and w[0] == letters[-1]:
+                out.add(w)
+                letters.pop()
+            elif letters:
+                out.add(w)  # "Psoriasis Area and Severity": a joining word between
+    return out
+
+
 def _aspects(a: dict[str, Any], b: dict[str, Any]) -> list[tuple[str, str]]:
     """(severity, words) for what changed between two versions of one outcome."""
     out: list[tuple[str, str]] = []
@@ -192,10 +220,18 @@ def _aspects(a: dict[str, Any], b: dict[str, Any]) -> list[tuple[str, str]]:
     metric_a, metric_b = metrics(ma), metrics(mb)
     if norm(ma) != norm(mb):
         ca, cb = _content(ma), _content(mb)
-        same_words = set(cb) <= set(_content(whole_a)) or set(ca) <= set(_content(whole_b))
+        # An abbreviation spelt out ("ALT" -> "Alanine Aminotransferase (ALT)") adds no words.
+        known_a = set(_content(whole_a)) | _spelt_out(whole_b, whole_a)
+        known_b = set(_content(whole_b)) | _spelt_out(whole_a, whole_b)
+        gained = [w for w in dict.fromkeys(cb) if w not in known_a]
+        lost = [w for w in dict.fromkeys(ca) if w not in known_b]
         close = fuzz.token_sort_ratio(" ".join(ca), " ".join(cb)) >= _REWORDED_MEASURE
-        if not (same_words or close):
+        if gained and lost and not close:
             out.append((MINOR, f"measure changed: {_name(a)} → {_name(b)}"))
+        elif len(gained) >= _SPECIFIED:
+            out.append((MINOR, f"measurement specified: {_name(a)} → {_name(b)}"))
+        elif len(lost) >= _SPECIFIED:
+            out.append((MINOR, f"measurement omitted: {_name(a)} → {_name(b)}"))
         if (
             metric_a
             and metric_b
@@ -278,28 +314,6 @@ def _parse(changes: Sequence[ChangeLike]) -> tuple[list[_Item], list[_Item], lis
                             for a, b in edited.values()]  # fmt: skip
 
 
-def _match(
-    olds: list[_Item], news: list[_Item], threshold: float, strict: bool = False
-) -> list[tuple[_Item, _Item]]:
-    """Greedy pairs by similarity, best first, each item at most once (strict: the words in
-    order, not a subset, must match: for a move between lists)."""
-    measure = strict_similarity if strict else similarity
-    scored = sorted(
-        ((measure(o.value, n.value), i, j) for i, o in enumerate(olds) for j, n in enumerate(news)),
-        key=lambda s: -s[0],
-    )
-    used_o: set[int] = set()
-    used_n: set[int] = set()
-    pairs = []
-    for score, i, j in scored:
-        if score < threshold or i in used_o or j in used_n:
-            continue
-        used_o.add(i)
-        used_n.add(j)
-        pairs.append((olds[i], news[j]))
-    return pairs
-
-
 def _contained(item: _Item, others: Sequence[_Item]) -> bool:
     """Whether an outcome's words all appear in one of the others (one outcome split in two)."""
     words = set(_content(item.value.get("measure")))
@@ -322,32 +336,49 @@ def judge(changes: Sequence[ChangeLike]) -> list[OutcomeChange]:
             (REWORDED, "reworded (case, punctuation or spacing)")
         ]:
             out.append(
-                OutcomeChange(
-                    severity, e.lst, f"{_name(e.value['new'])}: {text}", tuple(e.members)
-                )
+                OutcomeChange(severity, e.lst, f"{_name(e.value['new'])}: {text}", tuple(e.members))
             )
             e = _Item(e.lst, e.value, [])  # members go with the first aspect only
 
-    # Within each list first: a results posting rewords every outcome of both lists, and a
-    # reworded primary must not read as a secondary moved up.
-    matched: dict[str, list[tuple[_Item, _Item]]] = {}
-    for lst in ("primary", "secondary", "other"):
-        matched[lst] = _match(by_list(removed, lst), by_list(added, lst), SAME_OUTCOME)
-    paired = {id(x) for pairs in matched.values() for p in pairs for x in p}
+    # One greedy pass, best pair first: the same outcome within a list by the set ratio, an
+    # outcome moved between primary and secondary by the strict ratio (its words in order). A
+    # results posting rewords every outcome of both lists: a reworded primary must still pair
+    # with its new wording, not with a secondary that shares its words.
+    matched: dict[str, list[tuple[_Item, _Item]]] = {"primary": [], "secondary": [], "other": []}
+    candidates: list[tuple[float, int, int, int]] = []
+    for i, o in enumerate(removed):
+        for j, n in enumerate(added):
+            if o.lst == n.lst:
+                score, within = similarity(o.value, n.value), 1
+                if score < SAME_OUTCOME:
+                    continue
+            elif {o.lst, n.lst} == {"primary", "secondary"}:
+                score, within = strict_similarity(o.value, n.value), 0
+                if score < _MOVED:
+                    continue
+            else:
+                continue
+            candidates.append((score, within, i, j))
+    used_o: set[int] = set()
+    used_n: set[int] = set()
+    moved: set[int] = set()
+    for _score, within, i, j in sorted(candidates, key=lambda c: (-c[0], -c[1], c[2], c[3])):
+        if i in used_o or j in used_n:
+            continue
+        used_o.add(i)
+        used_n.add(j)
+        o, n = removed[i], added[j]
+        if within:
+            matched[o.lst].append((o, n))
+            continue
+        moved.update((id(o), id(n)))
+        verb = "moved to secondary" if o.lst == "primary" else "moved from secondary to primary"
+        out.append(
+            OutcomeChange(MAJOR, "primary", f"{_name(n.value)} {verb}", (*o.members, *n.members))
+        )
+    paired = {id(x) for pairs in matched.values() for p in pairs for x in p} | moved
     removed = [x for x in removed if id(x) not in paired]
     added = [x for x in added if id(x) not in paired]
-    moved: set[int] = set()
-    for src, dst in (("primary", "secondary"), ("secondary", "primary")):
-        for o, n in _match(by_list(removed, src), by_list(added, dst), _MOVED, strict=True):
-            moved.update((id(o), id(n)))
-            verb = "moved to secondary" if src == "primary" else "moved from secondary to primary"
-            out.append(
-                OutcomeChange(
-                    MAJOR, "primary", f"{_name(n.value)} {verb}", (*o.members, *n.members)
-                )
-            )
-    removed = [x for x in removed if id(x) not in moved]
-    added = [x for x in added if id(x) not in moved]
 
     for lst in ("primary", "secondary", "other"):
         olds, news = by_list(removed, lst), by_list(added, lst)

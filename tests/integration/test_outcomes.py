@@ -105,3 +105,30 @@ def test_outcomes_on_a_backfilled_history(cli, fake_ctgov) -> None:
     text = cli("outcomes", CAPTURED).stdout
     assert "pre-specified primary outcomes (v1" in text
     assert "during recruitment" in text
+
+
+def test_versions_stored_before_the_timing_get_it_from_the_stored_version(
+    cli, fake_ctgov, db_url
+) -> None:
+    from sqlmodel import select
+
+    from models import Change, db
+    from models.db import session_scope
+
+    after = {"primaryOutcomes": [{"measure": "Overall Survival", "timeFrame": "24 months"}]}
+    _two_versions(cli, fake_ctgov, after, **RECRUITING)
+    engine = db.make_engine(db_url)
+    with session_scope(engine) as s:
+        # As an older trialwatch stored them: no dates on the outcome changes.
+        for row in s.exec(select(Change).where(Change.category == "outcomes")).all():
+            row.detail = {k: v for k, v in (row.detail or {}).items() if k != "dates"} or None
+            s.add(row)
+    engine.dispose()
+    (event,) = _outcome_events(cli)
+    assert event["summary"].endswith("(during recruitment)"), event
+    r = cli("diff", NCT, "--json")
+    assert any(c.get("importance") == "medium" for c in r.json()), r.stdout
+    r = cli("outcomes", NCT, "--json")
+    (change,) = r.json()["changes"]
+    assert change["timing"] == "during recruitment"
+    assert change["text"].endswith("time frame changed: 12 months → 24 months")
