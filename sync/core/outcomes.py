@@ -134,6 +134,10 @@ def metrics(text: Any) -> set[str]:
 _DAYS = {"min": 1 / 1440, "h": 1 / 24, "d": 1.0, "w": 7.0, "m": 30.4375, "y": 365.25}
 
 
+# Day 0 or 1, week 0: the baseline visit, which a time frame may name or leave implied.
+_BASELINE = {("0", "d"), ("1", "d"), ("0", "w"), ("0", "m")}
+
+
 def times(text: Any) -> set[tuple[str, str]]:
     """The time points a text names, as (amount, unit): "12 months, Day 28" -> {("12", "m"),
     ("28", "d")}; "1 year" and "week 52" both -> ("52", "w") (spans in days, rounded to weeks
@@ -207,7 +211,14 @@ def _spelt_out(text: str, other: str) -> set[str]:
 
 
 def _aspects(a: dict[str, Any], b: dict[str, Any]) -> list[tuple[str, str]]:
-    """(severity, words) for what changed between two versions of one outcome."""
+    """(severity, words) for what changed between two versions of one outcome: what changed
+    in substance when something did, else how it was reworded."""
+    found = _all_aspects(a, b)
+    substantive = [x for x in found if x[0] != REWORDED]
+    return substantive or found
+
+
+def _all_aspects(a: dict[str, Any], b: dict[str, Any]) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     ma, mb = a.get("measure"), b.get("measure")
     da, db = a.get("description"), b.get("description")
@@ -238,14 +249,14 @@ def _aspects(a: dict[str, Any], b: dict[str, Any]) -> list[tuple[str, str]]:
             and metric_a != metric_b
             and not (metric_b <= ka and metric_a <= kb)
         ):
-            was = ", ".join(sorted(metric_a)) or "unspecified"
-            now = ", ".join(sorted(metric_b)) or "unspecified"
+            was = ", ".join(sorted(metric_a - metric_b)) or "unspecified"
+            now = ", ".join(sorted(metric_b - metric_a)) or "unspecified"
             out.append((MINOR, f"metric changed: {was} → {now}"))
         if not out:
             out.append((REWORDED, f"reworded: {_name(a)} → {_name(b)}"))
 
     if norm(ta) != norm(tb):
-        pa, pb = times(ta), times(tb)
+        pa, pb = times(ta) - _BASELINE, times(tb) - _BASELINE
         if not norm(ta):
             said = times(f"{ma} {da or ''}")
             if pb and pb <= said:
