@@ -169,7 +169,23 @@ def similarity(a: dict[str, Any], b: dict[str, Any]) -> float:
     x, y = " ".join(_words(a.get("measure"))), " ".join(_words(b.get("measure")))
     if not x or not y:
         return 0.0
-    return float(fuzz.token_set_ratio(x, y))
+    score = float(fuzz.token_set_ratio(x, y))
+    if score < SAME_OUTCOME and _abbreviations(a.get("measure")) & _abbreviations(b.get("measure")):
+        # The same named instrument or endpoint ("IPSS", "ACR20") on both sides: the same outcome
+        # said another way, however many words changed around it.
+        return SAME_OUTCOME
+    return score
+
+
+_ABBREVIATION_WORD_RE = re.compile(r"\b[A-Z][A-Z0-9]*[A-Z][A-Z0-9-]*\b")
+
+
+def _abbreviations(text: Any) -> set[str]:
+    """The abbreviations a measure uses (two or more capitals: "IPSS", "FEV1", "ACR20")."""
+    if not isinstance(text, str) or text.isupper() or text.istitle():
+        return set()
+    words = _ABBREVIATION_WORD_RE.findall(text)
+    return {w.replace("-", "") for w in words if len(w) >= 3 and not w.isdigit()}
 
 
 def strict_similarity(a: dict[str, Any], b: dict[str, Any]) -> float:
@@ -208,6 +224,14 @@ def _spelt_out(text: str, other: str) -> set[str]:
             elif letters:
                 out.add(w)  # "Psoriasis Area and Severity": a joining word between
     return out
+
+
+_WINDOW = frozenset({"up", "within", "through", "until", "over", "during", "throughout"})
+
+
+def _window(text: Any) -> bool:
+    """Whether a time frame is a window ("up to 12 weeks") rather than a time point."""
+    return bool(_WINDOW & set(norm(text).split()))
 
 
 def _aspects(a: dict[str, Any], b: dict[str, Any]) -> list[tuple[str, str]]:
@@ -272,6 +296,9 @@ def _all_aspects(a: dict[str, Any], b: dict[str, Any]) -> list[tuple[str, str]]:
         elif pa != pb and (pa or pb):
             out.append((MINOR, f"time frame changed: {_tf(a)} → {_tf(b)}"))
         elif not (pa or pb) and fuzz.token_sort_ratio(norm(ta), norm(tb)) < _REWORDED_MEASURE:
+            out.append((MINOR, f"time frame changed: {_tf(a)} → {_tf(b)}"))
+        elif _window(ta) != _window(tb):
+            # "2 years" -> "up to 2 years": a time point became a window (or back).
             out.append((MINOR, f"time frame changed: {_tf(a)} → {_tf(b)}"))
         else:
             out.append((REWORDED, f"time frame reworded: {_tf(a)} → {_tf(b)}"))
