@@ -132,3 +132,24 @@ def test_versions_stored_before_the_timing_get_it_from_the_stored_version(
     (change,) = r.json()["changes"]
     assert change["timing"] == "during recruitment"
     assert change["text"].endswith("time frame changed: 12 months → 24 months")
+
+
+def test_the_trial_page_and_the_api_show_the_outcomes(cli, fake_ctgov, db_url, engine) -> None:
+    import html
+
+    from fastapi.testclient import TestClient
+
+    from tests.support.web_seed import make_app
+
+    serve_history(fake_ctgov, polled=current_markdown())
+    assert cli("add", CAPTURED).exit_code == 0
+    assert cli("backfill", CAPTURED).exit_code == 0
+    printed = cli("outcomes", CAPTURED, "--json").json()
+    with TestClient(make_app(db_url, engine)) as web:
+        assert web.get(f"/api/trials/{CAPTURED}/outcomes").json() == printed
+        page = web.get(f"/trials/{CAPTURED}")
+    assert page.status_code == 200
+    body = html.unescape(page.text)
+    assert "Primary outcomes: pre-specified, and what changed since" in body
+    assert printed["pre_specified"]["primary_outcomes"][0]["measure"] in body
+    assert "during recruitment" in body
