@@ -54,6 +54,7 @@ bench: install
 	$(BIN)/python -m bench.cli
 	$(BIN)/python -m bench.event_rules
 	$(BIN)/python -m bench.dbwait
+	$(BIN)/python -m bench.outcomes
 
 lint: install
 	$(BIN)/ruff check sync models tests bench

@@ -36,6 +36,7 @@ _MODULES = {
     "sync.cli.watch": ("watch", "similar"),
     "sync.cli.daemon": ("daemon", "digest", "ack", "notify"),
     "sync.cli.backfill": ("backfill",),
+    "sync.cli.outcomes": ("outcomes",),
     "sync.cli.export": ("export",),
     "sync.cli.web": ("serve",),
 }

@@ -17,6 +17,7 @@ EXAMPLES: dict[str, str] = {
     "history": "trialwatch history NCT07366658 --json",
     "status": "trialwatch status --json",
     "diff": "trialwatch diff NCT07366658 --from 1 --to 3",
+    "outcomes": "trialwatch outcomes NCT03690141 --json",
     "similar": "trialwatch similar NCT07366658 --limit 5",
     "daemon": "trialwatch --config /srv/trialwatch/config.toml daemon --json",
     "digest": "trialwatch digest --since 24h --format html --out digest.html",

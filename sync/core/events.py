@@ -11,6 +11,7 @@ from typing import Any, Protocol
 from sync.core import results_diff
 from sync.core.diff.rules import HIGH_STATUSES, KEY_DATES, short
 from sync.core.diff.walk import summarise
+from sync.core.outcomes import dates_of, outcome_events
 from sync.core.reverts import reverted_line
 from sync.core.util import plural
 
@@ -20,6 +21,7 @@ RANK = {name: i for i, name in enumerate(IMPORTANCE)}
 # Every kind an event can have, in the order a reader wants them at equal importance.
 # Eligibility comes early: it is always shown, never lost under a cap.
 KINDS: tuple[str, ...] = (
+    "outcome_switch",  # a major primary outcome change after the start: first among high
     "status",
     "results",
     *results_diff.EVENT_KINDS,
@@ -261,9 +263,7 @@ def _dates(changes: Sequence[ChangeLike]) -> tuple[str, str]:
     ranked = sorted(
         changes, key=lambda c: next((i for i, k in enumerate(order) if f".{k}" in c.path), 9)
     )
-    high = any(
-        ".primaryCompletionDateStruct" in c.path and _slip_months(c) >= 3 for c in changes
-    )
+    high = any(".primaryCompletionDateStruct" in c.path and _slip_months(c) >= 3 for c in changes)
     return ("high" if high else "medium"), "; ".join(c.summary for c in ranked)
 
 
@@ -271,9 +271,7 @@ def _count(value: Any) -> tuple[float | None, str | None]:
     if isinstance(value, dict):
         count = value.get("count")
         kind = value.get("type")
-        return (count if isinstance(count, int | float) else None), (
-            str(kind) if kind else None
-        )
+        return (count if isinstance(count, int | float) else None), (str(kind) if kind else None)
     return None, None
 
 
@@ -370,21 +368,53 @@ def _describe(kind: str, changes: Sequence[ChangeLike]) -> tuple[str, str]:
     return _FIXED.get(kind) or _max_severity(changes), text
 
 
+def _outcomes(
+    changes: Sequence[ChangeLike], dates: dict[str, Any] | None, skip: Mapping[int, int]
+) -> list[Event]:
+    """Outcome changes judged per outcome (sync.core.outcomes): major, minor or reworded.
+    Those in `skip` (reverts) are left to the "reverted" event."""
+    where = [i for i, c in enumerate(changes) if c.category == "outcomes" and i not in skip]
+    if not where:
+        return []
+    subset = [changes[i] for i in where]
+    events = []
+    for e in outcome_events(subset, dates_of(subset) or dates):
+        members = tuple(where[m] for m in e.members)
+        if members:
+            events.append(
+                Event(
+                    e.kind,
+                    "outcomes",
+                    e.importance,
+                    short(e.summary, _SUMMARY_LIMIT),
+                    len(members),
+                    members,
+                )  # fmt: skip
+            )
+    return events
+
+
 def build_events(
-    changes: Sequence[ChangeLike], reverts: Mapping[int, int] | None = None
+    changes: Sequence[ChangeLike],
+    reverts: Mapping[int, int] | None = None,
+    dates: dict[str, Any] | None = None,
 ) -> list[Event]:
     """The events of one version's changes, most important first; each change in exactly one.
 
     `reverts` ({change index: the version it restores}, sync.core.reverts) puts the changes
-    that undo an earlier one in one low "reverted" event per category.
-    """
+    that undo an earlier one in one low "reverted" event per category. `dates`
+    (sync.core.outcomes.study_dates of the version) time the outcome changes that the diff did
+    not stamp (versions stored before it did)."""
     reverts = reverts or {}
+    events = _outcomes(changes, dates, reverts)
+    taken = {i for e in events for i in e.members}
     groups: dict[tuple[str, str], list[int]] = {}
     for i, change in enumerate(changes):
+        if i in taken:
+            continue
         kind = "reverted" if i in reverts else classify(change)
         # Routine changes group per category, so that an event always has one category.
         groups.setdefault((kind, change.category), []).append(i)
-    events = []
     for (kind, category), members in groups.items():
         group = [changes[i] for i in members]
         if kind == "reverted":

@@ -21,6 +21,7 @@ SUMMARY_EXAMPLES = 5
 # How a summarised trial is counted: by the kind of its most important event, in words
 # (one, many). Every sites_* kind is a site change; kinds absent here are routine updates.
 _KIND_WORDS: dict[str, tuple[str, str]] = {
+    "outcome_switch": ("outcome switch", "outcome switches"),
     "status": ("status change", "status changes"),
     "results": ("results posted", "results posted"),
     "enrollment": ("enrollment change", "enrollment changes"),

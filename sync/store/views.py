@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import calendar
 import re
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from typing import Any
@@ -11,7 +12,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from models import Change, RegistryVersion, Snapshot, SyncRun, Trial
-from sync.core import record
+from sync.core import outcomes, record
 from sync.core.diff import walk as differ
 from sync.core.events import build_events
 from sync.core.reverts import history_reverts
@@ -231,6 +232,18 @@ def to_diff_changes(rows: list[Change]) -> list[differ.FieldChange]:
     ]
 
 
+def _unstamped_dates(
+    session: Session, trial_id: int, version: int, changes: Sequence[Any]
+) -> dict[str, Any] | None:
+    """The version's dates, read from the stored version, when its outcome changes were stored
+    before the diff stamped them (their events would have no timing otherwise)."""
+    outcome = [c for c in changes if c.category == "outcomes"]
+    if not outcome or outcomes.dates_of(outcome) is not None:
+        return None
+    record = store.load_record(session, trial_id, version)
+    return outcomes.study_dates(record) if record is not None else None
+
+
 def history(session: Session, nct_id: str) -> list[HistoryItem]:
     trial = require_trial(session, nct_id)
     out = []
@@ -255,7 +268,11 @@ def history(session: Session, nct_id: str) -> list[HistoryItem]:
                 content_hash=snap.content_hash,
                 changes=len(changes),
                 summaries=differ.summarise(to_diff_changes(changes)),
-                events=build_events(changes, reverts.get(snap.version)),
+                events=build_events(
+                    changes,
+                    reverts.get(snap.version),
+                    _unstamped_dates(session, snap.trial_id, snap.version, changes),
+                ),
                 fetched=True,
             )
         )
@@ -341,7 +358,7 @@ def diff(
     reverts = None
     if stored and to_v == from_v + 1:
         reverts = reverts_of(session, {(trial.id or 0, to_v): stored})[(trial.id or 0, to_v)]
-    events = build_events(changes, reverts)
+    events = build_events(changes, reverts, _unstamped_dates(session, trial.id or 0, to_v, changes))
     event_of = {i: e for e in events for i in e.members}
     items = [
         DiffItem(

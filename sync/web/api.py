@@ -12,6 +12,7 @@ from sync.core.ids import InvalidNCTId, normalise_many, normalise_nct_id
 from sync.daemon.status import status_report
 from sync.ingest import run as sync_engine
 from sync.report import pageviews, review
+from sync.store import outcomes as outcomes_view
 from sync.store import views
 from sync.watches import definitions as watches
 from sync.web.app import web_of
@@ -57,6 +58,20 @@ def history(request: Request, nct: Nct) -> list[dict[str, Any]]:
     try:
         with web_of(request).reading() as s:
             return [h.to_dict() for h in views.history(s, nct)]
+    except views.UnknownTrial as exc:
+        raise not_found(exc) from None
+
+
+@router.get(
+    "/trials/{nct}/outcomes",
+    summary="Pre-specified primary outcomes and later changes (`trialwatch outcomes --json`)",
+)
+def outcomes(request: Request, nct: Nct) -> dict[str, Any] | None:
+    try:
+        with web_of(request).reading() as s:
+            return outcomes_view.outcomes(s, nct)
+    except views.NothingFound:
+        return None  # no version stored: what `outcomes --json` prints
     except views.UnknownTrial as exc:
         raise not_found(exc) from None
 

@@ -9,6 +9,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from sync.config import OVERALL_STATUSES
 from sync.report import pageviews
+from sync.store import outcomes as outcomes_view
 from sync.store import views
 from sync.watches import definitions as watches
 from sync.web import api
@@ -66,9 +67,13 @@ def trial(request: Request, nct: Nct) -> Response:
     try:
         with web.reading() as s:
             data = pageviews.trial_page(s, nct)
+            try:
+                outcomes = outcomes_view.outcomes(s, nct)
+            except views.NothingFound:
+                outcomes = None
     except views.UnknownTrial as exc:
         raise HTTPException(404, str(exc)) from None
-    return web.page(request, "trial.html", d=data, t=data["trial"])
+    return web.page(request, "trial.html", d=data, t=data["trial"], outcomes=outcomes)
 
 
 @router.get("/trials/{nct}/diff")

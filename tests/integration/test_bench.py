@@ -25,6 +25,7 @@ MODULES = {
     "bench.explain": True,
     "bench.export": False,
     "bench.mirror": False,  # PostgreSQL too when it answers, else SQLite alone
+    "bench.outcomes": False,
     "bench.requests_count": False,
     "bench.web": False,
 }

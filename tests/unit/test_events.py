@@ -194,12 +194,14 @@ def test_eligibility_design_outcomes_sponsor_results_titles(base) -> None:  # ty
     assert e["eligibility"].importance == "medium" and "minimum age" in e["eligibility"].summary
     assert e["eligibility"].count == 2
     assert e["design"].summary.startswith("phases: ")
-    assert e["primary_outcome"].importance == "high"
+    # Another outcome in place of the registered one, after the start: an outcome switch.
+    assert e["outcome_switch"].importance == "high"
+    assert e["outcome_switch"].summary.startswith("outcome switch: new primary outcome: ")
     assert e["sponsor"].importance == "high"
     assert e["results"].importance == "high" and e["results"].summary.startswith("results posted")
     assert e["titles"].summary.startswith("brief title") and e["titles"].importance == "medium"
     highs = [x.kind for x in build_events(diff_records(base, new)) if x.importance == "high"]
-    assert highs == ["results", "primary_outcome", "sponsor"]
+    assert highs == ["outcome_switch", "results", "sponsor"]
 
 
 # --- large sites: 1,148 of them -----------------------------------------------------------

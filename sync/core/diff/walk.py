@@ -7,7 +7,7 @@ from collections import Counter
 from dataclasses import dataclass, replace
 from typing import Any
 
-from sync.core import record, results_diff
+from sync.core import outcomes, record, results_diff
 from sync.core.criteria import diff_criteria, word_diff
 from sync.core.diff.lists import MISSING, Seg, pair_items
 from sync.core.diff.rules import (
@@ -454,7 +454,8 @@ def diff_records(old: dict[str, Any], new: dict[str, Any]) -> list[FieldChange]:
     if isinstance(old.get("resultsSection"), dict) and isinstance(new.get("resultsSection"), dict):
         differ.changes = _results(differ.changes, old["resultsSection"], new["resultsSection"])
     order = {c: i for i, c in enumerate(CATEGORIES)}
-    return sorted(differ.changes, key=lambda c: order.get(c.category, len(order)))
+    changes = outcomes.with_dates(differ.changes, new)  # their timing, for the events
+    return sorted(changes, key=lambda c: order.get(c.category, len(order)))
 
 
 def _results(changes: list[FieldChange], a: Any, b: Any) -> list[FieldChange]:

@@ -1,0 +1,615 @@
+"""Outcome changes judged as meta-research judges them: major, minor or reworded, per outcome.
+
+Holst et al. (PLoS Med 2023): a primary outcome added, dropped or moved to or from secondary is
+*major*; its measurement, aggregation (metric) or time frame changed, added or omitted is
+*minor*; a rewording that keeps the outcome is no change. The typed changes of one version are
+the input (a reworded measure arrives as one outcome removed and one added: they are matched
+here by meaning), so old versions are judged from what is stored.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
+
+from rapidfuzz import fuzz
+
+from sync.core.diff.rules import short
+
+MAJOR, MINOR, REWORDED = "major", "minor", "reworded"
+_LISTS = {"primaryOutcomes": "primary", "secondaryOutcomes": "secondary", "otherOutcomes": "other"}
+_PATH_RE = re.compile(
+    r"^protocolSection\.outcomesModule\.(?P<list>primaryOutcomes|secondaryOutcomes|otherOutcomes)"
+    r"(?:\[(?P<key>.*)\](?:\.(?P<field>measure|description|timeFrame))?)?$",
+    re.S,
+)
+_DUP_RE = re.compile(r"#\d+$")
+
+# Words that carry no meaning of their own in a measure ("the primary endpoint will be ...").
+_STOP = frozenset(
+    "a an the of in and or to with for by at on from as be will is are was were this that which "
+    "who whose their its it study primary secondary outcome outcomes endpoint endpoints end point "
+    "measure measured measures assessed assess assessment evaluate evaluated evaluation determine "
+    "determined defined objective aim demonstrate compare compared subjects participants patients "
+    "subject participant patient each all any".split()
+)
+# The metric of an outcome (how values are aggregated), in classes: "proportion" and "percentage"
+# of participants are one metric, "mean" and "median" are two.
+_METRIC = {
+    "percentage": "share", "percent": "share", "proportion": "share", "proportions": "share",
+    "rate": "share", "rates": "share", "number": "share", "count": "share",
+    "incidence": "share", "frequency": "share", "mean": "mean",
+    "average": "mean", "median": "median", "time": "time to event", "duration": "time to event",
+    "change": "change", "reduction": "change", "improvement": "change", "difference": "difference",
+    "hazard": "hazard ratio", "odds": "odds ratio", "annualized": "annualised rate",
+    "annualised": "annualised rate", "cumulative": "cumulative", "auc": "area under the curve",
+    "maximum": "maximum", "peak": "maximum", "minimum": "minimum",
+}  # fmt: skip
+_NUMBERS = {
+    "one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6", "seven": "7",
+    "eight": "8", "nine": "9", "ten": "10", "eleven": "11", "twelve": "12", "eighteen": "18",
+    "twenty": "20", "thirty": "30",
+}  # fmt: skip
+_UNITS = {
+    "minute": "min", "minutes": "min", "min": "min", "mins": "min", "hour": "h", "hours": "h",
+    "hr": "h", "hrs": "h", "h": "h", "day": "d", "days": "d", "week": "w", "weeks": "w",
+    "wk": "w", "wks": "w", "month": "m", "months": "m", "mo": "m", "year": "y", "years": "y",
+    "yr": "y", "yrs": "y", "cycle": "cycle", "cycles": "cycle", "visit": "visit",
+}  # fmt: skip
+_TIME_WORDS = frozenset(_UNITS) | frozenset(
+    "baseline up through until after before within following post over during end".split()
+)
+# Two measures are the same outcome at this token similarity (rapidfuzz token_set_ratio, 0-100
+# on the normalised words); below it they are different outcomes. Chosen on the tuned half of the
+# rated pairs (bench.outcomes): reworded measures score 65-100, replaced ones mostly below 50.
+SAME_OUTCOME = 50.0
+# An outcome moved between lists keeps its words (token_sort_ratio, in order, no subsets).
+_MOVED = 85.0
+# A measure edited this little (token_sort_ratio of the content words) is reworded.
+_REWORDED_MEASURE = 85.0
+# Words of what is measured that a measure gains (or loses), found nowhere else in the outcome,
+# that make its measurement specified (or omitted) rather than reworded.
+_SPECIFIED = 2
+# A description added that brings this share of words new to the measure specifies it.
+_NEW_DESCRIPTION = 0.7
+
+
+class ChangeLike(Protocol):
+    @property
+    def path(self) -> str: ...
+    @property
+    def old(self) -> Any: ...
+    @property
+    def new(self) -> Any: ...
+
+
+@dataclass(frozen=True)
+class OutcomeChange:
+    """One judged change to one outcome (or to a pair matched as one)."""
+
+    severity: str  # major | minor | reworded
+    list: str  # primary | secondary | other
+    text: str
+    members: tuple[int, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"severity": self.severity, "list": self.list, "text": self.text}
+
+
+@dataclass
+class _Item:
+    lst: str
+    value: dict[str, Any]
+    members: list[int] = field(default_factory=list)
+
+
+def norm(text: Any) -> str:
+    """Lower case, accents, punctuation and spacing dropped; number words as digits."""
+    if not isinstance(text, str):
+        return ""
+    t = unicodedata.normalize("NFKD", text)
+    t = "".join(c for c in t if not unicodedata.combining(c)).casefold()
+    words = "".join(c if c.isalnum() else " " for c in t).split()
+    return " ".join(_NUMBERS.get(w, w) for w in words)
+
+
+def _words(text: Any) -> list[str]:
+    return [w for w in norm(text).split() if w not in _STOP]
+
+
+def _content(text: Any) -> list[str]:
+    """What is measured: the words that are neither metric, time nor filler."""
+    return [
+        w for w in _words(text) if w not in _METRIC and w not in _TIME_WORDS and not w.isdigit()
+    ]
+
+
+def metrics(text: Any) -> set[str]:
+    return {_METRIC[w] for w in norm(text).split() if w in _METRIC}
+
+
+_DAYS = {"min": 1 / 1440, "h": 1 / 24, "d": 1.0, "w": 7.0, "m": 30.4375, "y": 365.25}
+
+
+# Day 0 or 1, week 0: the baseline visit, which a time frame may name or leave implied.
+_BASELINE = {("0", "d"), ("1", "d"), ("0", "w"), ("0", "m")}
+
+
+def times(text: Any) -> set[tuple[str, str]]:
+    """The time points a text names, as (amount, unit): "12 months, Day 28" -> {("12", "m"),
+    ("28", "d")}; "1 year" and "week 52" both -> ("52", "w") (spans in days, rounded to weeks
+    when longer than a fortnight), so that the same time said two ways is one time."""
+    words = norm(text).split()
+    out: set[tuple[str, str]] = set()
+    for i, w in enumerate(words):
+        if not re.fullmatch(r"\d+(?:\.\d+)?", w):
+            continue
+        after = words[i + 1] if i + 1 < len(words) else ""
+        before = words[i - 1] if i else ""
+        unit = _UNITS.get(after) or _UNITS.get(before)
+        if unit is None:
+            # "2 to 4 weeks", "6, 12 and 24 months": the unit of the next number.
+            later = [_UNITS[x] for x in words[i + 1 : i + 6] if x in _UNITS]
+            unit = later[0] if later else None
+        if unit is None:
+            continue
+        if unit in _DAYS:
+            days = float(w) * _DAYS[unit]
+            out.add((f"{round(days / 7)}", "w") if days > 14 else (f"{round(days, 2):g}", "d"))
+        else:
+            out.add((w, unit))
+    return out
+
+
+def similarity(a: dict[str, Any], b: dict[str, Any]) -> float:
+    """How alike two outcomes' measures are, 0-100 (token set ratio of the meaningful words)."""
+    x, y = " ".join(_words(a.get("measure"))), " ".join(_words(b.get("measure")))
+    if not x or not y:
+        return 0.0
+    score = float(fuzz.token_set_ratio(x, y))
+    if score < SAME_OUTCOME and _abbreviations(a.get("measure")) & _abbreviations(b.get("measure")):
+        # The same named instrument or endpoint ("IPSS", "ACR20") on both sides: the same outcome
+        # said another way, however many words changed around it.
+        return SAME_OUTCOME
+    return score
+
+
+_ABBREVIATION_WORD_RE = re.compile(r"\b[A-Z][A-Z0-9]*[A-Z][A-Z0-9-]*\b")
+
+
+def _abbreviations(text: Any) -> set[str]:
+    """The abbreviations a measure uses (two or more capitals: "IPSS", "FEV1", "ACR20")."""
+    if not isinstance(text, str) or text.isupper() or text.istitle():
+        return set()
+    words = _ABBREVIATION_WORD_RE.findall(text)
+    return {w.replace("-", "") for w in words if len(w) >= 3 and not w.isdigit()}
+
+
+def strict_similarity(a: dict[str, Any], b: dict[str, Any]) -> float:
+    x, y = " ".join(_words(a.get("measure"))), " ".join(_words(b.get("measure")))
+    return float(fuzz.token_sort_ratio(x, y)) if x and y else 0.0
+
+
+def _name(item: dict[str, Any], limit: int = 60) -> str:
+    return short(str(item.get("measure") or "(no measure)"), limit)
+
+
+def _tf(item: dict[str, Any]) -> str:
+    return short(str(item.get("timeFrame") or "(none)"), 50)
+
+
+_ABBREVIATION_RE = re.compile(r"\(\s*([A-Za-z][A-Za-z0-9-]{1,9})\s*\)")
+
+
+def _spelt_out(text: str, other: str) -> set[str]:
+    """The words of `text` that spell out an abbreviation `other` uses: "Alanine
+    Aminotransferase (ALT)" gives {"alanine", "aminotransferase"} when `other` says "ALT"."""
+    out: set[str] = set()
+    theirs = set(norm(other).split())
+    for m in _ABBREVIATION_RE.finditer(text):
+        short_form = norm(m[1]).replace(" ", "")
+        if short_form not in theirs:
+            continue
+        letters = [c for c in short_form if c.isalpha()]
+        before = norm(text[: m.start()]).split()
+        words = [w for w in before if w not in _STOP][-len(letters) - 1 :]
+        # The words whose first letters make the abbreviation, nearest first.
+        for w in reversed(words):
+            if letters and w[0] == letters[-1]:
+                out.add(w)
+                letters.pop()
+            elif letters:
+                out.add(w)  # "Psoriasis Area and Severity": a joining word between
+    return out
+
+
+_WINDOW = frozenset({"up", "within", "through", "until", "over", "during", "throughout"})
+
+
+def _window(text: Any) -> bool:
+    """Whether a time frame is a window ("up to 12 weeks") rather than a time point."""
+    return bool(_WINDOW & set(norm(text).split()))
+
+
+def _aspects(a: dict[str, Any], b: dict[str, Any]) -> list[tuple[str, str]]:
+    """(severity, words) for what changed between two versions of one outcome: what changed
+    in substance when something did, else how it was reworded."""
+    found = _all_aspects(a, b)
+    substantive = [x for x in found if x[0] != REWORDED]
+    return substantive or found
+
+
+def _all_aspects(a: dict[str, Any], b: dict[str, Any]) -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    ma, mb = a.get("measure"), b.get("measure")
+    da, db = a.get("description"), b.get("description")
+    ta, tb = a.get("timeFrame"), b.get("timeFrame")
+    whole_a = " ".join(str(v) for v in (ma, da, ta) if v)
+    whole_b = " ".join(str(v) for v in (mb, db, tb) if v)
+
+    # The metric: the aggregation named anywhere in the outcome.
+    ka, kb = metrics(f"{ma} {da or ''}"), metrics(f"{mb} {db or ''}")
+    metric_a, metric_b = metrics(ma), metrics(mb)
+    if norm(ma) != norm(mb):
+        ca, cb = _content(ma), _content(mb)
+        # An abbreviation spelt out ("ALT" -> "Alanine Aminotransferase (ALT)") adds no words.
+        known_a = set(_content(whole_a)) | _spelt_out(whole_b, whole_a)
+        known_b = set(_content(whole_b)) | _spelt_out(whole_a, whole_b)
+        gained = [w for w in dict.fromkeys(cb) if w not in known_a]
+        lost = [w for w in dict.fromkeys(ca) if w not in known_b]
+        close = fuzz.token_sort_ratio(" ".join(ca), " ".join(cb)) >= _REWORDED_MEASURE
+        if gained and lost and not close:
+            out.append((MINOR, f"measure changed: {_name(a)} → {_name(b)}"))
+        elif len(gained) >= _SPECIFIED:
+            out.append((MINOR, f"measurement specified: {_name(a)} → {_name(b)}"))
+        elif len(lost) >= _SPECIFIED:
+            out.append((MINOR, f"measurement omitted: {_name(a)} → {_name(b)}"))
+        if (
+            metric_a
+            and metric_b
+            and metric_a != metric_b
+            and not (metric_b <= ka and metric_a <= kb)
+        ):
+            was = ", ".join(sorted(metric_a - metric_b)) or "unspecified"
+            now = ", ".join(sorted(metric_b - metric_a)) or "unspecified"
+            out.append((MINOR, f"metric changed: {was} → {now}"))
+        if not out:
+            out.append((REWORDED, f"reworded: {_name(a)} → {_name(b)}"))
+
+    if norm(ta) != norm(tb):
+        pa, pb = times(ta) - _BASELINE, times(tb) - _BASELINE
+        if not norm(ta):
+            said = times(f"{ma} {da or ''}")
+            if pb and pb <= said:
+                out.append((REWORDED, f"time frame split out of the measure: {_tf(b)}"))
+            else:
+                out.append((MINOR, f"time frame added: {_tf(b)}"))
+        elif not norm(tb):
+            said = times(f"{mb} {db or ''}")
+            if pa and pa <= said:
+                out.append((REWORDED, "time frame moved into the measure"))
+            else:
+                out.append((MINOR, f"time frame omitted: was {_tf(a)}"))
+        elif pa != pb and (pa or pb):
+            out.append((MINOR, f"time frame changed: {_tf(a)} → {_tf(b)}"))
+        elif not (pa or pb) and fuzz.token_sort_ratio(norm(ta), norm(tb)) < _REWORDED_MEASURE:
+            out.append((MINOR, f"time frame changed: {_tf(a)} → {_tf(b)}"))
+        elif _window(ta) != _window(tb):
+            # "2 years" -> "up to 2 years": a time point became a window (or back).
+            out.append((MINOR, f"time frame changed: {_tf(a)} → {_tf(b)}"))
+        else:
+            out.append((REWORDED, f"time frame reworded: {_tf(a)} → {_tf(b)}"))
+
+    if norm(da) != norm(db):
+        known = set(_content(f"{ma} {mb} {ta or ''} {tb or ''}"))
+        if norm(db):
+            before = set(_content(da)) | known
+            words = _content(db)
+            new = [w for w in words if w not in before]
+            if words and len(new) / len(words) > _NEW_DESCRIPTION:
+                verb = "added" if not norm(da) else "changed"
+                out.append((MINOR, f"description {verb}, specifying the measurement"))
+            else:
+                out.append((REWORDED, "description restates the measure"))
+        else:
+            out.append((REWORDED, "description removed"))
+    return out
+
+
+def _parse(changes: Sequence[ChangeLike]) -> tuple[list[_Item], list[_Item], list[_Item]]:
+    """(removed, added, edited pairs as one item holding both sides) from outcome changes."""
+    removed: list[_Item] = []
+    added: list[_Item] = []
+    edited: dict[tuple[str, str], tuple[_Item, _Item]] = {}
+    for i, c in enumerate(changes):
+        m = _PATH_RE.match(c.path)
+        if m is None or m["key"] is None:
+            continue
+        lst = _LISTS[m["list"]]
+        if m["field"] is None and (c.old is None or c.new is None):
+            item = c.old if c.new is None else c.new
+            if isinstance(item, dict):
+                (removed if c.new is None else added).append(_Item(lst, item, [i]))
+            continue
+        key = _DUP_RE.sub("", m["key"])
+        pair = edited.setdefault(
+            (lst, m["key"]), (_Item(lst, {"measure": key}), _Item(lst, {"measure": key}))
+        )
+        pair[0].members.append(i)
+        name = m["field"]
+        if name is None:  # an item whose shape changed: compare it as a whole
+            if isinstance(c.old, dict):
+                pair[0].value.update(c.old)
+            if isinstance(c.new, dict):
+                pair[1].value.update(c.new)
+            continue
+        pair[0].value[name] = c.old
+        pair[1].value[name] = c.new
+    return removed, added, [_Item(a.lst, {"old": a.value, "new": b.value}, a.members)
+                            for a, b in edited.values()]  # fmt: skip
+
+
+def _contained(item: _Item, others: Sequence[_Item]) -> bool:
+    """Whether an outcome's words all appear in one of the others (one outcome split in two)."""
+    words = set(_content(item.value.get("measure")))
+    return bool(words) and any(words <= set(_content(o.value.get("measure"))) for o in others)
+
+
+def judge(changes: Sequence[ChangeLike]) -> list[OutcomeChange]:
+    """The judged outcome changes of one version's outcome changes, primary first, major first.
+
+    Every change index that names an outcome appears in exactly one result's members.
+    """
+    removed, added, edited = _parse(changes)
+    out: list[OutcomeChange] = []
+
+    def by_list(items: list[_Item], lst: str) -> list[_Item]:
+        return [x for x in items if x.lst == lst]
+
+    for e in edited:
+        for severity, text in _aspects(e.value["old"], e.value["new"]) or [
+            (REWORDED, "reworded (case, punctuation or spacing)")
+        ]:
+            out.append(
+                OutcomeChange(severity, e.lst, f"{_name(e.value['new'])}: {text}", tuple(e.members))
+            )
+            e = _Item(e.lst, e.value, [])  # members go with the first aspect only
+
+    # One greedy pass, best pair first: the same outcome within a list by the set ratio, an
+    # outcome moved between primary and secondary by the strict ratio (its words in order). A
+    # results posting rewords every outcome of both lists: a reworded primary must still pair
+    # with its new wording, not with a secondary that shares its words.
+    matched: dict[str, list[tuple[_Item, _Item]]] = {"primary": [], "secondary": [], "other": []}
+    candidates: list[tuple[float, int, int, int]] = []
+    for i, o in enumerate(removed):
+        for j, n in enumerate(added):
+            if o.lst == n.lst:
+                score, within = similarity(o.value, n.value), 1
+                if score < SAME_OUTCOME:
+                    continue
+            elif {o.lst, n.lst} == {"primary", "secondary"}:
+                score, within = strict_similarity(o.value, n.value), 0
+                if score < _MOVED:
+                    continue
+            else:
+                continue
+            candidates.append((score, within, i, j))
+    used_o: set[int] = set()
+    used_n: set[int] = set()
+    moved: set[int] = set()
+    for _score, within, i, j in sorted(candidates, key=lambda c: (-c[0], -c[1], c[2], c[3])):
+        if i in used_o or j in used_n:
+            continue
+        used_o.add(i)
+        used_n.add(j)
+        o, n = removed[i], added[j]
+        if within:
+            matched[o.lst].append((o, n))
+            continue
+        moved.update((id(o), id(n)))
+        verb = "moved to secondary" if o.lst == "primary" else "moved from secondary to primary"
+        out.append(
+            OutcomeChange(MAJOR, "primary", f"{_name(n.value)} {verb}", (*o.members, *n.members))
+        )
+    paired = {id(x) for pairs in matched.values() for p in pairs for x in p} | moved
+    removed = [x for x in removed if id(x) not in paired]
+    added = [x for x in added if id(x) not in paired]
+
+    for lst in ("primary", "secondary", "other"):
+        olds, news = by_list(removed, lst), by_list(added, lst)
+        pairs = matched[lst]
+        for o, n in pairs:
+            aspects = _aspects(o.value, n.value) or [
+                (REWORDED, "reworded (case, punctuation or spacing)")
+            ]
+            members: tuple[int, ...] = (*o.members, *n.members)
+            for severity, text in aspects:
+                out.append(OutcomeChange(severity, lst, f"{_name(n.value)}: {text}", members))
+                members = ()
+        left_o, left_n = olds, news
+        kept_o = [p[0] for p in pairs]
+        kept_n = [p[1] for p in pairs]
+        for n in left_n:
+            if kept_o and _contained(n, kept_o + left_o):
+                out.append(
+                    OutcomeChange(REWORDED, lst, f"split out: {_name(n.value)}", tuple(n.members))
+                )
+            else:
+                word = "new primary outcome" if lst == "primary" else f"{lst} outcome added"
+                out.append(OutcomeChange(MAJOR, lst, f"{word}: {_name(n.value)}", tuple(n.members)))
+        for o in left_o:
+            if kept_n and _contained(o, kept_n):
+                out.append(
+                    OutcomeChange(
+                        MINOR, lst, f"combined into another: {_name(o.value)}", tuple(o.members)
+                    )
+                )
+            else:
+                word = "primary outcome dropped" if lst == "primary" else f"{lst} outcome removed"
+                out.append(OutcomeChange(MAJOR, lst, f"{word}: {_name(o.value)}", tuple(o.members)))
+
+    order = {"primary": 0, "secondary": 1, "other": 2}
+    rank = {MAJOR: 0, MINOR: 1, REWORDED: 2}
+    return sorted(out, key=lambda c: (order.get(c.list, 3), rank[c.severity]))
+
+
+# --- timing -------------------------------------------------------------------------------------
+
+BEFORE_START = "before start"
+RECRUITMENT = "during recruitment"
+AFTER_COMPLETION = "after primary completion"
+AFTER_RESULTS = "after results first posted"
+TIMING_UNKNOWN = "timing not known"
+PHASES = (BEFORE_START, RECRUITMENT, AFTER_COMPLETION, AFTER_RESULTS)
+_NOT_STARTED = {"NOT_YET_RECRUITING", "WITHDRAWN"}
+
+
+def _day(value: Any) -> str | None:
+    """A registry date as YYYY-MM-DD (a month-only date: its first day), else None."""
+    if not isinstance(value, str) or not re.fullmatch(r"\d{4}-\d{2}(-\d{2})?", value.strip()):
+        return None
+    v = value.strip()
+    return v if len(v) == 10 else f"{v}-01"
+
+
+def _dig(record: Any, *keys: str) -> Any:
+    for k in keys:
+        record = record.get(k) if isinstance(record, dict) else None
+    return record
+
+
+def study_dates(record: dict[str, Any]) -> dict[str, Any]:
+    """The dates of a version that place a change: when it was submitted, and the study's own
+    (each a string, or None when absent or of another shape)."""
+    status = _dig(record, "protocolSection", "statusModule")
+
+    def text(*keys: str) -> str | None:
+        value = _dig(status, *keys)
+        return value if isinstance(value, str) else None
+
+    return {
+        "submitted": text("lastUpdateSubmitDate") or text("lastUpdatePostDateStruct", "date"),
+        "start": text("startDateStruct", "date"),
+        "start_type": text("startDateStruct", "type"),
+        "primary_completion": text("primaryCompletionDateStruct", "date"),
+        "primary_completion_type": text("primaryCompletionDateStruct", "type"),
+        "results_first_posted": text("resultsFirstPostDateStruct", "date")
+        or text("resultsFirstSubmitDate"),
+        "status": text("overallStatus"),
+    }
+
+
+def phase(dates: dict[str, Any] | None) -> str:
+    """Where a version falls against the study's dates as registered in it."""
+    if not isinstance(dates, dict):
+        return TIMING_UNKNOWN
+    when = _day(dates.get("submitted"))
+    if when is None:
+        return TIMING_UNKNOWN
+    results = _day(dates.get("results_first_posted"))
+    if results and when >= results:
+        return AFTER_RESULTS
+    done = _day(dates.get("primary_completion"))
+    if done and when > done and dates.get("primary_completion_type") != "ESTIMATED":
+        return AFTER_COMPLETION
+    start = _day(dates.get("start"))
+    if start and when >= start and dates.get("status") not in _NOT_STARTED:
+        return RECRUITMENT
+    if start is None:
+        return TIMING_UNKNOWN
+    return BEFORE_START
+
+
+def is_switch(changes: Sequence[OutcomeChange], when: str) -> bool:
+    """A major change to the primary outcomes after the start: an outcome switch (COMPare)."""
+    after = when in (RECRUITMENT, AFTER_COMPLETION, AFTER_RESULTS)
+    return after and any(c.severity == MAJOR and c.list == "primary" for c in changes)
+
+
+# --- events -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OutcomeEvent:
+    """What sync.core.events makes an Event of: the judged outcome changes of one list."""
+
+    kind: str  # outcome_switch | primary_outcome | outcomes
+    importance: str
+    summary: str
+    members: tuple[int, ...]
+    timing: str
+    changes: tuple[OutcomeChange, ...]
+
+
+def dates_of(changes: Sequence[Any]) -> dict[str, Any] | None:
+    """The version's dates the diff stamped on its outcome changes (see with_dates)."""
+    for c in changes:
+        detail = getattr(c, "detail", None)
+        if isinstance(detail, dict) and isinstance(detail.get("dates"), dict):
+            dates: dict[str, Any] = detail["dates"]
+            return dates
+    return None
+
+
+def _joined(parts: list[OutcomeChange], prefix: str) -> str:
+    majors = [p.text for p in parts if p.severity == MAJOR]
+    rest = [p.text for p in parts if p.severity != MAJOR]
+    text = "; ".join(majors)
+    if rest:
+        text += ("; " if text else "") + f"{prefix}: " + "; ".join(rest)
+    return text
+
+
+def outcome_events(
+    changes: Sequence[ChangeLike], dates: dict[str, Any] | None
+) -> list[OutcomeEvent]:
+    """The primary and the secondary (and other) outcome events of one version's outcome changes.
+
+    Importance: primary major high, minor medium, reworded low; secondary and other outcomes
+    added or removed medium, else low. A major primary change after the start is an outcome
+    switch. Changes no outcome path names are left out (the caller ranks them as before).
+    """
+    judged = judge(changes)
+    when = phase(dates)
+    events = []
+    for lists in (("primary",), ("secondary", "other")):
+        parts = [j for j in judged if j.list in lists]
+        if not parts:
+            continue
+        members = tuple(sorted({m for p in parts for m in p.members}))
+        severities = {p.severity for p in parts}
+        if lists == ("primary",):
+            importance = (
+                "high" if MAJOR in severities else "medium" if MINOR in severities else "low"
+            )
+            kind = "outcome_switch" if is_switch(parts, when) else "primary_outcome"
+            text = _joined(parts, "primary outcome")
+            if kind == "outcome_switch":
+                text = f"outcome switch: {text}"
+        else:
+            importance = "medium" if MAJOR in severities else "low"
+            kind = "outcomes"
+            text = _joined(parts, "secondary outcome")
+        if when != TIMING_UNKNOWN:
+            text += f" ({when})"
+        events.append(OutcomeEvent(kind, importance, text, members, when, tuple(parts)))
+    return events
+
+
+def with_dates(changes: list[Any], record: dict[str, Any]) -> list[Any]:
+    """The changes, the outcome ones carrying the dates of the version they lead to, so that
+    their timing is known wherever the stored changes are read."""
+    if not any(c.category == "outcomes" for c in changes):
+        return changes
+    dates = study_dates(record)
+    out = []
+    for c in changes:
+        if c.category == "outcomes":
+            detail = dict(c.detail) if isinstance(c.detail, dict) else {}
+            detail["dates"] = dates
+            c = replace(c, detail=detail)
+        out.append(c)
+    return out
