@@ -19,6 +19,7 @@ TITLES = {
     "crash": "Crashes (SIGKILL, then integrity check and a clean rerun)",
     "concurrency": "Concurrency (processes on one database)",
     "input": "Bad input and security",
+    "export": "Exports (foreign targets, kills, full disk)",
 }
 
 
