@@ -46,6 +46,13 @@ def register(app: typer.Typer) -> None:
                 "into an existing .duckdb file their rows are replaced.",
             ),
         ] = None,
+        force: Annotated[
+            bool,
+            typer.Option(
+                "--force",
+                help="Replace a target that exists and is not a trialwatch export.",
+            ),
+        ] = False,
         json_: JsonOpt = False,
     ) -> None:
         """Write the trials, versions, changes, sites and watch events as analysis tables."""
@@ -59,7 +66,7 @@ def register(app: typer.Typer) -> None:
             )
             c = ctx_of(typer_ctx)
             with progress_bar("exporting") as progress:
-                summary = export.export(c.engine, target, fmt, sel, progress)
+                summary = export.export(c.engine, target, fmt, sel, progress, force=force)
         except export.ExportError as exc:
             fail(str(exc))
         if json_:

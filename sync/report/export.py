@@ -4,69 +4,28 @@ from __future__ import annotations
 
 import os
 import time as clock
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import duckdb
-import orjson
-import pyarrow as pa
-import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
-from sqlmodel import Session, col, select
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
 
-from models import Change, Snapshot, Trial, Watch, WatchEvent, WatchMatch
-from models.db import make_engine
-from sync.core import record
-from sync.core.diff.lists import LIST_KEYS
-from sync.core.events import ChangeLike, build_events
-from sync.core.reverts import LOOKBACK, Step, find_reverts
 from sync.core.util import Progress
-from sync.report.export_sql import KEY_COLUMNS, TABLES, VIEWS, create_table
-from sync.store import codec
-from sync.store import snapshots as store
-from sync.watches import definitions as watches
+from sync.report import export_rows as rows
+from sync.report import export_target as places
+from sync.report.export_rows import ExportError, Selection, parse_since
+from sync.report.export_sql import TABLES, VIEWS
+
+__all__ = ["ExportError", "ExportSummary", "Selection", "export", "parse_since"]
 
 FORMATS = ("parquet", "csv")
-# Rows fetched from the database per round trip, and rows handed to DuckDB per insert: big
-# enough to keep both fast, small enough that a 100,000-study mirror never sits in memory.
-FETCH_ROWS = 500
-INSERT_ROWS = 2_000
 # DuckDB spills to disk beyond this. Its buffers are what grows with the size of the export
 # (the Python side stays flat), so this keeps a 100,000-study export under 300 MB of RSS.
 DUCKDB_MEMORY = "32MB"
-
-
-_ARROW = {
-    "VARCHAR": pa.string(),
-    "JSON": pa.string(),
-    "INTEGER": pa.int32(),
-    "BIGINT": pa.int64(),
-    "BOOLEAN": pa.bool_(),
-    "DATE": pa.date32(),
-    "TIMESTAMPTZ": pa.timestamp("us", tz="UTC"),
-    "VARCHAR[]": pa.list_(pa.string()),
-}
-
-
-class ExportError(ValueError):
-    """An export request a user can fix: unknown trial or watch, bad date, unusable target."""
-
-
-@dataclass
-class Selection:
-    """Which studies to export: all, some NCT IDs, a watch's members; only those with news since."""
-
-    trials: list[str] = field(default_factory=list)
-    watch: str | None = None
-    since: date | None = None
-
-    @property
-    def partial(self) -> bool:
-        return bool(self.trials or self.watch or self.since)
 
 
 @dataclass
@@ -91,463 +50,6 @@ class ExportSummary:
         }
 
 
-def parse_since(text: str) -> date:
-    try:
-        return date.fromisoformat(text.strip())
-    except ValueError:
-        raise ExportError(f"--since {text!r} is not a date: use YYYY-MM-DD") from None
-
-
-def registry_date(value: Any) -> date | None:
-    """A registry date as a date: "2026-05-12", or a month-only "2026-05" as its first day."""
-    if not isinstance(value, str) or not value:
-        return None
-    text = value.strip()
-    with suppress(ValueError):
-        if len(text) == 7:
-            return date.fromisoformat(text + "-01")
-        if len(text) == 4:
-            return date.fromisoformat(text + "-01-01")
-        return date.fromisoformat(text[:10])
-    return None
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    # SQLite hands back naive datetimes; they are stored as UTC.
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
-def _event_labels(
-    changes: Sequence[ChangeLike], reverts: Mapping[int, int] | None = None
-) -> list[tuple[str | None, str | None]]:
-    """(event kind, importance) of each of one version step's changes.
-
-    Every change belongs to exactly one event (sync.core.events.build_events), whose kind and
-    importance label it, so `changes` joins to what history and the digest show.
-    """
-    labels: list[tuple[str | None, str | None]] = [(None, None)] * len(changes)
-    for event in build_events(changes, reverts):
-        for i in event.members:
-            labels[i] = (event.kind, event.importance)
-    return labels
-
-
-# -- where the rows go -------------------------------------------------------------------------
-
-
-class _Sink:
-    """Rows of one table, handed to DuckDB as Arrow batches of INSERT_ROWS."""
-
-    def __init__(self, con: duckdb.DuckDBPyConnection, name: str, prefix: str) -> None:
-        self.con, self.table = con, f"{prefix}{name}"
-        self.columns = [c for c, _ in TABLES[name]]
-        self.schema = pa.schema([(c, _ARROW[kind]) for c, kind in TABLES[name]])
-        self.buffer: list[tuple[Any, ...]] = []
-        self.rows = 0
-        con.execute(f"DROP TABLE IF EXISTS {self.table}")
-        con.execute(create_table(name, prefix))
-
-    def add(self, row: tuple[Any, ...]) -> None:
-        self.buffer.append(row)
-        if len(self.buffer) >= INSERT_ROWS:
-            self.flush()
-
-    def flush(self) -> None:
-        if not self.buffer:
-            return
-        columns = list(zip(*self.buffer, strict=True))
-        types = self.schema.types
-        arrays = [pa.array(values, type=t) for values, t in zip(columns, types, strict=True)]
-        batch = pa.Table.from_arrays(arrays, schema=self.schema)
-        self.con.register("_export_batch", batch)
-        try:
-            self.con.execute(f"INSERT INTO {self.table} SELECT * FROM _export_batch")
-        finally:
-            self.con.unregister("_export_batch")
-        self.rows += len(self.buffer)
-        self.buffer = []
-
-
-# -- reading the database ----------------------------------------------------------------------
-
-
-@contextmanager
-def _snapshot_read(engine: Engine) -> Iterator[Connection]:
-    """One read transaction for the whole export, so that its tables agree with each other.
-
-    PostgreSQL: REPEATABLE READ. SQLite: a plain (deferred) BEGIN, a WAL read snapshot that lets
-    a sync write meanwhile; the application engine begins IMMEDIATE, which would block writers
-    for the length of the export.
-    """
-    if engine.dialect.name != "sqlite":
-        with engine.connect() as conn:
-            conn = conn.execution_options(isolation_level="REPEATABLE READ")
-            with conn.begin():
-                yield conn
-        return
-    # The read-only engine the web app reads through: deferred, query-only transactions.
-    reader = make_engine(engine.url.render_as_string(hide_password=False), read_only=True)
-    try:
-        with reader.connect() as conn, conn.begin():
-            yield conn
-    finally:
-        reader.dispose()
-
-
-def _stream(conn: Connection, query: Any) -> Iterator[Any]:
-    # Server-side cursor on PostgreSQL; SQLite's cursor already fetches lazily.
-    result = conn.execution_options(stream_results=True, yield_per=FETCH_ROWS).execute(query)
-    yield from result
-
-
-def _trial_conditions(session: Session, sel: Selection) -> list[Any]:
-    conds: list[Any] = []
-    if sel.trials:
-        known = set(session.exec(select(Trial.nct_id).where(col(Trial.nct_id).in_(sel.trials))))
-        missing = [n for n in sel.trials if n not in known]
-        if missing:
-            raise ExportError(f"not tracked: {', '.join(missing)} (see: trialwatch list)")
-        conds.append(col(Trial.nct_id).in_(sel.trials))
-    if sel.watch is not None:
-        try:
-            watch = watches.get_watch(session, sel.watch)
-        except watches.UnknownWatch as exc:
-            raise ExportError(str(exc)) from None
-        members = select(WatchMatch.nct_id).where(WatchMatch.watch_id == watch.id)
-        conds.append(
-            sa.or_(col(Trial.nct_id).in_(members), col(Trial.source) == f"watch:{sel.watch}")
-        )
-    if sel.since is not None:
-        since = datetime.combine(sel.since, time(0), tzinfo=UTC)
-        fresh = select(Snapshot.trial_id).where(col(Snapshot.fetched_at) >= since)
-        conds.append(
-            sa.or_(
-                col(Trial.id).in_(fresh),
-                col(Trial.added_at) >= since,
-                col(Trial.last_checked_at) >= since,
-            )
-        )
-    return conds
-
-
-def _event_conditions(session: Session, sel: Selection) -> list[Any]:
-    conds: list[Any] = []
-    if sel.trials:
-        conds.append(col(WatchEvent.nct_id).in_(sel.trials))
-    if sel.watch is not None:
-        conds.append(col(Watch.name) == sel.watch)
-    if sel.since is not None:
-        conds.append(col(WatchEvent.at) >= datetime.combine(sel.since, time(0), tzinfo=UTC))
-    return conds
-
-
-# -- rows --------------------------------------------------------------------------------------
-
-
-def _key_columns(keys: dict[str, Any]) -> tuple[Any, ...]:
-    enrollment = keys["enrollment"]
-    count = enrollment.get("count")
-    return (
-        keys["title"],
-        keys["status"],
-        count if isinstance(count, int) else None,
-        enrollment.get("type"),
-        keys["study_type"],
-        registry_date(keys["start_date"]),
-        keys["start_date_type"],
-        registry_date(keys["primary_completion_date"]),
-        keys["primary_completion_date_type"],
-        registry_date(keys["completion_date"]),
-        keys["completion_date_type"],
-        keys["phases"],
-        keys["sponsor"],
-        keys["site_count"],
-        keys["countries"],
-        keys["has_results"],
-    )
-
-
-_EMPTY_KEYS: tuple[Any, ...] = (None,) * len(KEY_COLUMNS)
-
-
-def _locations(study: dict[str, Any]) -> list[Any]:
-    ps = study.get("protocolSection")
-    module = ps.get("contactsLocationsModule") if isinstance(ps, dict) else None
-    locations = module.get("locations") if isinstance(module, dict) else None
-    return locations if isinstance(locations, list) else []
-
-
-def _sites_of(locations: list[Any]) -> dict[str, tuple[Any, ...]]:
-    """The sites by identity (diff_lists' site key): facility, city, state, zip, country,
-    status. A repeated identity gets "#n" in the order of its content."""
-    identify = LIST_KEYS["locations"]
-    found: dict[str, list[tuple[Any, ...]]] = {}
-    for loc in locations:
-        if not isinstance(loc, dict):
-            continue
-        ident = identify(loc)
-        if ident is None:
-            continue  # no name and no address: nothing an analyst could use either
-        attrs = tuple(loc.get(k) for k in ("facility", "city", "state", "zip", "country", "status"))
-        found.setdefault(ident[0], []).append(attrs)
-    out: dict[str, tuple[Any, ...]] = {}
-    for key, items in found.items():
-        if len(items) == 1:
-            out[key] = items[0]
-            continue
-        for n, attrs in enumerate(sorted(items, key=lambda a: orjson.dumps(a)), start=1):
-            out[f"{key}#{n}"] = attrs
-    return out
-
-
-class _TrialRow:
-    """The trial's columns of a joined row (the row itself names the snapshot's date the same)."""
-
-    def __init__(self, row: Any) -> None:
-        self.trial_id = row.trial_id
-        self.nct_id = row.nct_id
-        self.active = row.active
-        self.source = row.source
-        self.registry_state = row.registry_state
-        self.alias_of = row.alias_of
-        self.added_at = row.added_at
-        self.last_checked_at = row.last_checked_at
-        self.latest_version = row.latest_version
-        self.last_update_posted = row.trial_last_update_posted
-
-
-class _TrialWalk:
-    """One trial's versions, in order: its version rows, its site spans, its current fields."""
-
-    def __init__(self, trial: Any, dictionaries: dict[int, codec.Trained]) -> None:
-        self.trial = trial
-        self.dictionaries = dictionaries
-        self.keyframes: dict[int, bytes] = {}
-        self.open_sites: dict[str, tuple[tuple[Any, ...], int, date | None]] = {}
-        self.last_keys: tuple[Any, ...] = _EMPTY_KEYS
-        self.prev_version = 0
-        self.prev_locations: list[Any] = []
-
-    def version(self, snap: Any, versions: _Sink, sites: _Sink) -> None:
-        keyframe = self.keyframes.get(snap.base_version) if snap.encoding == codec.DELTA else None
-        if snap.encoding == codec.DELTA and keyframe is None:
-            raise ValueError(
-                f"{self.trial.nct_id} v{snap.version}: keyframe v{snap.base_version} is missing"
-            )
-        trained = self.dictionaries.get(snap.dict_id) if snap.encoding == codec.TRAINED else None
-        raw = codec.decode(snap.encoding, snap.body, keyframe, trained)
-        if codec.is_whole(snap.encoding):
-            self.keyframes[snap.version] = raw
-        study = orjson.loads(raw)
-        keys = record.key_fields(study)
-        self.last_keys = _key_columns(keys)
-        when = date.fromisoformat(store.version_date(snap))
-        nct = self.trial.nct_id
-        versions.add(
-            (
-                nct,
-                snap.version,
-                snap.origin,
-                snap.registry_version,
-                registry_date(snap.registry_date),
-                _utc(snap.fetched_at),
-                registry_date(snap.last_update_posted),
-                when,
-                *self.last_keys,
-            )
-        )
-        locations = _locations(study)
-        # Most versions leave the sites as they were: then every span just goes on.
-        if locations != self.prev_locations:
-            current = _sites_of(locations)
-            for key, (attrs, start, start_date) in list(self.open_sites.items()):
-                if current.get(key) != attrs:
-                    sites.add((nct, key, *attrs, start, self.prev_version, start_date, when))
-                    del self.open_sites[key]
-            for key, attrs in current.items():
-                if key not in self.open_sites:
-                    self.open_sites[key] = (attrs, snap.version, when)
-            self.prev_locations = locations
-        self.prev_version = snap.version
-
-    def finish(self, trials: _Sink, sites: _Sink) -> None:
-        t = self.trial
-        for key, (attrs, start, start_date) in self.open_sites.items():
-            sites.add((t.nct_id, key, *attrs, start, None, start_date, None))
-        trials.add(
-            (
-                t.nct_id,
-                t.active,
-                t.source,
-                t.registry_state,
-                t.alias_of,
-                _utc(t.added_at),
-                _utc(t.last_checked_at),
-                t.latest_version,
-                registry_date(t.last_update_posted),
-                *self.last_keys,
-            )
-        )
-
-
-def _export_versions(
-    conn: Connection,
-    conds: list[Any],
-    sinks: dict[str, _Sink],
-    progress: Progress | None,
-    total: int,
-) -> None:
-    trial_cols: list[Any] = [
-        col(Trial.id).label("trial_id"),
-        Trial.nct_id,
-        Trial.active,
-        Trial.source,
-        Trial.registry_state,
-        Trial.alias_of,
-        Trial.added_at,
-        Trial.last_checked_at,
-        Trial.latest_version,
-        col(Trial.last_update_posted).label("trial_last_update_posted"),
-    ]
-    snap_cols: list[Any] = [
-        Snapshot.version,
-        Snapshot.origin,
-        Snapshot.registry_version,
-        Snapshot.registry_date,
-        Snapshot.fetched_at,
-        Snapshot.last_update_posted,
-        Snapshot.encoding,
-        Snapshot.base_version,
-        Snapshot.dict_id,
-        Snapshot.body,
-    ]
-    query = (
-        sa.select(*trial_cols, *snap_cols)
-        .select_from(Trial)
-        .outerjoin(Snapshot, col(Snapshot.trial_id) == col(Trial.id))
-        .where(*conds)
-        .order_by(col(Trial.id), col(Snapshot.version))
-    )
-    walk: _TrialWalk | None = None
-    done = 0
-    dictionaries = codec.dictionaries(conn)  # before the stream: a few rows, read once
-    for row in _stream(conn, query):
-        if walk is None or walk.trial.trial_id != row.trial_id:
-            if walk is not None:
-                walk.finish(sinks["trials"], sinks["sites"])
-            walk = _TrialWalk(_TrialRow(row), dictionaries)
-        if row.version is None:
-            continue  # tracked, nothing stored yet
-        walk.version(row, sinks["versions"], sinks["sites"])
-        done += 1
-        if progress is not None and done % 200 == 0:
-            progress(done, total, walk.trial.nct_id)
-    if walk is not None:
-        walk.finish(sinks["trials"], sinks["sites"])
-    if progress is not None:
-        progress(done, total, "")
-
-
-def _export_changes(conn: Connection, conds: list[Any], sink: _Sink) -> None:
-    """The stored changes of each version step (as `history` lists them), with the new
-    version's last-update date and its event labels."""
-    query = (
-        sa.select(
-            col(Trial.nct_id),
-            col(Change.id).label("change_id"),
-            col(Change.from_version),
-            col(Change.to_version),
-            col(Snapshot.last_update_posted),
-            col(Change.category),
-            col(Change.path),
-            col(Change.old),
-            col(Change.new),
-            col(Change.summary),
-            col(Change.severity),
-            col(Change.detail),
-            col(Change.detected_at),
-        )
-        .select_from(Change)
-        .join(Trial, col(Trial.id) == col(Change.trial_id))
-        .outerjoin(
-            Snapshot,
-            sa.and_(
-                col(Snapshot.trial_id) == col(Change.trial_id),
-                col(Snapshot.version) == col(Change.to_version),
-            ),
-        )
-        .where(col(Change.to_version) == col(Change.from_version) + 1, *conds)
-        .order_by(col(Change.trial_id), col(Change.to_version), col(Change.id))
-    )
-    step: list[Any] = []
-    earlier: list[Step] = []  # the trial's steps just before, for the reverts (rows come in order)
-    trial: list[str] = []
-
-    def flush_step() -> None:
-        first = step[0]
-        if trial and trial[0] != first.nct_id:
-            earlier.clear()
-        trial[:] = [first.nct_id]
-        near = [e for e in earlier if e.to_version >= first.to_version - LOOKBACK]
-        labels = _event_labels(step, find_reverts(step, near))
-        earlier.append(Step(first.from_version, first.to_version, list(step)))
-        del earlier[:-LOOKBACK]
-        for r, (kind, importance) in zip(step, labels, strict=True):
-            sink.add(
-                (
-                    r.nct_id,
-                    r.change_id,
-                    r.from_version,
-                    r.to_version,
-                    registry_date(r.last_update_posted),
-                    r.category,
-                    r.path,
-                    _json(r.old),
-                    _json(r.new),
-                    r.summary,
-                    r.severity,
-                    _json(r.detail),
-                    kind,
-                    importance,
-                    _utc(r.detected_at),
-                )
-            )
-        step.clear()
-
-    for row in _stream(conn, query):
-        if step and (step[0].nct_id, step[0].to_version) != (row.nct_id, row.to_version):
-            flush_step()
-        step.append(row)
-    if step:
-        flush_step()
-
-
-def _json(value: Any) -> str | None:
-    return None if value is None else orjson.dumps(value).decode()
-
-
-def _export_events(conn: Connection, conds: list[Any], sink: _Sink) -> None:
-    query = (
-        sa.select(
-            col(WatchEvent.id),
-            col(Watch.name),
-            col(WatchEvent.nct_id),
-            col(WatchEvent.event),
-            col(WatchEvent.reason),
-            col(WatchEvent.summary),
-            col(WatchEvent.at),
-            col(WatchEvent.run_id),
-        )
-        .join(Watch, col(Watch.id) == col(WatchEvent.watch_id))
-        .where(*conds)
-        .order_by(col(WatchEvent.at), col(WatchEvent.id))
-    )
-    for r in _stream(conn, query):
-        sink.add((r.id, r.name, r.nct_id, r.event, r.reason, r.summary, _utc(r.at), r.run_id))
-
-
 # -- the targets -------------------------------------------------------------------------------
 
 
@@ -555,37 +57,14 @@ def _sql_path(path: Path) -> str:
     return "'" + str(path).replace("'", "''") + "'"
 
 
-def _connect(path: Path) -> duckdb.DuckDBPyConnection:
+def _connect(path: Path, spill: Path) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect(str(path))
     con.execute(f"SET memory_limit = '{DUCKDB_MEMORY}'")
     con.execute("SET threads = 2")
+    # Spilled buffers beside the target under a scratch name (DuckDB's default, PATH.tmp,
+    # would outlive a killed export under a name nobody recognises).
+    con.execute(f"SET temp_directory = {_sql_path(spill)}")
     return con
-
-
-def _fill(
-    engine: Engine,
-    con: duckdb.DuckDBPyConnection,
-    prefix: str,
-    sel: Selection,
-    progress: Progress | None,
-) -> dict[str, int]:
-    with _snapshot_read(engine) as conn:
-        session = Session(bind=conn)
-        trial_conds = _trial_conditions(session, sel)
-        event_conds = _event_conditions(session, sel)
-        total = conn.execute(
-            sa.select(sa.func.count())
-            .select_from(Snapshot)
-            .join(Trial, col(Trial.id) == col(Snapshot.trial_id))
-            .where(*trial_conds)
-        ).scalar_one()
-        sinks = {name: _Sink(con, name, prefix) for name in TABLES}
-        _export_versions(conn, trial_conds, sinks, progress, total)
-        _export_changes(conn, trial_conds, sinks["changes"])
-        _export_events(conn, event_conds, sinks["watch_events"])
-    for sink in sinks.values():
-        sink.flush()
-    return {name: sink.rows for name, sink in sinks.items()}
 
 
 def _create_views(con: duckdb.DuckDBPyConnection) -> list[str]:
@@ -594,8 +73,27 @@ def _create_views(con: duckdb.DuckDBPyConnection) -> list[str]:
     return list(VIEWS)
 
 
+def _mark(con: duckdb.DuckDBPyConnection) -> None:
+    """The row that tells a later export this file is a trialwatch export (and when)."""
+    from sync import __version__
+
+    now = datetime.now(UTC)
+    exists = con.execute(
+        "SELECT count(*) FROM information_schema.tables "
+        f"WHERE table_schema = 'main' AND table_name = '{places.MARKER_TABLE}'"
+    ).fetchone()
+    if exists and exists[0]:
+        con.execute(f"UPDATE {places.MARKER_TABLE} SET updated_at = ?", [now])
+        return
+    con.execute(places.MARKER_SQL)
+    con.execute(
+        f"INSERT INTO {places.MARKER_TABLE} VALUES (?, ?, ?, ?, ?)",
+        [places.WRITER, places.SCHEMA, now, now, __version__],
+    )
+
+
 def _check_target(target: Path, is_file: bool) -> None:
-    where = target.parent if is_file else target
+    where = target.parent
     try:
         where.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -606,89 +104,114 @@ def _check_target(target: Path, is_file: bool) -> None:
         raise ExportError(f"cannot write to {where}: permission denied")
     if is_file and target.is_dir():
         raise ExportError(f"{target} is a directory, not a DuckDB file")
+    if not is_file and target.exists() and not target.is_dir():
+        raise ExportError(f"{target} is a file: name a directory, or FILE.duckdb for DuckDB")
 
 
 def _merge(con: duckdb.DuckDBPyConnection, staged: str) -> None:
     """Replace the exported studies' rows (their version numbers may have moved since: a
-    backfill inserts versions) and add the watch events not there yet, in one transaction."""
-    con.execute("BEGIN")
+    backfill inserts versions) and add the watch events not there yet (inside the caller's
+    transaction, with the staging)."""
+    for name in ("trials", "versions", "changes", "sites"):
+        con.execute(f"DELETE FROM {name} WHERE nct_id IN (SELECT nct_id FROM {staged}trials)")
+        con.execute(f"INSERT INTO {name} SELECT * FROM {staged}{name}")
+    con.execute(
+        f"DELETE FROM watch_events WHERE event_id IN (SELECT event_id FROM {staged}watch_events)"
+    )
+    con.execute(f"INSERT INTO watch_events SELECT * FROM {staged}watch_events")
+    for name in TABLES:
+        con.execute(f"DROP TABLE {staged}{name}")
+    _create_views(con)
+    _mark(con)
+
+
+def _copy_table(con: duckdb.DuckDBPyConnection, name: str, path: Path, fmt: str) -> None:
+    options = "FORMAT parquet" if fmt == "parquet" else "FORMAT csv, HEADER"
+    con.execute(f"COPY {name} TO {_sql_path(path)} ({options})")
+
+
+def _write_merge(
+    engine: Engine, place: Path, sel: Selection, summary: ExportSummary, progress: Progress | None
+) -> None:
+    """Into an existing export: staged beside the rows they replace, all in one transaction
+    (a kill or a full disk leaves the file as it was)."""
+    summary.merged = True
+    spill = places.scratch(place, "spill")
+    con = _connect(place, spill)
     try:
-        for name in ("trials", "versions", "changes", "sites"):
-            con.execute(f"DELETE FROM {name} WHERE nct_id IN (SELECT nct_id FROM {staged}trials)")
-            con.execute(f"INSERT INTO {name} SELECT * FROM {staged}{name}")
-        con.execute(
-            "DELETE FROM watch_events WHERE event_id IN "
-            f"(SELECT event_id FROM {staged}watch_events)"
-        )
-        con.execute(f"INSERT INTO watch_events SELECT * FROM {staged}watch_events")
-        for name in TABLES:
-            con.execute(f"DROP TABLE {staged}{name}")
-        _create_views(con)
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
+        con.execute("BEGIN")
+        try:
+            summary.tables = rows.fill(engine, con, "_new_", sel, progress)
+            _merge(con, "_new_")
+            con.execute("COMMIT")
+        except BaseException:
+            with suppress(duckdb.Error):
+                con.execute("ROLLBACK")
+            raise
+        summary.views = list(VIEWS)
+    except duckdb.CatalogException:
+        raise ExportError(
+            f"{summary.target} is not a whole trialwatch export (a table is missing): "
+            "export everything to it again, or start one at another path"
+        ) from None
+    finally:
+        con.close()
+        places.remove_all([spill])
 
 
-def _write(
+def _write_file(
     engine: Engine,
-    target: Path,
-    is_file: bool,
+    place: Path,
+    found: places.Found,
     sel: Selection,
     summary: ExportSummary,
     progress: Progress | None,
 ) -> None:
-    """Fill the tables where they go: staged beside the rows they replace in an existing file,
-    in a new file moved into place when complete, or in a scratch file copied out per table."""
-    if is_file and sel.partial and target.exists():
-        summary.merged = True
-        con = _connect(target)
+    """A new file beside the target, renamed over it when complete."""
+    building = places.scratch(place, "tmp")
+    spill = places.scratch(place, "spill")
+    try:
+        con = _connect(building, spill)
         try:
-            summary.tables = _fill(engine, con, "_new_", sel, progress)
-            try:
-                _merge(con, "_new_")
-            except duckdb.CatalogException:
-                for name in TABLES:
-                    con.execute(f"DROP TABLE IF EXISTS _new_{name}")
-                raise ExportError(
-                    f"{target} is not a trialwatch export: export everything to it first "
-                    "(without --since, --trial or --watch)"
-                ) from None
-            summary.views = list(VIEWS)
+            summary.tables = rows.fill(engine, con, "", sel, progress)
+            summary.views = _create_views(con)
+            _mark(con)
         finally:
             con.close()
-    elif is_file:
-        building = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        places.replace_file(building, place, found)  # never a half-written database there
+    finally:
+        places.remove_all([building, building.with_name(building.name + ".wal"), spill])
+
+
+def _write_dir(
+    engine: Engine, place: Path, sel: Selection, summary: ExportSummary, progress: Progress | None
+) -> None:
+    """A new folder beside the target, filled from a scratch DuckDB file, then swapped in."""
+    db = places.scratch(place, "tmp", ".duckdb")
+    scratch_db = [db, db.with_name(db.name + ".wal"), places.scratch(place, "spill")]
+    new = places.scratch(place, "new")
+    try:
+        new.mkdir()
+        con = _connect(db, scratch_db[2])
         try:
-            con = _connect(building)
-            try:
-                summary.tables = _fill(engine, con, "", sel, progress)
-                summary.views = _create_views(con)
-            finally:
-                con.close()
-            os.replace(building, target)  # never a half-written database under the name
+            summary.tables = rows.fill(engine, con, "", sel, progress)
+            for name in TABLES:
+                _copy_table(con, name, new / f"{name}.{summary.format}", summary.format)
         finally:
-            for leftover in (building, building.with_name(building.name + ".wal")):
-                with suppress(FileNotFoundError):
-                    leftover.unlink()
-    else:
-        tmp = target / f".trialwatch-export.{os.getpid()}.duckdb"
-        try:
-            con = _connect(tmp)
-            try:
-                summary.tables = _fill(engine, con, "", sel, progress)
-                options = "FORMAT parquet" if summary.format == "parquet" else "FORMAT csv, HEADER"
-                for name in TABLES:
-                    final = target / f"{name}.{summary.format}"
-                    part = target / f".{name}.{os.getpid()}.{summary.format}"
-                    con.execute(f"COPY {name} TO {_sql_path(part)} ({options})")
-                    os.replace(part, final)
-            finally:
-                con.close()
-        finally:
-            for leftover in (tmp, tmp.with_name(tmp.name + ".wal")):
-                with suppress(FileNotFoundError):
-                    leftover.unlink()
+            con.close()
+        places.remove_all(scratch_db)
+        at = datetime.now(UTC).isoformat()
+        marker = places.marker_json(summary.format, summary.tables, summary.since, at)
+        (new / places.MARKER_FILE).write_bytes(marker)
+        places.fsync_tree(new)
+        places.swap_in(new, place)
+    finally:
+        places.remove_all([*scratch_db, new])
+
+
+def _place(target: Path) -> Path:
+    """Where the renames happen: the real path of a symbolic link (the link stays)."""
+    return Path(os.path.realpath(target)) if target.is_symlink() else target.absolute()
 
 
 def export(
@@ -697,12 +220,14 @@ def export(
     fmt: str | None = None,
     sel: Selection | None = None,
     progress: Progress | None = None,
+    force: bool = False,
 ) -> ExportSummary:
     """Write the tables (and, in a DuckDB file, the views) for the selected studies.
 
     A `.duckdb` target is written whole by a full export; a partial one (IDs, a watch, --since)
     into an existing file replaces those studies' rows and keeps the others. A directory gets
-    one file per table (Parquet by default, or CSV) holding the selection.
+    one file per table (Parquet by default, or CSV) holding the selection, swapped in whole.
+    A target that exists and is not a trialwatch export is refused unless `force`.
     """
     started = clock.monotonic()
     sel = sel or Selection()
@@ -712,17 +237,46 @@ def export(
     if is_file and fmt is not None:
         raise ExportError("--format is for a directory; a .duckdb target is a DuckDB database")
     with Session(engine) as session:
-        _trial_conditions(session, sel)  # an unknown trial or watch: before any file is touched
+        rows.trial_conditions(session, sel)  # an unknown trial or watch: before any file is touched
     _check_target(target, is_file)
+    place = _place(target)
     summary = ExportSummary(
         target=str(target),
         format="duckdb" if is_file else (fmt or "parquet"),
         since=sel.since.isoformat() if sel.since else None,
     )
     try:
-        _write(engine, target, is_file, sel, summary, progress)
-    except (duckdb.IOException, duckdb.PermissionException, OSError) as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise ExportError(f"cannot write {target}: {first}") from None
+        places.clean(place)  # what killed exports to this target left behind
+        found = places.inspect_file(place) if is_file else places.inspect_dir(place)
+        refusal = places.refuse(target, found, partial=sel.partial)
+        if refusal and not force:
+            raise ExportError(refusal)
+        if is_file and sel.partial and found.export and found.exists and not refusal:
+            _write_merge(engine, place, sel, summary, progress)
+        elif is_file:
+            _write_file(engine, place, found, sel, summary, progress)
+        else:
+            _write_dir(engine, place, sel, summary, progress)
+    except places.TargetError as exc:
+        raise ExportError(str(exc)) from None
+    except (duckdb.Error, OSError) as exc:
+        if places.is_disk_full(exc, place.parent):
+            state = "is unchanged" if place.exists() else "was not written"
+            raise ExportError(
+                f"no space left on the device at {target.parent}: {target} {state}; "
+                "free some space or export elsewhere"
+            ) from None
+        if not isinstance(exc, _WRITE_ERRORS):
+            raise
+        raise ExportError(f"cannot write {target}: {places.first_line(exc)}") from None
     summary.seconds = clock.monotonic() - started
     return summary
+
+
+_WRITE_ERRORS = (
+    OSError,
+    duckdb.IOException,
+    duckdb.PermissionException,
+    duckdb.TransactionException,
+    duckdb.OutOfMemoryException,
+)

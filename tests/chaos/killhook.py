@@ -6,6 +6,7 @@ TW_KILL_AT="<point>:<n>" SIGKILLs the process at the n-th occurrence of the poin
   before_commit  just before the n-th commit
   commit         right after the n-th commit (between pages and batches)
   snapshot       after the n-th new version is flushed, before its transaction commits
+  export_*       points of an export (tests.chaos.export.install_hook: batches, tables, the swap)
 The production code has no hook: this module patches it from outside, in the child only.
 """
 
@@ -17,6 +18,7 @@ import sys
 from typing import Any
 
 POINTS = ("request", "flush", "before_commit", "commit", "snapshot")
+EXPORT_POINTS = ("export_batch", "export_table", "export_swap", "export_aside", "export_in")
 
 
 def _die() -> None:
@@ -26,8 +28,9 @@ def _die() -> None:
 
 def install(spec: str) -> None:
     point, _, n_text = spec.partition(":")
-    if point not in POINTS:
-        raise SystemExit(f"unknown kill point {point!r}; known: {', '.join(POINTS)}")
+    if point not in (*POINTS, *EXPORT_POINTS):
+        known = ", ".join((*POINTS, *EXPORT_POINTS))
+        raise SystemExit(f"unknown kill point {point!r}; known: {known}")
     n = int(n_text or "1")
     seen = 0
 
@@ -37,7 +40,11 @@ def install(spec: str) -> None:
         if seen >= n:
             _die()
 
-    if point == "request":
+    if point in EXPORT_POINTS:
+        from tests.chaos import export as export_chaos
+
+        export_chaos.install_hook(point, tick)
+    elif point == "request":
         from sync.registry import client as ctgov
 
         send = ctgov.CtgovClient._send

@@ -21,6 +21,7 @@ TITLES = {
     "input": "Bad input and security",
     "answers": "Answers that lie (endless pages, one study twice)",
     "database": "Database faults (a proxy in front of PostgreSQL that goes silent or cuts)",
+    "export": "Exports (foreign targets, kills, full disk)",
 }
 
 

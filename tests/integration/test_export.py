@@ -403,7 +403,11 @@ def test_trial_and_watch_selections_and_csv(engine, fake_ctgov, client, tmp_path
         ("w", nct(1), "entered"),
         ("w", nct(3), "left"),
     ]
-    assert not list((tmp_path / "all").glob(".*"))  # no staging file left behind
+    # No scratch left behind: the tables and the marker that says whose folder this is.
+    assert sorted(p.name for p in (tmp_path / "all").iterdir()) == sorted(
+        [f"{t}.parquet" for t in TABLES] + [".trialwatch-export.json"]
+    )
+    assert not [p for p in tmp_path.iterdir() if "trialwatch-" in p.name]
 
 
 def test_the_manual_prints_the_view_sql() -> None:
