@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from sync.core import results_diff
+from sync.core.changes import Edit
+from sync.core.diff.lists import DUPLICATE_SUFFIX
 from sync.core.diff.rules import HIGH_STATUSES, KEY_DATES, short
 from sync.core.diff.walk import summarise
 from sync.core.outcomes import dates_of, outcome_events
@@ -58,23 +60,16 @@ _SITE_RE = re.compile(
     r"(?P<rest>$|\.[A-Za-z]+(?=$|[.\[]).*)"
 )
 # diff_lists numbers sites that share one identity: "name|city|country#2".
-_DUPLICATE_RE = re.compile(r"#\d+$")
 _NAME_FIELDS = (".facility", ".city", ".state")
 _TOP_COUNTRIES = 3
 _SUMMARY_LIMIT = 200
 
 
-class ChangeLike(Protocol):
+class ChangeLike(Edit, Protocol):
     """What sync.core.diff.walk.FieldChange and a stored models.Change row both have."""
 
     @property
     def category(self) -> str: ...
-    @property
-    def path(self) -> str: ...
-    @property
-    def old(self) -> Any: ...
-    @property
-    def new(self) -> Any: ...
     @property
     def summary(self) -> str: ...
     @property
@@ -191,7 +186,7 @@ def _country(change: ChangeLike) -> str:
     site = _site(change)
     if site is None:
         return "unknown"
-    return _DUPLICATE_RE.sub("", site[0]).rsplit("|", 1)[-1] or "unknown"
+    return DUPLICATE_SUFFIX.sub("", site[0]).rsplit("|", 1)[-1] or "unknown"
 
 
 def _site_name(change: ChangeLike) -> str:
@@ -200,7 +195,7 @@ def _site_name(change: ChangeLike) -> str:
         parts = [value.get(k) for k in ("facility", "city", "country")]
         return ", ".join(str(p) for p in parts if p)
     site = _site(change)
-    return ", ".join(p for p in _DUPLICATE_RE.sub("", site[0] if site else "").split("|") if p)
+    return ", ".join(p for p in DUPLICATE_SUFFIX.sub("", site[0] if site else "").split("|") if p)
 
 
 def _countries(changes: Sequence[ChangeLike]) -> str:

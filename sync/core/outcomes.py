@@ -13,10 +13,11 @@ import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from typing import Any
 
 from rapidfuzz import fuzz
 
+from sync.core.changes import Edit
 from sync.core.diff.rules import short
 
 MAJOR, MINOR, REWORDED = "major", "minor", "reworded"
@@ -75,15 +76,6 @@ _REWORDED_MEASURE = 85.0
 _SPECIFIED = 2
 # A description added that brings this share of words new to the measure specifies it.
 _NEW_DESCRIPTION = 0.7
-
-
-class ChangeLike(Protocol):
-    @property
-    def path(self) -> str: ...
-    @property
-    def old(self) -> Any: ...
-    @property
-    def new(self) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -319,7 +311,7 @@ def _all_aspects(a: dict[str, Any], b: dict[str, Any]) -> list[tuple[str, str]]:
     return out
 
 
-def _parse(changes: Sequence[ChangeLike]) -> tuple[list[_Item], list[_Item], list[_Item]]:
+def _parse(changes: Sequence[Edit]) -> tuple[list[_Item], list[_Item], list[_Item]]:
     """(removed, added, edited pairs as one item holding both sides) from outcome changes."""
     removed: list[_Item] = []
     added: list[_Item] = []
@@ -358,7 +350,7 @@ def _contained(item: _Item, others: Sequence[_Item]) -> bool:
     return bool(words) and any(words <= set(_content(o.value.get("measure"))) for o in others)
 
 
-def judge(changes: Sequence[ChangeLike]) -> list[OutcomeChange]:
+def judge(changes: Sequence[Edit]) -> list[OutcomeChange]:
     """The judged outcome changes of one version's outcome changes, primary first, major first.
 
     Every change index that names an outcome appears in exactly one result's members.
@@ -564,7 +556,7 @@ def _joined(parts: list[OutcomeChange], prefix: str) -> str:
 
 
 def outcome_events(
-    changes: Sequence[ChangeLike], dates: dict[str, Any] | None
+    changes: Sequence[Edit], dates: dict[str, Any] | None
 ) -> list[OutcomeEvent]:
     """The primary and the secondary (and other) outcome events of one version's outcome changes.
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from sync.core.diff.lists import LIST_KEYS
+from sync.core.diff.lists import DUPLICATE_SUFFIX, LIST_KEYS
 from sync.core.diff.rules import empty, fmt, humanise, short
 
 # The event kinds the results section's changes fall into (sync.core.events): "results" itself
@@ -73,7 +73,6 @@ _MODULE_NOUNS = {
 }
 _RANK = {"high": 0, "medium": 1, "low": 2}
 _NUMBER_RE = re.compile(r"^[+-]?(\d{1,3}(,\d{3})+|\d*)(\.\d*)?([eE][+-]?\d+)?$")
-_DUPLICATE_RE = re.compile(r"#(\d+)$")
 
 Segment = tuple[str, "str | None"]
 
@@ -202,7 +201,7 @@ def _find(items: Any, field: str, key: str) -> Any:
     if not isinstance(items, list):
         return None
     nth = 1
-    m = _DUPLICATE_RE.search(key)
+    m = DUPLICATE_SUFFIX.search(key)
     if m:
         key, nth = key[: m.start()], int(m[1])
     hits = [it for it in items if _key_of(field, it) == key]

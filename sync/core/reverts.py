@@ -7,7 +7,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sync.core.diff.lists import canon_bytes
+from sync.core.changes import Edit
+from sync.core.diff.lists import DUPLICATE_SUFFIX, canon_bytes
 
 # How many earlier version steps a field's last change is looked for in ("one or two versions
 # earlier"): the registry's flips come back within days, a revert after that is news.
@@ -17,20 +18,13 @@ _SITE_RE = re.compile(
     r"^(?P<head>protocolSection\.contactsLocationsModule\.locations)\[(?P<key>.*?)\]"
     r"(?P<rest>$|\.[A-Za-z]+(?=$|[.\[]).*)"
 )
-_DUPLICATE_RE = re.compile(r"#\d+$")
 # Where each name sits in a site's identity (sync.core.diff.lists._site): facility|city|country,
 # or city|state|zip|country for a site without a facility name.
 _KEY_SLOTS = {3: {"facility": 0, "city": 1, "country": 2}, 4: {"city": 0, "state": 1, "zip": 2,
                                                                "country": 3}}  # fmt: skip
 
 
-class StepChange(Protocol):
-    @property
-    def path(self) -> str: ...
-    @property
-    def old(self) -> Any: ...
-    @property
-    def new(self) -> Any: ...
+class StepChange(Edit, Protocol):
     @property
     def severity(self) -> str: ...
 
@@ -58,7 +52,7 @@ def _renames(changes: Sequence[StepChange]) -> dict[str, str]:
         if site is None or not isinstance(c.old, str):
             continue
         _, key, rest = site
-        m = _DUPLICATE_RE.search(key)
+        m = DUPLICATE_SUFFIX.search(key)
         suffix = m[0] if m else ""
         base = out.get(key, key).removesuffix(suffix) if suffix else out.get(key, key)
         parts = base.split("|")

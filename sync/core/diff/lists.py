@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Callable, Iterable
 from difflib import SequenceMatcher
@@ -9,6 +10,8 @@ from typing import Any, NamedTuple
 
 import orjson
 
+# The "#n" that pair_items gives the second and later sites sharing one identity.
+DUPLICATE_SUFFIX = re.compile(r"#(\d+)$")
 MISSING: Any = object()
 
 
