@@ -68,16 +68,8 @@ def last_run_id(engine: sa.Engine) -> int:
 
 
 @pytest.fixture
-def small_pages(fake_ctgov: FakeRegistry) -> Iterator[CtgovClient]:
-    settings = ApiSettings(
-        requests_per_second=1000,
-        timeout_seconds=5,
-        max_attempts=2,
-        max_retry_seconds=2,
-        retry_wait_initial=0.01,
-        retry_wait_max=0.02,
-        mirror_page_size=20,
-    )
+def small_pages(fake_ctgov: FakeRegistry, api_settings: ApiSettings) -> Iterator[CtgovClient]:
+    settings = api_settings.model_copy(update={"mirror_page_size": 20})
     with CtgovClient(fake_ctgov.base_url, fake_ctgov.history_url, settings) as c:
         yield c
 
