@@ -9,6 +9,7 @@ in it, is kept with the position: the API delta that closes the load starts from
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -76,11 +77,15 @@ def load_archive(
     error: Callable[[str], None],
     batching: Batching | None = None,
     progress: Progress | None = None,
+    transaction: Callable[[], AbstractContextManager[Session]] | None = None,
 ) -> str | None:
     """Store the archive's entries from where the last load of it stopped; returns its data
     date (None for an archive of records without one). ArchiveError (a damaged entry) stops
-    it with every batch before the damage committed and the position kept."""
+    it with every batch before the damage committed and the position kept. `transaction`:
+    the caller's transaction of one batch (a run's, that counts its figures when it commits).
+    """
     batching = batching or Batching()
+    transaction = transaction or (lambda: session_scope(engine))
     with session_scope(engine) as session:
         state = load_state(session, key)
     if state.fingerprint != reader.fingerprint:
@@ -93,7 +98,7 @@ def load_archive(
 
     def commit(upto: int) -> None:
         nonlocal batch, size
-        with session_scope(engine) as session:
+        with transaction() as session:
             if batch:
                 ingest(session, batch)
             state.done = upto

@@ -517,6 +517,7 @@ def _archive_first(
             session, [s for s in studies if run._usable(s)], announce=False
         ),
         error=run.records.error,
+        transaction=run.records.page,
         progress=progress,
     )
     # The archive is an earlier release than the API's pages: a study the API now sends

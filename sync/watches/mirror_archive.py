@@ -69,6 +69,7 @@ def first_load(
     *,
     ingest: Callable[[Session, list[dict[str, Any]]], Any],
     error: Callable[[str], None],
+    transaction: Callable[[], AbstractContextManager[Session]],
     progress: ProgressFactory | None = None,
 ) -> str | None:
     """Load the mirror from the archive (or finish loading it); returns the archive's data
@@ -93,6 +94,7 @@ def first_load(
                 error=error,
                 batching=archive_load.Batching(api.mirror_page_size, api.mirror_page_bytes),
                 progress=bar,
+                transaction=transaction,
             )
     except ArchiveError:
         if ours:

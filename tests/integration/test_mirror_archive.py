@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from sqlmodel import func, select
+from sqlmodel import col, func, select
 
-from models import Snapshot, Trial
+from models import Snapshot, SyncRun, Trial
 from models.db import session_scope
-from sync.config import ApiSettings, Settings
+from sync.config import ApiSettings, Settings, WatchConfig
 from sync.core import record
 from sync.ingest import archive_load
 from sync.ingest.archive import ArchiveReader
@@ -402,3 +402,26 @@ def test_from_archive_misuse_is_one_line_exit_2(cli: Any, args: list[str], messa
     assert result.exit_code == 2, (result.stdout, result.stderr)
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], lines
+
+
+def test_the_runs_record_counts_the_archive_batches_that_committed(
+    engine: sa.Engine, fake_ctgov: FakeRegistry, mclient: CtgovClient, tmp_path: Path
+) -> None:
+    fill(fake_ctgov)
+    whole = fake_ctgov.publish_archive()
+    assert isinstance(whole, bytes)
+    fake_ctgov.archive = fake_archive.corrupted(whole, 25)
+    cfg = WatchConfig.model_validate({"name": "everything", "mirror": True, "from_archive": True})
+    settings = Settings(data_dir=str(tmp_path / "data"), watches=[cfg])
+
+    run_id, results = discover.run_recorded(engine, mclient, settings, ["everything"])
+
+    assert [r.outcome for r in results] == ["failed"]
+    with session_scope(engine) as s:
+        row = s.get(SyncRun, run_id)
+        assert row is not None
+        kept = s.exec(
+            select(func.count()).select_from(Snapshot).where(col(Snapshot.run_id) == run_id)
+        ).one()
+    assert kept == 20
+    assert (row.outcome, row.fetched, row.new_versions) == ("failed", 20, 20)
