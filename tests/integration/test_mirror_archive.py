@@ -27,6 +27,7 @@ from sync.testing.fakectgov import FakeRegistry
 from sync.watches import definitions as watches
 from sync.watches import mirror
 from sync.watches import runner as discover
+from tests.support.stored import counts
 
 N = 60
 BATCH = 10
@@ -47,17 +48,17 @@ def fill(fake: FakeRegistry, n: int = N) -> None:
         fake.put(registry_study(i, day_of(i)))
 
 
+def published(fake: FakeRegistry) -> bytes:
+    """N studies, and the registry's archive of them (in memory)."""
+    fill(fake)
+    whole = fake.publish_archive()
+    assert isinstance(whole, bytes)
+    return whole
+
+
 @pytest.fixture
-def mclient(fake_ctgov: FakeRegistry) -> Iterator[CtgovClient]:
-    settings = ApiSettings(
-        requests_per_second=1000,
-        timeout_seconds=5,
-        max_attempts=3,
-        max_retry_seconds=2,
-        retry_wait_initial=0.01,
-        retry_wait_max=0.02,
-        mirror_page_size=BATCH,
-    )
+def mclient(fake_ctgov: FakeRegistry, api_settings: ApiSettings) -> Iterator[CtgovClient]:
+    settings = api_settings.model_copy(update={"mirror_page_size": BATCH, "max_attempts": 3})
     with CtgovClient(fake_ctgov.base_url, fake_ctgov.history_url, settings) as c:
         yield c
 
@@ -77,15 +78,6 @@ def run(engine: sa.Engine, client: CtgovClient, settings: Settings) -> mirror.Mi
     (result,) = discover.run_watches(engine, client, ["everything"], settings=settings)
     assert isinstance(result, mirror.MirrorResult)
     return result
-
-
-def counts(engine: sa.Engine) -> tuple[int, int, int]:
-    """(trials, versions, distinct (trial, version) pairs): the last two differ on duplicates."""
-    with session_scope(engine) as s:
-        trials = s.exec(select(func.count()).select_from(Trial)).one()
-        versions = s.exec(select(func.count()).select_from(Snapshot)).one()
-        pairs = len(set(s.exec(select(Snapshot.trial_id, Snapshot.version)).all()))
-    return trials, versions, pairs
 
 
 def latest(engine: sa.Engine, nct_id: str) -> int:
@@ -221,9 +213,7 @@ def test_a_truncated_archive_is_an_error_and_nothing_is_loaded(
     settings: Settings,
     tmp_path: Path,
 ) -> None:
-    fill(fake_ctgov)
-    whole = fake_ctgov.publish_archive()
-    assert isinstance(whole, bytes)
+    whole = published(fake_ctgov)
     path = tmp_path / fake_archive.ARCHIVE_NAME
     path.write_bytes(fake_archive.truncated(whole))
     add_mirror(engine, source=str(path))
@@ -240,9 +230,7 @@ def test_a_truncated_archive_is_an_error_and_nothing_is_loaded(
 def test_a_truncated_download_is_refused_and_fetched_again_next_run(
     engine: sa.Engine, fake_ctgov: FakeRegistry, mclient: CtgovClient, settings: Settings
 ) -> None:
-    fill(fake_ctgov)
-    whole = fake_ctgov.publish_archive()
-    assert isinstance(whole, bytes)
+    whole = published(fake_ctgov)
     fake_ctgov.archive = fake_archive.truncated(whole, 0.8)  # served with its honest length
     add_mirror(engine)
 
@@ -265,9 +253,7 @@ def test_a_corrupt_entry_stops_the_load_unfinished_and_a_good_archive_finishes_i
     settings: Settings,
     kind: str,
 ) -> None:
-    fill(fake_ctgov)
-    whole = fake_ctgov.publish_archive()
-    assert isinstance(whole, bytes)
+    whole = published(fake_ctgov)
     fake_ctgov.archive = fake_archive.corrupted(whole, 25, kind=kind)
     add_mirror(engine)
 
@@ -288,9 +274,7 @@ def test_a_corrupt_entry_stops_the_load_unfinished_and_a_good_archive_finishes_i
 def test_a_cut_download_resumes_by_range(
     engine: sa.Engine, fake_ctgov: FakeRegistry, mclient: CtgovClient, settings: Settings
 ) -> None:
-    fill(fake_ctgov)
-    whole = fake_ctgov.publish_archive()
-    assert isinstance(whole, bytes)
+    whole = published(fake_ctgov)
     fake_ctgov.archive_cuts = [len(whole) // 3, 100]
     add_mirror(engine)
 
@@ -309,9 +293,7 @@ def test_a_cut_download_resumes_by_range(
 def test_a_server_without_ranges_gets_the_download_again_from_the_start(
     engine: sa.Engine, fake_ctgov: FakeRegistry, mclient: CtgovClient, settings: Settings
 ) -> None:
-    fill(fake_ctgov)
-    whole = fake_ctgov.publish_archive()
-    assert isinstance(whole, bytes)
+    whole = published(fake_ctgov)
     fake_ctgov.archive_ranges = False
     fake_ctgov.archive_cuts = [len(whole) // 2]
     add_mirror(engine)
@@ -407,9 +389,7 @@ def test_from_archive_misuse_is_one_line_exit_2(cli: Any, args: list[str], messa
 def test_the_runs_record_counts_the_archive_batches_that_committed(
     engine: sa.Engine, fake_ctgov: FakeRegistry, mclient: CtgovClient, tmp_path: Path
 ) -> None:
-    fill(fake_ctgov)
-    whole = fake_ctgov.publish_archive()
-    assert isinstance(whole, bytes)
+    whole = published(fake_ctgov)
     fake_ctgov.archive = fake_archive.corrupted(whole, 25)
     cfg = WatchConfig.model_validate({"name": "everything", "mirror": True, "from_archive": True})
     settings = Settings(data_dir=str(tmp_path / "data"), watches=[cfg])
