@@ -22,6 +22,7 @@ from sync.config import Settings
 from sync.report import render as digest_render
 from sync.store import database as db
 from sync.watches import definitions as watches
+from sync.web import text
 
 HERE = Path(__file__).resolve().parent
 # No script at all, styles from our own file only, nothing from elsewhere, never in a frame.
@@ -131,6 +132,7 @@ def _templates() -> jinja2.Environment:
         criterion=digest_render.criterion,
         timeline_svg=digest_render.timeline_svg,
     )
+    env.filters.update(text.FILTERS)
     env.filters["status_class"] = lambda s: "st-" + (
         s if s in digest_render.STATUS_COLOURS else "OTHER"
     )
