@@ -32,6 +32,7 @@ from sync.registry.client import (
     NotFound,
     PagingBound,
 )
+from sync.store import runs
 from sync.store import snapshots as store
 from sync.store.locks import Busy, exclusive
 from sync.store.runs import recorded_run
@@ -153,6 +154,29 @@ class _Run:
         # date of the copies), of which no copy is kept.
         self.seen: set[str] = set()
         self.conflicts: dict[str, str] = {}
+
+    @contextmanager
+    def page(self) -> Iterator[Session]:
+        """The transaction of one page's records (or one record's), whose figures count only
+        when it commits: they go onto the run's row in that very transaction (runs.counts),
+        and when it rolls back the summary's figures go back to what they were before it."""
+        s = self.s
+        fetched, new_versions, changes = s.fetched, s.new_versions, s.changes
+        by_category, by_trial = Counter(self.by_category), dict(s.new_versions_by_trial)
+        try:
+            with session_scope(self.engine) as session:
+                yield session
+                runs.counts(
+                    session,
+                    s.run_id,
+                    fetched=s.fetched - fetched,
+                    new_versions=s.new_versions - new_versions,
+                    changes=s.changes - changes,
+                )
+        except BaseException:
+            s.fetched, s.new_versions, s.changes = fetched, new_versions, changes
+            self.by_category, s.new_versions_by_trial = by_category, by_trial
+            raise
 
     def error(self, message: str) -> None:
         # The summary carries it to the user (the CLI's error lines, the daemon's run line):
@@ -280,7 +304,7 @@ class _Run:
         seen: set[str] = set()
         wanted = set(ids)
         for page in self.client.studies_by_ids(ids, since=since):
-            with session_scope(self.engine) as session:
+            with self.page() as session:
                 studies = self.screen(session, page.get("studies") or [])
                 # A study the registry contradicted itself on is not asked alone (it was
                 # answered); the next run asks for it again.
@@ -321,7 +345,7 @@ class _Run:
         except ApiError as exc:
             self.error(f"{nct}: {exc}")
             return
-        with session_scope(self.engine) as session:
+        with self.page() as session:
             self.store_study(session, nct, study)
 
     def mark(self, nct: str, state: str) -> None:
@@ -390,7 +414,7 @@ class _Run:
         except ApiError as exc:
             self.error(f"{old} -> {new}: {exc}")
             return
-        with session_scope(self.engine) as session:
+        with self.page() as session:
             self.store_study(session, new, study)
 
     def run(self, targets: freshness.Targets, since: str | None) -> None:
@@ -611,9 +635,10 @@ def _finish(session: Session, run: SyncRun, summary: SyncSummary, requests: int,
     summary.changes_by_category = dict(sorted(r.by_category.items()))
     run.mode = summary.mode
     run.requests = requests
-    run.fetched = summary.fetched
-    run.new_versions = summary.new_versions
-    run.changes = summary.changes
+    # The figures on the row are those its pages committed (runs.counts): the summary says
+    # the same, whatever was counted in pages that were rolled back.
+    summary.fetched, summary.new_versions = run.fetched, run.new_versions
+    summary.changes = run.changes
     run.data_timestamp = summary.data_timestamp
     run.not_found = summary.not_found
     run.details = {

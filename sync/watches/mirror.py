@@ -184,7 +184,8 @@ class _Mirror:
             query = scope_query(params, state.mark, page_size)
             for page in self.client.pages(query, max_page_bytes=api.mirror_page_bytes):
                 studies = [s for s in page.get("studies") or [] if self._usable(s)]
-                with session_scope(self.engine) as session:
+                # The page, its figures on the run's row and the mark, in one transaction.
+                with self.records.page() as session:
                     last = self.ingest(session, studies, announce=state.complete)
                     if last and (state.mark is None or last > state.mark):
                         state.mark = last
@@ -431,7 +432,7 @@ class _Mirror:
         for chunk in chunks(missing, self.client.settings.batch_size):
             for page in self.client.studies_by_ids(chunk):
                 studies = [s for s in page.get("studies") or [] if self._usable(s)]
-                with session_scope(self.engine) as session:
+                with self.records.page() as session:
                     self.ingest(session, studies, announce=True)
         leaving = {n: s for n, s in current.items() if n not in listed}
         gone = departures(self.client, params, leaving) if leaving else {}
