@@ -8,7 +8,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import insert
@@ -16,7 +16,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from models import SyncRun, Trial
-from models.db import session_scope
+from models.db import database_now, session_scope
 from sync.core import paging, record
 from sync.core.diff import walk as differ
 from sync.core.states import RegistryState, RunKind, RunOutcome
@@ -103,7 +103,7 @@ def track(
             already.append(nct)
     if new:
         # Rows, not ORM objects: building 10,000 Trial instances cost more than inserting them.
-        now = datetime.now(UTC)
+        now = database_now(session)
         fresh = {"source": source, "active": True, "added_at": now,
                  "registry_state": RegistryState.UNKNOWN, "latest_version": 0}  # fmt: skip
         rows = [{"nct_id": nct, **fresh} for nct in new]
@@ -231,7 +231,7 @@ class _Run:
             return
         self.seen.add(nct)
         trial.registry_state = RegistryState.FOUND
-        trial.last_checked_at = datetime.now(UTC)
+        trial.last_checked_at = database_now(session)
         trial.last_error = None
         session.add(trial)
         if stored is None:
@@ -354,7 +354,7 @@ class _Run:
             trial = store.get_trial(session, nct)
             if trial is not None:
                 trial.registry_state = state
-                trial.last_checked_at = datetime.now(UTC)
+                trial.last_checked_at = database_now(session)
                 session.add(trial)
         (self.s.not_found if state == RegistryState.NOT_FOUND else self.s.rejected).append(nct)
 
@@ -401,7 +401,7 @@ class _Run:
         if trial is not None:
             trial.registry_state = RegistryState.ALIAS
             trial.alias_of = new
-            trial.last_checked_at = datetime.now(UTC)
+            trial.last_checked_at = database_now(session)
             session.add(trial)
         track(session, [new], source=f"alias:{old}")
         session.flush()
