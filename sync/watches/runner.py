@@ -7,20 +7,22 @@ import logging
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from models import SyncRun, Watch, WatchEvent, WatchMatch
-from models.db import session_scope
+from models.db import database_now, session_scope
 from sync.config import Settings
 from sync.core.states import RunKind, RunOutcome
 from sync.ingest import freshness
 from sync.ingest import run as sync_engine
 from sync.registry.client import ApiError, ApiHTTPError, CtgovClient
+from sync.store import runs
 from sync.store import snapshots as store
 from sync.store.runs import recorded_run
 from sync.watches.definitions import (
@@ -94,7 +96,7 @@ def _fail(engine: Engine, watch_id: int, result: WatchResult, message: str) -> W
         result.matches = len(_open_rows(session, watch_id))
         watch = session.get(Watch, watch_id)
         if watch is not None:
-            watch.last_run_at = datetime.now(UTC)
+            watch.last_run_at = database_now(session)
             watch.last_outcome = RunOutcome.FAILED
             watch.last_error = message
             session.add(watch)
@@ -127,11 +129,10 @@ def run_watch(
         leaving = {n: m.status for n, m in _open_rows(session, watch_id).items() if n not in found}
     gone = departures(client, params, leaving) if leaving else {}
 
-    now = datetime.now(UTC)
     before = copy.deepcopy(result)
     for attempt in (1, 2):
         try:
-            _record(engine, watch_id, name, found, gone, now, run_id, result)
+            _record(engine, watch_id, name, found, gone, run_id, result)
             break
         except IntegrityError:
             # Another run of this watch opened the same membership meanwhile (the unique
@@ -150,12 +151,13 @@ def _record(
     name: str,
     found: dict[str, Match],
     gone: dict[str, Departure],
-    now: datetime,
     run_id: int | None,
     result: WatchResult,
 ) -> None:
-    """Record one search's entries and departures in one transaction."""
+    """Record one search's entries and departures in one transaction, stamped by the
+    database's clock (`export --since` reads the events' times)."""
     with session_scope(engine) as session:
+        now = database_now(session)
         watch = session.get(Watch, watch_id)
         assert watch is not None
         # Re-read inside the writing transaction: what another process did meanwhile counts.
@@ -304,6 +306,14 @@ def run_watches(
             results.append(run_watch(engine, client, name, run_id=run_id))
         except UnknownWatch:
             raise
+        except sa.exc.DBAPIError as exc:
+            if runs.database_lost(exc):
+                # Lost or full under every watch alike: the run ends on it, recorded as the
+                # database error it is (not once a watch, nor as a crashed watch).
+                raise
+            log.info("watch %s failed on the database", name, exc_info=True)
+            error = runs.database_error(exc)
+            results.append(WatchResult(name, outcome=RunOutcome.FAILED, error=error))
         except Exception as exc:  # noqa: BLE001  (a bug in one watch must not stop a sync)
             log.exception("watch %s crashed", name)
             results.append(
