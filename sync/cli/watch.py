@@ -88,7 +88,7 @@ def add(
         cfg = watches.check(name, params, track=track)
         with c.session() as session:
             watches.sync_config_watches(session, c.settings.watches)
-            watch = watches.add_watch(session, cfg, _declared(c))
+            watch = watches.add_watch(session, cfg, _declared(c), c.settings.max_watches)
             row = {"name": watch.name, "query": watch.params, "track": watch.track}
     except (watches.InvalidWatch, watches.WatchConflict) as exc:
         _fail(str(exc))

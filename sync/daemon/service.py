@@ -79,6 +79,12 @@ class _Job:
     id: str
     name: str
     func: Callable[[], None]
+    # A signal interrupts the job where it stands (a sync: each page is its own transaction).
+    # Not a digest: a message being sent must be recorded as sent, or the next digest sends it
+    # again; and a stop raised inside apprise's thread pools can leave one of their workers
+    # waiting for ever, so that the process hangs at exit. A digest is bounded by its
+    # channels' timeouts; the stop waits for it.
+    interruptible: bool = True
 
 
 class Daemon:
@@ -165,7 +171,7 @@ class Daemon:
         return [
             _Job("check", "freshness check", self.check),
             _Job("full_sync", "full sync", self.full_sync),
-            _Job("digest", "digest", self.digest),
+            _Job("digest", "digest", self.digest, interruptible=False),
             _Job("heartbeat", "heartbeat", self.heartbeat),
         ]
 
@@ -213,7 +219,7 @@ class Daemon:
 
     def _wrap(self, job: _Job) -> Callable[[], None]:
         def run() -> None:
-            self._interruptible = True
+            self._interruptible = job.interruptible
             if self._stopping:
                 self._interruptible = False
                 self._request_shutdown()

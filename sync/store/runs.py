@@ -9,7 +9,7 @@ from typing import Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from models import SyncRun
 from models.db import session_scope
@@ -89,6 +89,32 @@ def recorded_run(
             exc.add_note(f"the run is recorded as failed; {NEXT_RUN[kind]}")
         raise
     _close(engine, run_id, account, close)
+
+
+def counts(
+    session: Session,
+    run_id: int | None,
+    *,
+    fetched: int = 0,
+    new_versions: int = 0,
+    changes: int = 0,
+) -> None:
+    """Add a page's figures to its run's row, in the transaction that stores the page.
+
+    The row then claims what was committed: a page rolled back (a full disk, a connection cut
+    mid-transaction) takes its figures with it, and a run that ends anywhere reads true."""
+    if run_id is None or not (fetched or new_versions or changes):
+        return
+    session.execute(
+        sa.update(SyncRun)
+        .where(col(SyncRun.id) == run_id)
+        .values(
+            fetched=col(SyncRun.fetched) + fetched,
+            new_versions=col(SyncRun.new_versions) + new_versions,
+            changes=col(SyncRun.changes) + changes,
+        ),
+        execution_options={"synchronize_session": False},
+    )
 
 
 def database_lost(exc: BaseException) -> str | None:

@@ -18,10 +18,13 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlsplit
 
 import orjson
+
+from sync.testing import archive as fake_archive
 
 API_VERSION = "2.0.5"
 DEFAULT_DATA_TIMESTAMP = "2026-11-20T09:00:03"
@@ -966,6 +969,15 @@ class FakeRegistry:
         # The spec: filter.ids is "searched in NCTId and NCTIdAlias", so asking for an alias
         # answers with the record it now belongs to. False: aliases match nothing in searches.
         self.ids_match_aliases = True
+        # The whole-registry archive (sync.testing.archive): bytes or a file, None until
+        # published; Range requests honoured unless archive_ranges is off; each number in
+        # archive_cuts cuts one answer's body after that many bytes; archive_delay sleeps
+        # between 256 KB pieces (a slow download to kill).
+        self.archive: bytes | Path | None = None
+        self.archive_etag = '"ctg-studies-1"'
+        self.archive_ranges = True
+        self.archive_cuts: list[int] = []
+        self.archive_delay = 0.0
 
     # -- lifecycle
 
@@ -1023,6 +1035,15 @@ class FakeRegistry:
             stored = study if self.lean and not olds else copy.deepcopy(study)
             _add_aliases(stored, olds)
             self._studies[nct] = self._entry(stored)
+
+    def ids(self) -> list[str]:
+        """Every study's NCT ID, sorted."""
+        with self._lock:
+            return sorted(self._studies)
+
+    def publish_archive(self, dest: Path | None = None) -> bytes | Path:
+        """Make the whole-registry archive of the studies as they are now (see archive)."""
+        return fake_archive.publish(self, dest)
 
     def get(self, nct_id: str) -> dict[str, Any] | None:
         with self._lock:
@@ -1490,6 +1511,11 @@ class _Handler(BaseHTTPRequestHandler):
             params[key] = f"{params[key]},{value}" if key in params else value
         request, fault = registry._log("GET", split.path, params)
         try:
+            if split.path == fake_archive.ARCHIVE_PATH and (
+                fault is None or fault.kind not in ("status", "drop")
+            ):
+                request.status = fake_archive.serve(self, registry, params)
+                return
             self._answer(registry, request, split.path, params, fault)
         except (BrokenPipeError, ConnectionResetError, TimeoutError):
             self.close_connection = True

@@ -19,7 +19,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from models import Snapshot, Trial, Watch, WatchEvent, WatchMatch
-from models.db import session_scope
+from models.db import database_now, session_scope
 from sync.core import record
 from sync.core.util import chunks
 from sync.ingest import run as sync_engine
@@ -169,6 +169,8 @@ class _Mirror:
             progress=None,
             summary=self.summary,
         )
+        # The time of what this run stores, by the database's clock (`export --since` reads
+        # it): read again in each transaction that stores (database_now).
         self.now = datetime.now(UTC)
 
     # -- pages of full records
@@ -184,7 +186,8 @@ class _Mirror:
             query = scope_query(params, state.mark, page_size)
             for page in self.client.pages(query, max_page_bytes=api.mirror_page_bytes):
                 studies = [s for s in page.get("studies") or [] if self._usable(s)]
-                with session_scope(self.engine) as session:
+                # The page, its figures on the run's row and the mark, in one transaction.
+                with self.records.page() as session:
                     last = self.ingest(session, studies, announce=state.complete)
                     if last and (state.mark is None or last > state.mark):
                         state.mark = last
@@ -218,6 +221,7 @@ class _Mirror:
         typed changes). `announce`: a study new to the scope is reported (an "entered" event);
         the first load reports none, it would be the whole scope.
         """
+        self.now = database_now(session)
         # One study once per page: identical copies count once, differing ones not at all.
         studies = self.records.screen(session, studies)
         ids = [record.nct_id_of(s) for s in studies]
@@ -243,7 +247,7 @@ class _Mirror:
         No row lock is needed (store_version takes one on PostgreSQL): the trial rows are
         created in this transaction, invisible to any other writer until it commits.
         """
-        now = datetime.now(UTC)
+        now = self.now
         trials, snaps, raws = [], {}, {}
         for nct, study in studies.items():
             if not isinstance(study.get("protocolSection"), dict):
@@ -431,11 +435,12 @@ class _Mirror:
         for chunk in chunks(missing, self.client.settings.batch_size):
             for page in self.client.studies_by_ids(chunk):
                 studies = [s for s in page.get("studies") or [] if self._usable(s)]
-                with session_scope(self.engine) as session:
+                with self.records.page() as session:
                     self.ingest(session, studies, announce=True)
         leaving = {n: s for n, s in current.items() if n not in listed}
         gone = departures(self.client, params, leaving) if leaving else {}
         with session_scope(self.engine) as session:
+            self.now = database_now(session)
             rows = self._open_members(session, sorted(leaving))
             for nct in sorted(leaving):
                 row = rows[nct]
@@ -528,7 +533,7 @@ def _finish(engine: Engine, watch_id: int, result: MirrorResult, error: str | No
         result.matches = member_count(session, watch_id)
         watch = session.get(Watch, watch_id)
         if watch is not None:
-            watch.last_run_at = datetime.now(UTC)
+            watch.last_run_at = database_now(session)
             watch.last_outcome = "failed" if error else "ok"
             watch.last_error = error
             session.add(watch)

@@ -7,7 +7,7 @@ import logging
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.engine import Engine
@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from models import SyncRun, Watch, WatchEvent, WatchMatch
-from models.db import session_scope
+from models.db import database_now, session_scope
 from sync.config import Settings
 from sync.core.states import RunKind, RunOutcome
 from sync.ingest import freshness
@@ -94,7 +94,7 @@ def _fail(engine: Engine, watch_id: int, result: WatchResult, message: str) -> W
         result.matches = len(_open_rows(session, watch_id))
         watch = session.get(Watch, watch_id)
         if watch is not None:
-            watch.last_run_at = datetime.now(UTC)
+            watch.last_run_at = database_now(session)
             watch.last_outcome = RunOutcome.FAILED
             watch.last_error = message
             session.add(watch)
@@ -127,11 +127,10 @@ def run_watch(
         leaving = {n: m.status for n, m in _open_rows(session, watch_id).items() if n not in found}
     gone = departures(client, params, leaving) if leaving else {}
 
-    now = datetime.now(UTC)
     before = copy.deepcopy(result)
     for attempt in (1, 2):
         try:
-            _record(engine, watch_id, name, found, gone, now, run_id, result)
+            _record(engine, watch_id, name, found, gone, run_id, result)
             break
         except IntegrityError:
             # Another run of this watch opened the same membership meanwhile (the unique
@@ -150,12 +149,13 @@ def _record(
     name: str,
     found: dict[str, Match],
     gone: dict[str, Departure],
-    now: datetime,
     run_id: int | None,
     result: WatchResult,
 ) -> None:
-    """Record one search's entries and departures in one transaction."""
+    """Record one search's entries and departures in one transaction, stamped by the
+    database's clock (`export --since` reads the events' times)."""
     with session_scope(engine) as session:
+        now = database_now(session)
         watch = session.get(Watch, watch_id)
         assert watch is not None
         # Re-read inside the writing transaction: what another process did meanwhile counts.

@@ -6,34 +6,18 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import Response
-from pydantic import BaseModel, Field
 
-from sync.core.ids import InvalidNCTId, normalise_many, normalise_nct_id
 from sync.daemon.status import status_report
-from sync.ingest import run as sync_engine
-from sync.report import pageviews, review
+from sync.report import pageviews
 from sync.store import outcomes as outcomes_view
 from sync.store import views
 from sync.watches import definitions as watches
-from sync.web.app import web_of
+from sync.web.actions import AckRequest, TrackRequest, acknowledge, add_trials, remove_trial
 from sync.web.auth import require_bearer
+from sync.web.context import web_of
+from sync.web.params import Nct, not_found
 
 router = APIRouter(prefix="/api", tags=["api"])
-
-
-def nct_param(nct: Annotated[str, Path(description="An NCT ID, e.g. NCT07366658.")]) -> str:
-    """A valid, normalised NCT ID; anything else is a 422 that says what a valid one looks like."""
-    try:
-        return normalise_nct_id(nct)
-    except InvalidNCTId as exc:
-        raise HTTPException(422, str(exc)) from None
-
-
-Nct = Annotated[str, Depends(nct_param)]
-
-
-def not_found(exc: LookupError) -> HTTPException:
-    return HTTPException(404, str(exc.args[0]) if exc.args else "not found")
 
 
 @router.get("/trials", summary="Tracked trials (`trialwatch list --json`)")
@@ -126,51 +110,6 @@ def runs(request: Request) -> dict[str, Any]:
 
 
 # --- writes -------------------------------------------------------------------------------------
-
-
-class TrackRequest(BaseModel):
-    nct_ids: list[str] = Field(min_length=1, max_length=1000)
-
-
-class AckRequest(BaseModel):
-    change_ids: list[int] = Field(default_factory=list)
-    all: bool = False
-    trials: list[str] = Field(default_factory=list)
-
-
-def _ids(raw: list[str]) -> list[str]:
-    try:
-        return normalise_many(raw)
-    except InvalidNCTId as exc:
-        raise HTTPException(422, str(exc)) from None
-
-
-def add_trials(request: Request, raw: list[str]) -> dict[str, Any]:
-    ids = _ids(raw)
-    with web_of(request).writing() as s:
-        added, already = sync_engine.track(s, ids, source="manual")
-    return {"added": added, "already_tracked": already}
-
-
-def remove_trial(request: Request, nct: str) -> dict[str, Any]:
-    with web_of(request).writing() as s:
-        removed, unknown = sync_engine.untrack(s, [nct])
-    if unknown and not removed:
-        raise HTTPException(404, f"{nct} is not tracked")
-    return {"removed": removed, "not_tracked": unknown}
-
-
-def acknowledge(request: Request, body: AckRequest) -> dict[str, Any]:
-    if body.all and body.change_ids:
-        raise HTTPException(422, "give change_ids or all, not both")
-    if not body.all and not body.change_ids:
-        raise HTTPException(422, "give change_ids to acknowledge, or all: true")
-    if body.trials and not body.all:
-        raise HTTPException(422, "trials goes with all: true")
-    ids = _ids(body.trials) if body.trials else []
-    with web_of(request).writing() as s:
-        result = review.acknowledge(s, body.change_ids, all_=body.all, trials=ids)
-    return dict(result.__dict__)
 
 
 @router.post(

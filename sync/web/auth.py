@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from typing import TYPE_CHECKING
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 from fastapi import HTTPException, Request
 
-if TYPE_CHECKING:
-    from sync.web.app import Web
+from sync.web.context import Web, web_of
+from sync.web.params import form_of
 
 COOKIE = "trialwatch_auth"
 
@@ -22,8 +21,6 @@ def _sign(token: str, purpose: str) -> str:
 def require_bearer(request: Request) -> None:
     """The API's writes: `Authorization: Bearer <[web] token>`, else 401 (also with no token
     configured: then the app is read-only)."""
-    from sync.web.app import web_of
-
     token = web_of(request).settings.web.token
     given = request.headers.get("authorization", "")
     scheme, _, value = given.partition(" ")
@@ -63,12 +60,6 @@ def auth_cookie(token: str) -> str:
     return _sign(token, "auth")
 
 
-async def form_of(request: Request) -> dict[str, list[str]]:
-    """An urlencoded form body (the only kind our forms send)."""
-    body = (await request.body()).decode("utf-8", "replace")
-    return parse_qs(body, keep_blank_values=True)
-
-
 def _same_origin(request: Request) -> bool:
     origin = request.headers.get("origin")
     if not origin or origin == "null":
@@ -78,8 +69,6 @@ def _same_origin(request: Request) -> bool:
 
 async def require_form_auth(request: Request) -> dict[str, list[str]]:
     """A form post from a signed-in user of this site: the cookie, the CSRF field, the origin."""
-    from sync.web.app import web_of
-
     web = web_of(request)
     if not web.writes_enabled:
         raise HTTPException(401, "writes are disabled: no [web] token is configured")

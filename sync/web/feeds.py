@@ -11,9 +11,10 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
 
 from sync.report import pageviews
+from sync.store import views
 from sync.watches import definitions as watches
-from sync.web.api import Nct
-from sync.web.app import web_of
+from sync.web.context import web_of
+from sync.web.params import Nct
 
 router = APIRouter(prefix="/feeds", tags=["feeds"])
 ATOM = "application/atom+xml; charset=utf-8"
@@ -64,8 +65,6 @@ def changes(request: Request) -> Response:
 
 @router.get("/trials/{nct}.atom", summary="One trial's new versions")
 def trial(request: Request, nct: Nct) -> Response:
-    from sync.store import views
-
     try:
         with web_of(request).reading() as s:
             t = views.require_trial(s, nct)

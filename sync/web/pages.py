@@ -12,10 +12,11 @@ from sync.report import pageviews
 from sync.store import outcomes as outcomes_view
 from sync.store import views
 from sync.watches import definitions as watches
-from sync.web import api
-from sync.web.api import Nct
-from sync.web.app import web_of
-from sync.web.auth import COOKIE, auth_cookie, form_of, require_form_auth
+from sync.web import actions
+from sync.web.auth import COOKIE, auth_cookie, require_form_auth
+from sync.web.context import web_of
+from sync.web.params import Nct, form_of
+from sync.web.responses import render
 
 router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 500
@@ -26,7 +27,7 @@ def overview(request: Request) -> Response:
     web = web_of(request)
     with web.reading() as s:
         data = pageviews.overview(s)
-    return web.page(request, "overview.html", o=data)
+    return render(request, "overview.html", o=data)
 
 
 @router.get("/trials")
@@ -55,7 +56,7 @@ def trials(
         rows = [r for r in rows if r.status == status]
     total = len(rows)
     shown = rows[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
-    return web.page(
+    return render(
         request, "trials.html", rows=shown, total=total, page=page, pages=-(-total // PAGE_SIZE),
         last=last, status=status, watch=watch, statuses=OVERALL_STATUSES, watch_names=names,
     )  # fmt: skip
@@ -73,7 +74,7 @@ def trial(request: Request, nct: Nct) -> Response:
                 outcomes = None
     except views.UnknownTrial as exc:
         raise HTTPException(404, str(exc)) from None
-    return web.page(request, "trial.html", d=data, t=data["trial"], outcomes=outcomes)
+    return render(request, "trial.html", d=data, t=data["trial"], outcomes=outcomes)
 
 
 @router.get("/trials/{nct}/diff")
@@ -91,7 +92,7 @@ def diff(
         raise HTTPException(404, str(exc)) from None
     except views.NoSuchVersion as exc:
         raise HTTPException(422, str(exc)) from None
-    return web.page(request, "diff.html", d=data)
+    return render(request, "diff.html", d=data)
 
 
 @router.get("/trials/{nct}/versions/{version}")
@@ -102,7 +103,7 @@ def version(request: Request, nct: Nct, version: Annotated[int, Path(ge=1)]) -> 
             data = pageviews.version_page(s, nct, version)
     except (views.UnknownTrial, views.NoSuchVersion) as exc:
         raise HTTPException(404, str(exc)) from None
-    return web.page(request, "version.html", d=data)
+    return render(request, "version.html", d=data)
 
 
 @router.get("/watches")
@@ -110,7 +111,7 @@ def watch_list(request: Request) -> Response:
     web = web_of(request)
     with web.reading() as s:
         rows = watches.watch_rows(s)
-    return web.page(request, "watches.html", rows=rows, describe=watches.describe)
+    return render(request, "watches.html", rows=rows, describe=watches.describe)
 
 
 @router.get("/watches/{name}")
@@ -121,7 +122,7 @@ def watch(request: Request, name: str) -> Response:
             data = pageviews.watch_page(s, name)
     except watches.UnknownWatch as exc:
         raise HTTPException(404, str(exc)) from None
-    return web.page(request, "watch.html", d=data)
+    return render(request, "watch.html", d=data)
 
 
 @router.get("/docs")
@@ -134,7 +135,7 @@ def docs(request: Request) -> Response:
         for path, ops in schema.get("paths", {}).items()
         for method, op in ops.items()
     ]
-    return web_of(request).page(request, "docs.html", routes=routes)
+    return render(request, "docs.html", routes=routes)
 
 
 # --- forms (only when a token is configured) ----------------------------------------------------
@@ -142,7 +143,7 @@ def docs(request: Request) -> Response:
 
 @router.get("/login")
 def login_form(request: Request) -> Response:
-    return web_of(request).page(request, "login.html", error=None)
+    return render(request, "login.html", error=None)
 
 
 @router.post("/login")
@@ -156,7 +157,7 @@ async def login(request: Request) -> Response:
     form = await form_of(request)
     given = (form.get("token") or [""])[0]
     if not hmac.compare_digest(given.encode(), token.encode()):
-        return web.page(request, "login.html", status_code=401, error="That is not the token.")
+        return render(request, "login.html", status_code=401, error="That is not the token.")
     response = RedirectResponse("/", status_code=303)
     response.set_cookie(COOKIE, auth_cookie(token), httponly=True, samesite="strict",
                         secure=request.url.scheme == "https")  # fmt: skip
@@ -175,7 +176,7 @@ async def add_form(request: Request, form: Annotated[dict, Depends(require_form_
     raw = " ".join(form.get("nct_ids") or []).replace(",", " ").split()
     if not raw:
         raise HTTPException(422, "nct_ids: give at least one NCT ID")
-    api.add_trials(request, raw)
+    actions.add_trials(request, raw)
     return RedirectResponse("/trials", status_code=303)
 
 
@@ -183,7 +184,7 @@ async def add_form(request: Request, form: Annotated[dict, Depends(require_form_
 async def remove_form(
     request: Request, nct: Nct, _form: Annotated[dict, Depends(require_form_auth)]
 ) -> Response:
-    api.remove_trial(request, nct)
+    actions.remove_trial(request, nct)
     return RedirectResponse("/trials", status_code=303)
 
 
@@ -193,7 +194,7 @@ async def ack_form(request: Request, form: Annotated[dict, Depends(require_form_
         ids = [int(x) for x in form.get("change_ids") or []]
     except ValueError:
         raise HTTPException(422, "change_ids: change IDs are numbers") from None
-    api.acknowledge(request, api.AckRequest(change_ids=ids))
+    actions.acknowledge(request, actions.AckRequest(change_ids=ids))
     back = (form.get("next") or ["/"])[0]
     return RedirectResponse(back if back.startswith("/") and not back.startswith("//") else "/",
                             status_code=303)  # fmt: skip

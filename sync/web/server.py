@@ -11,6 +11,7 @@ import uvicorn
 from sqlalchemy.engine import Engine
 
 from sync.config import Settings
+from sync.web.app import create_app
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -35,8 +36,6 @@ def url_of(sock: socket.socket) -> str:
 
 
 def _server(settings: Settings, engine: Engine | None) -> uvicorn.Server:
-    from sync.web.app import create_app
-
     app = create_app(settings, engine)
     config = uvicorn.Config(
         app,

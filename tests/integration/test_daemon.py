@@ -263,6 +263,28 @@ def test_daemon_syncs_on_change_delivers_once_retries_and_stops_cleanly(
     assert "Traceback" not in d.log() + d2.log()
 
 
+def test_a_signal_during_a_digest_lets_it_finish_then_stops(
+    daemon_env: Env, engine, fake_ctgov, webhook: Webhook
+) -> None:  # type: ignore[no-untyped-def]
+    """SIGINT while a digest is being sent: the digest completes and is recorded once, then the
+    process exits 0. Interrupting it inside apprise's thread pools could leave a pool's worker
+    waiting for ever, and the process hanging at exit after "daemon stopped"."""
+    webhook.delay = 2.0
+    d = daemon_env.start()
+    wait_until("the first sync", lambda: _versions(engine, nct(1)) == 1, d)
+    fake_ctgov.put(with_last_update(with_status(fake_ctgov.get(nct(1)), "SUSPENDED"), "2026-11-21"))
+    fake_ctgov.bump()
+    wait_until("version 2", lambda: _versions(engine, nct(1)) == 2, d)
+    wait_until("a digest on its way", webhook.posting.is_set, d)
+    assert d.stop(signal.SIGINT) == 0
+    assert d.lines("daemon stopped (SIGINT)")
+    assert webhook.statuses == [200] and len(webhook.received) == 1
+    with session_scope(engine) as s:
+        deliveries = list(s.exec(select(Delivery)))
+    assert [(x.status, x.attempts) for x in deliveries] == [("sent", 1), ("sent", 1)]
+    assert "Traceback" not in d.log()
+
+
 def test_leader_lock_is_exclusive_until_released(engine) -> None:  # type: ignore[no-untyped-def]
     from sync.daemon.leader import AlreadyRunning, acquire_leader
 

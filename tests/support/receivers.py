@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -24,6 +25,8 @@ class Webhook:
     """An HTTP endpoint that records what apprise's json:// posts; fails the first N on request."""
 
     fail_first: int = 0
+    delay: float = 0.0  # seconds each POST waits before it answers (a slow receiver)
+    posting: threading.Event = field(default_factory=threading.Event)  # a POST has arrived
     received: list[dict[str, Any]] = field(default_factory=list)
     statuses: list[int] = field(default_factory=list)
     auth: list[str | None] = field(default_factory=list)
@@ -35,6 +38,8 @@ class Webhook:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                hook.posting.set()
+                time.sleep(hook.delay)
                 status = 500 if hook.fail_first > 0 else 200
                 hook.fail_first -= 1 if hook.fail_first > 0 else 0
                 hook.statuses.append(status)
