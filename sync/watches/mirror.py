@@ -20,12 +20,12 @@ from sqlmodel import Session, col, select
 
 from models import Snapshot, Trial, Watch, WatchEvent, WatchMatch
 from models.db import database_now, session_scope
-from sync.core import record
+from sync.core import errors, record
 from sync.core.util import chunks
 from sync.ingest import run as sync_engine
 from sync.ingest.freshness import MIRROR_SOURCE_PREFIX
 from sync.registry.client import ApiError, CtgovClient
-from sync.store import codec
+from sync.store import codec, runs
 from sync.store import snapshots as store
 from sync.watches.definitions import (
     InvalidWatch,
@@ -581,6 +581,12 @@ def run_mirror(
             run.reconcile(params)
     except ApiError as exc:
         failure = str(exc)
+    except sa.exc.DBAPIError as exc:
+        if runs.database_lost(exc):
+            # Lost or full: the run that holds this mirror ends on it, recorded as such, with
+            # the pages committed so far counted on its row.
+            raise
+        failure = runs.database_error(exc)
     s = run.summary
     result.fetched, result.new_versions, result.changes = s.fetched, s.new_versions, s.changes
     result.requests = client.requests - start
@@ -591,4 +597,5 @@ def run_mirror(
             state.complete = True
             _save_state(session, watch_id, state)
     result.complete = state.complete
-    return _finish(engine, watch_id, result, failure or ("; ".join(s.errors[:3]) or None))
+    found = errors.counted(s.errors)[:3]
+    return _finish(engine, watch_id, result, failure or ("; ".join(found) or None))

@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
@@ -21,6 +22,7 @@ from sync.core.states import RunKind, RunOutcome
 from sync.ingest import freshness
 from sync.ingest import run as sync_engine
 from sync.registry.client import ApiError, ApiHTTPError, CtgovClient
+from sync.store import runs
 from sync.store import snapshots as store
 from sync.store.runs import recorded_run
 from sync.watches.definitions import (
@@ -304,6 +306,14 @@ def run_watches(
             results.append(run_watch(engine, client, name, run_id=run_id))
         except UnknownWatch:
             raise
+        except sa.exc.DBAPIError as exc:
+            if runs.database_lost(exc):
+                # Lost or full under every watch alike: the run ends on it, recorded as the
+                # database error it is (not once a watch, nor as a crashed watch).
+                raise
+            log.info("watch %s failed on the database", name, exc_info=True)
+            error = runs.database_error(exc)
+            results.append(WatchResult(name, outcome=RunOutcome.FAILED, error=error))
         except Exception as exc:  # noqa: BLE001  (a bug in one watch must not stop a sync)
             log.exception("watch %s crashed", name)
             results.append(
