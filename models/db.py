@@ -7,6 +7,7 @@ import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -199,6 +200,24 @@ def session_scope(engine: Engine) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+def database_now(session: Session | sa.Connection) -> datetime:
+    """The database's clock, aware UTC: what every stored time that a day-based decision later
+    reads (`export --since`, the digest's window) is stamped with, so that a process whose own
+    clock is off (days behind, or ahead) stamps the day the database lives in.
+
+    PostgreSQL: the server's CURRENT_TIMESTAMP (the start of the current transaction). SQLite
+    has no server: its clock is the writing process's, read through SQLite itself (to the
+    millisecond), so that both databases are read the same way.
+    """
+    bind = session.get_bind() if isinstance(session, Session) else session
+    if bind.dialect.name == "sqlite":
+        text = session.execute(sa.text("SELECT strftime('%Y-%m-%d %H:%M:%f', 'now')")).scalar()
+        return datetime.fromisoformat(str(text)).replace(tzinfo=UTC)
+    value = session.execute(sa.text("SELECT CURRENT_TIMESTAMP")).scalar()
+    assert isinstance(value, datetime)
+    return value.astimezone(UTC)
 
 
 class MigrationsMissing(RuntimeError):

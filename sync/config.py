@@ -13,12 +13,13 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from sync.core.ids import InvalidNCTId, normalise_nct_id
+from sync.core.ids import InvalidNCTId, normalise_nct_id, quoted
 
 DEFAULT_CONFIG = "config.toml"
 DEFAULT_API_URL = "https://clinicaltrials.gov/api/v2"
@@ -40,6 +41,41 @@ OVERALL_STATUSES = (
     "WITHHELD",
     "UNKNOWN",
 )
+
+
+# A watch's query travels in the URL of every page of its search: the API takes no other form
+# (GET only, no length in its OpenAPI spec), and URLs are kept well under the 8 KB request line
+# web servers commonly accept. 4,000 characters, and 6,000 bytes once percent-encoded (a quote
+# is 3, an "é" 6), leave room for the fields, the page token and the rest of the URL.
+MAX_QUERY_CHARS = 4000
+MAX_QUERY_URL_BYTES = 6000
+QUERY_KEYS = ("term", "cond", "intr", "titles", "spons", "advanced")
+# Active watches (config and `watch add` together): each is at least one request per watch run
+# at the polite rate of one a second; `max_watches` raises it.
+DEFAULT_MAX_WATCHES = 100
+
+
+def query_size_problem(name: str, values: dict[str, str | None]) -> str | None:
+    """Why a watch's query cannot fit in the registry's URLs (its length, never its text)."""
+    from urllib.parse import quote_plus
+
+    parts = {k: " ".join(v.split()) for k, v in values.items() if v and v.strip()}
+    chars = sum(len(v) for v in parts.values())
+    # As the client sends them (a space is "+"), or a little longer.
+    encoded = sum(len(quote_plus(v)) for v in parts.values())
+    if chars <= MAX_QUERY_CHARS and encoded <= MAX_QUERY_URL_BYTES:
+        return None
+    longest = max(parts, key=lambda k: len(parts[k]))
+    if chars > MAX_QUERY_CHARS:
+        size = f"{chars:,} characters long ({longest}: {len(parts[longest]):,})"
+        most = f"at most {MAX_QUERY_CHARS:,} characters"
+    else:
+        size = f"{encoded:,} bytes once encoded for the URL"
+        most = f"at most {MAX_QUERY_URL_BYTES:,} bytes encoded"
+    return (
+        f"watch {name!r}: its query is {size}; the registry's URLs take {most} "
+        "(split it into several watches)"
+    )
 
 
 class ConfigError(Exception):
@@ -68,9 +104,25 @@ class ApiSettings(_Strict):
     mirror_page_bytes: int = Field(default=24 * 1024 * 1024, ge=64 * 1024)
     # A page of 200 full records is a few MB; anything near this is not a registry answer.
     max_response_bytes: int = Field(default=128 * 1024 * 1024, ge=1024)
-    user_agent: str = (
-        "trialwatch/0.1 (ClinicalTrials.gov change tracker; set api.user_agent to add a contact)"
+    user_agent: str = Field(
+        default=(
+            "trialwatch/0.1 (ClinicalTrials.gov change tracker; set api.user_agent to add a "
+            "contact)"
+        ),
+        min_length=1,
+        max_length=500,
     )
+
+    @field_validator("user_agent")
+    @classmethod
+    def _header_text(cls, value: str) -> str:
+        # An HTTP header: anything but printable ASCII fails every request.
+        bad = next((c for c in value if not " " <= c <= "~"), None)
+        if bad is not None:
+            raise ValueError(
+                f"{bad!r} cannot be sent in an HTTP header: use printable ASCII characters"
+            )
+        return value
 
 
 class DatabaseSettings(_Strict):
@@ -120,6 +172,10 @@ class WatchConfig(_Strict):
     # A mirror stores every record of its scope (the whole registry when it has no query),
     # fetched by the search itself rather than by ID batches.
     mirror: bool = False
+    # A whole-registry mirror's first load from the registry's archive: true downloads it
+    # into the data directory, a path names an archive already on disk (relative: to the
+    # config file). A query-scoped mirror loads by the API.
+    from_archive: bool | str = False
 
     @field_validator("status")
     @classmethod
@@ -135,15 +191,27 @@ class WatchConfig(_Strict):
         # An empty search would match the whole registry; NCT IDs in query.* make the
         # registry ignore every filter (track such studies with `trialwatch add` instead).
         queries = [self.term, self.cond, self.intr, self.titles, self.spons]
+        if self.from_archive:
+            if not self.mirror:
+                raise ValueError(f"watch {self.name!r}: from_archive needs mirror = true")
+            if any((q or "").strip() for q in [*queries, self.advanced]) or self.status:
+                raise ValueError(
+                    f"watch {self.name!r}: from_archive is for a whole-registry mirror (the "
+                    "archive holds every study, unfiltered); a query-scoped mirror loads by "
+                    "the API"
+                )
         if not self.mirror and not any((q or "").strip() for q in [*queries, self.advanced]):
             raise ValueError(
                 f"watch {self.name!r} has no query: set term, cond, intr, titles, spons or advanced"
             )
+        too_long = query_size_problem(self.name, {k: getattr(self, k) for k in QUERY_KEYS})
+        if too_long:
+            raise ValueError(too_long)
         for q in queries:
             if q and re.fullmatch(r"\s*(?:NCT\d{1,8}[\s,|]*)+", q, re.IGNORECASE):
                 raise ValueError(
-                    f"watch {self.name!r}: {q.strip()!r} is only NCT IDs; track them with "
-                    "`trialwatch add` instead"
+                    f"watch {self.name!r}: {quoted(q.strip(), 60)} is only NCT IDs; track them "
+                    "with `trialwatch add` instead"
                 )
         return self
 
@@ -253,6 +321,8 @@ class Settings(BaseSettings):
     progress_seconds: float = Field(default=60.0, gt=0)
     trials: list[str] = Field(default_factory=list)
     api: ApiSettings = Field(default_factory=ApiSettings)
+    # Before `watches`: their validator reads it.
+    max_watches: int = Field(default=DEFAULT_MAX_WATCHES, ge=1, le=10_000)
     watches: list[WatchConfig] = Field(default_factory=list)
     schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
     notify: NotifySettings = Field(default_factory=NotifySettings)
@@ -322,9 +392,34 @@ class Settings(BaseSettings):
                 out.append(nct)
         return out
 
+    @field_validator("api_url", "history_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        from urllib.parse import urlsplit
+
+        try:
+            url = urlsplit(value)
+            url.port  # noqa: B018  (raises on a port that is not a number in range)
+        except ValueError as exc:
+            raise ValueError(f"not a URL: {quoted(value, 60)} ({exc})") from None
+        if url.scheme not in ("http", "https") or not url.hostname:
+            raise ValueError(
+                f"expected an http:// or https:// URL with a host, e.g. {DEFAULT_API_URL}; "
+                f"got {quoted(value, 60)}"
+            )
+        return value
+
     @field_validator("watches")
     @classmethod
-    def _unique_watch_names(cls, value: list[WatchConfig]) -> list[WatchConfig]:
+    def _unique_watch_names(
+        cls, value: list[WatchConfig], info: ValidationInfo
+    ) -> list[WatchConfig]:
+        most = info.data.get("max_watches", DEFAULT_MAX_WATCHES)
+        if len(value) > most:
+            raise ValueError(
+                f"{len(value):,} watches declared, more than max_watches ({most:,}); each is "
+                "searched on every watch run"
+            )
         seen: set[str] = set()
         for w in value:
             if w.name in seen:

@@ -8,7 +8,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import insert
@@ -16,7 +16,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from models import SyncRun, Trial
-from models.db import session_scope
+from models.db import database_now, session_scope
 from sync.core import paging, record
 from sync.core.diff import walk as differ
 from sync.core.states import RegistryState, RunKind, RunOutcome
@@ -32,6 +32,7 @@ from sync.registry.client import (
     NotFound,
     PagingBound,
 )
+from sync.store import runs
 from sync.store import snapshots as store
 from sync.store.locks import Busy, exclusive
 from sync.store.runs import recorded_run
@@ -102,7 +103,7 @@ def track(
             already.append(nct)
     if new:
         # Rows, not ORM objects: building 10,000 Trial instances cost more than inserting them.
-        now = datetime.now(UTC)
+        now = database_now(session)
         fresh = {"source": source, "active": True, "added_at": now,
                  "registry_state": RegistryState.UNKNOWN, "latest_version": 0}  # fmt: skip
         rows = [{"nct_id": nct, **fresh} for nct in new]
@@ -153,6 +154,29 @@ class _Run:
         # date of the copies), of which no copy is kept.
         self.seen: set[str] = set()
         self.conflicts: dict[str, str] = {}
+
+    @contextmanager
+    def page(self) -> Iterator[Session]:
+        """The transaction of one page's records (or one record's), whose figures count only
+        when it commits: they go onto the run's row in that very transaction (runs.counts),
+        and when it rolls back the summary's figures go back to what they were before it."""
+        s = self.s
+        fetched, new_versions, changes = s.fetched, s.new_versions, s.changes
+        by_category, by_trial = Counter(self.by_category), dict(s.new_versions_by_trial)
+        try:
+            with session_scope(self.engine) as session:
+                yield session
+                runs.counts(
+                    session,
+                    s.run_id,
+                    fetched=s.fetched - fetched,
+                    new_versions=s.new_versions - new_versions,
+                    changes=s.changes - changes,
+                )
+        except BaseException:
+            s.fetched, s.new_versions, s.changes = fetched, new_versions, changes
+            self.by_category, s.new_versions_by_trial = by_category, by_trial
+            raise
 
     def error(self, message: str) -> None:
         # The summary carries it to the user (the CLI's error lines, the daemon's run line):
@@ -207,7 +231,7 @@ class _Run:
             return
         self.seen.add(nct)
         trial.registry_state = RegistryState.FOUND
-        trial.last_checked_at = datetime.now(UTC)
+        trial.last_checked_at = database_now(session)
         trial.last_error = None
         session.add(trial)
         if stored is None:
@@ -280,7 +304,7 @@ class _Run:
         seen: set[str] = set()
         wanted = set(ids)
         for page in self.client.studies_by_ids(ids, since=since):
-            with session_scope(self.engine) as session:
+            with self.page() as session:
                 studies = self.screen(session, page.get("studies") or [])
                 # A study the registry contradicted itself on is not asked alone (it was
                 # answered); the next run asks for it again.
@@ -321,7 +345,7 @@ class _Run:
         except ApiError as exc:
             self.error(f"{nct}: {exc}")
             return
-        with session_scope(self.engine) as session:
+        with self.page() as session:
             self.store_study(session, nct, study)
 
     def mark(self, nct: str, state: str) -> None:
@@ -330,7 +354,7 @@ class _Run:
             trial = store.get_trial(session, nct)
             if trial is not None:
                 trial.registry_state = state
-                trial.last_checked_at = datetime.now(UTC)
+                trial.last_checked_at = database_now(session)
                 session.add(trial)
         (self.s.not_found if state == RegistryState.NOT_FOUND else self.s.rejected).append(nct)
 
@@ -377,7 +401,7 @@ class _Run:
         if trial is not None:
             trial.registry_state = RegistryState.ALIAS
             trial.alias_of = new
-            trial.last_checked_at = datetime.now(UTC)
+            trial.last_checked_at = database_now(session)
             session.add(trial)
         track(session, [new], source=f"alias:{old}")
         session.flush()
@@ -390,7 +414,7 @@ class _Run:
         except ApiError as exc:
             self.error(f"{old} -> {new}: {exc}")
             return
-        with session_scope(self.engine) as session:
+        with self.page() as session:
             self.store_study(session, new, study)
 
     def run(self, targets: freshness.Targets, since: str | None) -> None:
@@ -611,9 +635,10 @@ def _finish(session: Session, run: SyncRun, summary: SyncSummary, requests: int,
     summary.changes_by_category = dict(sorted(r.by_category.items()))
     run.mode = summary.mode
     run.requests = requests
-    run.fetched = summary.fetched
-    run.new_versions = summary.new_versions
-    run.changes = summary.changes
+    # The figures on the row are those its pages committed (runs.counts): the summary says
+    # the same, whatever was counted in pages that were rolled back.
+    summary.fetched, summary.new_versions = run.fetched, run.new_versions
+    summary.changes = run.changes
     run.data_timestamp = summary.data_timestamp
     run.not_found = summary.not_found
     run.details = {

@@ -7,6 +7,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -24,6 +25,15 @@ log = logging.getLogger(__name__)
 
 class ApiError(Exception):
     """Anything that kept a request from giving a usable answer."""
+
+
+class InvalidRequest(ApiError):
+    """A request that cannot be sent as asked (a URL too long or malformed, a scheme other
+    than http and https, a header that HTTP cannot carry): bad input, never retried."""
+
+
+# httpx's errors that come from what was asked, not from the network: retrying cannot help.
+_BAD_INPUT = (httpx.InvalidURL, httpx.UnsupportedProtocol, httpx.LocalProtocolError)
 
 
 class ApiUnavailable(ApiError):
@@ -216,12 +226,12 @@ class CtgovClient:
                 # A wait longer than the whole retry budget is not worth starting.
                 return after if after <= self.settings.max_retry_seconds else False
             return True
-        if isinstance(exc, ResponseTooLarge | _TooSlow):
+        if isinstance(exc, (ResponseTooLarge, _TooSlow, *_BAD_INPUT)):
             return False
         return isinstance(exc, (httpx.TransportError, BadResponse))
 
     def _label(self, url: str, params: dict[str, str] | None) -> str:
-        path = httpx.URL(url).path
+        path = url.split("?", 1)[0]
         for base in (self.history_url, self.api_url):
             if url.startswith(base + "/"):
                 path = url[len(base) :]
@@ -246,18 +256,23 @@ class CtgovClient:
             # Pieces joined once: a growing buffer and its copy held a page twice over.
             pieces: list[bytes] = []
             size = 0
-            for chunk in response.iter_bytes():
-                pieces.append(chunk)
-                size += len(chunk)
-                if size > cap:
-                    # Refused as it arrives: a runaway body never sits whole in memory.
-                    raise ResponseTooLarge(f"{url}: answer is over the cap of {cap} bytes")
-                if time.monotonic() > deadline:
-                    # The read timeout is per piece: a drip of small pieces never trips it.
-                    raise _TooSlow(
-                        "the answer took longer than api.max_retry_seconds + api.timeout_seconds",
-                        request=response.request,
-                    )
+            try:
+                for chunk in response.iter_bytes():
+                    pieces.append(chunk)
+                    size += len(chunk)
+                    if size > cap:
+                        # Refused as it arrives: a runaway body never sits whole in memory.
+                        raise ResponseTooLarge(f"{url}: answer is over the cap of {cap} bytes")
+                    if time.monotonic() > deadline:
+                        # The read timeout is per piece: a drip of small pieces never trips it.
+                        raise _TooSlow(
+                            "the answer took longer than api.max_retry_seconds + "
+                            "api.timeout_seconds",
+                            request=response.request,
+                        )
+            except httpx.DecodingError as exc:
+                # A body its Content-Encoding does not describe (bad gzip): a bad answer.
+                raise BadResponse(f"undecodable answer from {short_url(url)}: {exc}") from None
             body = b"".join(pieces)
             del pieces
             self.last_response_bytes = len(body)
@@ -270,6 +285,17 @@ class CtgovClient:
         if answer.status_code in RETRY_STATUSES:
             raise _Retryable(answer)
         return answer
+
+    @contextmanager
+    def stream(
+        self, url: str, params: dict[str, str], headers: dict[str, str]
+    ) -> Iterator[httpx.Response]:
+        """One polite, counted GET whose body the caller reads as it arrives (a download far
+        over max_response_bytes); no retries: the caller resumes what it has."""
+        self._limiter.wait()
+        self.requests += 1
+        with self._http.stream("GET", url, params=params, headers=headers) as response:
+            yield response
 
     def get(self, url: str, params: dict[str, str] | None = None) -> Any:
         """GET a JSON document, retrying transient failures within the configured bounds.
@@ -295,6 +321,10 @@ class CtgovClient:
             response, doc = attempt(req)
             if response.is_success:
                 return doc
+        except _BAD_INPUT as exc:
+            raise InvalidRequest(
+                f"{req.label} cannot be sent: {exc or type(exc).__name__}"
+            ) from None
         except _Retryable as exc:
             r = exc.response
             raise ApiHTTPError(r.status_code, str(r.url), r.text) from None

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from models import Change, Meta, RegistryVersion, Snapshot, SyncRun, Trial
+from models.db import database_now
 from sync.core import record
 from sync.core.states import Origin, RunOutcome
 from sync.core.util import aware
@@ -187,7 +188,7 @@ def store_version(
         digest,
         keys,
         form=form,
-        fetched_at=fetched_at or datetime.now(UTC),
+        fetched_at=fetched_at or database_now(session),
         origin=origin,
         registry_version=registry_version,
         registry_date=registry_date,
@@ -247,7 +248,10 @@ def add_changes(
 ) -> list[Change]:
     """Store typed changes (objects with a to_dict()) between two versions."""
     assert trial.id is not None
+    if not changes:
+        return []
     rows = []
+    now = database_now(session)
     for ch in changes:
         d = ch.to_dict() if hasattr(ch, "to_dict") else dict(ch)
         row = Change(
@@ -261,6 +265,7 @@ def add_changes(
             summary=d["summary"],
             severity=d["severity"],
             detail=d.get("detail"),
+            detected_at=now,
             run_id=run_id,
         )
         session.add(row)
@@ -345,7 +350,7 @@ def insert_version(
         study,
         record.content_hash(study),
         keys,
-        fetched_at=fetched_at or datetime.now(UTC),
+        fetched_at=fetched_at or database_now(session),
         origin=origin,
         registry_version=registry_version,
         registry_date=registry_date,

@@ -10,7 +10,8 @@ from pydantic import ValidationError
 from sqlmodel import Session, col, func, select
 
 from models import Trial, Watch, WatchEvent, WatchMatch
-from sync.config import WatchConfig
+from sync.config import DEFAULT_MAX_WATCHES, WatchConfig
+from sync.core.ids import quoted
 from sync.core.states import RunOutcome
 from sync.core.util import iso
 from sync.store import snapshots as store
@@ -47,6 +48,10 @@ class UnknownWatch(LookupError):
 
 class WatchConflict(ValueError):
     """A change from the CLI to a watch the config file declares (the file would undo it)."""
+
+
+class TooManyWatches(WatchConflict):
+    """A new watch past `max_watches` active ones."""
 
 
 class UnknownStudy(LookupError):
@@ -94,7 +99,7 @@ def check(name: str, params: dict[str, Any], track: bool = True) -> WatchConfig:
     for key in (*QUERY_PARAMS, "advanced"):
         value = getattr(cfg, key)
         if value and (problem := _balanced(value)):
-            raise InvalidWatch(f"invalid watch {name!r}: {key}: {problem} in {value!r}")
+            raise InvalidWatch(f"invalid watch {name!r}: {key}: {problem} in {quoted(value, 60)}")
     return cfg
 
 
@@ -110,6 +115,8 @@ def params_of(cfg: WatchConfig) -> dict[str, Any]:
         out["status"] = list(cfg.status)
     if cfg.mirror:
         out["mirror"] = True
+    if cfg.from_archive:
+        out["from_archive"] = cfg.from_archive
     return out
 
 
@@ -134,6 +141,9 @@ def describe(params: dict[str, Any]) -> str:
         parts.append("status=" + ",".join(params["status"]))
     if params.get("mirror"):
         parts.insert(0, "mirror of " + ("the whole registry" if not parts else "the search"))
+    if params.get("from_archive"):
+        source = params["from_archive"]
+        parts.append("first loaded from " + (source if isinstance(source, str) else "the archive"))
     return " ".join(parts)
 
 
@@ -182,13 +192,24 @@ def sync_config_watches(session: Session, configs: list[WatchConfig]) -> None:
             session.add(watch)
 
 
-def add_watch(session: Session, cfg: WatchConfig, declared: set[str]) -> Watch:
-    """Add a CLI watch (or re-activate a removed one under the same name)."""
+def add_watch(
+    session: Session, cfg: WatchConfig, declared: set[str], most: int = DEFAULT_MAX_WATCHES
+) -> Watch:
+    """Add a CLI watch (or re-activate a removed one under the same name), at most `most`
+    active watches in all (the config's included)."""
     if cfg.name in declared:
         raise WatchConflict(f"watch {cfg.name!r} is declared in the config file; change it there")
     watch = session.exec(select(Watch).where(Watch.name == cfg.name)).first()
     if watch is not None and watch.active:
         raise WatchConflict(f"watch {cfg.name!r} already exists (remove it first to redefine it)")
+    active = session.exec(
+        select(func.count()).select_from(Watch).where(col(Watch.active).is_(True))
+    ).one()
+    if active >= most:
+        raise TooManyWatches(
+            f"there are already {active:,} watches, the most max_watches allows ({most:,}): "
+            "remove one (trialwatch watch remove NAME) or raise max_watches in the config"
+        )
     if watch is None:
         watch = Watch(name=cfg.name, params=params_of(cfg), track=cfg.track, source="cli")
     else:

@@ -7,7 +7,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from models import Trial
-from models.db import session_scope
+from models.db import database_now, session_scope
 from sync.config import Settings
 from sync.store.snapshots import get_trial
 from sync.watches.definitions import sync_config_watches
@@ -21,7 +21,7 @@ def seed_from_config(session: Session, nct_ids: list[str]) -> list[str]:
     added = []
     for nct in nct_ids:
         if get_trial(session, nct) is None:
-            session.add(Trial(nct_id=nct, source="config"))
+            session.add(Trial(nct_id=nct, source="config", added_at=database_now(session)))
             added.append(nct)
     return added
 

@@ -22,6 +22,7 @@ TITLES = {
     "answers": "Answers that lie (endless pages, one study twice)",
     "database": "Database faults (a proxy in front of PostgreSQL that goes silent or cuts)",
     "export": "Exports (foreign targets, kills, full disk)",
+    "clock": "Clocks (libfaketime: days behind, days ahead; the registry's going back)",
 }
 
 
