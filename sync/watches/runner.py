@@ -281,10 +281,13 @@ def run_watches(
     run_id: int | None = None,
     full: bool = False,
     data_timestamp: str | None = None,
+    settings: Settings | None = None,
+    progress: Any = None,
 ) -> list[WatchResult]:
     """Run the named watches (default: every active one); one failing never stops the others.
 
-    Mirrors are run by sync.watches.mirror; `full` makes them reconcile their members too."""
+    Mirrors are run by sync.watches.mirror; `full` makes them reconcile their members too;
+    `settings` and `progress` serve a mirror's first load from the registry's archive."""
     from sync.watches import mirror  # it builds on this module
 
     mirrors = mirror.mirror_names(engine)
@@ -300,6 +303,8 @@ def run_watches(
                         run_id=run_id,
                         full=full,
                         data_timestamp=data_timestamp,
+                        settings=settings,
+                        progress=progress,
                     )
                 )
                 continue
@@ -349,6 +354,7 @@ def sync_hook(
                 run_id=summary.run_id,
                 full=summary.mode == "full",
                 data_timestamp=summary.data_timestamp,
+                settings=settings,
             ):
                 summary.watches.append(result.to_dict())
                 # A mirror fetches and stores for the run: its totals are the run's too (and
@@ -372,6 +378,7 @@ def run_recorded(
     settings: Settings,
     names: list[str] | None = None,
     trigger: str = "cli",
+    progress: Any = None,
 ) -> tuple[int, list[WatchResult]]:
     """`trialwatch watch run`: run watches outside a sync, accounted for as a SyncRun.
 
@@ -385,11 +392,16 @@ def run_recorded(
     mirrors = mirror.mirror_names(engine)
     writes = bool(mirrors & set(names)) if names is not None else bool(mirrors)
     with sync_engine.sync_lock(engine) if writes else nullcontext():
-        return _run_recorded(engine, client, names, trigger)
+        return _run_recorded(engine, client, names, trigger, settings, progress)
 
 
 def _run_recorded(
-    engine: Engine, client: CtgovClient, names: list[str] | None, trigger: str
+    engine: Engine,
+    client: CtgovClient,
+    names: list[str] | None,
+    trigger: str,
+    settings: Settings,
+    progress: Any,
 ) -> tuple[int, list[WatchResult]]:
     start = client.requests
     results: list[WatchResult] = []
@@ -402,7 +414,11 @@ def _run_recorded(
     with recorded_run(
         engine, account, kind=RunKind.WATCH, trigger=trigger, mode="watches", close=close
     ) as run_id:
-        results.extend(run_watches(engine, client, names, run_id=run_id))
+        results.extend(
+            run_watches(
+                engine, client, names, run_id=run_id, settings=settings, progress=progress
+            )
+        )
         account.outcome = outcome_of(results)
         failed = [r for r in results if r.outcome != RunOutcome.OK]
         account.errors = [f"watch {r.name}: {r.error}" for r in failed]
