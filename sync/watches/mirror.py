@@ -33,7 +33,7 @@ from sync.watches.definitions import (
     search_params,
     validate_params,
 )
-from sync.watches.runner import WatchResult
+from sync.watches.results import WatchResult
 from sync.watches.search import (
     NO_LONGER_MATCHES,
     Departure,

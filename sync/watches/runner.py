@@ -6,7 +6,7 @@ import copy
 import logging
 from collections.abc import Callable
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -25,6 +25,7 @@ from sync.registry.client import ApiError, ApiHTTPError, CtgovClient
 from sync.store import runs
 from sync.store import snapshots as store
 from sync.store.runs import recorded_run
+from sync.watches import mirror
 from sync.watches.definitions import (
     InvalidWatch,
     UnknownWatch,
@@ -32,6 +33,7 @@ from sync.watches.definitions import (
     sync_config_watches,
     validate_params,
 )
+from sync.watches.results import WatchResult
 from sync.watches.search import (
     NO_LONGER_MATCHES,
     Departure,
@@ -41,29 +43,6 @@ from sync.watches.search import (
 )
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class WatchResult:
-    """One watch's run, as reported in a sync summary (`summary.watches`)."""
-
-    name: str
-    outcome: str = RunOutcome.OK
-    matches: int = 0
-    entered: list[str] = field(default_factory=list)
-    left: list[str] = field(default_factory=list)
-    left_reasons: dict[str, str] = field(default_factory=dict)
-    tracked: list[str] = field(default_factory=list)
-    events: list[str] = field(default_factory=list)
-    requests: int = 0
-    error: str | None = None
-
-    def stored(self) -> tuple[int, int, int]:
-        """(studies fetched, new versions, changes) this run stored: a search stores none."""
-        return 0, 0, 0
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def _open_rows(session: Session, watch_id: int) -> dict[str, WatchMatch]:
@@ -288,8 +267,6 @@ def run_watches(
 
     Mirrors are run by sync.watches.mirror; `full` makes them reconcile their members too;
     `settings` and `progress` serve a mirror's first load from the registry's archive."""
-    from sync.watches import mirror  # it builds on this module
-
     mirrors = mirror.mirror_names(engine)
     results: list[WatchResult] = []
     for name in names if names is not None else active_watch_names(engine):
@@ -385,8 +362,6 @@ def run_recorded(
     A mirror among them writes versions, as a sync does: the sync's lock is held for the run
     (SyncBusy when a sync, the daemon's or another mirror run holds it).
     """
-    from sync.watches import mirror  # it builds on this module
-
     with session_scope(engine) as session:
         sync_config_watches(session, settings.watches)
     mirrors = mirror.mirror_names(engine)
