@@ -115,3 +115,66 @@ def test_the_version_dates_come_from_the_record() -> None:
     assert dates["submitted"] == status["lastUpdateSubmitDate"]
     assert dates["start"] == "2022-03-09"
     assert o.study_dates({"protocolSection": {"statusModule": []}})["start"] is None
+
+
+def test_inflections_are_one_word() -> None:
+    assert o.stem("achieved") == o.stem("achieve")
+    assert o.stem("seizures") == o.stem("seizure")
+    assert o.stem("frequencies") == o.stem("frequency")
+    assert o.stem("analysis") == "analysis"  # not a plural
+    assert o.stem("dose") == "dose"  # short words kept
+    a = {"measure": "Seizure frequency recorded in the patient diary", "timeFrame": "12 weeks"}
+    b = {"measure": "Seizures Frequencies Recorded in Patients' Diaries", "timeFrame": "12 weeks"}
+    assert {s for s, _, _ in _judged(_primary(a), _primary(b))} == {"reworded"}
+
+
+ALT = {
+    "measure": "Percentage of participants with grade 3 or 4 ALT elevation",
+    "timeFrame": "48 weeks",
+}
+GRADING = (
+    "Values were read by the central laboratory against the upper limit of normal, using the"
+    " toxicity tables of the division of AIDS, for those whose values were normal at entry."
+)
+
+
+def test_a_description_that_opens_by_restating_the_measure_is_reworded() -> None:
+    b = {**ALT, "description": f"{ALT['measure']}. {GRADING}"}
+    judged = _judged(_primary(ALT), _primary(b))
+    assert [(s, t.split(": ")[-1]) for s, _, t in judged] == [
+        ("reworded", "description restates the measure")
+    ]
+    # The same words without the restatement specify how it is measured.
+    judged = _judged(_primary(ALT), _primary({**ALT, "description": GRADING}))
+    assert [s for s, _, _ in judged] == ["minor"]
+
+
+def test_a_description_that_is_a_note_is_reworded() -> None:
+    note = "The investigator has left the institution and these data are no longer available."
+    judged = _judged(_primary(OS), _primary({**OS, "description": note}))
+    assert [(s, t.split(": ")[-1]) for s, _, t in judged] == [
+        ("reworded", "a note that data are missing")
+    ]
+    counted = "Not every participant answered; 3 calls were made by a nurse to record the data."
+    assert [s for s, _, _ in _judged(_primary(OS), _primary({**OS, "description": counted}))] == [
+        "minor"
+    ]
+
+
+def test_a_month_may_be_read_as_four_weeks() -> None:
+    a = {"measure": "Overall survival", "timeFrame": "Month 6"}
+    assert [s for s, _, _ in _judged(_primary(a), _primary({**a, "timeFrame": "Week 24"}))] == [
+        "reworded"
+    ]
+    assert [s for s, _, _ in _judged(_primary(a), _primary({**a, "timeFrame": "Week 30"}))] == [
+        "minor"
+    ]
+
+
+def test_a_time_frame_in_words_split_out_of_the_measure_is_reworded() -> None:
+    a = {"measure": "Length of stay until hospital discharge"}
+    b = {"measure": "Length of Stay", "timeFrame": "Until hospital discharge"}
+    judged = _judged(_primary(a), _primary(b))
+    assert {s for s, _, _ in judged} == {"reworded"}, judged
+    later = {**b, "timeFrame": "Until 30 days after hospital discharge"}
+    assert "minor" in {s for s, _, _ in _judged(_primary(a), _primary(later))}
