@@ -35,7 +35,7 @@ _STOP = frozenset(
     "who whose their its it study primary secondary outcome outcomes endpoint endpoints end point "
     "measure measured measures assessed assess assessment evaluate evaluated evaluation determine "
     "determined defined objective aim demonstrate compare compared subjects participants patients "
-    "subject participant patient each all any".split()
+    "subject participant patient each all any based using via according".split()
 )
 # The metric of an outcome (how values are aggregated), in classes: "proportion" and "percentage"
 # of participants are one metric, "mean" and "median" are two.
@@ -298,7 +298,9 @@ def _all_aspects(a: dict[str, Any], b: dict[str, Any]) -> list[tuple[str, str]]:
         gained = [w for w in dict.fromkeys(cb) if w not in known_a]
         lost = [w for w in dict.fromkeys(ca) if w not in known_b]
         close = fuzz.token_sort_ratio(" ".join(ca), " ".join(cb)) >= _REWORDED_MEASURE
-        if gained and lost and not close:
+        # The same named instrument on both sides ("IPSS"): a word changed around it rewords.
+        anchored = bool(_abbreviations(ma) & _abbreviations(mb)) and len(gained) < _SPECIFIED
+        if gained and lost and not close and not anchored:
             out.append((MINOR, f"measure changed: {_name(a)} → {_name(b)}"))
         elif len(gained) >= _SPECIFIED:
             out.append((MINOR, f"measurement specified: {_name(a)} → {_name(b)}"))
@@ -313,6 +315,14 @@ def _all_aspects(a: dict[str, Any], b: dict[str, Any]) -> list[tuple[str, str]]:
             was = ", ".join(sorted(metric_a - metric_b)) or "unspecified"
             now = ", ".join(sorted(metric_b - metric_a)) or "unspecified"
             out.append((MINOR, f"metric changed: {was} → {now}"))
+        # A measure that numbers several outcomes ("1) ALP levels and 2) safety"): a numbered
+        # part that the other version names nowhere is an outcome dropped (or added).
+        for part in _parts(ma):
+            if not set(_content(part)) & known_b:
+                out.append((MAJOR, f"outcome dropped from the measure: {short(part, 50)}"))
+        for part in _parts(mb):
+            if not set(_content(part)) & known_a:
+                out.append((MAJOR, f"outcome added to the measure: {short(part, 50)}"))
         if not out:
             out.append((REWORDED, f"reworded: {_name(a)} → {_name(b)}"))
 
@@ -368,7 +378,9 @@ def _restates(description: Any, measure: Any) -> bool:
     if not words or not isinstance(description, str):
         return False
     first = _SENTENCE_RE.split(description.strip(), maxsplit=1)[0]
-    return len(words & set(_content(first))) / len(words) >= _RESTATED
+    # An abbreviation the sentence uses stands for the words that spell it out in the measure.
+    said = set(_content(first)) | _spelt_out(str(measure), first)
+    return len(words & said) / len(words) >= _RESTATED
 
 
 _NOT_REPORTED_RE = re.compile(
@@ -387,6 +399,31 @@ def _note(description: Any, known: set[str]) -> bool:
         or metrics(description)
         or any(w.isdigit() for w in text.split())
     )
+
+
+_JOINER_RE = re.compile(r"[\s;,.]+(?:and|or)\s*$", re.I)
+_MARKER_RE = re.compile(r"(?:^|(?<=\s))\(?([1-9]|[a-h])[.)](?=\s)")
+
+
+def _parts(text: Any) -> list[str]:
+    """The numbered parts of a measure that lists several outcomes: "both 1) alkaline
+    phosphatase levels and 2) safety" -> ["alkaline phosphatase levels and", "safety"]. Only
+    markers numbered from 1 (or a) without a gap count: "(visit 2)" is no list."""
+    if not isinstance(text, str):
+        return []
+    marks = list(_MARKER_RE.finditer(text))
+    first = next((i for i, m in enumerate(marks) if m[1] in "1a"), None)
+    if first is None:
+        return []
+    run = [marks[first]]
+    for m in marks[first + 1 :]:
+        if ord(m[1]) == ord(run[-1][1]) + 1:
+            run.append(m)
+    if len(run) < 2:
+        return []
+    ends = [m.start() for m in run[1:]] + [len(text)]
+    parts = [text[m.end() : end] for m, end in zip(run, ends, strict=True)]
+    return [_JOINER_RE.sub("", p).strip(" ;,.") for p in parts]
 
 
 def _parse(changes: Sequence[Edit]) -> tuple[list[_Item], list[_Item], list[_Item]]:
