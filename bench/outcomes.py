@@ -11,36 +11,15 @@ from __future__ import annotations
 import argparse
 import sys
 
-from sync.core.diff.walk import diff_records
-from sync.core.events import build_events
 from sync.testing.factory import SamplesMissing
 from sync.testing.outcome_ratings import (
     CLASSES,
     GOALS,
-    Pair,
     confusion,
     figures,
+    judged,
     load_pairs,
-    primary_importance,
-    record_with,
 )
-
-NCT = "NCT90000001"
-
-
-def judged(
-    pairs: list[Pair],
-) -> tuple[list[tuple[Pair, str | None]], list[tuple[Pair, str | None]]]:
-    """(before, after): the old rule (an event with a primary change is high) and the new."""
-    before, after = [], []
-    for p in pairs:
-        changes = diff_records(
-            record_with(p.a, NCT, "2026-10-01"), record_with(p.b, NCT, "2026-11-20")
-        )
-        primary = any(".primaryOutcomes" in c.path for c in changes)
-        before.append((p, "high" if primary else None))
-        after.append((p, primary_importance(build_events(changes))))
-    return before, after
 
 
 def _row(name: str, f: dict[str, float]) -> str:

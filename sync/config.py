@@ -172,6 +172,10 @@ class WatchConfig(_Strict):
     # A mirror stores every record of its scope (the whole registry when it has no query),
     # fetched by the search itself rather than by ID batches.
     mirror: bool = False
+    # A whole-registry mirror's first load from the registry's archive: true downloads it
+    # into the data directory, a path names an archive already on disk (relative: to the
+    # config file). A query-scoped mirror loads by the API.
+    from_archive: bool | str = False
 
     @field_validator("status")
     @classmethod
@@ -187,6 +191,15 @@ class WatchConfig(_Strict):
         # An empty search would match the whole registry; NCT IDs in query.* make the
         # registry ignore every filter (track such studies with `trialwatch add` instead).
         queries = [self.term, self.cond, self.intr, self.titles, self.spons]
+        if self.from_archive:
+            if not self.mirror:
+                raise ValueError(f"watch {self.name!r}: from_archive needs mirror = true")
+            if any((q or "").strip() for q in [*queries, self.advanced]) or self.status:
+                raise ValueError(
+                    f"watch {self.name!r}: from_archive is for a whole-registry mirror (the "
+                    "archive holds every study, unfiltered); a query-scoped mirror loads by "
+                    "the API"
+                )
         if not self.mirror and not any((q or "").strip() for q in [*queries, self.advanced]):
             raise ValueError(
                 f"watch {self.name!r} has no query: set term, cond, intr, titles, spons or advanced"

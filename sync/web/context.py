@@ -15,6 +15,7 @@ from sqlmodel import Session
 from sync.config import Settings
 from sync.report import render as digest_render
 from sync.store import database as db
+from sync.web import text
 
 HERE = Path(__file__).resolve().parent
 
@@ -79,6 +80,7 @@ def templates() -> jinja2.Environment:
         criterion=digest_render.criterion,
         timeline_svg=digest_render.timeline_svg,
     )
+    env.filters.update(text.FILTERS)
     env.filters["status_class"] = lambda s: "st-" + (
         s if s in digest_render.STATUS_COLOURS else "OTHER"
     )

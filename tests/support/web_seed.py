@@ -26,22 +26,10 @@ def captures(nct_id: str) -> list[dict[str, Any]]:
 
 def sync_real_versions(cli, fake) -> dict[str, int]:  # type: ignore[no-untyped-def]
     """Each REAL study synced once per capture, in order: real versions, real changes."""
-    stories = {n: captures(n) for n in REAL}
-    for caps in stories.values():
-        fake.put(caps[0])
-    r = cli("add", *REAL)
-    assert r.exit_code == 0, r.stderr
-    r = cli("sync", "--full")
-    assert r.exit_code == 0, r.stderr
-    for step in range(1, max(len(c) for c in stories.values())):
-        for caps in stories.values():
-            if step < len(caps):
-                fake.put(caps[step])
-        fake.bump()
-        r = cli("sync", "--full")
-        assert r.exit_code == 0, r.stderr
+    from tests.support.aact_samples import sync_all
+
+    stored = sync_all(cli, fake, {n: [(None, c) for c in captures(n)] for n in REAL})
     # Captures that differ in registry dates only are not new versions.
-    stored = {t["nct_id"]: t["latest_version"] for t in cli("list", "--json").json()}
     assert all(stored[n] >= 2 for n in REAL), stored
     return {n: stored[n] for n in REAL}
 
