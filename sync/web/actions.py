@@ -5,22 +5,50 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import HTTPException, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from sync.core.ids import InvalidNCTId, normalise_many
 from sync.ingest import run as sync_engine
 from sync.report import review
 from sync.web.context import web_of
 
+# The IDs a body may carry: any case, normalised on the way in (the paths take NCT… only).
+_ID: dict[str, JsonValue] = {"type": "string", "pattern": r"^[Nn][Cc][Tt]\d{8}$"}
+
 
 class TrackRequest(BaseModel):
-    nct_ids: list[str] = Field(min_length=1, max_length=1000)
+    # Strict: 0 is not false, "1" is not a change ID (the description says what is).
+    model_config = ConfigDict(strict=True)
+
+    nct_ids: list[str] = Field(min_length=1, max_length=1000, json_schema_extra={"items": _ID})
 
 
 class AckRequest(BaseModel):
+    """Either change_ids, or all: true (with trials to limit it), never both."""
+
+    model_config = ConfigDict(
+        strict=True,
+        json_schema_extra={
+            "anyOf": [
+                {
+                    "required": ["change_ids"],
+                    "properties": {
+                        "change_ids": {"minItems": 1},
+                        "all": {"const": False},
+                        "trials": {"maxItems": 0},
+                    },
+                },
+                {
+                    "required": ["all"],
+                    "properties": {"all": {"const": True}, "change_ids": {"maxItems": 0}},
+                },
+            ]
+        },
+    )
+
     change_ids: list[int] = Field(default_factory=list)
     all: bool = False
-    trials: list[str] = Field(default_factory=list)
+    trials: list[str] = Field(default_factory=list, json_schema_extra={"items": _ID})
 
 
 def _ids(raw: list[str]) -> list[str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
 
 from sync.daemon.status import status_report
@@ -15,9 +15,12 @@ from sync.watches import definitions as watches
 from sync.web.actions import AckRequest, TrackRequest, acknowledge, add_trials, remove_trial
 from sync.web.auth import require_bearer
 from sync.web.context import web_of
-from sync.web.params import AsOf, Nct, not_found
+from sync.web.params import ApiNct, AsOf, not_found
+from sync.web.responses import errors
 
-router = APIRouter(prefix="/api", tags=["api"])
+# Every answer of a read: its object, or {"detail": "..."} saying why not.
+router = APIRouter(prefix="/api", tags=["api"], responses=errors(404, 422))
+WRITE = errors(401, 413, 429)
 
 
 @router.get("/trials", summary="Tracked trials (`trialwatch list --json`)")
@@ -27,18 +30,18 @@ def trials(request: Request, all: bool = False) -> list[dict[str, Any]]:  # noqa
 
 
 @router.get("/trials/{nct}", summary="A trial's key fields (`trialwatch show --json`)")
-def trial(request: Request, nct: Nct, as_of: AsOf = None) -> dict[str, Any]:
+def trial(request: Request, nct: ApiNct, as_of: AsOf = None) -> dict[str, Any] | None:
     try:
         with web_of(request).reading() as s:
             return views.show(s, nct, as_of=as_of).to_dict()
-    except views.UnknownTrial as exc:
+    except views.NothingFound as exc:
+        return exc.data  # type: ignore[no-any-return]  # a date before the first version
+    except (views.UnknownTrial, views.NoSuchVersion) as exc:
         raise not_found(exc) from None
-    except views.NoSuchVersion as exc:
-        raise HTTPException(422, str(exc)) from None
 
 
 @router.get("/trials/{nct}/history", summary="Versions (`trialwatch history --json`)")
-def history(request: Request, nct: Nct) -> list[dict[str, Any]]:
+def history(request: Request, nct: ApiNct) -> list[dict[str, Any]]:
     try:
         with web_of(request).reading() as s:
             return [h.to_dict() for h in views.history(s, nct)]
@@ -50,7 +53,7 @@ def history(request: Request, nct: Nct) -> list[dict[str, Any]]:
     "/trials/{nct}/outcomes",
     summary="Pre-specified primary outcomes and later changes (`trialwatch outcomes --json`)",
 )
-def outcomes(request: Request, nct: Nct) -> dict[str, Any] | None:
+def outcomes(request: Request, nct: ApiNct) -> dict[str, Any] | None:
     try:
         with web_of(request).reading() as s:
             return outcomes_view.outcomes(s, nct)
@@ -63,21 +66,25 @@ def outcomes(request: Request, nct: Nct) -> dict[str, Any] | None:
 @router.get("/trials/{nct}/diff", summary="Changes between versions (`trialwatch diff --json`)")
 def diff(
     request: Request,
-    nct: Nct,
+    nct: ApiNct,
     from_: Annotated[int | None, Query(alias="from", ge=1)] = None,
     to: Annotated[int | None, Query(ge=1)] = None,
 ) -> list[dict[str, Any]]:
     try:
         with web_of(request).reading() as s:
             return views.diff(s, nct, from_, to).changes_json()
-    except views.UnknownTrial as exc:
+    except views.NothingFound as exc:
+        return exc.data  # type: ignore[no-any-return]  # fewer than two versions: `diff --json`
+    except (views.UnknownTrial, views.NoSuchVersion) as exc:
         raise not_found(exc) from None
-    except views.NoSuchVersion as exc:
-        raise HTTPException(422, str(exc)) from None
 
 
-@router.get("/trials/{nct}/versions/{version}", summary="One stored version, as received")
-def version(request: Request, nct: Nct, version: Annotated[int, Path(ge=1)]) -> Response:
+@router.get(
+    "/trials/{nct}/versions/{version}",
+    summary="One stored version, as received",
+    responses={200: {"content": {"application/json": {"schema": {"type": "object"}}}}},
+)
+def version(request: Request, nct: ApiNct, version: Annotated[int, Path(ge=1)]) -> Response:
     import orjson
 
     try:
@@ -116,6 +123,8 @@ def runs(request: Request) -> dict[str, Any]:
     "/trials",
     summary="Track trials (`trialwatch add --json`); needs the Bearer token",
     dependencies=[Depends(require_bearer)],
+    responses=WRITE,
+    openapi_extra={"security": [{"bearer": []}]},
 )
 def post_trials(request: Request, body: TrackRequest) -> dict[str, Any]:
     return add_trials(request, body.nct_ids)
@@ -125,8 +134,10 @@ def post_trials(request: Request, body: TrackRequest) -> dict[str, Any]:
     "/trials/{nct}",
     summary="Stop tracking (`trialwatch remove --json`); needs the Bearer token",
     dependencies=[Depends(require_bearer)],
+    responses=WRITE,
+    openapi_extra={"security": [{"bearer": []}]},
 )
-def delete_trial(request: Request, nct: Nct) -> dict[str, Any]:
+def delete_trial(request: Request, nct: ApiNct) -> dict[str, Any]:
     return remove_trial(request, nct)
 
 
@@ -134,6 +145,8 @@ def delete_trial(request: Request, nct: Nct) -> dict[str, Any]:
     "/ack",
     summary="Mark changes reviewed (`trialwatch ack --json`); needs the Bearer token",
     dependencies=[Depends(require_bearer)],
+    responses=WRITE,
+    openapi_extra={"security": [{"bearer": []}]},
 )
 def post_ack(request: Request, body: AckRequest) -> dict[str, Any]:
     return acknowledge(request, body)

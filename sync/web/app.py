@@ -6,9 +6,11 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.engine import Engine
@@ -20,7 +22,13 @@ from sync.store import database as db
 from sync.watches import definitions as watches
 from sync.web import api, feeds, pages
 from sync.web.context import HERE, Web
-from sync.web.middleware import SECURITY_HEADERS, BodyLimit, HeadAsGet, SecurityHeaders
+from sync.web.middleware import (
+    SECURITY_HEADERS,
+    BodyLimit,
+    HeadAsGet,
+    Methods,
+    SecurityHeaders,
+)
 from sync.web.responses import error
 
 log = logging.getLogger("trialwatch.web")
@@ -54,11 +62,13 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.web = web
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
 
     # Outermost last: the security headers, then the proxy's word on the client, then HEAD as
     # GET, then the body cap, then the routes.
     app.add_middleware(BodyLimit, limit=settings.web.max_body_bytes)
     app.add_middleware(HeadAsGet)
+    app.add_middleware(Methods)
     if settings.web.trusted_proxies:
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.web.trusted_proxies)
     app.add_middleware(SecurityHeaders)
@@ -66,9 +76,13 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         message = exc.detail if isinstance(exc.detail, str) else "error"
-        if exc.status_code == 404 and message == "Not Found":
+        status = exc.status_code
+        if status == 404 and message == "Not Found":
             message = f"nothing at {request.url.path}"
-        response = error(request, exc.status_code, message)
+        if status == 400 and message == "There was an error parsing the body":
+            # FastAPI's word for a body that is not even text: as invalid JSON is, a 422.
+            status, message = 422, "the body is not valid JSON"
+        response = error(request, status, message)
         for k, v in (exc.headers or {}).items():
             response.headers[k] = v
         return response
@@ -98,3 +112,16 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     app.include_router(feeds.router)
     app.include_router(api.router)
     return app
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's description, with the Bearer scheme the writes name."""
+    if app.openapi_schema is None:
+        schema = get_openapi(
+            title=app.title, version=app.version, summary=app.summary, routes=app.routes
+        )
+        schema.setdefault("components", {})["securitySchemes"] = {
+            "bearer": {"type": "http", "scheme": "bearer", "description": "[web] token"}
+        }
+        app.openapi_schema = schema
+    return app.openapi_schema

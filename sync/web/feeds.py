@@ -14,10 +14,30 @@ from sync.report import pageviews
 from sync.store import views
 from sync.watches import definitions as watches
 from sync.web.context import web_of
-from sync.web.params import Nct, base_url
+from sync.web.params import ApiNct, base_url
+from sync.web.responses import errors
 
-router = APIRouter(prefix="/feeds", tags=["feeds"])
 ATOM = "application/atom+xml; charset=utf-8"
+
+
+class AtomResponse(Response):
+    media_type = ATOM
+
+
+# Atom documents; errors are pages (a feed reader shows neither), a 304 has no body.
+router = APIRouter(
+    prefix="/feeds",
+    tags=["feeds"],
+    default_response_class=AtomResponse,
+    responses={
+        200: {
+            "description": "An Atom 1.0 feed",
+            "content": {"application/atom+xml": {"schema": {"type": "string"}}},
+        },
+        304: {"description": errors(304)[304]["description"]},
+        **errors(400, 404, 422, html=True),
+    },
+)
 # Control characters are invalid in XML even when escaped; registry text may carry them.
 _CONTROL_RE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]")
 
@@ -46,7 +66,7 @@ def _render(
     wanted = [t.strip().removeprefix("W/") for t in asked.split(",")]
     if etag in wanted or "*" in wanted:
         return Response(status_code=304, headers=headers)
-    return Response(data, media_type=ATOM, headers=headers)
+    return AtomResponse(data, headers=headers)
 
 
 @router.get("/changes.atom", summary="Every tracked trial's new versions")
@@ -58,7 +78,7 @@ def changes(request: Request) -> Response:
 
 
 @router.get("/trials/{nct}.atom", summary="One trial's new versions")
-def trial(request: Request, nct: Nct) -> Response:
+def trial(request: Request, nct: ApiNct) -> Response:
     try:
         with web_of(request).reading() as s:
             t = views.require_trial(s, nct)

@@ -6,6 +6,8 @@ from __future__ import annotations
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sync.web.responses import error
@@ -110,3 +112,46 @@ class HeadAsGet:
             await send(message)
 
         await self.app({**scope, "method": "GET"}, receive, no_body)
+
+
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
+def allowed_methods(scope: Scope) -> list[str]:
+    """The methods some route answers at this path (Starlette's 405 names only the first
+    route's: GET where a DELETE exists too)."""
+    routes = scope["app"].router.routes
+    found = [
+        m
+        for m in METHODS
+        if any(r.matches({**scope, "method": m})[0] == Match.FULL for r in routes)
+    ]
+    if "GET" in found and "HEAD" not in found:
+        found.insert(found.index("GET") + 1, "HEAD")  # HeadAsGet answers it
+    return found
+
+
+class Methods:
+    """OPTIONS answers 204 with the path's methods in Allow; a 405 names all of them."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if scope["method"] == "OPTIONS":
+            found = allowed_methods(scope)
+            if found:
+                allow = ", ".join([*found, "OPTIONS"])
+                await Response(status_code=204, headers={"Allow": allow})(scope, receive, send)
+                return
+
+        async def allow_all(message: Message) -> None:
+            if message["type"] == "http.response.start" and message["status"] == 405:
+                headers = MutableHeaders(scope=message)
+                headers["Allow"] = ", ".join([*allowed_methods(scope), "OPTIONS"])
+            await send(message)
+
+        await self.app(scope, receive, allow_all)

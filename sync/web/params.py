@@ -4,7 +4,7 @@ the address links are built from, and the 404 of something that is not there."""
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import parse_qs
 
 from fastapi import Depends, HTTPException, Path, Query, Request
@@ -15,6 +15,14 @@ from sync.web.context import web_of
 
 NCT_PATTERN = r"^NCT\d{8}$"
 # A Host header links may be built from: a name or an IPv4 address, or an [IPv6] address; a port.
+# The forms `as_of` takes (a date-time too, said in words: its pattern would admit hour 25).
+AS_OF_SCHEMA: dict[str, Any] = {
+    "anyOf": [
+        {"type": "string", "pattern": r"^[1-9]\d{3}$"},
+        {"type": "string", "pattern": r"^[1-9]\d{3}-(0[1-9]|1[0-2])$"},
+        {"type": "string", "format": "date"},
+    ]
+}
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
 _HOST_RE = re.compile(rf"^(?:{_LABEL}(?:\.{_LABEL})*\.?|\[[0-9A-Fa-f:.]+\])(?::\d{{1,5}})?$")
 
@@ -30,10 +38,35 @@ def nct_param(nct: Annotated[str, Path(description="An NCT ID, e.g. NCT07366658.
 Nct = Annotated[str, Depends(nct_param)]
 
 
+def api_nct_param(
+    nct: Annotated[
+        str,
+        Path(
+            description="An NCT ID, e.g. NCT07366658.", json_schema_extra={"pattern": NCT_PATTERN}
+        ),
+    ],
+) -> str:
+    """The API's and the feeds' NCT IDs: exactly as described (NCT and 8 digits), else a 422
+    that names the ID meant when it only differs in case or spaces."""
+    if re.match(NCT_PATTERN, nct):
+        return nct
+    try:
+        meant = normalise_nct_id(nct)
+    except InvalidNCTId as exc:
+        raise HTTPException(422, str(exc)) from None
+    raise HTTPException(422, f"invalid NCT ID {nct!r}: write it as {meant}")
+
+
+ApiNct = Annotated[str, Depends(api_nct_param)]
+
+
 def as_of_param(
     as_of: Annotated[
         str | None,
-        Query(description="The record as it stood on this date: " + views.AS_OF_FORMS + "."),
+        Query(
+            description="The record as it stood on this date: " + views.AS_OF_FORMS + ".",
+            json_schema_extra=AS_OF_SCHEMA,
+        ),
     ] = None,
 ) -> str | None:
     """A date the record is read as of, checked here: a bad one is a 422 in the web's words."""

@@ -7,6 +7,7 @@ from typing import Any
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from pydantic import BaseModel
 
 from sync.web import auth
 from sync.web.context import web_of
@@ -45,3 +46,29 @@ def error(request: Request, status: int, message: str) -> Response:
         message=message,
         status=status,
     )
+
+
+class ErrorBody(BaseModel):
+    """What every error under /api/ answers."""
+
+    detail: str
+
+
+WHY = {
+    304: "Not modified: the ETag sent in If-None-Match is still current",
+    400: "A Host that [web] allowed_hosts does not list (links cannot be built from it)",
+    401: "No valid Bearer token (or no token configured: read-only)",
+    404: "No such trial, watch or version",
+    413: "The body is larger than [web] max_body_bytes",
+    422: "A parameter or body that is not valid, and why",
+    429: "Too many wrong tokens from this client lately: wait Retry-After seconds",
+}
+
+
+def errors(*codes: int, html: bool = False) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI `responses` of these error statuses, as `error` sends them: JSON under
+    /api/, an HTML page elsewhere."""
+    if html:
+        content = {"text/html": {"schema": {"type": "string"}}}
+        return {c: {"description": WHY[c], "content": content} for c in codes}
+    return {c: {"description": WHY[c], "model": ErrorBody} for c in codes}

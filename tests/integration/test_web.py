@@ -78,7 +78,6 @@ def test_api_objects_equal_the_cli_json(web, cli, story) -> None:  # type: ignor
     for nct, n in story.items():
         pairs += [
             (f"/api/trials/{nct}", ["show", nct]),
-            (f"/api/trials/{nct.lower()}", ["show", nct]),
             (f"/api/trials/{nct}/history", ["history", nct]),
             (f"/api/trials/{nct}/diff", ["diff", nct]),
             (f"/api/trials/{nct}/diff?from=1&to={n}", ["diff", nct, "--from", "1", "--to", str(n)]),
@@ -179,7 +178,8 @@ ERRORS = [
     ("/trials/NCT123", 422, "followed by 8 digits"),
     ("/api/trials/NCT123/diff", 422, "followed by 8 digits"),
     ("/trials/NCT06821503/diff?from=9&to=1", 422, "there is no version 9"),
-    ("/api/trials/NCT06821503/diff?from=1&to=7", 422, "there is no version 7"),
+    ("/api/trials/NCT06821503/diff?from=1&to=7", 404, "there is no version 7"),
+    ("/api/trials/nct06821503", 422, "write it as NCT06821503"),
     ("/trials/NCT06821503/diff?from=x", 422, "from: "),
     ("/api/trials/NCT06821503/diff?to=0", 422, "to: "),
     ("/trials/NCT06821503/versions/9", 404, "no version 9"),

@@ -73,9 +73,11 @@ def test_version_numbers_past_the_columns_are_404(db_url, engine, seeded, big) -
             r = c.get(path)
             assert r.status_code == 404, (path, r.text[:300])
             assert f"there is no version {big}" in r.text
-        for path in (f"/api/trials/{NCT}/diff?from={big}", f"/trials/{NCT}/diff?to={big}"):
+        # A diff past the last version: the API's 404, the page's 422 (as for any missing one).
+        for path, status in ((f"/api/trials/{NCT}/diff?from={big}", 404),
+                             (f"/trials/{NCT}/diff?to={big}", 422)):  # fmt: skip
             r = c.get(path)
-            assert r.status_code == 422 and "there is no version" in r.text, (path, r.text[:300])
+            assert r.status_code == status and "there is no version" in r.text, (path, r.text)
         # A change ID no table can hold names no change, as an unknown one does.
         r = c.post("/api/ack", json={"change_ids": [big]},
                    headers={"Authorization": f"Bearer {TOKEN}"})  # fmt: skip
@@ -421,3 +423,21 @@ def test_head_answers_on_every_get_route(db_url, engine, seeded) -> None:  # typ
             assert head.headers.get("etag") == got.headers.get("etag"), path
         assert c.head("/login").status_code == 200
         assert c.request("HEAD", "/logout").status_code == 405
+
+
+def test_valid_input_that_finds_nothing_answers_what_json_prints(
+    db_url, engine, seeded, cli
+) -> None:  # type: ignore[no-untyped-def]  # noqa: E501
+    """Schema-valid requests are not 422: a date before the first version is `show --json`'s
+    object, a version past the last a 404, an NCT ID in lower case a 422 naming the right one."""
+    with client(db_url, engine, token=TOKEN) as c:
+        before = c.get(f"/api/trials/{NCT}", params={"as_of": "1900"})
+        assert before.status_code == 200, before.text
+        assert before.json() == cli("show", NCT, "--as-of", "1900", "--json").json()
+        r = c.get(f"/api/trials/{NCT}/diff", params={"from": 1, "to": 9})
+        assert r.status_code == 404 and "there is no version 9" in r.json()["detail"]
+        r = c.get(f"/api/trials/{NCT.lower()}")
+        assert r.status_code == 422 and f"write it as {NCT}" in r.json()["detail"]
+        auth = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
+        r = c.post("/api/ack", content=b"\xff\xfe", headers=auth)  # not even text
+        assert r.status_code == 422 and r.json() == {"detail": "the body is not valid JSON"}
