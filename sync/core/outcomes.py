@@ -35,7 +35,8 @@ _STOP = frozenset(
     "who whose their its it study primary secondary outcome outcomes endpoint endpoints end point "
     "measure measured measures assessed assess assessment evaluate evaluated evaluation determine "
     "determined defined objective aim demonstrate compare compared subjects participants patients "
-    "subject participant patient each all any based using via according".split()
+    "subject participant patient each all any based using via according individual individuals "
+    "people person persons volunteer volunteers".split()
 )
 # The metric of an outcome (how values are aggregated), in classes: "proportion" and "percentage"
 # of participants are one metric, "mean" and "median" are two.
@@ -51,9 +52,16 @@ _METRIC = {
 }  # fmt: skip
 _NUMBERS = {
     "one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6", "seven": "7",
-    "eight": "8", "nine": "9", "ten": "10", "eleven": "11", "twelve": "12", "eighteen": "18",
-    "twenty": "20", "thirty": "30",
+    "eight": "8", "nine": "9", "ten": "10", "eleven": "11", "twelve": "12", "thirteen": "13",
+    "fourteen": "14", "fifteen": "15", "sixteen": "16", "seventeen": "17", "eighteen": "18",
+    "nineteen": "19", "twenty": "20", "thirty": "30", "forty": "40", "fifty": "50",
+    "sixty": "60", "seventy": "70", "eighty": "80", "ninety": "90",
 }  # fmt: skip
+# A number glued to its unit ("12mo", "24h", "wk12"): split, so that the unit is a word.
+_GLUED_RE = re.compile(
+    r"^(?:(\d+(?:\.\d+)?)(h|hr|hrs|d|wk|wks|mo|mos|yr|yrs|min|mins|weeks?|days?|months?|years?)"
+    r"|(wk|week|day|month|visit|d|w|m)(\d+))$"
+)
 _UNITS = {
     "minute": "min", "minutes": "min", "min": "min", "mins": "min", "hour": "h", "hours": "h",
     "hr": "h", "hrs": "h", "h": "h", "day": "d", "days": "d", "week": "w", "weeks": "w",
@@ -100,6 +108,9 @@ class _Item:
     members: list[int] = field(default_factory=list)
 
 
+_TENS = frozenset({"20", "30", "40", "50", "60", "70", "80", "90"})
+
+
 def norm(text: Any) -> str:
     """Lower case, accents, punctuation and spacing dropped; number words as digits."""
     if not isinstance(text, str):
@@ -107,7 +118,22 @@ def norm(text: Any) -> str:
     t = unicodedata.normalize("NFKD", text)
     t = "".join(c for c in t if not unicodedata.combining(c)).casefold()
     words = "".join(c if c.isalnum() else " " for c in t).split()
-    return " ".join(_NUMBERS.get(w, w) for w in words)
+    out: list[str] = []
+    tens = False  # the last word was a tens word ("twenty")
+    for w in words:
+        glued = _GLUED_RE.match(w)
+        if glued:
+            out.extend(x for x in glued.groups() if x)
+            tens = False
+            continue
+        number = _NUMBERS.get(w)
+        if tens and number is not None and len(number) == 1:
+            out[-1] = str(int(out[-1]) + int(number))  # "twenty four" -> "24"
+            tens = False
+            continue
+        tens = number in _TENS
+        out.append(number or w)
+    return " ".join(out)
 
 
 def stem(word: str) -> str:

@@ -210,3 +210,19 @@ def test_a_description_restating_through_an_abbreviation_is_reworded() -> None:
     )
     judged = _judged(_primary(a), _primary({**a, "description": text}))
     assert [s for s, _, _ in judged] == ["reworded"], judged
+
+
+def test_numbers_in_words_and_glued_to_their_unit_are_read() -> None:
+    assert o.norm("Twenty-four weeks") == "24 weeks"
+    assert o.norm("20 5, twenty") == "20 5 20"  # digits stay as written
+    assert o.norm("12mo, 24h, Wk12, FEV1") == "12 mo 24 h wk 12 fev1"
+    a = {"measure": "Overall survival", "timeFrame": "twenty-four weeks"}
+    for said in ("24wks", "Wk24"):
+        b = {**a, "timeFrame": said}
+        assert [s for s, _, _ in _judged(_primary(a), _primary(b))] == ["reworded"], said
+
+
+def test_who_is_counted_is_filler() -> None:
+    a = {"measure": "Number of individuals with a fall", "timeFrame": "12 weeks"}
+    b = {"measure": "Number of Volunteers With a Fall", "timeFrame": "12 weeks"}
+    assert [s for s, _, _ in _judged(_primary(a), _primary(b))] == ["reworded"]
