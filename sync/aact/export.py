@@ -67,6 +67,15 @@ class _Sinks:
         return {name: sink.rows for name, sink in self.sinks.items()}
 
 
+def _run_all(con: duckdb.DuckDBPyConnection, statements: list[str]) -> None:
+    """In one transaction: a commit per statement costs DuckDB a few milliseconds each, and
+    the comments are a thousand and more."""
+    con.execute("BEGIN")
+    for statement in statements:
+        con.execute(statement)
+    con.execute("COMMIT")
+
+
 def _versions(conn: Connection, conds: list[Any]) -> Iterator[Any]:
     query: Any = (
         sa.select(
@@ -93,8 +102,7 @@ def fill(
     engine: Engine, con: duckdb.DuckDBPyConnection, sel: Selection, progress: Progress | None
 ) -> dict[str, int]:
     """The versioned tables of the selected studies, filled from their stored versions."""
-    for statement in sql.schema_sql():
-        con.execute(statement)
+    _run_all(con, sql.schema_sql())
     sinks = _Sinks(con)
     ids = Ids()
     with rows.snapshot_read(engine) as conn:
@@ -162,8 +170,7 @@ def _write_file(
         con = connect(building, spill)
         try:
             summary.tables = fill(engine, con, sel, progress)
-            for statement in sql.views_sql():
-                con.execute(statement)
+            _run_all(con, sql.views_sql())
             summary.views = [f"{s}.*" for s in sql.VIEW_SCHEMAS] + ["aact_as_of(table, day)"]
             mark(con)
         finally:
