@@ -49,10 +49,10 @@ def main(argv: list[str] | None = None) -> int:
         for part, keep in (("all", None), ("tuned", True), ("kept apart", False)):
             sel = [r for r in results if keep is None or r[0].tuned == keep]
             print(_row(f"{label}, {part}", figures(sel)))
-    print("\nconfusion (after, all pairs): rated class -> importance")
+    print("\nconfusion (after): rated class -> importance")
     cols = ("high", "medium", "low", "no event")
     print(f"{'':<8}" + "".join(f"{c:>10}" for c in cols))
-    for part, keep in (("all", None), ("kept apart", False)):
+    for part, keep in (("all", None), ("tuned", True), ("kept apart", False)):
         table = confusion([r for r in after if keep is None or r[0].tuned == keep])
         print(f"[{part}]")
         for cls in CLASSES:

@@ -83,7 +83,8 @@ class ConfigError(Exception):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # No inf or nan: `1e999` is valid TOML, and an infinite timeout or rate is a typo.
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class ApiSettings(_Strict):
@@ -270,6 +271,33 @@ class WebSettings(_Strict):
     # The app's public address (https://tw.example.org): feeds, digests and notifications link
     # to its pages. Without it feeds use the address a request came to.
     base_url: str | None = Field(default=None, pattern=r"^https?://[^\s]+$")
+    # Without base_url, the only Host headers links may be built from (others answer 400):
+    # names or addresses, without the port; "*" allows any.
+    allowed_hosts: list[str] = Field(default_factory=lambda: ["localhost", "127.0.0.1", "::1"])
+    # The reverse proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (addresses or
+    # networks, 10.0.0.0/8); from anyone else those headers are ignored.
+    trusted_proxies: list[str] = Field(default_factory=list)
+    # A request body past this many bytes answers 413 before it is read.
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    # How long a sign-in lasts (the server forgets it then, or at sign-out, or a token change).
+    session_hours: float = Field(default=12.0, gt=0, le=24 * 365)
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _hosts(cls, hosts: list[str]) -> list[str]:
+        return [h.strip().lower().removeprefix("[").removesuffix("]") for h in hosts if h.strip()]
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, proxies: list[str]) -> list[str]:
+        import ipaddress
+
+        for p in proxies:
+            try:
+                ipaddress.ip_network(p, strict=False)
+            except ValueError:
+                raise ValueError(f"{p!r} is not an address or a network (10.0.0.0/8)") from None
+        return proxies
 
 
 def split_urls(text: str) -> list[str]:
@@ -280,7 +308,7 @@ def split_urls(text: str) -> list[str]:
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix="TRIALWATCH_", env_nested_delimiter="__", extra="forbid"
+        env_prefix="TRIALWATCH_", env_nested_delimiter="__", extra="forbid", allow_inf_nan=False
     )
 
     database_url: str = ""

@@ -3,10 +3,20 @@
 
 from __future__ import annotations
 
-from sync.aact import arms, calculated, conditions, locations, parties, protocol, references
+from sync.aact import (
+    arms,
+    calculated,
+    conditions,
+    locations,
+    outcomes,
+    parties,
+    protocol,
+    references,
+    results,
+)
 from sync.aact.table import Table
 
-AREAS = (protocol, conditions, arms, locations, parties, references, calculated)
+AREAS = (protocol, conditions, arms, locations, parties, references, calculated, results, outcomes)
 
 TABLES: dict[str, Table] = {t.name: t for area in AREAS for t in area.TABLES}
 

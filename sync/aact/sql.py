@@ -5,6 +5,7 @@ Pure: strings only."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 
 from sync.aact.catalog import TABLES
@@ -62,12 +63,12 @@ def column_comment(table: Table, name: str) -> str:
     raise KeyError(f"{table.name}.{name}")
 
 
-def comments(table: Table) -> Iterable[str]:
+def comments(table: Table, views: bool = True) -> Iterable[str]:
     yield f"COMMENT ON TABLE {SCHEMA}.{table.name} IS {quote(_describe(table))}"
     for c in all_columns(table):
         text = column_comment(table, c.name)
         yield f"COMMENT ON COLUMN {SCHEMA}.{table.name}.{c.name} IS {quote(text)}"
-    for schema in VIEW_SCHEMAS:
+    for schema in VIEW_SCHEMAS if views else ():
         about = f"The current state of {SCHEMA}.{table.name}: {table.about}"
         yield f"COMMENT ON VIEW {schema}.{table.name} IS {quote(about)}"
         for name in aact_columns(table):
@@ -88,3 +89,23 @@ def views_sql() -> list[str]:
     for t in TABLES.values():
         out.extend(comments(t))
     return out
+
+
+def schema_file() -> str:
+    """The schema file beside flat files: each table's DDL and the dictionary's comments."""
+    out = [f"CREATE SCHEMA IF NOT EXISTS {SCHEMA};"]
+    for t in TABLES.values():
+        out.append(create_table(t) + ";")
+        out.extend(f"{c};" for c in comments(t, views=False))
+    return "\n".join(out) + "\n"
+
+
+def parquet_metadata(table: Table) -> str:
+    """KV_METADATA of a table's Parquet file: its description and each column's, as JSON."""
+    columns = {c.name: column_comment(table, c.name) for c in all_columns(table)}
+    pairs = {
+        "trialwatch:table": _describe(table),
+        "trialwatch:columns": json.dumps(columns, ensure_ascii=False),
+        "trialwatch:types": json.dumps({c.name: c.type for c in all_columns(table)}),
+    }
+    return "{" + ", ".join(f"{quote(k)}: {quote(v)}" for k, v in pairs.items()) + "}"

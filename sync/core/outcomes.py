@@ -35,7 +35,8 @@ _STOP = frozenset(
     "who whose their its it study primary secondary outcome outcomes endpoint endpoints end point "
     "measure measured measures assessed assess assessment evaluate evaluated evaluation determine "
     "determined defined objective aim demonstrate compare compared subjects participants patients "
-    "subject participant patient each all any".split()
+    "subject participant patient each all any based using via according individual individuals "
+    "people person persons volunteer volunteers".split()
 )
 # The metric of an outcome (how values are aggregated), in classes: "proportion" and "percentage"
 # of participants are one metric, "mean" and "median" are two.
@@ -51,9 +52,16 @@ _METRIC = {
 }  # fmt: skip
 _NUMBERS = {
     "one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6", "seven": "7",
-    "eight": "8", "nine": "9", "ten": "10", "eleven": "11", "twelve": "12", "eighteen": "18",
-    "twenty": "20", "thirty": "30",
+    "eight": "8", "nine": "9", "ten": "10", "eleven": "11", "twelve": "12", "thirteen": "13",
+    "fourteen": "14", "fifteen": "15", "sixteen": "16", "seventeen": "17", "eighteen": "18",
+    "nineteen": "19", "twenty": "20", "thirty": "30", "forty": "40", "fifty": "50",
+    "sixty": "60", "seventy": "70", "eighty": "80", "ninety": "90",
 }  # fmt: skip
+# A number glued to its unit ("12mo", "24h", "wk12"): split, so that the unit is a word.
+_GLUED_RE = re.compile(
+    r"^(?:(\d+(?:\.\d+)?)(h|hr|hrs|d|wk|wks|mo|mos|yr|yrs|min|mins|weeks?|days?|months?|years?)"
+    r"|(wk|week|day|month|visit|d|w|m)(\d+))$"
+)
 _UNITS = {
     "minute": "min", "minutes": "min", "min": "min", "mins": "min", "hour": "h", "hours": "h",
     "hr": "h", "hrs": "h", "h": "h", "day": "d", "days": "d", "week": "w", "weeks": "w",
@@ -100,6 +108,9 @@ class _Item:
     members: list[int] = field(default_factory=list)
 
 
+_TENS = frozenset({"20", "30", "40", "50", "60", "70", "80", "90"})
+
+
 def norm(text: Any) -> str:
     """Lower case, accents, punctuation and spacing dropped; number words as digits."""
     if not isinstance(text, str):
@@ -107,7 +118,22 @@ def norm(text: Any) -> str:
     t = unicodedata.normalize("NFKD", text)
     t = "".join(c for c in t if not unicodedata.combining(c)).casefold()
     words = "".join(c if c.isalnum() else " " for c in t).split()
-    return " ".join(_NUMBERS.get(w, w) for w in words)
+    out: list[str] = []
+    tens = False  # the last word was a tens word ("twenty")
+    for w in words:
+        glued = _GLUED_RE.match(w)
+        if glued:
+            out.extend(x for x in glued.groups() if x)
+            tens = False
+            continue
+        number = _NUMBERS.get(w)
+        if tens and number is not None and len(number) == 1:
+            out[-1] = str(int(out[-1]) + int(number))  # "twenty four" -> "24"
+            tens = False
+            continue
+        tens = number in _TENS
+        out.append(number or w)
+    return " ".join(out)
 
 
 def stem(word: str) -> str:
@@ -298,7 +324,9 @@ def _all_aspects(a: dict[str, Any], b: dict[str, Any]) -> list[tuple[str, str]]:
         gained = [w for w in dict.fromkeys(cb) if w not in known_a]
         lost = [w for w in dict.fromkeys(ca) if w not in known_b]
         close = fuzz.token_sort_ratio(" ".join(ca), " ".join(cb)) >= _REWORDED_MEASURE
-        if gained and lost and not close:
+        # The same named instrument on both sides ("IPSS"): a word changed around it rewords.
+        anchored = bool(_abbreviations(ma) & _abbreviations(mb)) and len(gained) < _SPECIFIED
+        if gained and lost and not close and not anchored:
             out.append((MINOR, f"measure changed: {_name(a)} → {_name(b)}"))
         elif len(gained) >= _SPECIFIED:
             out.append((MINOR, f"measurement specified: {_name(a)} → {_name(b)}"))
@@ -313,6 +341,14 @@ def _all_aspects(a: dict[str, Any], b: dict[str, Any]) -> list[tuple[str, str]]:
             was = ", ".join(sorted(metric_a - metric_b)) or "unspecified"
             now = ", ".join(sorted(metric_b - metric_a)) or "unspecified"
             out.append((MINOR, f"metric changed: {was} → {now}"))
+        # A measure that numbers several outcomes ("1) ALP levels and 2) safety"): a numbered
+        # part that the other version names nowhere is an outcome dropped (or added).
+        for part in _parts(ma):
+            if not set(_content(part)) & known_b:
+                out.append((MAJOR, f"outcome dropped from the measure: {short(part, 50)}"))
+        for part in _parts(mb):
+            if not set(_content(part)) & known_a:
+                out.append((MAJOR, f"outcome added to the measure: {short(part, 50)}"))
         if not out:
             out.append((REWORDED, f"reworded: {_name(a)} → {_name(b)}"))
 
@@ -368,7 +404,9 @@ def _restates(description: Any, measure: Any) -> bool:
     if not words or not isinstance(description, str):
         return False
     first = _SENTENCE_RE.split(description.strip(), maxsplit=1)[0]
-    return len(words & set(_content(first))) / len(words) >= _RESTATED
+    # An abbreviation the sentence uses stands for the words that spell it out in the measure.
+    said = set(_content(first)) | _spelt_out(str(measure), first)
+    return len(words & said) / len(words) >= _RESTATED
 
 
 _NOT_REPORTED_RE = re.compile(
@@ -387,6 +425,31 @@ def _note(description: Any, known: set[str]) -> bool:
         or metrics(description)
         or any(w.isdigit() for w in text.split())
     )
+
+
+_JOINER_RE = re.compile(r"[\s;,.]+(?:and|or)\s*$", re.I)
+_MARKER_RE = re.compile(r"(?:^|(?<=\s))\(?([1-9]|[a-h])[.)](?=\s)")
+
+
+def _parts(text: Any) -> list[str]:
+    """The numbered parts of a measure that lists several outcomes: "both 1) alkaline
+    phosphatase levels and 2) safety" -> ["alkaline phosphatase levels and", "safety"]. Only
+    markers numbered from 1 (or a) without a gap count: "(visit 2)" is no list."""
+    if not isinstance(text, str):
+        return []
+    marks = list(_MARKER_RE.finditer(text))
+    first = next((i for i, m in enumerate(marks) if m[1] in "1a"), None)
+    if first is None:
+        return []
+    run = [marks[first]]
+    for m in marks[first + 1 :]:
+        if ord(m[1]) == ord(run[-1][1]) + 1:
+            run.append(m)
+    if len(run) < 2:
+        return []
+    ends = [m.start() for m in run[1:]] + [len(text)]
+    parts = [text[m.end() : end] for m, end in zip(run, ends, strict=True)]
+    return [_JOINER_RE.sub("", p).strip(" ;,.") for p in parts]
 
 
 def _parse(changes: Sequence[Edit]) -> tuple[list[_Item], list[_Item], list[_Item]]:

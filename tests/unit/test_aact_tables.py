@@ -189,3 +189,51 @@ def test_the_dictionary_page_is_generated_from_the_same_source() -> None:
     assert page == render(), "regenerate: python -m sync.aact.dictionary > docs/reference/aact.md"
     for table in TABLES.values():
         assert f"## `{table.name}`" in page
+
+
+def test_results_tables_agree_with_the_raw_results() -> None:
+    for study in _real_records():
+        results = study.get("resultsSection")
+        if not results:
+            assert all(not TABLES[n].rows(study) for n in ("outcomes", "result_groups"))
+            continue
+        groups = TABLES["result_groups"].rows(study)
+        for name, table in TABLES.items():
+            for column, target in table.refs.items():
+                if target != "result_groups":
+                    continue
+                i = table.names.index(column)
+                code = table.names.index("ctgov_group_code")
+                for row in table.rows(study):  # each refers to its own group, by code
+                    assert row[i] is not None and groups[row[i]][0] == row[code], name
+        flow = results.get("participantFlowModule", {})
+        started = [
+            int(a["numSubjects"])
+            for p in flow.get("periods", [])
+            for m in p.get("milestones", [])
+            if m.get("type") == "STARTED"
+            for a in m.get("achievements", [])
+        ]
+        got = [r["count"] for r in _rows("milestones", study) if r["title"] == "STARTED"]
+        assert got == started
+        measures = results.get("outcomeMeasuresModule", {}).get("outcomeMeasures", [])
+        values = [
+            m.get("value")
+            for o in measures
+            for c in o.get("classes", [])
+            for cat in c.get("categories", [])
+            for m in cat.get("measurements", [])
+        ]
+        assert [r["param_value"] for r in _rows("outcome_measurements", study)] == values
+        events = results.get("adverseEventsModule", {})
+        affected = sum(
+            s.get("numAffected", 0) for e in events.get("seriousEvents", []) for s in e["stats"]
+        )
+        serious = [r for r in _rows("reported_events", study) if r["event_type"] == "serious"]
+        assert sum(r["subjects_affected"] or 0 for r in serious) == affected
+        totals = {
+            (r["ctgov_group_code"], r["event_type"]): r["subjects_affected"]
+            for r in _rows("reported_event_totals", study)
+        }
+        for g in events.get("eventGroups", []):
+            assert totals[(g["id"], "deaths")] == g.get("deathsNumAffected")
