@@ -25,12 +25,12 @@ from sync.core.util import Progress
 from sync.report import export_rows as rows
 from sync.report import export_target as places
 from sync.report.export import (
-    WRITE_ERRORS,
     ExportSummary,
     check_target,
     connect,
     mark,
     place_of,
+    write_errors,
 )
 from sync.report.export_rows import ExportError, Selection
 from sync.store import codec
@@ -242,7 +242,7 @@ def export_aact(
     check_target(target, is_file=is_file)
     place = place_of(target)
     summary = ExportSummary(target=str(target), format="duckdb/aact" if is_file else fmt)
-    try:
+    with write_errors(target, place):
         places.clean(place)
         found = places.inspect_file(place) if is_file else places.inspect_dir(place)
         refusal = _refusal(target, found)
@@ -252,15 +252,5 @@ def export_aact(
             _write_file(engine, place, found, sel, summary, progress)
         else:
             _write_dir(engine, place, sel, summary, progress)
-    except places.TargetError as exc:
-        raise ExportError(str(exc)) from None
-    except (duckdb.Error, OSError) as exc:
-        if places.is_disk_full(exc, place.parent):
-            raise ExportError(
-                f"no space left on the device at {target.parent}: {target} is unchanged"
-            ) from None
-        if not isinstance(exc, WRITE_ERRORS):
-            raise
-        raise ExportError(f"cannot write {target}: {places.first_line(exc)}") from None
     summary.seconds = clock.monotonic() - started
     return summary
