@@ -19,6 +19,7 @@ from sync.cli.common import (
     progress_bar,
 )
 from sync.cli.table import Col, fit_table, print_wrapped
+from sync.core import errors
 from sync.core.util import plural
 from sync.daemon.status import status_lines, status_report
 from sync.store import database as db
@@ -197,9 +198,10 @@ def status(typer_ctx: typer.Context, json_: JsonOpt = False) -> None:
     out.print(fit_table(out, cols, rows_out), highlight=False)
     # The errors themselves, one line a run, cut to the width (status --json has them whole).
     for r in runs:
-        if r.errors:
+        if shown := errors.cause(r.errors, r.outcome):
+            # The cause, not the first error met: a run ended by a full disk says so.
             more = f" (+{len(r.errors) - 1} more)" if len(r.errors) > 1 else ""
-            error = Text(f"run {r.id} {r.outcome}: {' '.join(r.errors[0].split())}{more}")
+            error = Text(f"run {r.id} {r.outcome}: {' '.join(shown.split())}{more}")
             error.truncate(out.width, overflow="ellipsis")
             out.print(error, highlight=False, soft_wrap=False)
 

@@ -13,6 +13,7 @@ from sqlmodel import Session, col
 
 from models import SyncRun
 from models.db import session_scope
+from sync.core import errors
 from sync.core.states import RunKind, RunOutcome
 from sync.core.stops import Stopped, interruption
 from sync.core.util import aware
@@ -70,7 +71,7 @@ def recorded_run(
         yield run_id
     except BaseException as exc:
         account.outcome = RunOutcome.FAILED
-        account.errors.append(database_lost(exc) or interruption(exc))
+        account.errors.append(database_error(exc) or interruption(exc))
         try:
             _close(engine, run_id, account, close)
         except sa.exc.DBAPIError as lost:
@@ -122,8 +123,17 @@ def database_lost(exc: BaseException) -> str | None:
     own first line, not the ORM's wrapper); None for another kind of stop."""
     if not isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError):
         return None
+    return database_error(exc)
+
+
+def database_error(exc: BaseException) -> str | None:
+    """Any error the database raised, in words, the cause first: "database error: " and the
+    driver's own first line ("database or disk is full"), not the ORM's wrapper (its
+    "autoflush" advice, the statement, a link); None when `exc` is not the database's."""
+    if not isinstance(exc, sa.exc.DBAPIError):
+        return None
     first = (str(exc.orig or exc).strip().splitlines() or ["unknown error"])[0]
-    return f"database error: {first}"
+    return f"{errors.DATABASE_ERROR}{first}"
 
 
 def _close(
@@ -134,6 +144,8 @@ def _close(
         assert run is not None
         run.outcome = account.outcome
         run.finished_at = datetime.now(UTC)
+        # One entry per distinct error with its count: the summary says the same.
+        account.errors = errors.counted(account.errors)
         run.errors = list(account.errors)
         close(session, run)
         session.add(run)

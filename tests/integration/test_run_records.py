@@ -4,6 +4,8 @@ committed, whatever was rolled back; a watch run of a mirror counts what it stor
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -12,11 +14,14 @@ from sqlmodel import col, func, select
 from models import Snapshot, SyncRun
 from models.db import session_scope
 from sync.config import ApiSettings, Settings, WatchConfig
+from sync.core.states import RunKind, RunOutcome
 from sync.ingest import run as sync_engine
 from sync.registry.client import CtgovClient
+from sync.store.runs import recorded_run
 from sync.testing.factory import make_study, nct, registry_study, with_last_update, with_status
 from sync.testing.fakectgov import FakeRegistry
 from sync.watches import runner as discover
+from tests.support.fixtures import Cli
 
 TRIALS = [nct(i) for i in range(301, 309)]
 REFUSED = "refused by the test"
@@ -97,6 +102,8 @@ def test_a_sync_cut_short_by_the_database_claims_only_what_it_kept(
     assert kept(engine, run_id) == 4
     assert (run.fetched, run.new_versions) == (4, 4), "the row claims what was rolled back"
     assert run.changes > 0
+    # The driver's own words, not the ORM's wrapper (its statement, "autoflush", a link).
+    assert run.errors == [f"database error: {REFUSED}"], run.errors
 
 
 def mirror_settings(name: str = "everything") -> Settings:
@@ -129,3 +136,44 @@ def test_a_watch_run_of_a_mirror_cut_short_claims_only_what_it_kept(
     run = run_row(engine, run_id)
     assert kept(engine, run_id) == 40
     assert (run.fetched, run.new_versions) == (40, 40)
+    result: Any = results[0]
+    assert (result.fetched, result.new_versions) == (40, 40)
+    assert result.error == f"database error: {REFUSED}"
+    assert run.errors == [f"watch everything: database error: {REFUSED}"], run.errors
+
+
+@dataclass
+class Account:
+    outcome: str = RunOutcome.RUNNING
+    errors: list[str] = field(default_factory=list)
+
+
+def _nothing(_session: Any, _run: SyncRun) -> None:
+    return None
+
+
+def test_the_same_error_is_recorded_once_with_its_count(engine: sa.Engine) -> None:
+    account = Account()
+    with recorded_run(engine, account, kind=RunKind.SYNC, trigger="cli", mode=None,
+                      close=_nothing) as run_id:  # fmt: skip
+        account.errors += ["the registry sent a study that is not an object"] * 4
+        account.errors.append("NCT00000001: timed out")
+        account.outcome = RunOutcome.PARTIAL
+    want = ["the registry sent a study that is not an object (4 times)", "NCT00000001: timed out"]
+    assert run_row(engine, run_id).errors == want
+    assert account.errors == want  # what the command prints says the same
+
+
+def test_status_shows_the_cause_of_a_failed_run(engine: sa.Engine, cli: Cli) -> None:
+    account = Account()
+    with pytest.raises(sa.exc.OperationalError):
+        with recorded_run(engine, account, kind=RunKind.SYNC, trigger="cli", mode=None,
+                          close=_nothing):  # fmt: skip
+            account.errors.append("NCT00000001: record with fields of the wrong type")
+            raise sa.exc.OperationalError(
+                "INSERT INTO snapshot ...", {}, Exception("database or disk is full")
+            )
+    out = cli("status")
+    assert out.exit_code == 0, out.stderr
+    line = [x for x in out.stdout.splitlines() if x.startswith("run 1 ")]
+    assert line == ["run 1 failed: database error: database or disk is full (+1 more)"], line
