@@ -385,11 +385,11 @@ def run_recorded(
     mirrors = mirror.mirror_names(engine)
     writes = bool(mirrors & set(names)) if names is not None else bool(mirrors)
     with sync_engine.sync_lock(engine) if writes else nullcontext():
-        return _run_recorded(engine, client, names, trigger)
+        return _run_recorded(engine, client, names, trigger, "sync" if writes else None)
 
 
 def _run_recorded(
-    engine: Engine, client: CtgovClient, names: list[str] | None, trigger: str
+    engine: Engine, client: CtgovClient, names: list[str] | None, trigger: str, lock: str | None
 ) -> tuple[int, list[WatchResult]]:
     start = client.requests
     results: list[WatchResult] = []
@@ -400,7 +400,8 @@ def _run_recorded(
         run.details = {"watches": [r.to_dict() for r in results]}
 
     with recorded_run(
-        engine, account, kind=RunKind.WATCH, trigger=trigger, mode="watches", close=close
+        engine, account, kind=RunKind.WATCH, trigger=trigger, mode="watches", close=close,
+        lock=lock,
     ) as run_id:
         results.extend(run_watches(engine, client, names, run_id=run_id))
         account.outcome = outcome_of(results)
