@@ -11,36 +11,15 @@ from __future__ import annotations
 import argparse
 import sys
 
-from sync.core.diff.walk import diff_records
-from sync.core.events import build_events
 from sync.testing.factory import SamplesMissing
 from sync.testing.outcome_ratings import (
     CLASSES,
     GOALS,
-    Pair,
     confusion,
     figures,
+    judged,
     load_pairs,
-    primary_importance,
-    record_with,
 )
-
-NCT = "NCT90000001"
-
-
-def judged(
-    pairs: list[Pair],
-) -> tuple[list[tuple[Pair, str | None]], list[tuple[Pair, str | None]]]:
-    """(before, after): the old rule (an event with a primary change is high) and the new."""
-    before, after = [], []
-    for p in pairs:
-        changes = diff_records(
-            record_with(p.a, NCT, "2026-10-01"), record_with(p.b, NCT, "2026-11-20")
-        )
-        primary = any(".primaryOutcomes" in c.path for c in changes)
-        before.append((p, "high" if primary else None))
-        after.append((p, primary_importance(build_events(changes))))
-    return before, after
 
 
 def _row(name: str, f: dict[str, float]) -> str:
@@ -70,10 +49,10 @@ def main(argv: list[str] | None = None) -> int:
         for part, keep in (("all", None), ("tuned", True), ("kept apart", False)):
             sel = [r for r in results if keep is None or r[0].tuned == keep]
             print(_row(f"{label}, {part}", figures(sel)))
-    print("\nconfusion (after, all pairs): rated class -> importance")
+    print("\nconfusion (after): rated class -> importance")
     cols = ("high", "medium", "low", "no event")
     print(f"{'':<8}" + "".join(f"{c:>10}" for c in cols))
-    for part, keep in (("all", None), ("kept apart", False)):
+    for part, keep in (("all", None), ("tuned", True), ("kept apart", False)):
         table = confusion([r for r in after if keep is None or r[0].tuned == keep])
         print(f"[{part}]")
         for cls in CLASSES:

@@ -83,7 +83,8 @@ class ConfigError(Exception):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # No inf or nan: `1e999` is valid TOML, and an infinite timeout or rate is a typo.
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class ApiSettings(_Strict):
@@ -172,6 +173,10 @@ class WatchConfig(_Strict):
     # A mirror stores every record of its scope (the whole registry when it has no query),
     # fetched by the search itself rather than by ID batches.
     mirror: bool = False
+    # A whole-registry mirror's first load from the registry's archive: true downloads it
+    # into the data directory, a path names an archive already on disk (relative: to the
+    # config file). A query-scoped mirror loads by the API.
+    from_archive: bool | str = False
 
     @field_validator("status")
     @classmethod
@@ -187,6 +192,15 @@ class WatchConfig(_Strict):
         # An empty search would match the whole registry; NCT IDs in query.* make the
         # registry ignore every filter (track such studies with `trialwatch add` instead).
         queries = [self.term, self.cond, self.intr, self.titles, self.spons]
+        if self.from_archive:
+            if not self.mirror:
+                raise ValueError(f"watch {self.name!r}: from_archive needs mirror = true")
+            if any((q or "").strip() for q in [*queries, self.advanced]) or self.status:
+                raise ValueError(
+                    f"watch {self.name!r}: from_archive is for a whole-registry mirror (the "
+                    "archive holds every study, unfiltered); a query-scoped mirror loads by "
+                    "the API"
+                )
         if not self.mirror and not any((q or "").strip() for q in [*queries, self.advanced]):
             raise ValueError(
                 f"watch {self.name!r} has no query: set term, cond, intr, titles, spons or advanced"
@@ -257,6 +271,33 @@ class WebSettings(_Strict):
     # The app's public address (https://tw.example.org): feeds, digests and notifications link
     # to its pages. Without it feeds use the address a request came to.
     base_url: str | None = Field(default=None, pattern=r"^https?://[^\s]+$")
+    # Without base_url, the only Host headers links may be built from (others answer 400):
+    # names or addresses, without the port; "*" allows any.
+    allowed_hosts: list[str] = Field(default_factory=lambda: ["localhost", "127.0.0.1", "::1"])
+    # The reverse proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (addresses or
+    # networks, 10.0.0.0/8); from anyone else those headers are ignored.
+    trusted_proxies: list[str] = Field(default_factory=list)
+    # A request body past this many bytes answers 413 before it is read.
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    # How long a sign-in lasts (the server forgets it then, or at sign-out, or a token change).
+    session_hours: float = Field(default=12.0, gt=0, le=24 * 365)
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _hosts(cls, hosts: list[str]) -> list[str]:
+        return [h.strip().lower().removeprefix("[").removesuffix("]") for h in hosts if h.strip()]
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, proxies: list[str]) -> list[str]:
+        import ipaddress
+
+        for p in proxies:
+            try:
+                ipaddress.ip_network(p, strict=False)
+            except ValueError:
+                raise ValueError(f"{p!r} is not an address or a network (10.0.0.0/8)") from None
+        return proxies
 
 
 def split_urls(text: str) -> list[str]:
@@ -267,7 +308,7 @@ def split_urls(text: str) -> list[str]:
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix="TRIALWATCH_", env_nested_delimiter="__", extra="forbid"
+        env_prefix="TRIALWATCH_", env_nested_delimiter="__", extra="forbid", allow_inf_nan=False
     )
 
     database_url: str = ""

@@ -107,15 +107,18 @@ def daemon(
 
 def _start_web(settings: Settings, engine: Engine) -> Background:
     """The web app in a thread of the daemon's process (a single-box deployment)."""
-    from sync.web.server import Background, bind
+    from sync.web.server import Background, bind, warnings
 
     host, port = settings.web.host, settings.web.port
     try:
         sock = bind(host, port)
     except OSError as exc:
         fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
+    log = logging.getLogger("trialwatch.daemon")
+    for warning in warnings(settings, host):
+        log.warning(warning)
     web = Background(settings, sock, engine).start()
-    logging.getLogger("trialwatch.daemon").info(f"web app serving on {web.url}")
+    log.info(f"web app serving on {web.url}")
     return web
 
 

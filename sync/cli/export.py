@@ -11,9 +11,11 @@ from sync.cli import lazy
 from sync.cli.common import JsonOpt, ctx_of, fail, out, parse_ids, print_json, progress_bar
 
 if TYPE_CHECKING:
+    from sync.aact import export as aact
     from sync.report import export
 else:
     export = lazy.module("sync.report.export")  # DuckDB and PyArrow: for export alone
+    aact = lazy.module("sync.aact.export")
 
 
 def register(app: typer.Typer) -> None:
@@ -29,7 +31,12 @@ def register(app: typer.Typer) -> None:
         ],
         fmt: Annotated[
             str | None,
-            typer.Option("--format", help="parquet (default) or csv, for a directory."),
+            typer.Option(
+                "--format",
+                help="parquet (default) or csv, for a directory; aact: AACT's tables with "
+                "every version, into FILE.duckdb or as Parquet files; aact-txt: those as "
+                "pipe-delimited files with a schema file.",
+            ),
         ] = None,
         trials: Annotated[
             list[str] | None,
@@ -66,7 +73,10 @@ def register(app: typer.Typer) -> None:
             )
             c = ctx_of(typer_ctx)
             with progress_bar("exporting") as progress:
-                summary = export.export(c.engine, target, fmt, sel, progress, force=force)
+                if fmt in aact.FORMATS:
+                    summary = aact.export_aact(c.engine, target, sel, progress, force, fmt)
+                else:
+                    summary = export.export(c.engine, target, fmt, sel, progress, force=force)
         except export.ExportError as exc:
             fail(str(exc))
         if json_:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import re
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -10,7 +12,16 @@ from rich.markup import escape
 from rich.text import Text
 
 from sync.cli import lazy
-from sync.cli.common import Ctx, JsonOpt, ctx_of, err, out, parse_ids, print_json
+from sync.cli.common import (
+    Ctx,
+    JsonOpt,
+    ctx_of,
+    err,
+    out,
+    parse_ids,
+    print_json,
+    progress_bar,
+)
 from sync.cli.common import fail as _fail
 from sync.cli.table import Col, fit_table, print_wrapped
 from sync.core.util import plural
@@ -64,6 +75,23 @@ def add(
             "whole registry).",
         ),
     ] = False,
+    from_archive: Annotated[
+        bool,
+        typer.Option(
+            "--from-archive",
+            help="A whole-registry mirror's first load from the registry's archive (one "
+            "download of every study) instead of API pages; then by the API from its date.",
+        ),
+    ] = False,
+    archive_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--archive-file",
+            metavar="FILE",
+            help="With --from-archive: an archive already on disk (ctg-studies.json.zip) "
+            "instead of downloading it.",
+        ),
+    ] = None,
     json_: JsonOpt = False,
 ) -> None:
     """Add a saved search (validated here; run it with `watch run` or `sync`)."""
@@ -84,6 +112,10 @@ def add(
         params["status"] = _statuses(status)
     if mirror:
         params["mirror"] = True
+    if archive_file is not None and not from_archive:
+        _fail("--archive-file needs --from-archive")
+    if from_archive:
+        params["from_archive"] = str(archive_file.resolve()) if archive_file else True
     try:
         cfg = watches.check(name, params, track=track)
         with c.session() as session:
@@ -193,7 +225,13 @@ def run(
         names = [name]
     try:
         with c.client() as client:
-            run_id, results = discover.run_recorded(c.engine, client, c.settings, names)
+            run_id, results = discover.run_recorded(
+                c.engine,
+                client,
+                c.settings,
+                names,
+                progress=functools.partial(progress_bar, interval=c.settings.progress_seconds),
+            )
     except sync_engine.SyncBusy as exc:
         _fail(str(exc), code=1)
     failed = [r for r in results if r.outcome != "ok"]

@@ -32,6 +32,8 @@ def serve(
     except OSError as exc:
         fail(f"cannot listen on {host or web.host}:{web.port if port is None else port}: "
              f"{exc.strerror or exc}")  # fmt: skip
+    for warning in server.warnings(c.settings, host or web.host):
+        err.print(warning, highlight=False, markup=False)
     mode = "writes allowed with the token" if web.token else "read-only: no token in [web]"
     if json_:
         # For a script that starts the app and needs its address (with --port 0: a free port).

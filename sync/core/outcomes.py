@@ -35,7 +35,8 @@ _STOP = frozenset(
     "who whose their its it study primary secondary outcome outcomes endpoint endpoints end point "
     "measure measured measures assessed assess assessment evaluate evaluated evaluation determine "
     "determined defined objective aim demonstrate compare compared subjects participants patients "
-    "subject participant patient each all any".split()
+    "subject participant patient each all any based using via according individual individuals "
+    "people person persons volunteer volunteers".split()
 )
 # The metric of an outcome (how values are aggregated), in classes: "proportion" and "percentage"
 # of participants are one metric, "mean" and "median" are two.
@@ -51,9 +52,16 @@ _METRIC = {
 }  # fmt: skip
 _NUMBERS = {
     "one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6", "seven": "7",
-    "eight": "8", "nine": "9", "ten": "10", "eleven": "11", "twelve": "12", "eighteen": "18",
-    "twenty": "20", "thirty": "30",
+    "eight": "8", "nine": "9", "ten": "10", "eleven": "11", "twelve": "12", "thirteen": "13",
+    "fourteen": "14", "fifteen": "15", "sixteen": "16", "seventeen": "17", "eighteen": "18",
+    "nineteen": "19", "twenty": "20", "thirty": "30", "forty": "40", "fifty": "50",
+    "sixty": "60", "seventy": "70", "eighty": "80", "ninety": "90",
 }  # fmt: skip
+# A number glued to its unit ("12mo", "24h", "wk12"): split, so that the unit is a word.
+_GLUED_RE = re.compile(
+    r"^(?:(\d+(?:\.\d+)?)(h|hr|hrs|d|wk|wks|mo|mos|yr|yrs|min|mins|weeks?|days?|months?|years?)"
+    r"|(wk|week|day|month|visit|d|w|m)(\d+))$"
+)
 _UNITS = {
     "minute": "min", "minutes": "min", "min": "min", "mins": "min", "hour": "h", "hours": "h",
     "hr": "h", "hrs": "h", "h": "h", "day": "d", "days": "d", "week": "w", "weeks": "w",
@@ -76,6 +84,8 @@ _REWORDED_MEASURE = 85.0
 _SPECIFIED = 2
 # A description added that brings this share of words new to the measure specifies it.
 _NEW_DESCRIPTION = 0.7
+# A description whose first sentence holds this share of the measure's words restates it.
+_RESTATED = 0.6
 
 
 @dataclass(frozen=True)
@@ -98,6 +108,9 @@ class _Item:
     members: list[int] = field(default_factory=list)
 
 
+_TENS = frozenset({"20", "30", "40", "50", "60", "70", "80", "90"})
+
+
 def norm(text: Any) -> str:
     """Lower case, accents, punctuation and spacing dropped; number words as digits."""
     if not isinstance(text, str):
@@ -105,17 +118,52 @@ def norm(text: Any) -> str:
     t = unicodedata.normalize("NFKD", text)
     t = "".join(c for c in t if not unicodedata.combining(c)).casefold()
     words = "".join(c if c.isalnum() else " " for c in t).split()
-    return " ".join(_NUMBERS.get(w, w) for w in words)
+    out: list[str] = []
+    tens = False  # the last word was a tens word ("twenty")
+    for w in words:
+        glued = _GLUED_RE.match(w)
+        if glued:
+            out.extend(x for x in glued.groups() if x)
+            tens = False
+            continue
+        number = _NUMBERS.get(w)
+        if tens and number is not None and len(number) == 1:
+            out[-1] = str(int(out[-1]) + int(number))  # "twenty four" -> "24"
+            tens = False
+            continue
+        tens = number in _TENS
+        out.append(number or w)
+    return " ".join(out)
+
+
+def stem(word: str) -> str:
+    """A word without its inflection, so that "achieved" and "achieve", "seizures" and "seizure"
+    are one word (a light suffix strip: plural, past, -ing, a final e; short words kept)."""
+    if len(word) <= 4 or word.isdigit():
+        return word
+    if word.endswith("ies"):
+        return word[:-3] + "y"
+    for suffix in ("ing", "ed"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            word = word[: -len(suffix)]
+            break
+    else:
+        if word.endswith("s") and not word.endswith(("ss", "is", "us")):
+            word = word[:-1]
+    return word[:-1] if word.endswith("e") and len(word) > 4 else word
 
 
 def _words(text: Any) -> list[str]:
-    return [w for w in norm(text).split() if w not in _STOP]
+    """The meaningful words of a text, stemmed."""
+    return [stem(w) for w in norm(text).split() if w not in _STOP]
 
 
 def _content(text: Any) -> list[str]:
     """What is measured: the words that are neither metric, time nor filler."""
     return [
-        w for w in _words(text) if w not in _METRIC and w not in _TIME_WORDS and not w.isdigit()
+        stem(w)
+        for w in norm(text).split()
+        if w not in _STOP and w not in _METRIC and w not in _TIME_WORDS and not w.isdigit()
     ]
 
 
@@ -130,7 +178,7 @@ _DAYS = {"min": 1 / 1440, "h": 1 / 24, "d": 1.0, "w": 7.0, "m": 30.4375, "y": 36
 _BASELINE = {("0", "d"), ("1", "d"), ("0", "w"), ("0", "m")}
 
 
-def times(text: Any) -> set[tuple[str, str]]:
+def times(text: Any, month: float = _DAYS["m"]) -> set[tuple[str, str]]:
     """The time points a text names, as (amount, unit): "12 months, Day 28" -> {("12", "m"),
     ("28", "d")}; "1 year" and "week 52" both -> ("52", "w") (spans in days, rounded to weeks
     when longer than a fortnight), so that the same time said two ways is one time."""
@@ -149,11 +197,34 @@ def times(text: Any) -> set[tuple[str, str]]:
         if unit is None:
             continue
         if unit in _DAYS:
-            days = float(w) * _DAYS[unit]
+            days = float(w) * (month if unit == "m" else _DAYS[unit])
             out.add((f"{round(days / 7)}", "w") if days > 14 else (f"{round(days, 2):g}", "d"))
         else:
             out.add((w, unit))
     return out
+
+
+def _points(text: Any, month: float = _DAYS["m"]) -> set[tuple[str, str]]:
+    """The time points of a time frame, the baseline visit left out."""
+    return times(text, month) - _BASELINE
+
+
+def _same_times(a: Any, b: Any) -> bool:
+    """Whether two time frames name the same time points, a month read as 4 weeks on either
+    side when that makes them agree ("Month 6" and "Week 24" are one visit in most schedules)."""
+    pa, pb = _points(a), _points(b)
+    return pa == pb or _points(a, 28.0) == pb or pa == _points(b, 28.0)
+
+
+def _stated(time_frame: Any, text: str) -> bool:
+    """Whether a time frame says no more than a text did: its time points all named there (with
+    a month as 4 weeks or as a twelfth of a year), or, when it names none, its words all there."""
+    said = times(text) | times(text, 28.0)
+    points = _points(time_frame)
+    if points:
+        return points <= said or _points(time_frame, 28.0) <= said
+    words = [w for w in _words(time_frame) if not w.isdigit()]
+    return bool(words) and set(words) <= set(_words(text))
 
 
 def similarity(a: dict[str, Any], b: dict[str, Any]) -> float:
@@ -211,10 +282,10 @@ def _spelt_out(text: str, other: str) -> set[str]:
         # The words whose first letters make the abbreviation, nearest first.
         for w in reversed(words):
             if letters and w[0] == letters[-1]:
-                out.add(w)
+                out.add(stem(w))
                 letters.pop()
             elif letters:
-                out.add(w)  # "Psoriasis Area and Severity": a joining word between
+                out.add(stem(w))  # "Psoriasis Area and Severity": a joining word between
     return out
 
 
@@ -253,7 +324,9 @@ def _all_aspects(a: dict[str, Any], b: dict[str, Any]) -> list[tuple[str, str]]:
         gained = [w for w in dict.fromkeys(cb) if w not in known_a]
         lost = [w for w in dict.fromkeys(ca) if w not in known_b]
         close = fuzz.token_sort_ratio(" ".join(ca), " ".join(cb)) >= _REWORDED_MEASURE
-        if gained and lost and not close:
+        # The same named instrument on both sides ("IPSS"): a word changed around it rewords.
+        anchored = bool(_abbreviations(ma) & _abbreviations(mb)) and len(gained) < _SPECIFIED
+        if gained and lost and not close and not anchored:
             out.append((MINOR, f"measure changed: {_name(a)} → {_name(b)}"))
         elif len(gained) >= _SPECIFIED:
             out.append((MINOR, f"measurement specified: {_name(a)} → {_name(b)}"))
@@ -268,26 +341,34 @@ def _all_aspects(a: dict[str, Any], b: dict[str, Any]) -> list[tuple[str, str]]:
             was = ", ".join(sorted(metric_a - metric_b)) or "unspecified"
             now = ", ".join(sorted(metric_b - metric_a)) or "unspecified"
             out.append((MINOR, f"metric changed: {was} → {now}"))
+        # A measure that numbers several outcomes ("1) ALP levels and 2) safety"): a numbered
+        # part that the other version names nowhere is an outcome dropped (or added).
+        for part in _parts(ma):
+            if not set(_content(part)) & known_b:
+                out.append((MAJOR, f"outcome dropped from the measure: {short(part, 50)}"))
+        for part in _parts(mb):
+            if not set(_content(part)) & known_a:
+                out.append((MAJOR, f"outcome added to the measure: {short(part, 50)}"))
         if not out:
             out.append((REWORDED, f"reworded: {_name(a)} → {_name(b)}"))
 
     if norm(ta) != norm(tb):
-        pa, pb = times(ta) - _BASELINE, times(tb) - _BASELINE
         if not norm(ta):
-            said = times(f"{ma} {da or ''}")
-            if pb and pb <= said:
+            if _stated(tb, f"{ma} {da or ''}"):
                 out.append((REWORDED, f"time frame split out of the measure: {_tf(b)}"))
             else:
                 out.append((MINOR, f"time frame added: {_tf(b)}"))
         elif not norm(tb):
-            said = times(f"{mb} {db or ''}")
-            if pa and pa <= said:
+            if _stated(ta, f"{mb} {db or ''}"):
                 out.append((REWORDED, "time frame moved into the measure"))
             else:
                 out.append((MINOR, f"time frame omitted: was {_tf(a)}"))
-        elif pa != pb and (pa or pb):
+        elif not _same_times(ta, tb):
             out.append((MINOR, f"time frame changed: {_tf(a)} → {_tf(b)}"))
-        elif not (pa or pb) and fuzz.token_sort_ratio(norm(ta), norm(tb)) < _REWORDED_MEASURE:
+        elif (
+            not (_points(ta) or _points(tb))
+            and fuzz.token_sort_ratio(norm(ta), norm(tb)) < _REWORDED_MEASURE
+        ):
             out.append((MINOR, f"time frame changed: {_tf(a)} → {_tf(b)}"))
         elif _window(ta) != _window(tb):
             # "2 years" -> "up to 2 years": a time point became a window (or back).
@@ -301,7 +382,9 @@ def _all_aspects(a: dict[str, Any], b: dict[str, Any]) -> list[tuple[str, str]]:
             before = set(_content(da)) | known
             words = _content(db)
             new = [w for w in words if w not in before]
-            if words and len(new) / len(words) > _NEW_DESCRIPTION:
+            if _note(db, known):
+                out.append((REWORDED, "description added: a note that data are missing"))
+            elif words and len(new) / len(words) > _NEW_DESCRIPTION and not _restates(db, mb):
                 verb = "added" if not norm(da) else "changed"
                 out.append((MINOR, f"description {verb}, specifying the measurement"))
             else:
@@ -309,6 +392,64 @@ def _all_aspects(a: dict[str, Any], b: dict[str, Any]) -> list[tuple[str, str]]:
         else:
             out.append((REWORDED, "description removed"))
     return out
+
+
+_SENTENCE_RE = re.compile(r"(?<=[.;:!?])\s+")
+
+
+def _restates(description: Any, measure: Any) -> bool:
+    """Whether a description opens by saying the measure again: its first sentence holds most
+    of the measure's words ("Percentage of participants with ... defined as ...")."""
+    words = set(_content(measure))
+    if not words or not isinstance(description, str):
+        return False
+    first = _SENTENCE_RE.split(description.strip(), maxsplit=1)[0]
+    # An abbreviation the sentence uses stands for the words that spell it out in the measure.
+    said = set(_content(first)) | _spelt_out(str(measure), first)
+    return len(words & said) / len(words) >= _RESTATED
+
+
+_NOT_REPORTED_RE = re.compile(
+    r"\b(?:no|not|never|none)\b(?:\W+\w+){0,6}?\W+"
+    r"(?:data|collected|analy[sz]ed|available|reported|recorded|measured)\b"
+)
+
+
+def _note(description: Any, known: set[str]) -> bool:
+    """Whether a description is a note that the outcome's data are missing ("The PI has left;
+    the data are no longer available"): it says so, and names no word of the outcome, no number
+    and no metric."""
+    text = norm(description)
+    return bool(_NOT_REPORTED_RE.search(text)) and not (
+        set(_content(description)) & known
+        or metrics(description)
+        or any(w.isdigit() for w in text.split())
+    )
+
+
+_JOINER_RE = re.compile(r"[\s;,.]+(?:and|or)\s*$", re.I)
+_MARKER_RE = re.compile(r"(?:^|(?<=\s))\(?([1-9]|[a-h])[.)](?=\s)")
+
+
+def _parts(text: Any) -> list[str]:
+    """The numbered parts of a measure that lists several outcomes: "both 1) alkaline
+    phosphatase levels and 2) safety" -> ["alkaline phosphatase levels and", "safety"]. Only
+    markers numbered from 1 (or a) without a gap count: "(visit 2)" is no list."""
+    if not isinstance(text, str):
+        return []
+    marks = list(_MARKER_RE.finditer(text))
+    first = next((i for i, m in enumerate(marks) if m[1] in "1a"), None)
+    if first is None:
+        return []
+    run = [marks[first]]
+    for m in marks[first + 1 :]:
+        if ord(m[1]) == ord(run[-1][1]) + 1:
+            run.append(m)
+    if len(run) < 2:
+        return []
+    ends = [m.start() for m in run[1:]] + [len(text)]
+    parts = [text[m.end() : end] for m, end in zip(run, ends, strict=True)]
+    return [_JOINER_RE.sub("", p).strip(" ;,.") for p in parts]
 
 
 def _parse(changes: Sequence[Edit]) -> tuple[list[_Item], list[_Item], list[_Item]]:

@@ -11,6 +11,10 @@ T = TypeVar("T")
 # IN (...) lists are chunked to this size: SQLite caps the number of bound parameters.
 IN_LIST_SIZE = 500
 
+# The largest ID or version number a table holds on both databases (PostgreSQL's integer): a
+# bigger one the user typed names nothing, and must not reach SQL (it overflows there).
+MAX_STORED_INT = 2**31 - 1
+
 # (done, total, label): called as work advances so a CLI can draw progress.
 Progress = Callable[[int, int, str], None]
 

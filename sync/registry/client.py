@@ -7,6 +7,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -284,6 +285,17 @@ class CtgovClient:
         if answer.status_code in RETRY_STATUSES:
             raise _Retryable(answer)
         return answer
+
+    @contextmanager
+    def stream(
+        self, url: str, params: dict[str, str], headers: dict[str, str]
+    ) -> Iterator[httpx.Response]:
+        """One polite, counted GET whose body the caller reads as it arrives (a download far
+        over max_response_bytes); no retries: the caller resumes what it has."""
+        self._limiter.wait()
+        self.requests += 1
+        with self._http.stream("GET", url, params=params, headers=headers) as response:
+            yield response
 
     def get(self, url: str, params: dict[str, str] | None = None) -> Any:
         """GET a JSON document, retrying transient failures within the configured bounds.

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import time as clock
-from contextlib import suppress
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -57,7 +58,7 @@ def _sql_path(path: Path) -> str:
     return "'" + str(path).replace("'", "''") + "'"
 
 
-def _connect(path: Path, spill: Path) -> duckdb.DuckDBPyConnection:
+def connect(path: Path, spill: Path) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect(str(path))
     con.execute(f"SET memory_limit = '{DUCKDB_MEMORY}'")
     con.execute("SET threads = 2")
@@ -73,7 +74,7 @@ def _create_views(con: duckdb.DuckDBPyConnection) -> list[str]:
     return list(VIEWS)
 
 
-def _mark(con: duckdb.DuckDBPyConnection) -> None:
+def mark(con: duckdb.DuckDBPyConnection) -> None:
     """The row that tells a later export this file is a trialwatch export (and when)."""
     from sync import __version__
 
@@ -92,7 +93,7 @@ def _mark(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-def _check_target(target: Path, is_file: bool) -> None:
+def check_target(target: Path, is_file: bool) -> None:
     where = target.parent
     try:
         where.mkdir(parents=True, exist_ok=True)
@@ -122,7 +123,7 @@ def _merge(con: duckdb.DuckDBPyConnection, staged: str) -> None:
     for name in TABLES:
         con.execute(f"DROP TABLE {staged}{name}")
     _create_views(con)
-    _mark(con)
+    mark(con)
 
 
 def _copy_table(con: duckdb.DuckDBPyConnection, name: str, path: Path, fmt: str) -> None:
@@ -137,7 +138,7 @@ def _write_merge(
     (a kill or a full disk leaves the file as it was)."""
     summary.merged = True
     spill = places.scratch(place, "spill")
-    con = _connect(place, spill)
+    con = connect(place, spill)
     try:
         con.execute("BEGIN")
         try:
@@ -171,11 +172,11 @@ def _write_file(
     building = places.scratch(place, "tmp")
     spill = places.scratch(place, "spill")
     try:
-        con = _connect(building, spill)
+        con = connect(building, spill)
         try:
             summary.tables = rows.fill(engine, con, "", sel, progress)
             summary.views = _create_views(con)
-            _mark(con)
+            mark(con)
         finally:
             con.close()
         places.replace_file(building, place, found)  # never a half-written database there
@@ -192,7 +193,7 @@ def _write_dir(
     new = places.scratch(place, "new")
     try:
         new.mkdir()
-        con = _connect(db, scratch_db[2])
+        con = connect(db, scratch_db[2])
         try:
             summary.tables = rows.fill(engine, con, "", sel, progress)
             for name in TABLES:
@@ -209,7 +210,27 @@ def _write_dir(
         places.remove_all([*scratch_db, new])
 
 
-def _place(target: Path) -> Path:
+@contextmanager
+def write_errors(target: Path, place: Path) -> Iterator[None]:
+    """A write that fails for a reason the user can fix, as one ExportError line: an unusable
+    target, a full disk, a file that cannot be written."""
+    try:
+        yield
+    except places.TargetError as exc:
+        raise ExportError(str(exc)) from None
+    except (duckdb.Error, OSError) as exc:
+        if places.is_disk_full(exc, place.parent):
+            state = "is unchanged" if place.exists() else "was not written"
+            raise ExportError(
+                f"no space left on the device at {target.parent}: {target} {state}; "
+                "free some space or export elsewhere"
+            ) from None
+        if not isinstance(exc, WRITE_ERRORS):
+            raise
+        raise ExportError(f"cannot write {target}: {places.first_line(exc)}") from None
+
+
+def place_of(target: Path) -> Path:
     """Where the renames happen: the real path of a symbolic link (the link stays)."""
     return Path(os.path.realpath(target)) if target.is_symlink() else target.absolute()
 
@@ -238,14 +259,14 @@ def export(
         raise ExportError("--format is for a directory; a .duckdb target is a DuckDB database")
     with Session(engine) as session:
         rows.trial_conditions(session, sel)  # an unknown trial or watch: before any file is touched
-    _check_target(target, is_file)
-    place = _place(target)
+    check_target(target, is_file)
+    place = place_of(target)
     summary = ExportSummary(
         target=str(target),
         format="duckdb" if is_file else (fmt or "parquet"),
         since=sel.since.isoformat() if sel.since else None,
     )
-    try:
+    with write_errors(target, place):
         places.clean(place)  # what killed exports to this target left behind
         found = places.inspect_file(place) if is_file else places.inspect_dir(place)
         refusal = places.refuse(target, found, partial=sel.partial)
@@ -257,23 +278,11 @@ def export(
             _write_file(engine, place, found, sel, summary, progress)
         else:
             _write_dir(engine, place, sel, summary, progress)
-    except places.TargetError as exc:
-        raise ExportError(str(exc)) from None
-    except (duckdb.Error, OSError) as exc:
-        if places.is_disk_full(exc, place.parent):
-            state = "is unchanged" if place.exists() else "was not written"
-            raise ExportError(
-                f"no space left on the device at {target.parent}: {target} {state}; "
-                "free some space or export elsewhere"
-            ) from None
-        if not isinstance(exc, _WRITE_ERRORS):
-            raise
-        raise ExportError(f"cannot write {target}: {places.first_line(exc)}") from None
     summary.seconds = clock.monotonic() - started
     return summary
 
 
-_WRITE_ERRORS = (
+WRITE_ERRORS = (
     OSError,
     duckdb.IOException,
     duckdb.PermissionException,

@@ -38,6 +38,7 @@ _ARROW = {
     "JSON": pa.string(),
     "INTEGER": pa.int32(),
     "BIGINT": pa.int64(),
+    "DOUBLE": pa.float64(),
     "BOOLEAN": pa.bool_(),
     "DATE": pa.date32(),
     "TIMESTAMPTZ": pa.timestamp("us", tz="UTC"),
@@ -108,17 +109,17 @@ def _event_labels(
 # -- where the rows go -------------------------------------------------------------------------
 
 
-class _Sink:
-    """Rows of one table, handed to DuckDB as Arrow batches of INSERT_ROWS."""
+class ArrowSink:
+    """Rows of one DuckDB table (which exists), handed over as Arrow batches of INSERT_ROWS."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, name: str, prefix: str) -> None:
-        self.con, self.table = con, f"{prefix}{name}"
-        self.columns = [c for c, _ in TABLES[name]]
-        self.schema = pa.schema([(c, _ARROW[kind]) for c, kind in TABLES[name]])
+    def __init__(
+        self, con: duckdb.DuckDBPyConnection, table: str, columns: Sequence[tuple[str, str]]
+    ) -> None:
+        self.con, self.table = con, table
+        self.columns = [c for c, _ in columns]
+        self.schema = pa.schema([(c, _ARROW[kind]) for c, kind in columns])
         self.buffer: list[tuple[Any, ...]] = []
         self.rows = 0
-        con.execute(f"DROP TABLE IF EXISTS {self.table}")
-        con.execute(create_table(name, prefix))
 
     def add(self, row: tuple[Any, ...]) -> None:
         self.buffer.append(row)
@@ -141,11 +142,20 @@ class _Sink:
         self.buffer = []
 
 
+class _Sink(ArrowSink):
+    """An export table, made anew (prefix: the staging of a merge)."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, name: str, prefix: str) -> None:
+        super().__init__(con, f"{prefix}{name}", TABLES[name])
+        con.execute(f"DROP TABLE IF EXISTS {self.table}")
+        con.execute(create_table(name, prefix))
+
+
 # -- reading the database ----------------------------------------------------------------------
 
 
 @contextmanager
-def _snapshot_read(engine: Engine) -> Iterator[Connection]:
+def snapshot_read(engine: Engine) -> Iterator[Connection]:
     """One read transaction for the whole export, so that its tables agree with each other.
 
     PostgreSQL: REPEATABLE READ. SQLite: a plain (deferred) BEGIN, a WAL read snapshot that lets
@@ -167,7 +177,7 @@ def _snapshot_read(engine: Engine) -> Iterator[Connection]:
         reader.dispose()
 
 
-def _stream(conn: Connection, query: Any) -> Iterator[Any]:
+def stream(conn: Connection, query: Any) -> Iterator[Any]:
     # Server-side cursor on PostgreSQL; SQLite's cursor already fetches lazily.
     result = conn.execution_options(stream_results=True, yield_per=FETCH_ROWS).execute(query)
     yield from result
@@ -289,29 +299,41 @@ class _TrialRow:
         self.last_update_posted = row.trial_last_update_posted
 
 
+class VersionDecoder:
+    """One trial's stored versions decoded in order (a delta needs its keyframe, met before)."""
+
+    def __init__(self, nct_id: str, dictionaries: dict[int, codec.Trained]) -> None:
+        self.nct_id = nct_id
+        self.dictionaries = dictionaries
+        self.keyframes: dict[int, bytes] = {}
+
+    def record(self, snap: Any) -> dict[str, Any]:
+        keyframe = self.keyframes.get(snap.base_version) if snap.encoding == codec.DELTA else None
+        if snap.encoding == codec.DELTA and keyframe is None:
+            raise ValueError(
+                f"{self.nct_id} v{snap.version}: keyframe v{snap.base_version} is missing"
+            )
+        trained = self.dictionaries.get(snap.dict_id) if snap.encoding == codec.TRAINED else None
+        raw = codec.decode(snap.encoding, snap.body, keyframe, trained)
+        if codec.is_whole(snap.encoding):
+            self.keyframes[snap.version] = raw
+        study: dict[str, Any] = orjson.loads(raw)
+        return study
+
+
 class _TrialWalk:
     """One trial's versions, in order: its version rows, its site spans, its current fields."""
 
     def __init__(self, trial: Any, dictionaries: dict[int, codec.Trained]) -> None:
         self.trial = trial
-        self.dictionaries = dictionaries
-        self.keyframes: dict[int, bytes] = {}
+        self.decoder = VersionDecoder(trial.nct_id, dictionaries)
         self.open_sites: dict[str, tuple[tuple[Any, ...], int, date | None]] = {}
         self.last_keys: tuple[Any, ...] = _EMPTY_KEYS
         self.prev_version = 0
         self.prev_locations: list[Any] = []
 
     def version(self, snap: Any, versions: _Sink, sites: _Sink) -> None:
-        keyframe = self.keyframes.get(snap.base_version) if snap.encoding == codec.DELTA else None
-        if snap.encoding == codec.DELTA and keyframe is None:
-            raise ValueError(
-                f"{self.trial.nct_id} v{snap.version}: keyframe v{snap.base_version} is missing"
-            )
-        trained = self.dictionaries.get(snap.dict_id) if snap.encoding == codec.TRAINED else None
-        raw = codec.decode(snap.encoding, snap.body, keyframe, trained)
-        if codec.is_whole(snap.encoding):
-            self.keyframes[snap.version] = raw
-        study = orjson.loads(raw)
+        study = self.decoder.record(snap)
         keys = record.key_fields(study)
         self.last_keys = _key_columns(keys)
         when = date.fromisoformat(store.version_date(snap))
@@ -404,7 +426,7 @@ def _export_versions(
     walk: _TrialWalk | None = None
     done = 0
     dictionaries = codec.dictionaries(conn)  # before the stream: a few rows, read once
-    for row in _stream(conn, query):
+    for row in stream(conn, query):
         if walk is None or walk.trial.trial_id != row.trial_id:
             if walk is not None:
                 walk.finish(sinks["trials"], sinks["sites"])
@@ -487,7 +509,7 @@ def _export_changes(conn: Connection, conds: list[Any], sink: _Sink) -> None:
             )
         step.clear()
 
-    for row in _stream(conn, query):
+    for row in stream(conn, query):
         if step and (step[0].nct_id, step[0].to_version) != (row.nct_id, row.to_version):
             flush_step()
         step.append(row)
@@ -515,7 +537,7 @@ def _export_events(conn: Connection, conds: list[Any], sink: _Sink) -> None:
         .where(*conds)
         .order_by(col(WatchEvent.at), col(WatchEvent.id))
     )
-    for r in _stream(conn, query):
+    for r in stream(conn, query):
         sink.add((r.id, r.name, r.nct_id, r.event, r.reason, r.summary, _utc(r.at), r.run_id))
 
 
@@ -526,7 +548,7 @@ def fill(
     sel: Selection,
     progress: Progress | None,
 ) -> dict[str, int]:
-    with _snapshot_read(engine) as conn:
+    with snapshot_read(engine) as conn:
         session = Session(bind=conn)
         trial_conds = trial_conditions(session, sel)
         event_conds = _event_conditions(session, sel)

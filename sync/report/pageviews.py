@@ -16,7 +16,7 @@ from sqlmodel import Session, col, func, select
 from models import Change, Snapshot, Trial, Watch, WatchEvent, WatchMatch
 from sync.core import record
 from sync.core.events import build_events
-from sync.core.util import utc_iso
+from sync.core.util import MAX_STORED_INT, utc_iso
 from sync.report.digest import SEVERITY_RANK, STUDY_URL, change_dict, health
 from sync.store import snapshots as store
 from sync.store import views
@@ -316,7 +316,9 @@ def diff_page(
 def version_record(session: Session, nct_id: str, version: int) -> dict[str, Any]:
     """One stored version of the record, as it was received."""
     trial = views.require_trial(session, nct_id)
-    snap = store.get_snapshot(session, trial.id or 0, version)
+    # Out of range: no query (2**31 overflows PostgreSQL's integer, 2**63 SQLite's).
+    in_range = 1 <= version <= min(trial.latest_version or 0, MAX_STORED_INT)
+    snap = store.get_snapshot(session, trial.id or 0, version) if in_range else None
     if snap is None:
         raise views.NoSuchVersion(
             f"{nct_id} has versions 1 to {trial.latest_version}; there is no version {version}"

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from sqlmodel import Session, col, select
 
 from models import Change, Trial, WatchEvent
-from sync.core.util import IN_LIST_SIZE, chunks
+from sync.core.util import IN_LIST_SIZE, MAX_STORED_INT, chunks
 
 
 @dataclass
@@ -53,7 +53,7 @@ def acknowledge(
         return result
     wanted = sorted(set(change_ids))
     found: dict[int, Change] = {}
-    for part in chunks(wanted, IN_LIST_SIZE):
+    for part in chunks([i for i in wanted if 1 <= i <= MAX_STORED_INT], IN_LIST_SIZE):
         found.update((c.id or 0, c) for c in session.exec(select(Change).where(
             col(Change.id).in_(part))))  # fmt: skip
     for cid in wanted:

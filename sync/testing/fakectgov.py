@@ -838,6 +838,7 @@ class Request:
     path: str
     params: dict[str, str]
     status: int = 0
+    range: str | None = None  # the Range header of an archive request
 
 
 @dataclass
@@ -1514,6 +1515,7 @@ class _Handler(BaseHTTPRequestHandler):
             if split.path == fake_archive.ARCHIVE_PATH and (
                 fault is None or fault.kind not in ("status", "drop")
             ):
+                request.range = self.headers.get("Range")
                 request.status = fake_archive.serve(self, registry, params)
                 return
             self._answer(registry, request, split.path, params, fault)

@@ -14,6 +14,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from sync.core.diff.walk import diff_records
+from sync.core.events import build_events
 from sync.testing.factory import load_sample, samples_dir, with_last_update
 
 BASE_RECORD = "records/NCT05280470.json"  # a real record; its outcomes are replaced
@@ -21,6 +23,7 @@ CLASSES = ("major", "minor", "none")
 # What each rated class should become (the issue's goals), and the goals on the kept-apart part.
 EXPECTED = {"major": "high", "minor": "medium", "none": "low"}
 GOALS = {"major": 0.95, "minor": 0.90, "none": 0.80, "exact": 0.70}
+NCT = "NCT90000001"
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,9 @@ class Pair:
     def tuned(self) -> bool:
         """On the part the rules were tuned on (else kept apart)."""
         return hashlib.sha256(self.nct_id.encode()).digest()[0] % 2 == 0
+
+
+Result = tuple[Pair, str | None]  # a pair and the importance trialwatch gave it (None: no event)
 
 
 def load_pairs() -> list[Pair]:
@@ -67,6 +73,21 @@ def primary_importance(events: Iterable[Any]) -> str | None:
     return None
 
 
+def judged(pairs: list[Pair]) -> tuple[list[Result], list[Result]]:
+    """(before, after) for each pair, by the pure code a sync runs: the old rule (an event with
+    a primary change is high) and the rules of sync.core.outcomes."""
+    before: list[Result] = []
+    after: list[Result] = []
+    for p in pairs:
+        changes = diff_records(
+            record_with(p.a, NCT, "2026-10-01"), record_with(p.b, NCT, "2026-11-20")
+        )
+        primary = any(".primaryOutcomes" in c.path for c in changes)
+        before.append((p, "high" if primary else None))
+        after.append((p, primary_importance(build_events(changes))))
+    return before, after
+
+
 def hit(cls: str, importance: str | None) -> bool:
     """Whether an importance meets the goal for a rated class (minor: medium or high)."""
     if cls == "major":
@@ -80,7 +101,7 @@ def exact(cls: str, importance: str | None) -> bool:
     return (importance or "low") == EXPECTED[cls]
 
 
-def figures(results: list[tuple[Pair, str | None]]) -> dict[str, float]:
+def figures(results: list[Result]) -> dict[str, float]:
     """The four figures (shares 0-1) of (pair, importance) results; n is the pair count."""
     out: dict[str, float] = {"n": float(len(results))}
     for cls in CLASSES:
@@ -92,7 +113,7 @@ def figures(results: list[tuple[Pair, str | None]]) -> dict[str, float]:
     return out
 
 
-def confusion(results: list[tuple[Pair, str | None]]) -> dict[str, Counter[str]]:
+def confusion(results: list[Result]) -> dict[str, Counter[str]]:
     table: dict[str, Counter[str]] = {cls: Counter() for cls in CLASSES}
     for p, imp in results:
         table[p.cls][imp or "no event"] += 1

@@ -115,6 +115,8 @@ def params_of(cfg: WatchConfig) -> dict[str, Any]:
         out["status"] = list(cfg.status)
     if cfg.mirror:
         out["mirror"] = True
+    if cfg.from_archive:
+        out["from_archive"] = cfg.from_archive
     return out
 
 
@@ -139,6 +141,9 @@ def describe(params: dict[str, Any]) -> str:
         parts.append("status=" + ",".join(params["status"]))
     if params.get("mirror"):
         parts.insert(0, "mirror of " + ("the whole registry" if not parts else "the search"))
+    if params.get("from_archive"):
+        source = params["from_archive"]
+        parts.append("first loaded from " + (source if isinstance(source, str) else "the archive"))
     return " ".join(parts)
 
 

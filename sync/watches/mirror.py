@@ -3,12 +3,8 @@ search itself page by page, versioned like tracked trials, resumable, reconciled
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
-import gc
 import logging
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -20,20 +16,24 @@ from sqlmodel import Session, col, select
 
 from models import Snapshot, Trial, Watch, WatchEvent, WatchMatch
 from models.db import database_now, session_scope
+from sync.config import Settings
 from sync.core import errors, record
 from sync.core.util import chunks
 from sync.ingest import run as sync_engine
+from sync.ingest.archive import ArchiveError
 from sync.ingest.freshness import MIRROR_SOURCE_PREFIX
+from sync.ingest.memory import collector_paused, release_memory
 from sync.registry.client import ApiError, CtgovClient
 from sync.store import codec, runs
 from sync.store import snapshots as store
+from sync.watches import mirror_archive
 from sync.watches.definitions import (
     InvalidWatch,
     get_watch,
     search_params,
     validate_params,
 )
-from sync.watches.runner import WatchResult
+from sync.watches.results import WatchResult
 from sync.watches.search import (
     NO_LONGER_MATCHES,
     Departure,
@@ -182,7 +182,7 @@ class _Mirror:
         api = self.client.settings
         # Small pages keep a long load's memory low; a delta's few pages keep requests low.
         page_size = api.page_size if state.complete else api.mirror_page_size
-        with _collector_paused():
+        with collector_paused():
             query = scope_query(params, state.mark, page_size)
             for page in self.client.pages(query, max_page_bytes=api.mirror_page_bytes):
                 studies = [s for s in page.get("studies") or [] if self._usable(s)]
@@ -199,7 +199,7 @@ class _Mirror:
                     _save_state(session, self.watch_id, state)
                 self.result.pages += 1
                 del page, studies
-                _release_memory()
+                release_memory()
 
     def _usable(self, study: Any) -> bool:
         if not isinstance(study, dict):
@@ -469,46 +469,6 @@ class _Mirror:
         self.result.reconciled = True
 
 
-def _libc_trim() -> Any:
-    try:
-        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
-    except (OSError, AttributeError):
-        return None  # not glibc: nothing to trim
-
-
-_TRIM = _libc_trim()
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """No cyclic garbage collection inside a page, one full collection after it.
-
-    Parsing a page allocates hundreds of thousands of containers, and each allocation burst
-    made the collector walk every object alive: a page's parse took 2.6x as long with it on.
-    Records hold no cycles; what a page's ORM work leaves is collected by _release_memory.
-    """
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
-
-
-def _release_memory() -> None:
-    """Give a parsed page's memory back to the system before the next page: without it a
-    load's RSS between pages crept up page after page (136 -> 300 MB over 3,000 studies,
-    though Python held only one page's records); with it it stays near 150 MB.
-
-    The young generations only: what a page leaves (its session, its ORM rows) was made during
-    the page and is still young; walking the old generation too took 28 ms a page (10% of a
-    load's CPU). The collector, on again after the load, looks at the old one in its time."""
-    gc.collect(1)
-    if _TRIM is not None:
-        _TRIM(0)
-
-
 def _summary_of(study: dict[str, Any]) -> tuple[str | None, str | None, dict[str, Any] | None]:
     """A member's title, status and similarity facts (None when the record cannot say)."""
     try:
@@ -543,6 +503,37 @@ def _finish(engine: Engine, watch_id: int, result: MirrorResult, error: str | No
     return result
 
 
+def _archive_first(
+    run: _Mirror,
+    params: dict[str, Any],
+    state: _State,
+    settings: Settings,
+    progress: mirror_archive.ProgressFactory | None,
+) -> None:
+    """The archive's records stored, and the mark moved to its data date less a day."""
+    newest = mirror_archive.first_load(
+        run.engine,
+        run.client,
+        run.watch_id,
+        params,
+        settings,
+        ingest=lambda session, studies: run.ingest(
+            session, [s for s in studies if run._usable(s)], announce=False
+        ),
+        error=run.records.error,
+        transaction=run.records.page,
+        progress=progress,
+    )
+    # The archive is an earlier release than the API's pages: a study the API now sends
+    # with other content was updated since, not contradicted within one answer.
+    run.records.seen.clear()
+    mark = _day_before(newest) if newest else None
+    if mark and (state.mark is None or mark > state.mark):
+        state.mark = mark
+        with session_scope(run.engine) as session:
+            _save_state(session, run.watch_id, state)
+
+
 def run_mirror(
     engine: Engine,
     client: CtgovClient,
@@ -551,9 +542,15 @@ def run_mirror(
     run_id: int | None = None,
     full: bool = False,
     data_timestamp: str | None = None,
+    settings: Settings | None = None,
+    progress: mirror_archive.ProgressFactory | None = None,
 ) -> MirrorResult:
     """Bring one mirror up to date: resume or continue its load from the stored mark, then
     (on a full sync, once loaded) reconcile its members with an IDs-only listing.
+
+    A whole-registry mirror with `from_archive` makes its first load from the registry's
+    archive (sync.watches.mirror_archive; `settings` say where the data directory is), then
+    from the archive's data date on by the API.
 
     A failure keeps every committed page and the mark that goes with it: the next run
     resumes there, without asking again for what is stored.
@@ -570,16 +567,20 @@ def run_mirror(
     except (InvalidWatch, ApiError) as exc:
         result.requests = client.requests - start
         return _finish(engine, watch_id, result, str(exc))
+    # How the first load is made is no part of the scope: choosing it later starts no new load.
+    scope = {k: v for k, v in params.items() if k != "from_archive"}
     with session_scope(engine) as session:
-        state = _load_state(session, watch_id, params)
+        state = _load_state(session, watch_id, scope)
     was_complete = state.complete
     run = _Mirror(engine, client, watch_id, name, run_id, timestamp, result)
     failure: str | None = None
     try:
+        if not was_complete and mirror_archive.chosen(params):
+            _archive_first(run, params, state, settings or Settings(), progress)
         run.load(params, state)
         if full and was_complete:
             run.reconcile(params)
-    except ApiError as exc:
+    except (ApiError, ArchiveError) as exc:
         failure = str(exc)
     except sa.exc.DBAPIError as exc:
         if runs.database_lost(exc):

@@ -1,11 +1,12 @@
-"""Typed results of the watch read views (sync.watches.definitions): rows the CLI and web show.
+"""Typed results of the watch read views (sync.watches.definitions): rows the CLI and web show,
+and of a watch's run (WatchResult: the runner's and a mirror's, which both build on it).
 
 As in sync.store.results, `to_dict()` is the exact object `--json` prints and /api/ serves.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from sync.core.states import RunOutcome
@@ -87,3 +88,26 @@ class WatchEventRow:
             "at": self.at,
             "run_id": self.run_id,
         }
+
+
+@dataclass
+class WatchResult:
+    """One watch's run, as reported in a sync summary (`summary.watches`)."""
+
+    name: str
+    outcome: str = RunOutcome.OK
+    matches: int = 0
+    entered: list[str] = field(default_factory=list)
+    left: list[str] = field(default_factory=list)
+    left_reasons: dict[str, str] = field(default_factory=dict)
+    tracked: list[str] = field(default_factory=list)
+    events: list[str] = field(default_factory=list)
+    requests: int = 0
+    error: str | None = None
+
+    def stored(self) -> tuple[int, int, int]:
+        """(studies fetched, new versions, changes) this run stored: a search stores none."""
+        return 0, 0, 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

@@ -6,7 +6,7 @@ import copy
 import logging
 from collections.abc import Callable
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -25,6 +25,7 @@ from sync.registry.client import ApiError, ApiHTTPError, CtgovClient
 from sync.store import runs
 from sync.store import snapshots as store
 from sync.store.runs import recorded_run
+from sync.watches import mirror
 from sync.watches.definitions import (
     InvalidWatch,
     UnknownWatch,
@@ -32,6 +33,7 @@ from sync.watches.definitions import (
     sync_config_watches,
     validate_params,
 )
+from sync.watches.results import WatchResult
 from sync.watches.search import (
     NO_LONGER_MATCHES,
     Departure,
@@ -41,29 +43,6 @@ from sync.watches.search import (
 )
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class WatchResult:
-    """One watch's run, as reported in a sync summary (`summary.watches`)."""
-
-    name: str
-    outcome: str = RunOutcome.OK
-    matches: int = 0
-    entered: list[str] = field(default_factory=list)
-    left: list[str] = field(default_factory=list)
-    left_reasons: dict[str, str] = field(default_factory=dict)
-    tracked: list[str] = field(default_factory=list)
-    events: list[str] = field(default_factory=list)
-    requests: int = 0
-    error: str | None = None
-
-    def stored(self) -> tuple[int, int, int]:
-        """(studies fetched, new versions, changes) this run stored: a search stores none."""
-        return 0, 0, 0
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def _open_rows(session: Session, watch_id: int) -> dict[str, WatchMatch]:
@@ -281,12 +260,13 @@ def run_watches(
     run_id: int | None = None,
     full: bool = False,
     data_timestamp: str | None = None,
+    settings: Settings | None = None,
+    progress: Any = None,
 ) -> list[WatchResult]:
     """Run the named watches (default: every active one); one failing never stops the others.
 
-    Mirrors are run by sync.watches.mirror; `full` makes them reconcile their members too."""
-    from sync.watches import mirror  # it builds on this module
-
+    Mirrors are run by sync.watches.mirror; `full` makes them reconcile their members too;
+    `settings` and `progress` serve a mirror's first load from the registry's archive."""
     mirrors = mirror.mirror_names(engine)
     results: list[WatchResult] = []
     for name in names if names is not None else active_watch_names(engine):
@@ -300,6 +280,8 @@ def run_watches(
                         run_id=run_id,
                         full=full,
                         data_timestamp=data_timestamp,
+                        settings=settings,
+                        progress=progress,
                     )
                 )
                 continue
@@ -349,6 +331,7 @@ def sync_hook(
                 run_id=summary.run_id,
                 full=summary.mode == "full",
                 data_timestamp=summary.data_timestamp,
+                settings=settings,
             ):
                 summary.watches.append(result.to_dict())
                 # A mirror fetches and stores for the run: its totals are the run's too (and
@@ -372,24 +355,30 @@ def run_recorded(
     settings: Settings,
     names: list[str] | None = None,
     trigger: str = "cli",
+    progress: Any = None,
 ) -> tuple[int, list[WatchResult]]:
     """`trialwatch watch run`: run watches outside a sync, accounted for as a SyncRun.
 
     A mirror among them writes versions, as a sync does: the sync's lock is held for the run
     (SyncBusy when a sync, the daemon's or another mirror run holds it).
     """
-    from sync.watches import mirror  # it builds on this module
-
     with session_scope(engine) as session:
         sync_config_watches(session, settings.watches)
     mirrors = mirror.mirror_names(engine)
     writes = bool(mirrors & set(names)) if names is not None else bool(mirrors)
     with sync_engine.sync_lock(engine) if writes else nullcontext():
-        return _run_recorded(engine, client, names, trigger, "sync" if writes else None)
+        lock = "sync" if writes else None
+        return _run_recorded(engine, client, names, trigger, settings, progress, lock)
 
 
 def _run_recorded(
-    engine: Engine, client: CtgovClient, names: list[str] | None, trigger: str, lock: str | None
+    engine: Engine,
+    client: CtgovClient,
+    names: list[str] | None,
+    trigger: str,
+    settings: Settings,
+    progress: Any,
+    lock: str | None,
 ) -> tuple[int, list[WatchResult]]:
     start = client.requests
     results: list[WatchResult] = []
@@ -403,7 +392,11 @@ def _run_recorded(
         engine, account, kind=RunKind.WATCH, trigger=trigger, mode="watches", close=close,
         lock=lock,
     ) as run_id:
-        results.extend(run_watches(engine, client, names, run_id=run_id))
+        results.extend(
+            run_watches(
+                engine, client, names, run_id=run_id, settings=settings, progress=progress
+            )
+        )
         account.outcome = outcome_of(results)
         failed = [r for r in results if r.outcome != RunOutcome.OK]
         account.errors = [f"watch {r.name}: {r.error}" for r in failed]

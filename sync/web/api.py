@@ -15,7 +15,7 @@ from sync.watches import definitions as watches
 from sync.web.actions import AckRequest, TrackRequest, acknowledge, add_trials, remove_trial
 from sync.web.auth import require_bearer
 from sync.web.context import web_of
-from sync.web.params import Nct, not_found
+from sync.web.params import AsOf, Nct, not_found
 
 router = APIRouter(prefix="/api", tags=["api"])
 
@@ -27,7 +27,7 @@ def trials(request: Request, all: bool = False) -> list[dict[str, Any]]:  # noqa
 
 
 @router.get("/trials/{nct}", summary="A trial's key fields (`trialwatch show --json`)")
-def trial(request: Request, nct: Nct, as_of: str | None = None) -> dict[str, Any]:
+def trial(request: Request, nct: Nct, as_of: AsOf = None) -> dict[str, Any]:
     try:
         with web_of(request).reading() as s:
             return views.show(s, nct, as_of=as_of).to_dict()

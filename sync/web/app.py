@@ -13,13 +13,14 @@ from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.engine import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from sync.config import Settings
 from sync.store import database as db
 from sync.watches import definitions as watches
 from sync.web import api, feeds, pages
 from sync.web.context import HERE, Web
-from sync.web.middleware import SecurityHeaders
+from sync.web.middleware import SECURITY_HEADERS, BodyLimit, HeadAsGet, SecurityHeaders
 from sync.web.responses import error
 
 log = logging.getLogger("trialwatch.web")
@@ -54,6 +55,12 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     )
     app.state.web = web
 
+    # Outermost last: the security headers, then the proxy's word on the client, then HEAD as
+    # GET, then the body cap, then the routes.
+    app.add_middleware(BodyLimit, limit=settings.web.max_body_bytes)
+    app.add_middleware(HeadAsGet)
+    if settings.web.trusted_proxies:
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.web.trusted_proxies)
     app.add_middleware(SecurityHeaders)
 
     @app.exception_handler(StarletteHTTPException)
@@ -81,7 +88,10 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     async def crashed(request: Request, exc: Exception) -> Response:
         # Never a traceback on a page: the log has it.
         log.exception("%s %s failed", request.method, request.url.path)
-        return error(request, 500, "internal error; the server log says more")
+        response = error(request, 500, "internal error; the server log says more")
+        # Starlette answers a crash outside every middleware: the headers are set here.
+        response.headers.update(SECURITY_HEADERS)
+        return response
 
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     app.include_router(pages.router)

@@ -1,5 +1,5 @@
-"""What every part of the web app shares: settings, the engines and the template environment
-(the bottom of the web package: it imports no other module of it)."""
+"""What every part of the web app shares: settings, the engines, the template environment and
+the sign-ins (near the bottom of the web package: only sessions is below it)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from sync.config import Settings
 from sync.report import render as digest_render
 from sync.store import database as db
 from sync.web import text
+from sync.web.sessions import Sessions, Throttle
 
 HERE = Path(__file__).resolve().parent
 
@@ -40,6 +41,8 @@ class Web:
             else engine
         )
         self.templates = templates()
+        self.sessions = Sessions(settings.web.session_hours * 3600)
+        self.throttle = Throttle()
 
     def close(self) -> None:
         if self.read_engine is not self.engine:
@@ -81,8 +84,8 @@ def templates() -> jinja2.Environment:
         timeline_svg=digest_render.timeline_svg,
     )
     env.filters.update(text.FILTERS)
-    env.filters["status_class"] = lambda s: "st-" + (
-        s if s in digest_render.STATUS_COLOURS else "OTHER"
+    env.filters["status_class"] = lambda s: (
+        "st-" + (s if s in digest_render.STATUS_COLOURS else "OTHER")
     )
     return env
 

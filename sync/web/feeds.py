@@ -14,18 +14,12 @@ from sync.report import pageviews
 from sync.store import views
 from sync.watches import definitions as watches
 from sync.web.context import web_of
-from sync.web.params import Nct
+from sync.web.params import Nct, base_url
 
 router = APIRouter(prefix="/feeds", tags=["feeds"])
 ATOM = "application/atom+xml; charset=utf-8"
 # Control characters are invalid in XML even when escaped; registry text may carry them.
 _CONTROL_RE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]")
-
-
-def base_url(request: Request) -> str:
-    """Where the pages live for a reader: [web] base_url, else the address asked."""
-    configured = web_of(request).settings.web.base_url
-    return (configured or str(request.base_url)).rstrip("/")
 
 
 def _render(

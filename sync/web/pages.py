@@ -12,10 +12,10 @@ from sync.report import pageviews
 from sync.store import outcomes as outcomes_view
 from sync.store import views
 from sync.watches import definitions as watches
-from sync.web import actions
-from sync.web.auth import COOKIE, auth_cookie, require_form_auth
+from sync.web import actions, auth
+from sync.web.auth import require_form_auth
 from sync.web.context import web_of
-from sync.web.params import Nct, form_of
+from sync.web.params import Nct
 from sync.web.responses import render
 
 router = APIRouter(include_in_schema=False)
@@ -148,26 +148,16 @@ def login_form(request: Request) -> Response:
 
 @router.post("/login")
 async def login(request: Request) -> Response:
-    import hmac
-
-    web = web_of(request)
-    token = web.settings.web.token
-    if not token:
-        raise HTTPException(401, "writes are disabled: no [web] token is configured")
-    form = await form_of(request)
-    given = (form.get("token") or [""])[0]
-    if not hmac.compare_digest(given.encode(), token.encode()):
-        return render(request, "login.html", status_code=401, error="That is not the token.")
     response = RedirectResponse("/", status_code=303)
-    response.set_cookie(COOKIE, auth_cookie(token), httponly=True, samesite="strict",
-                        secure=request.url.scheme == "https")  # fmt: skip
+    if not await auth.sign_in(request, response):
+        return render(request, "login.html", status_code=401, error="That is not the token.")
     return response
 
 
 @router.post("/logout")
 async def logout(request: Request, _form: Annotated[dict, Depends(require_form_auth)]) -> Response:
     response = RedirectResponse("/", status_code=303)
-    response.delete_cookie(COOKIE)
+    auth.sign_out(request, response)
     return response
 
 

@@ -11,7 +11,10 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from sync.web import auth
 from sync.web.context import web_of
 
-TITLES = {401: "Not signed in", 403: "Forbidden", 404: "Not found", 422: "Bad request"}
+TITLES = {
+    400: "Bad request", 401: "Not signed in", 403: "Forbidden", 404: "Not found",
+    405: "Method not allowed", 413: "Too large", 422: "Bad request", 429: "Too many attempts",
+}  # fmt: skip
 
 
 def render(request: Request, name: str, status_code: int = 200, **data: Any) -> Response:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import signal
 import socket
 import threading
@@ -30,6 +31,34 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def is_loopback(host: str) -> bool:
+    if host.lower() in ("localhost", "localhost."):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a name: it may resolve to any address
+
+
+def warnings(settings: Settings, host: str) -> list[str]:
+    """What `serve` says before it listens beyond loopback in a risky way."""
+    if is_loopback(host):
+        return []
+    web = settings.web
+    if not web.token:
+        return [
+            f"warning: listening on {host}, beyond loopback, with no [web] token: anyone who "
+            "reaches it reads every tracked trial (set [web] token to make it yours)"
+        ]
+    if not (web.base_url or "").startswith("https://"):
+        return [
+            f"warning: listening on {host}, beyond loopback, over plain HTTP: the token and "
+            "the sign-in cookie cross the network readable; serve behind an HTTPS proxy and "
+            "set [web] base_url to its https:// address"
+        ]
+    return []
+
+
 def url_of(sock: socket.socket) -> str:
     host, port = sock.getsockname()[:2]
     return f"http://{f'[{host}]' if ':' in host else host}:{port}"
@@ -40,9 +69,8 @@ def _server(settings: Settings, engine: Engine | None) -> uvicorn.Server:
     config = uvicorn.Config(
         app,
         log_level="warning",
-        # Behind a reverse proxy the client's address is in X-Forwarded-For; uvicorn trusts
-        # it from loopback only (its default).
-        proxy_headers=True,
+        # X-Forwarded-* are believed only from [web] trusted_proxies: the app does that.
+        proxy_headers=False,
         server_header=False,
     )
     return uvicorn.Server(config)

@@ -22,6 +22,7 @@ from sync.testing.fakectgov import FakeRegistry
 from sync.watches import definitions as watches
 from sync.watches import mirror
 from sync.watches import runner as discover
+from tests.support.stored import counts
 
 N = 240
 PAGE = 40
@@ -61,15 +62,6 @@ def add_mirror(engine: sa.Engine, name: str, **params: Any) -> None:
 def sync(engine: sa.Engine, client: CtgovClient, **kw: Any) -> sync_engine.SyncSummary:
     hook = discover.sync_hook(engine, Settings(), client)
     return sync_engine.run_sync(engine, client, before_fetch=hook, **kw)
-
-
-def counts(engine: sa.Engine) -> tuple[int, int, int]:
-    """(trials, versions, distinct (trial, version) pairs): the last two differ on duplicates."""
-    with session_scope(engine) as s:
-        trials = s.exec(select(func.count()).select_from(Trial)).one()
-        versions = s.exec(select(func.count()).select_from(Snapshot)).one()
-        pairs = len(set(s.exec(select(Snapshot.trial_id, Snapshot.version)).all()))
-    return trials, versions, pairs
 
 
 def test_scope_query_ands_the_date_window_with_the_watchs_own_filter() -> None:

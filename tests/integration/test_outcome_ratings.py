@@ -11,8 +11,9 @@ from sync.store import views
 from sync.testing.factory import nct
 from sync.testing.outcome_ratings import (
     GOALS,
-    Pair,
+    Result,
     figures,
+    judged,
     load_pairs,
     primary_importance,
     record_with,
@@ -20,10 +21,14 @@ from sync.testing.outcome_ratings import (
 
 # What the rules reach on the kept-apart pairs today (bench.outcomes prints them): a floor, so
 # that a rule that makes them worse fails. The issue's goals (GOALS) are above some of these.
-FLOORS = {"major": 0.80, "minor": 0.85, "none": 0.40, "exact": 0.58}
+FLOORS = {"major": 0.90, "minor": 0.85, "none": 0.45, "exact": 0.62}
+# The goals not met yet, with the share measured on the kept-apart pairs (`python -m
+# bench.outcomes`): each such goal's test is a strict xfail, so that meeting it fails until the
+# goal becomes a plain assertion here.
+UNMET = {"major": 0.917, "minor": 0.861, "none": 0.472, "exact": 0.655}
 
 
-def _synced(engine, fake_ctgov, client) -> list[tuple[Pair, str | None]]:  # type: ignore[no-untyped-def]
+def _synced(engine, fake_ctgov, client) -> list[Result]:  # type: ignore[no-untyped-def]
     pairs = load_pairs()
     ids = [nct(i) for i in range(1, len(pairs) + 1)]
     for p, i in zip(pairs, ids, strict=True):
@@ -46,8 +51,11 @@ def _synced(engine, fake_ctgov, client) -> list[tuple[Pair, str | None]]:  # typ
     return out
 
 
-def test_rated_changes_on_the_kept_apart_pairs(engine, fake_ctgov, client) -> None:  # type: ignore[no-untyped-def]
+def test_rated_changes_through_a_real_sync(engine, fake_ctgov, client) -> None:  # type: ignore[no-untyped-def]
     rated = _synced(engine, fake_ctgov, client)
+    # A real sync judges each pair as the pure code does (the goals below are measured on it).
+    _, pure = judged(load_pairs())
+    assert [(p.ref, imp) for p, imp in rated] == [(p.ref, imp) for p, imp in pure]
     apart = [(p, imp) for p, imp in rated if not p.tuned]
     got = figures(apart)
     assert got["n"] >= 60
@@ -56,7 +64,28 @@ def test_rated_changes_on_the_kept_apart_pairs(engine, fake_ctgov, client) -> No
     # The old rule: every primary edit high. The none pairs must not all be high any more.
     none = [imp for p, imp in rated if p.cls == "none"]
     assert sum(imp == "high" for imp in none) <= len(none) // 5
-    unmet = {k: round(got[k], 3) for k in GOALS if got[k] < GOALS[k]}
-    if unmet:
-        # Not a pass: the issue's goals are what this test is for; XFAIL says how far off.
-        pytest.xfail(f"the issue's goals are not met on the kept-apart pairs yet: {unmet}")
+
+
+def _goal(name: str) -> object:
+    if name not in UNMET:
+        return name
+    reason = (
+        f"goal not met on the kept-apart pairs: {name} {UNMET[name] * 100:.1f}% measured,"
+        f" {GOALS[name] * 100:.0f}% wanted"
+    )
+    return pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=reason))
+
+
+@pytest.mark.parametrize("name", [_goal(n) for n in GOALS])
+def test_the_issues_goal_on_the_kept_apart_pairs(name: str) -> None:
+    _, after = judged(load_pairs())
+    got = figures([(p, imp) for p, imp in after if not p.tuned])
+    assert got[name] >= GOALS[name], got
+
+
+def test_the_unmet_goals_say_what_is_measured() -> None:
+    """The figures in the xfail reasons are today's (a rule that moves them updates UNMET)."""
+    _, after = judged(load_pairs())
+    got = figures([(p, imp) for p, imp in after if not p.tuned])
+    assert {k: round(got[k], 3) for k in UNMET} == UNMET
+    assert all(got[k] < GOALS[k] for k in UNMET)

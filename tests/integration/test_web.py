@@ -54,7 +54,8 @@ def story(cli, fake_ctgov, engine):  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def web(db_url, engine, story):  # type: ignore[no-untyped-def]
-    with TestClient(make_app(db_url, engine)) as client:
+    # localhost: a host [web] allowed_hosts lists by default (feeds build links from it).
+    with TestClient(make_app(db_url, engine), base_url="http://localhost") as client:
         yield client
 
 

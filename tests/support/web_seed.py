@@ -26,22 +26,10 @@ def captures(nct_id: str) -> list[dict[str, Any]]:
 
 def sync_real_versions(cli, fake) -> dict[str, int]:  # type: ignore[no-untyped-def]
     """Each REAL study synced once per capture, in order: real versions, real changes."""
-    stories = {n: captures(n) for n in REAL}
-    for caps in stories.values():
-        fake.put(caps[0])
-    r = cli("add", *REAL)
-    assert r.exit_code == 0, r.stderr
-    r = cli("sync", "--full")
-    assert r.exit_code == 0, r.stderr
-    for step in range(1, max(len(c) for c in stories.values())):
-        for caps in stories.values():
-            if step < len(caps):
-                fake.put(caps[step])
-        fake.bump()
-        r = cli("sync", "--full")
-        assert r.exit_code == 0, r.stderr
+    from tests.support.aact_samples import sync_all
+
+    stored = sync_all(cli, fake, {n: [(None, c) for c in captures(n)] for n in REAL})
     # Captures that differ in registry dates only are not new versions.
-    stored = {t["nct_id"]: t["latest_version"] for t in cli("list", "--json").json()}
     assert all(stored[n] >= 2 for n in REAL), stored
     return {n: stored[n] for n in REAL}
 
@@ -66,9 +54,29 @@ def add_watch(engine) -> None:  # type: ignore[no-untyped-def]
                          reason="status changed to COMPLETED", summary=f"{REAL[2]} left {WATCH}"))
 
 
-def make_app(db_url: str, engine, token: str | None = None, base_url: str | None = None):  # type: ignore[no-untyped-def]  # noqa: E501
-    from sync.config import Settings, WebSettings
+def make_app(db_url: str, engine, token: str | None = None, base_url: str | None = None,  # type: ignore[no-untyped-def]  # noqa: E501
+             **web: Any):  # fmt: skip
+    """The app over this database; `web` is any other [web] setting."""
     from sync.web.app import create_app
 
-    settings = Settings(database_url=db_url, web=WebSettings(token=token, base_url=base_url))
-    return create_app(settings, engine)
+    return create_app(web_settings(db_url, token=token, base_url=base_url, **web), engine)
+
+
+def web_settings(db_url: str, **web: Any):  # type: ignore[no-untyped-def]
+    from sync.config import Settings, WebSettings
+
+    return Settings(database_url=db_url, web=WebSettings(**web))
+
+
+def sync_one(cli, fake) -> str:  # type: ignore[no-untyped-def]
+    """REAL[0]'s first two captures synced: one trial, two versions (a lighter story)."""
+    first, second = captures(REAL[0])[:2]
+    fake.put(first)
+    for args in (("add", REAL[0]), ("sync", "--full")):
+        r = cli(*args)
+        assert r.exit_code == 0, r.stderr
+    fake.put(second)
+    fake.bump()
+    r = cli("sync", "--full")
+    assert r.exit_code == 0, r.stderr
+    return REAL[0]

@@ -115,3 +115,114 @@ def test_the_version_dates_come_from_the_record() -> None:
     assert dates["submitted"] == status["lastUpdateSubmitDate"]
     assert dates["start"] == "2022-03-09"
     assert o.study_dates({"protocolSection": {"statusModule": []}})["start"] is None
+
+
+def test_inflections_are_one_word() -> None:
+    assert o.stem("achieved") == o.stem("achieve")
+    assert o.stem("seizures") == o.stem("seizure")
+    assert o.stem("frequencies") == o.stem("frequency")
+    assert o.stem("analysis") == "analysis"  # not a plural
+    assert o.stem("dose") == "dose"  # short words kept
+    a = {"measure": "Seizure frequency recorded in the patient diary", "timeFrame": "12 weeks"}
+    b = {"measure": "Seizures Frequencies Recorded in Patients' Diaries", "timeFrame": "12 weeks"}
+    assert {s for s, _, _ in _judged(_primary(a), _primary(b))} == {"reworded"}
+
+
+ALT = {
+    "measure": "Percentage of participants with grade 3 or 4 ALT elevation",
+    "timeFrame": "48 weeks",
+}
+GRADING = (
+    "Values were read by the central laboratory against the upper limit of normal, using the"
+    " toxicity tables of the division of AIDS, for those whose values were normal at entry."
+)
+
+
+def test_a_description_that_opens_by_restating_the_measure_is_reworded() -> None:
+    b = {**ALT, "description": f"{ALT['measure']}. {GRADING}"}
+    judged = _judged(_primary(ALT), _primary(b))
+    assert [(s, t.split(": ")[-1]) for s, _, t in judged] == [
+        ("reworded", "description restates the measure")
+    ]
+    # The same words without the restatement specify how it is measured.
+    judged = _judged(_primary(ALT), _primary({**ALT, "description": GRADING}))
+    assert [s for s, _, _ in judged] == ["minor"]
+
+
+def test_a_description_that_is_a_note_is_reworded() -> None:
+    note = "The investigator has left the institution and these data are no longer available."
+    judged = _judged(_primary(OS), _primary({**OS, "description": note}))
+    assert [(s, t.split(": ")[-1]) for s, _, t in judged] == [
+        ("reworded", "a note that data are missing")
+    ]
+    counted = "Not every participant answered; 3 calls were made by a nurse to record the data."
+    assert [s for s, _, _ in _judged(_primary(OS), _primary({**OS, "description": counted}))] == [
+        "minor"
+    ]
+
+
+def test_a_month_may_be_read_as_four_weeks() -> None:
+    a = {"measure": "Overall survival", "timeFrame": "Month 6"}
+    assert [s for s, _, _ in _judged(_primary(a), _primary({**a, "timeFrame": "Week 24"}))] == [
+        "reworded"
+    ]
+    assert [s for s, _, _ in _judged(_primary(a), _primary({**a, "timeFrame": "Week 30"}))] == [
+        "minor"
+    ]
+
+
+def test_a_time_frame_in_words_split_out_of_the_measure_is_reworded() -> None:
+    a = {"measure": "Length of stay until hospital discharge"}
+    b = {"measure": "Length of Stay", "timeFrame": "Until hospital discharge"}
+    judged = _judged(_primary(a), _primary(b))
+    assert {s for s, _, _ in judged} == {"reworded"}, judged
+    later = {**b, "timeFrame": "Until 30 days after hospital discharge"}
+    assert "minor" in {s for s, _, _ in _judged(_primary(a), _primary(later))}
+
+
+def test_a_numbered_part_of_the_measure_dropped_is_major() -> None:
+    a = {"measure": "Effects on both 1) alkaline phosphatase (ALP) levels and 2) safety"}
+    b = {"measure": "Alkaline Phosphatase (ALP) Levels"}
+    judged = _judged(_primary(a), _primary(b))
+    assert ("major", "primary") in {(s, lst) for s, lst, _ in judged}, judged
+    assert any(t.endswith("outcome dropped from the measure: safety") for _, _, t in judged)
+    # Both parts still named: no outcome dropped.
+    kept = {"measure": "Alkaline Phosphatase (ALP) Levels and Safety"}
+    assert "major" not in {s for s, _, _ in _judged(_primary(a), _primary(kept))}
+    # "(visit 2)" numbers no list.
+    assert o._parts("Change from baseline (visit 2) of the score (group 3)") == []
+
+
+def test_a_word_changed_around_a_named_instrument_is_reworded() -> None:
+    a = {"measure": "Symptom relief based on the IPSS questionnaire", "timeFrame": "12 weeks"}
+    b = {"measure": "Total IPSS Questionnaire Symptoms", "timeFrame": "12 weeks"}
+    assert {s for s, _, _ in _judged(_primary(a), _primary(b))} == {"reworded"}
+
+
+def test_a_description_restating_through_an_abbreviation_is_reworded() -> None:
+    a = {
+        "measure": "Change in International Prostate Symptom Score (IPSS)",
+        "timeFrame": "12 weeks",
+    }
+    text = (
+        "The IPSS change is the score at week 12 less the score at entry. Seven questions on"
+        " emptying, frequency, intermittency, urgency, weak stream, straining and nocturia."
+    )
+    judged = _judged(_primary(a), _primary({**a, "description": text}))
+    assert [s for s, _, _ in judged] == ["reworded"], judged
+
+
+def test_numbers_in_words_and_glued_to_their_unit_are_read() -> None:
+    assert o.norm("Twenty-four weeks") == "24 weeks"
+    assert o.norm("20 5, twenty") == "20 5 20"  # digits stay as written
+    assert o.norm("12mo, 24h, Wk12, FEV1") == "12 mo 24 h wk 12 fev1"
+    a = {"measure": "Overall survival", "timeFrame": "twenty-four weeks"}
+    for said in ("24wks", "Wk24"):
+        b = {**a, "timeFrame": said}
+        assert [s for s, _, _ in _judged(_primary(a), _primary(b))] == ["reworded"], said
+
+
+def test_who_is_counted_is_filler() -> None:
+    a = {"measure": "Number of individuals with a fall", "timeFrame": "12 weeks"}
+    b = {"measure": "Number of Volunteers With a Fall", "timeFrame": "12 weeks"}
+    assert [s for s, _, _ in _judged(_primary(a), _primary(b))] == ["reworded"]

@@ -1,0 +1,135 @@
+"""One study's rows over its versions as spans: a row holds from the version it appears in
+to the last version that still has it, and is written once. Pure.
+
+A row's identity is its content (with the ids of the rows it refers to); the same content
+twice in one version is two rows (the n-th copy continues the n-th copy's span). A row whose
+referenced row changes is a new row (its reference, an id, changed), as in AACT.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from sync.aact.forms import Study
+from sync.aact.table import Row, Table
+
+
+@dataclass
+class Span:
+    id: int
+    row: Row
+    from_version: int
+    from_date: date | None
+    to_version: int | None = None
+    to_date: date | None = None
+
+
+@dataclass
+class _Open:
+    span: Span
+    last_version: int
+
+
+Emit = Callable[[str, str, Span], None]  # (table, nct_id, closed or still-open span)
+
+
+@dataclass
+class Ids:
+    """The next id of each table (one sequence per table across the export)."""
+
+    next: dict[str, int] = field(default_factory=dict)
+
+    def take(self, table: str) -> int:
+        n = self.next.get(table, 1)
+        self.next[table] = n + 1
+        return n
+
+
+class StudySpans:
+    """Feed a study's versions in order (`version`), then `finish`; every span is handed to
+    `emit` once, when it closes or at the end (then still open)."""
+
+    def __init__(self, nct_id: str, tables: Mapping[str, Table], ids: Ids, emit: Emit) -> None:
+        self.nct_id, self.tables, self.ids, self.emit = nct_id, tables, ids, emit
+        self.open: dict[str, dict[tuple[Row, int], _Open]] = {name: {} for name in tables}
+        self.last_version: int | None = None
+
+    def version(self, number: int, when: date | None, study: Study) -> dict[str, list[int]]:
+        """Take version `number` (in effect from `when`); the ids of its rows, by table."""
+        ids_now: dict[str, list[int]] = {}
+        for name, table in self.tables.items():
+            rows = [self._resolve(table, row, ids_now) for row in table.rows(study)]
+            ids_now[name] = self._step(name, rows, number, when)
+        self.last_version = number
+        return ids_now
+
+    def _resolve(self, table: Table, row: Row, ids_now: dict[str, list[int]]) -> Row:
+        if not table.refs:
+            return row
+        out = list(row)
+        names = table.names
+        for column, target in table.refs.items():
+            i = names.index(column)
+            pos = out[i]
+            out[i] = ids_now[target][pos] if isinstance(pos, int) else None
+        return tuple(out)
+
+    def _step(self, name: str, rows: list[Row], number: int, when: date | None) -> list[int]:
+        spans = self.open[name]
+        copies: dict[Row, int] = {}
+        keys: list[tuple[Row, int]] = []
+        for row in rows:
+            n = copies.get(row, 0)
+            copies[row] = n + 1
+            keys.append((row, n))
+        present = set(keys)
+        for key in [k for k in spans if k not in present]:
+            held = spans.pop(key)
+            held.span.to_version, held.span.to_date = held.last_version, when
+            self.emit(name, self.nct_id, held.span)
+        out: list[int] = []
+        for key in keys:
+            held_now = spans.get(key)
+            if held_now is None:
+                span = Span(self.ids.take(name), key[0], number, when)
+                held_now = spans[key] = _Open(span, number)
+            held_now.last_version = number
+            out.append(held_now.span.id)
+        return out
+
+    def finish(self) -> None:
+        for name, spans in self.open.items():
+            for held in spans.values():
+                self.emit(name, self.nct_id, held.span)
+            spans.clear()
+
+
+def spans_of(
+    nct_id: str,
+    versions: list[tuple[int, date | None, Study]],
+    tables: Mapping[str, Table],
+    ids: Ids | None = None,
+) -> dict[str, list[Span]]:
+    """All spans of one study's versions (number, effective date, record), by table."""
+    out: dict[str, list[Span]] = {name: [] for name in tables}
+
+    def emit(table: str, _: str, span: Span) -> None:
+        out[table].append(span)
+
+    walk = StudySpans(nct_id, tables, ids or Ids(), emit)
+    for number, when, study in versions:
+        walk.version(number, when, study)
+    walk.finish()
+    return out
+
+
+def as_of(spans: list[Span], day: date) -> list[Any]:
+    """The rows in force on `day`: valid_from <= day < valid_to (or still open)."""
+    return [
+        s.row
+        for s in spans
+        if s.from_date is not None and s.from_date <= day and (s.to_date is None or s.to_date > day)
+    ]

@@ -1,0 +1,111 @@
+"""The AACT tables as DuckDB SQL: the versioned tables (schema `aact`), the current-state
+views under AACT's plain names (in `main` and in AACT's own schema `ctgov`, so that an AACT
+query runs unchanged), the `aact_as_of` table macro, and the comments of the dictionary.
+Pure: strings only."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+
+from sync.aact.catalog import TABLES
+from sync.aact.table import SPAN, Table, all_columns
+
+SCHEMA = "aact_history"  # the versioned tables (not "aact": a file aact.duckdb is catalog "aact")
+VIEW_SCHEMAS = ("main", "ctgov")  # the current state under AACT's names
+SPAN_NAMES = [c.name for c in SPAN]
+
+
+def quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def create_table(table: Table) -> str:
+    cols = ", ".join(f"{c.name} {c.type}" for c in all_columns(table))
+    return f"CREATE TABLE {SCHEMA}.{table.name} ({cols})"
+
+
+def aact_columns(table: Table) -> list[str]:
+    """The columns of AACT's own table (the versioned ones without the span)."""
+    return [c.name for c in all_columns(table) if c.name not in SPAN_NAMES]
+
+
+def current_view(table: Table, schema: str) -> str:
+    cols = ", ".join(aact_columns(table))
+    return (
+        f"CREATE OR REPLACE VIEW {schema}.{table.name} AS SELECT {cols} "
+        f"FROM {SCHEMA}.{table.name} WHERE valid_to_version IS NULL"
+    )
+
+
+# The state on any day: a row holds from valid_from (inclusive) to valid_to (exclusive).
+AS_OF_MACRO = (
+    "CREATE OR REPLACE MACRO aact_as_of(tbl, day) AS TABLE "
+    f"SELECT * EXCLUDE ({', '.join(SPAN_NAMES)}) FROM query_table('{SCHEMA}.' || tbl) "
+    "WHERE valid_from <= CAST(day AS DATE) "
+    "AND (valid_to IS NULL OR valid_to > CAST(day AS DATE))"
+)
+
+
+def _describe(table: Table) -> str:
+    return f"{table.about} (AACT: {table.name})"
+
+
+def column_comment(table: Table, name: str) -> str:
+    for c in all_columns(table):
+        if c.name == name:
+            parts = [c.about]
+            if c.source:
+                parts.append(f"From: {c.source}.")
+            if c.aact:
+                parts.append(f"Departs from AACT: {c.aact}.")
+            return " ".join(parts)
+    raise KeyError(f"{table.name}.{name}")
+
+
+def comments(table: Table, views: bool = True) -> Iterable[str]:
+    yield f"COMMENT ON TABLE {SCHEMA}.{table.name} IS {quote(_describe(table))}"
+    for c in all_columns(table):
+        text = column_comment(table, c.name)
+        yield f"COMMENT ON COLUMN {SCHEMA}.{table.name}.{c.name} IS {quote(text)}"
+    for schema in VIEW_SCHEMAS if views else ():
+        about = f"The current state of {SCHEMA}.{table.name}: {table.about}"
+        yield f"COMMENT ON VIEW {schema}.{table.name} IS {quote(about)}"
+        for name in aact_columns(table):
+            text = column_comment(table, name)
+            yield f"COMMENT ON COLUMN {schema}.{table.name}.{name} IS {quote(text)}"
+
+
+def schema_sql() -> list[str]:
+    """Every statement that makes an empty AACT file, tables first."""
+    out = [f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}", "CREATE SCHEMA IF NOT EXISTS ctgov"]
+    out.extend(create_table(t) for t in TABLES.values())
+    return out
+
+
+def views_sql() -> list[str]:
+    out = [current_view(t, s) for s in VIEW_SCHEMAS for t in TABLES.values()]
+    out.append(AS_OF_MACRO)
+    for t in TABLES.values():
+        out.extend(comments(t))
+    return out
+
+
+def schema_file() -> str:
+    """The schema file beside flat files: each table's DDL and the dictionary's comments."""
+    out = [f"CREATE SCHEMA IF NOT EXISTS {SCHEMA};"]
+    for t in TABLES.values():
+        out.append(create_table(t) + ";")
+        out.extend(f"{c};" for c in comments(t, views=False))
+    return "\n".join(out) + "\n"
+
+
+def parquet_metadata(table: Table) -> str:
+    """KV_METADATA of a table's Parquet file: its description and each column's, as JSON."""
+    columns = {c.name: column_comment(table, c.name) for c in all_columns(table)}
+    pairs = {
+        "trialwatch:table": _describe(table),
+        "trialwatch:columns": json.dumps(columns, ensure_ascii=False),
+        "trialwatch:types": json.dumps({c.name: c.type for c in all_columns(table)}),
+    }
+    return "{" + ", ".join(f"{quote(k)}: {quote(v)}" for k, v in pairs.items()) + "}"
