@@ -25,12 +25,12 @@ from sync.core.util import Progress
 from sync.report import export_rows as rows
 from sync.report import export_target as places
 from sync.report.export import (
-    WRITE_ERRORS,
     ExportSummary,
     check_target,
     connect,
     mark,
     place_of,
+    write_errors,
 )
 from sync.report.export_rows import ExportError, Selection
 from sync.store import codec
@@ -67,6 +67,15 @@ class _Sinks:
         return {name: sink.rows for name, sink in self.sinks.items()}
 
 
+def _run_all(con: duckdb.DuckDBPyConnection, statements: list[str]) -> None:
+    """In one transaction: a commit per statement costs DuckDB a few milliseconds each, and
+    the comments are a thousand and more."""
+    con.execute("BEGIN")
+    for statement in statements:
+        con.execute(statement)
+    con.execute("COMMIT")
+
+
 def _versions(conn: Connection, conds: list[Any]) -> Iterator[Any]:
     query: Any = (
         sa.select(
@@ -93,8 +102,7 @@ def fill(
     engine: Engine, con: duckdb.DuckDBPyConnection, sel: Selection, progress: Progress | None
 ) -> dict[str, int]:
     """The versioned tables of the selected studies, filled from their stored versions."""
-    for statement in sql.schema_sql():
-        con.execute(statement)
+    _run_all(con, sql.schema_sql())
     sinks = _Sinks(con)
     ids = Ids()
     with rows.snapshot_read(engine) as conn:
@@ -162,9 +170,9 @@ def _write_file(
         con = connect(building, spill)
         try:
             summary.tables = fill(engine, con, sel, progress)
-            for statement in sql.views_sql():
-                con.execute(statement)
-            summary.views = [f"{s}.*" for s in sql.VIEW_SCHEMAS] + ["aact_as_of(table, day)"]
+            _run_all(con, sql.views_sql())
+            summary.views = [f"{s}.*" for s in (*sql.VIEW_SCHEMAS, sql.AS_OF_SCHEMA)]
+            summary.views.append("aact_as_of(table, day)")
             mark(con)
         finally:
             con.close()
@@ -235,7 +243,7 @@ def export_aact(
     check_target(target, is_file=is_file)
     place = place_of(target)
     summary = ExportSummary(target=str(target), format="duckdb/aact" if is_file else fmt)
-    try:
+    with write_errors(target, place):
         places.clean(place)
         found = places.inspect_file(place) if is_file else places.inspect_dir(place)
         refusal = _refusal(target, found)
@@ -245,15 +253,5 @@ def export_aact(
             _write_file(engine, place, found, sel, summary, progress)
         else:
             _write_dir(engine, place, sel, summary, progress)
-    except places.TargetError as exc:
-        raise ExportError(str(exc)) from None
-    except (duckdb.Error, OSError) as exc:
-        if places.is_disk_full(exc, place.parent):
-            raise ExportError(
-                f"no space left on the device at {target.parent}: {target} is unchanged"
-            ) from None
-        if not isinstance(exc, WRITE_ERRORS):
-            raise
-        raise ExportError(f"cannot write {target}: {places.first_line(exc)}") from None
     summary.seconds = clock.monotonic() - started
     return summary

@@ -17,6 +17,7 @@ _known: list[tuple[str, str]] = []  # (test, reason): strict xfails, defects rep
 TITLES = {
     "faults": "Registry faults (each run: stage 1 clean, stage 2 under the fault, then clean)",
     "crash": "Crashes (SIGKILL, then integrity check and a clean rerun)",
+    "archive": "Archive loads (SIGKILL while downloading and while storing, then a rerun)",
     "concurrency": "Concurrency (processes on one database)",
     "input": "Bad input and security",
     "answers": "Answers that lie (endless pages, one study twice)",
