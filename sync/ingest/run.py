@@ -574,10 +574,10 @@ def _run_locked(
     def close(session: Session, run: SyncRun) -> None:
         _finish(session, run, summary, client.requests - start_requests, r)
 
-    # Syncs never overlap (the lock): a sync run still "running" was killed (close_stale).
+    # Syncs never overlap (the lock): a run that held it and still reads "running" has ended.
     with recorded_run(
         engine, summary, kind=RunKind.SYNC, trigger=trigger, mode=summary.mode, close=close,
-        close_stale=True
+        lock="sync"
     ) as run_id:
         summary.run_id = run_id
         try:
