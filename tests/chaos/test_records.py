@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ from sync.testing.factory import with_last_update, with_status
 from sync.testing.fakectgov import FakeRegistry, Fault, Response
 from tests.chaos import dbwait as dw
 from tests.chaos import mirror_crash as mc
+from tests.chaos import test_dbwait as dbwait_tests
 from tests.chaos.export import fill_up, small_disk
 from tests.chaos.harness import make_client
 from tests.chaos.procs import cli_env, finish, run, spawn
@@ -82,13 +82,7 @@ def test_full_disk_under_a_sync(tmp_path: Path, record_property: Any) -> None:
                                   reason=last.errors[0]))  # fmt: skip
 
 
-@pytest.fixture
-def pg(pg_database: str) -> Iterator[str]:
-    reset_pg(pg_database)
-    direct = dbm.make_engine(pg_database)
-    dbm.upgrade(direct)
-    direct.dispose()
-    yield pg_database
+pg = dbwait_tests.pg  # the fixture: a fresh, upgraded PostgreSQL database
 
 
 def test_repeated_postgresql_cuts_mid_sync(
