@@ -83,7 +83,8 @@ class ConfigError(Exception):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # No inf or nan: `1e999` is valid TOML, and an infinite timeout or rate is a typo.
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class ApiSettings(_Strict):
@@ -307,7 +308,7 @@ def split_urls(text: str) -> list[str]:
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix="TRIALWATCH_", env_nested_delimiter="__", extra="forbid"
+        env_prefix="TRIALWATCH_", env_nested_delimiter="__", extra="forbid", allow_inf_nan=False
     )
 
     database_url: str = ""

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time as clock
 from collections.abc import Iterator
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,18 +25,21 @@ from sync.core.util import Progress
 from sync.report import export_rows as rows
 from sync.report import export_target as places
 from sync.report.export import (
-    WRITE_ERRORS,
     ExportSummary,
     check_target,
     connect,
     mark,
     place_of,
+    write_errors,
 )
 from sync.report.export_rows import ExportError, Selection
 from sync.store import codec
 from sync.store import snapshots as store
 
-FORMAT = "aact"
+FORMAT = "aact"  # a DuckDB file, or Parquet files in a folder
+FLAT = "aact-txt"  # pipe-delimited files in a folder, with a schema file
+FORMATS = (FORMAT, FLAT)
+SCHEMA_FILE = "schema.sql"
 # What an AACT file holds in `main` besides the export marker: the current-state views.
 MAIN_NAMES = frozenset(TABLES)
 
@@ -62,6 +65,15 @@ class _Sinks:
         for sink in self.sinks.values():
             sink.flush()
         return {name: sink.rows for name, sink in self.sinks.items()}
+
+
+def _run_all(con: duckdb.DuckDBPyConnection, statements: list[str]) -> None:
+    """In one transaction: a commit per statement costs DuckDB a few milliseconds each, and
+    the comments are a thousand and more."""
+    con.execute("BEGIN")
+    for statement in statements:
+        con.execute(statement)
+    con.execute("COMMIT")
 
 
 def _versions(conn: Connection, conds: list[Any]) -> Iterator[Any]:
@@ -90,8 +102,7 @@ def fill(
     engine: Engine, con: duckdb.DuckDBPyConnection, sel: Selection, progress: Progress | None
 ) -> dict[str, int]:
     """The versioned tables of the selected studies, filled from their stored versions."""
-    for statement in sql.schema_sql():
-        con.execute(statement)
+    _run_all(con, sql.schema_sql())
     sinks = _Sinks(con)
     ids = Ids()
     with rows.snapshot_read(engine) as conn:
@@ -127,12 +138,20 @@ def fill(
     return sinks.flush()
 
 
+def _ours(name: str) -> bool:
+    """A name an AACT export writes: a view of the file, a table file or the schema file."""
+    stem, _, ext = name.partition(".")
+    return (
+        name in MAIN_NAMES or name == SCHEMA_FILE or (stem in TABLES and ext in ("parquet", "txt"))
+    )
+
+
 def _refusal(target: Path, found: places.Found) -> str | None:
     if not found.exists:
         return None
     if not found.export:
         return f"{target}: not a trialwatch export ({found.why}); --force replaces it"
-    foreign = [n for n in found.foreign or [] if n not in MAIN_NAMES]
+    foreign = [n for n in found.foreign or [] if not _ours(n)]
     if foreign:
         return (
             f"{target} holds tables trialwatch did not write ({', '.join(foreign)}); "
@@ -141,54 +160,98 @@ def _refusal(target: Path, found: places.Found) -> str | None:
     return None
 
 
+def _write_file(
+    engine: Engine, place: Path, found: places.Found, sel: Selection,
+    summary: ExportSummary, progress: Progress | None,
+) -> None:  # fmt: skip
+    building = places.scratch(place, "tmp")
+    spill = places.scratch(place, "spill")
+    try:
+        con = connect(building, spill)
+        try:
+            summary.tables = fill(engine, con, sel, progress)
+            _run_all(con, sql.views_sql())
+            summary.views = [f"{s}.*" for s in (*sql.VIEW_SCHEMAS, sql.AS_OF_SCHEMA)]
+            summary.views.append("aact_as_of(table, day)")
+            mark(con)
+        finally:
+            con.close()
+        places.replace_file(building, place, found)
+    finally:
+        places.remove_all([building, building.with_name(building.name + ".wal"), spill])
+
+
+def _write_dir(
+    engine: Engine, place: Path, sel: Selection, summary: ExportSummary,
+    progress: Progress | None,
+) -> None:  # fmt: skip
+    """One file per versioned table (Parquet with the dictionary as key-value metadata, or
+    pipe-delimited text with a schema file), filled from a scratch DuckDB file, swapped in."""
+    db = places.scratch(place, "tmp", ".duckdb")
+    scratch_db = [db, db.with_name(db.name + ".wal"), places.scratch(place, "spill")]
+    new = places.scratch(place, "new")
+    try:
+        new.mkdir()
+        con = connect(db, scratch_db[2])
+        try:
+            summary.tables = fill(engine, con, sel, progress)
+            for name, table in TABLES.items():
+                source = f"{sql.SCHEMA}.{name}"
+                if summary.format == FLAT:
+                    path = sql.quote(str(new / f"{name}.txt"))
+                    con.execute(f"COPY {source} TO {path} (FORMAT csv, DELIMITER '|', HEADER)")
+                else:
+                    path = sql.quote(str(new / f"{name}.parquet"))
+                    meta = sql.parquet_metadata(table)
+                    con.execute(f"COPY {source} TO {path} (FORMAT parquet, KV_METADATA {meta})")
+        finally:
+            con.close()
+        places.remove_all(scratch_db)
+        if summary.format == FLAT:
+            (new / SCHEMA_FILE).write_text(sql.schema_file(), encoding="utf-8")
+        at = datetime.now(UTC).isoformat()
+        (new / places.MARKER_FILE).write_bytes(
+            places.marker_json(summary.format, summary.tables, None, at)
+        )
+        places.fsync_tree(new)
+        places.swap_in(new, place)
+    finally:
+        places.remove_all([*scratch_db, new])
+
+
 def export_aact(
     engine: Engine,
     target: Path,
     sel: Selection | None = None,
     progress: Progress | None = None,
     force: bool = False,
+    fmt: str = FORMAT,
 ) -> ExportSummary:
-    """Write the AACT tables of the selected studies into the DuckDB file `target`, whole."""
+    """Write the AACT tables of the selected studies, whole: into a DuckDB file (`target`
+    FILE.duckdb), or a folder of Parquet files (`aact`) or pipe-delimited files (`aact-txt`)."""
     started = clock.monotonic()
     sel = sel or Selection()
-    if target.suffix != ".duckdb":
-        raise ExportError("--format aact writes a DuckDB file: name the target FILE.duckdb")
+    is_file = target.suffix == ".duckdb"
+    if fmt not in FORMATS:
+        raise ExportError(f"unknown format {fmt!r}: use {' or '.join(FORMATS)}")
+    if is_file and fmt == FLAT:
+        raise ExportError("--format aact-txt writes a folder: name a directory, not FILE.duckdb")
     if sel.since is not None:
         raise ExportError("--since is not supported with --format aact yet: export it whole")
     with Session(engine) as session:
         rows.trial_conditions(session, sel)  # an unknown trial or watch: before any file
-    check_target(target, is_file=True)
+    check_target(target, is_file=is_file)
     place = place_of(target)
-    summary = ExportSummary(target=str(target), format=FORMAT)
-    building = places.scratch(place, "tmp")
-    spill = places.scratch(place, "spill")
-    try:
+    summary = ExportSummary(target=str(target), format="duckdb/aact" if is_file else fmt)
+    with write_errors(target, place):
         places.clean(place)
-        found = places.inspect_file(place)
+        found = places.inspect_file(place) if is_file else places.inspect_dir(place)
         refusal = _refusal(target, found)
         if refusal and not force:
             raise ExportError(refusal)
-        con = connect(building, spill)
-        try:
-            summary.tables = fill(engine, con, sel, progress)
-            for statement in sql.views_sql():
-                con.execute(statement)
-            summary.views = [f"{s}.*" for s in sql.VIEW_SCHEMAS] + ["aact_as_of(table, day)"]
-            mark(con)
-        finally:
-            con.close()
-        places.replace_file(building, place, found)
-    except places.TargetError as exc:
-        raise ExportError(str(exc)) from None
-    except (duckdb.Error, OSError) as exc:
-        if places.is_disk_full(exc, place.parent):
-            raise ExportError(
-                f"no space left on the device at {target.parent}: {target} is unchanged"
-            ) from None
-        if not isinstance(exc, WRITE_ERRORS):
-            raise
-        raise ExportError(f"cannot write {target}: {places.first_line(exc)}") from None
-    finally:
-        places.remove_all([building, building.with_name(building.name + ".wal"), spill])
+        if is_file:
+            _write_file(engine, place, found, sel, summary, progress)
+        else:
+            _write_dir(engine, place, sel, summary, progress)
     summary.seconds = clock.monotonic() - started
     return summary

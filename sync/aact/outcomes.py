@@ -110,7 +110,8 @@ def _analyses(study: Study) -> list[tuple[int, dict[str, Any]]]:
 
 
 def _p_modifier(value: Any) -> str | None:
-    return re.sub(r"[\d.-]", "", value).strip() if isinstance(value, str) else None
+    sign = re.sub(r"[\d.-]", "", value).strip() if isinstance(value, str) else ""
+    return sign or None
 
 
 def _p_value(value: Any) -> float | None:
@@ -147,7 +148,7 @@ OUTCOME_ANALYSES = Table(
         Column("dispersion_type", "VARCHAR", "The dispersion's type.", f"{_A}.dispersionType"),
         Column("dispersion_value", "DOUBLE", "The dispersion.", f"{_A}.dispersionValue"),
         Column("p_value_modifier", "VARCHAR", "The p-value's comparison sign ('<', '<=', …).",
-               f"{_A}.pValue"),
+               f"{_A}.pValue", aact="NULL for a plain p-value (AACT's is an empty string)"),
         Column("p_value", "DOUBLE", "The p-value as a number (its sign removed).",
                f"{_A}.pValue"),
         Column("p_value_raw", "VARCHAR", "The p-value as sent.", f"{_A}.pValue"),

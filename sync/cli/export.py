@@ -34,7 +34,8 @@ def register(app: typer.Typer) -> None:
             typer.Option(
                 "--format",
                 help="parquet (default) or csv, for a directory; aact: AACT's tables with "
-                "every version, into FILE.duckdb.",
+                "every version, into FILE.duckdb or as Parquet files; aact-txt: those as "
+                "pipe-delimited files with a schema file.",
             ),
         ] = None,
         trials: Annotated[
@@ -72,8 +73,8 @@ def register(app: typer.Typer) -> None:
             )
             c = ctx_of(typer_ctx)
             with progress_bar("exporting") as progress:
-                if fmt == aact.FORMAT:
-                    summary = aact.export_aact(c.engine, target, sel, progress, force=force)
+                if fmt in aact.FORMATS:
+                    summary = aact.export_aact(c.engine, target, sel, progress, force, fmt)
                 else:
                     summary = export.export(c.engine, target, fmt, sel, progress, force=force)
         except export.ExportError as exc:

@@ -19,11 +19,12 @@ from sqlalchemy.engine import Engine
 from sqlmodel import select
 
 from models import SyncRun
-from models.db import session_scope
+from models.db import database_now, session_scope
 from sync.config import Settings
 from sync.core.progress import ProgressLine
 from sync.core.stops import Stopped
 from sync.core.util import plural
+from sync.daemon import liveness
 from sync.daemon.leader import AlreadyRunning, LeaderLock, acquire_leader
 from sync.daemon.schedule import (
     check_schedule,
@@ -113,7 +114,7 @@ class Daemon:
         self._shutdown_lock = threading.Lock()
         self._shut = False
         self._stopper: threading.Thread | None = None
-        self._started = _utcnow()
+        self._started: str | None = None  # by the database's clock, at the first heartbeat
         self._last: dict[str, Any] = {}
         self._lock: LeaderLock | None = None
         self._exit_code = 0
@@ -369,16 +370,19 @@ class Daemon:
             "pid": os.getpid(),
             "host": socket.gethostname(),
             "state": state,
-            "started": self._started.isoformat(),
-            "heartbeat": _utcnow().isoformat(),
             "heartbeat_seconds": heartbeat_seconds(self.settings),
             "timezone": self.settings.schedule.timezone,
             "next_runs": next_runs,
             "last": self._last,
         }
-        if state != "running":
-            info["stopped"] = info["heartbeat"]
         with session_scope(self.engine) as session:
+            # Stamped by clocks that a wrong or jumping wall clock here does not move
+            # (sync.daemon.liveness): status judges the beat by them.
+            stamped = liveness.stamp(database_now(session), _utcnow())
+            self._started = self._started or str(stamped["heartbeat"])
+            info |= stamped | {"started": self._started}
+            if state != "running":
+                info["stopped"] = info["heartbeat"]
             store.set_meta(session, META_DAEMON, info)
 
     def _safe_heartbeat(self, state: str = "running") -> None:

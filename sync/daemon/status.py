@@ -9,7 +9,9 @@ from typing import Any
 
 from sqlmodel import Session
 
-from sync.core.util import aware, plural
+from models.db import database_now
+from sync.core.util import plural
+from sync.daemon import liveness
 from sync.daemon.schedule import HEARTBEAT_MAX_SECONDS
 from sync.report import notify
 from sync.report.notify import FailedDelivery
@@ -39,6 +41,11 @@ class DaemonInfo:
     started: str | None = None
     heartbeat: str | None = None
     heartbeat_age_seconds: int | None = None
+    # How the state was judged: the heartbeat's age and the clock it was measured by, or why
+    # it says nothing (stamped in the future, its machine restarted).
+    reason: str | None = None
+    # False when the heartbeat's age says nothing (in the future, or from a previous boot).
+    aged: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         if self.state == DaemonState.NEVER_STARTED:
@@ -50,6 +57,7 @@ class DaemonInfo:
             "started": self.started,
             "heartbeat": self.heartbeat,
             "heartbeat_age_seconds": self.heartbeat_age_seconds,
+            "reason": self.reason,
         }
 
 
@@ -91,14 +99,7 @@ class StatusReport:
 
 
 def _ago(seconds: float) -> str:
-    seconds = max(0, int(seconds))
-    if seconds < 120:
-        return f"{seconds}s ago"
-    if seconds < 7200:
-        return f"{seconds // 60} min ago"
-    if seconds < 172800:
-        return f"{seconds // 3600} h ago"
-    return f"{seconds // 86400} days ago"
+    return f"{liveness.span(max(0, seconds))} ago"
 
 
 def _when(iso: str) -> str:
@@ -115,13 +116,13 @@ def status_info(session: Session, now: datetime | None = None) -> DaemonStatus:
     failed = notify.failed_deliveries(session)
     if not isinstance(info, dict):
         return DaemonStatus(DaemonInfo(DaemonState.NEVER_STARTED), failed_deliveries=failed)
-    beat = aware(datetime.fromisoformat(info["heartbeat"]))
-    age = max(0, int((now - beat).total_seconds()))
+    judged = liveness.judge(info, database_now(session), now)
+    age = int(judged.age)
     stale_after = 3 * float(info.get("heartbeat_seconds") or HEARTBEAT_MAX_SECONDS) + 60
     next_runs: dict[str, str | None] = {}
     if info.get("state") != "running":
         state = DaemonState.STOPPED
-    elif age > stale_after:
+    elif judged.gone or judged.future or age > stale_after:
         state = DaemonState.NOT_RESPONDING
     else:
         state = DaemonState.RUNNING
@@ -131,8 +132,10 @@ def status_info(session: Session, now: datetime | None = None) -> DaemonStatus:
         pid=info.get("pid"),
         host=info.get("host"),
         started=info.get("started"),
-        heartbeat=beat.isoformat(),
+        heartbeat=info["heartbeat"],
         heartbeat_age_seconds=age,
+        reason=judged.reason,
+        aged=not (judged.gone or judged.future),
     )
     return DaemonStatus(daemon, next_runs, failed)
 
@@ -148,9 +151,11 @@ def status_lines(info: DaemonStatus) -> list[str]:
         DaemonState.STOPPED: f"daemon: stopped {age} ({where})",
         DaemonState.NOT_RESPONDING: f"daemon: NOT RESPONDING: last heartbeat {age} ({where}); "
         "it may have been killed",
+        # Stamped in the future, or from before its machine restarted: the reason says which.
+        "unknown": f"daemon: NOT RESPONDING ({where}): {d.reason}",
         DaemonState.RUNNING: f"daemon: running ({where}), heartbeat {age}, since {d.started}",
     }
-    out = [lines[d.state]]
+    out = [lines[d.state if d.aged or d.state != DaemonState.NOT_RESPONDING else "unknown"]]
     if d.state == DaemonState.RUNNING:
         names = {"check": "check", "full_sync": "full sync", "digest": "digest"}
         runs = ", ".join(f"{names.get(k, k)} {_when(v)}" for k, v in info.next_runs.items() if v)

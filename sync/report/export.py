@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import time as clock
-from contextlib import suppress
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -209,6 +210,26 @@ def _write_dir(
         places.remove_all([*scratch_db, new])
 
 
+@contextmanager
+def write_errors(target: Path, place: Path) -> Iterator[None]:
+    """A write that fails for a reason the user can fix, as one ExportError line: an unusable
+    target, a full disk, a file that cannot be written."""
+    try:
+        yield
+    except places.TargetError as exc:
+        raise ExportError(str(exc)) from None
+    except (duckdb.Error, OSError) as exc:
+        if places.is_disk_full(exc, place.parent):
+            state = "is unchanged" if place.exists() else "was not written"
+            raise ExportError(
+                f"no space left on the device at {target.parent}: {target} {state}; "
+                "free some space or export elsewhere"
+            ) from None
+        if not isinstance(exc, WRITE_ERRORS):
+            raise
+        raise ExportError(f"cannot write {target}: {places.first_line(exc)}") from None
+
+
 def place_of(target: Path) -> Path:
     """Where the renames happen: the real path of a symbolic link (the link stays)."""
     return Path(os.path.realpath(target)) if target.is_symlink() else target.absolute()
@@ -245,7 +266,7 @@ def export(
         format="duckdb" if is_file else (fmt or "parquet"),
         since=sel.since.isoformat() if sel.since else None,
     )
-    try:
+    with write_errors(target, place):
         places.clean(place)  # what killed exports to this target left behind
         found = places.inspect_file(place) if is_file else places.inspect_dir(place)
         refusal = places.refuse(target, found, partial=sel.partial)
@@ -257,18 +278,6 @@ def export(
             _write_file(engine, place, found, sel, summary, progress)
         else:
             _write_dir(engine, place, sel, summary, progress)
-    except places.TargetError as exc:
-        raise ExportError(str(exc)) from None
-    except (duckdb.Error, OSError) as exc:
-        if places.is_disk_full(exc, place.parent):
-            state = "is unchanged" if place.exists() else "was not written"
-            raise ExportError(
-                f"no space left on the device at {target.parent}: {target} {state}; "
-                "free some space or export elsewhere"
-            ) from None
-        if not isinstance(exc, WRITE_ERRORS):
-            raise
-        raise ExportError(f"cannot write {target}: {places.first_line(exc)}") from None
     summary.seconds = clock.monotonic() - started
     return summary
 

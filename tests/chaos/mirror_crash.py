@@ -60,6 +60,41 @@ def stored(engine: Engine) -> dict[str, list[str]]:
     return out
 
 
+def sync_killed(
+    engine: Engine, env: dict[str, str], kill_after: float | None
+) -> tuple[bool, float]:
+    """`trialwatch sync` in a child, SIGKILLed after `kill_after` seconds (or at its
+    TW_KILL_AT point); (killed, seconds), the database checked whole after it."""
+    start = time.monotonic()
+    proc = procs.spawn(["sync"], env)
+    if kill_after is not None:
+        try:
+            proc.wait(timeout=kill_after)
+        except Exception:  # noqa: BLE001  (still running: the moment has come)
+            proc.send_signal(signal.SIGKILL)
+    done = procs.finish(proc, timeout=600)
+    seconds = harness.elapsed_since(start)
+    killed = done.code == -signal.SIGKILL
+    assert killed or done.code == 0, (done.code, done.stderr[-3000:])
+    assert not done.forbidden(), done.stderr[-3000:]
+    assert harness.integrity_problems(engine) == []
+    return killed, seconds
+
+
+def assert_loaded(engine: Engine) -> None:
+    """The database whole, the mirror's STUDIES members current, its first load complete."""
+    assert harness.integrity_problems(engine) == []
+    with session_scope(engine) as s:
+        members = s.execute(
+            sa.select(sa.func.count())
+            .select_from(WatchMatch)
+            .where(col(WatchMatch.left_at).is_(None))
+        ).scalar_one()
+        state = s.exec(select(Meta.value).where(col(Meta.key).startswith("mirror_state:")))
+        complete = [v.get("complete") for v in state.all()]
+    assert members == STUDIES and complete == [True]
+
+
 def crash_mirror_load(
     engine: Engine, tmp: Path, *, kill_at: str | None = None, kill_after: float | None = None
 ) -> CrashResult:
@@ -73,20 +108,7 @@ def crash_mirror_load(
             TW_KILL_AT=kill_at or "",
             TRIALWATCH_API__MIRROR_PAGE_SIZE=str(PAGE),
         )
-        start = time.monotonic()
-        proc = procs.spawn(["sync"], env)
-        if kill_after is not None:
-            try:
-                proc.wait(timeout=kill_after)
-            except Exception:  # noqa: BLE001  (still running: the moment has come)
-                proc.send_signal(signal.SIGKILL)
-        done = procs.finish(proc, timeout=600)
-        seconds = harness.elapsed_since(start)
-        killed = done.code == -signal.SIGKILL
-        assert killed or done.code == 0, (done.code, done.stderr[-3000:])
-        assert not done.forbidden(), done.stderr[-3000:]
-
-        assert harness.integrity_problems(engine) == []
+        killed, seconds = sync_killed(engine, env, kill_after)
         before = stored(engine)
         wrong = {n: h for n, h in before.items() if h != [hashes[n]]}
         assert not wrong, f"studies not stored exactly once as served: {list(wrong)[:5]}"
@@ -104,16 +126,7 @@ def crash_mirror_load(
         assert len(pages) <= math.ceil(left / PAGE) + 1, (len(pages), left)
         after = stored(engine)
         assert after == {n: [h] for n, h in hashes.items()}, "lost or duplicated studies"
-        assert harness.integrity_problems(engine) == []
-        with session_scope(engine) as s:
-            members = s.execute(
-                sa.select(sa.func.count())
-                .select_from(WatchMatch)
-                .where(col(WatchMatch.left_at).is_(None))
-            ).scalar_one()
-            state = s.exec(select(Meta.value).where(col(Meta.key).startswith("mirror_state:")))
-            complete = [v.get("complete") for v in state.all()]
-        assert members == STUDIES and complete == [True]
+        assert_loaded(engine)
     row: dict[str, Any] = {
         "table": "crash",
         "what": f"mirror load of {STUDIES}",

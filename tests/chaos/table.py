@@ -17,11 +17,13 @@ _known: list[tuple[str, str]] = []  # (test, reason): strict xfails, defects rep
 TITLES = {
     "faults": "Registry faults (each run: stage 1 clean, stage 2 under the fault, then clean)",
     "crash": "Crashes (SIGKILL, then integrity check and a clean rerun)",
+    "archive": "Archive loads (SIGKILL while downloading and while storing, then a rerun)",
     "concurrency": "Concurrency (processes on one database)",
     "input": "Bad input and security",
     "answers": "Answers that lie (endless pages, one study twice)",
     "database": "Database faults (a proxy in front of PostgreSQL that goes silent or cuts)",
     "export": "Exports (foreign targets, kills, full disk)",
+    "records": "Run records (what a run claims against what it kept: full disk, cuts, kills)",
     "scale": "Input at scale (10,000 IDs, a 100 KB query, too many watches)",
     "clock": "Clocks (libfaketime: days behind, days ahead; the registry's going back)",
 }

@@ -3,6 +3,11 @@
 
 from __future__ import annotations
 
+import json
+import signal
+import subprocess
+import sys
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -11,12 +16,13 @@ import duckdb
 import pytest
 import sqlalchemy as sa
 
-from sync.testing.factory import make_study, nct
+from sync.testing.factory import make_study, nct, with_last_update, with_status
 from sync.testing.fakectgov import serve
-from tests.support.clock import tw_at
+from tests.support.clock import spawn_at, stop, tw_at
 from tests.support.fixtures import registry_env
 
 KINDS = ("sqlite", "postgresql")
+TRIALWATCH = Path(sys.executable).parent / "trialwatch"
 pytestmark = pytest.mark.slow
 
 
@@ -59,5 +65,97 @@ def test_export_since_of_a_sync_3_days_behind(
             "db": kind_engine.dialect.name,
             "day (database's clock)": day.isoformat(),
             "exported": f"{len(trials)} of 2 trials, {events[0]} events",
+        },
+    )
+
+
+DAEMON_CONFIG = """
+[schedule]
+check_minutes = 0.006         # a heartbeat every 0.36 s: stale after 3 of them and a minute
+full_sync_cron = "0 0 1 1 *"
+digest_cron = "0 0 1 1 *"
+"""
+
+
+def _daemon_status(env: dict[str, str]) -> dict[str, Any]:
+    done = tw_at("+0", "status", "--json", env=env)
+    assert done.returncode == 0, done.stderr
+    daemon: dict[str, Any] = json.loads(done.stdout)["daemon"]
+    return daemon
+
+
+def _first_beat(env: dict[str, str], proc: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 60
+    while _daemon_status(env)["state"] == "never_started":
+        assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
+        time.sleep(0.2)
+    time.sleep(1)
+
+
+@pytest.mark.parametrize("kind_engine", KINDS, indirect=True)
+@pytest.mark.parametrize("offset", ["-3d", "+400d"])
+def test_daemon_with_its_clock_off(
+    kind_engine: sa.Engine, tmp_path: Path, record_property: Any, offset: str
+) -> None:
+    """A daemon days behind is running; one 400 days ahead, killed, is not running once its
+    heartbeat is stale by the clock since boot (it showed "heartbeat 0 s ago" for 400 days)."""
+    with serve() as fake:
+        env = _env(kind_engine, registry_env(fake), tmp_path)
+        (tmp_path / "config.toml").write_text(DAEMON_CONFIG, encoding="utf-8")
+        log = tmp_path / "daemon.log"
+        proc = spawn_at(offset, [str(TRIALWATCH), "daemon"], env, log)
+        try:
+            _first_beat(env, proc, log)
+            alive = _daemon_status(env)
+        finally:
+            stop(proc, signal.SIGKILL)
+        assert alive["state"] == "running", alive
+        killed = alive
+        if offset.startswith("+"):
+            deadline = time.monotonic() + 120
+            while killed["state"] == "running" and time.monotonic() < deadline:
+                time.sleep(2)
+                killed = _daemon_status(env)
+            assert killed["state"] == "not_responding", killed
+    record_property(
+        "chaos",
+        {
+            "table": "clock",
+            "attack": f"daemon clock {offset}" + (", then SIGKILL" if offset[0] == "+" else ""),
+            "db": kind_engine.dialect.name,
+            "status": killed["state"] + f" ({killed['reason']})",
+        },
+    )
+
+
+@pytest.mark.parametrize("kind_engine", KINDS, indirect=True)
+def test_registry_data_timestamp_going_back(
+    kind_engine: sa.Engine, tmp_path: Path, record_property: Any
+) -> None:
+    """The registry answers from an older release than one already synced (a stale cache),
+    with a record that differs: nothing is stored from it, the run and status warn."""
+    with serve() as fake:
+        fake.put(make_study(nct(1)))
+        fake.data_timestamp = "2026-12-01T09:00:00"
+        env = _env(kind_engine, registry_env(fake), tmp_path)
+        for args in (["add", nct(1)], ["sync"]):
+            assert tw_at("+0", *args, env=env).returncode == 0
+        fake.put(with_last_update(with_status(make_study(nct(1)), "COMPLETED"), "2099-01-01"))
+        fake.data_timestamp = "2026-11-20T09:00:00"
+        done = tw_at("+0", "sync", env=env)
+        status = tw_at("+0", "status", "--json", env=env)
+    assert done.returncode == 0 and "dataTimestamp went back" in done.stdout, done
+    run = json.loads(status.stdout)["runs"][0]
+    assert run["warnings"] and run["new_versions"] == 0, run
+    with kind_engine.connect() as conn:
+        versions = conn.execute(sa.text("SELECT count(*) FROM snapshot")).scalar()
+    assert versions == 1, versions
+    record_property(
+        "chaos",
+        {
+            "table": "clock",
+            "attack": "registry dataTimestamp goes back, record differs",
+            "db": kind_engine.dialect.name,
+            "status": f"{run['outcome']} {run['mode']}, {versions} version, warning in status",
         },
     )

@@ -14,7 +14,7 @@ import duckdb
 from models.db import session_scope
 from sync.aact import sql
 from sync.aact.catalog import TABLES
-from sync.aact.table import Row, Table
+from sync.aact.table import Row, Table, all_columns
 from sync.ingest import backfill as history
 from sync.ingest.run import track
 from tests.support import aact_queries as published
@@ -131,11 +131,22 @@ def test_real_samples_give_every_table_and_the_state_of_each_day(cli, fake_ctgov
     # The dictionary: every table and column of the file is described.
     undescribed = con.execute(
         "SELECT schema_name || '.' || table_name || '.' || column_name FROM duckdb_columns() "
-        "WHERE schema_name IN ('aact_history', 'main', 'ctgov') AND NOT internal "
+        "WHERE schema_name IN ('aact_history', 'main', 'ctgov', 'as_of') AND NOT internal "
         "AND table_name <> 'trialwatch_export' AND (comment IS NULL OR comment = '')"
     ).fetchall()
     assert not undescribed
     _published_queries_give_the_raw_answers(con, {n: v[-1][1] for n, v in told.items()})
+    # The same (unqualified) queries, unchanged, on past days: the as_of views and the day
+    # variable (a query naming ctgov.* reads the current state).
+    for day in (date(2026, 2, 10), date(2026, 3, 1)):
+        con.execute(f"SET VARIABLE aact_day = DATE '{day}'")
+        con.execute("SET schema = 'as_of'")
+        then = {n: s for n, v in told.items() if (s := in_force(v, day)) is not None}
+        rows = con.execute(published.PHASE2_STUDIES).fetchall()
+        assert {r[0] for r in rows} == published.phase2_studies(then), day
+        rows = con.execute(published.LEAD_SPONSORS).fetchall()
+        assert {(r[0], r[1]) for r in rows} == published.lead_sponsors(then), day
+        con.execute("SET schema = 'main'")
     tables = con.execute(
         "SELECT count(*) FROM duckdb_tables() "
         "WHERE schema_name = 'aact_history' AND comment IS NOT NULL"
@@ -195,7 +206,7 @@ def test_a_backfilled_history_has_its_spans_on_the_registrys_dates(
 
 def test_aact_format_refuses_what_it_cannot_write_in_one_line(cli, tmp_path):
     for args, says in (
-        ((str(tmp_path / "folder"), "--format", "aact"), "FILE.duckdb"),
+        ((str(tmp_path / "a.duckdb"), "--format", "aact-txt"), "folder"),
         ((str(tmp_path / "a.duckdb"), "--format", "aact", "--since", "2026-01-01"), "--since"),
         ((str(tmp_path / "a.duckdb"), "--format", "aact", "--trial", "NCT90000001"), "not tracked"),
     ):
@@ -211,3 +222,42 @@ def test_aact_format_refuses_what_it_cannot_write_in_one_line(cli, tmp_path):
     assert r.exit_code == 0, r.stderr
     r = cli("export", str(other), "--format", "aact")  # its own export: replaced without --force
     assert r.exit_code == 0, r.stderr
+
+
+def test_parquet_and_flat_files_hold_the_same_rows_with_the_dictionary(cli, fake_ctgov, tmp_path):
+    import pyarrow.parquet as pq
+
+    told = {n: v for n, v in stories().items() if n in ("NCT04514484", "NCT00567567")}
+    sync_all(cli, fake_ctgov, told)
+    con = _export(cli, tmp_path / "aact.duckdb")
+    for fmt, folder in (("aact", tmp_path / "parquet"), ("aact-txt", tmp_path / "flat")):
+        r = cli("export", str(folder), "--format", fmt)
+        assert r.exit_code == 0, r.stderr
+    flat = duckdb.connect()
+    flat.execute((tmp_path / "flat" / "schema.sql").read_text(encoding="utf-8"))
+    for name, table in TABLES.items():
+        want = sorted(con.execute(f"SELECT * FROM aact_history.{name}").fetchall(), key=repr)
+        path = tmp_path / "parquet" / f"{name}.parquet"
+        got = sorted(duckdb.sql(f"SELECT * FROM '{path}'").fetchall(), key=repr)
+        assert got == want, name
+        meta = pq.read_metadata(path).metadata
+        described = json.loads(meta[b"trialwatch:columns"])
+        assert list(described) == [c.name for c in all_columns(table)]
+        assert all(described.values()) and meta[b"trialwatch:table"]
+        # The flat file, read with the schema file's types, is the same table.
+        text = tmp_path / "flat" / f"{name}.txt"
+        flat.execute(
+            f"INSERT INTO aact_history.{name} SELECT * FROM read_csv('{text}', delim='|', "
+            f"header=true, columns={_csv_columns(table)})"
+        )
+        got = sorted(flat.execute(f"SELECT * FROM aact_history.{name}").fetchall(), key=repr)
+        assert got == want, name
+    (comment,) = flat.execute(
+        "SELECT comment FROM duckdb_columns() "
+        "WHERE table_name = 'studies' AND column_name = 'phase'"
+    ).fetchone()
+    assert "joined with '/'" in comment
+
+
+def _csv_columns(table: Table) -> str:
+    return "{" + ", ".join(f"'{c.name}': '{c.type}'" for c in all_columns(table)) + "}"

@@ -93,6 +93,18 @@ def test_a_reply_timeout_under_the_statement_timeout_is_one_line(tmp_path: Path)
     ), str(bad.value)
 
 
+@pytest.mark.parametrize("value", ["inf", "1e999", "nan", "-inf"])
+def test_an_infinite_timeout_is_refused_at_its_line(tmp_path: Path, value: str) -> None:
+    """`1e999` is valid TOML (infinity): refused where it stands, not by a later comparison
+    that cannot say the line (found by test_a_spoilt_config_says_file_line_and_what)."""
+    text = f"[database]\nstatement_timeout_seconds = {value}\n"
+    with pytest.raises(ConfigError) as bad:
+        _settings(tmp_path, text)
+    assert ", line 2" in str(bad.value) and "statement_timeout_seconds" in str(bad.value), str(
+        bad.value
+    )
+
+
 def test_migrations_are_not_held_to_a_runs_statement_timeout(pg_database: str) -> None:
     from models import db as dbm
     from tests.support.fixtures import reset_pg

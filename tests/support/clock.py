@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
+from pathlib import Path
 
 # TRIALWATCH_FAKETIME names another faketime binary.
 FAKETIME = os.environ.get("TRIALWATCH_FAKETIME", "faketime")
@@ -43,3 +45,26 @@ def tw_at(offset: str, *args: str, env: dict[str, str]) -> subprocess.CompletedP
         env=env_of(env),
         timeout=120,
     )
+
+
+def spawn_at(
+    offset: str, args: list[str], env: dict[str, str], log: Path
+) -> subprocess.Popen[bytes]:
+    """A long-running command with its clock shifted, in a process group of its own: faketime
+    runs it as a child, so signals go to the group (stop), never to faketime alone."""
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            command(offset, args), env=env_of(env), stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+
+
+def stop(proc: subprocess.Popen[bytes], sig: int) -> None:
+    """Signal the command and faketime (its process group), then wait for them."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, sig)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
