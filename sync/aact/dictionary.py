@@ -26,6 +26,9 @@ ClinicalTrials.gov), from API v2 records as AACT's loader maps them
   unchanged.
 - `aact_as_of('TABLE', 'YYYY-MM-DD')`: the rows of a table on that day
   (`SELECT * FROM aact_as_of('facilities', '2025-06-30') WHERE country = 'China'`).
+- `as_of.TABLE`: the state on the day `SET VARIABLE aact_day = DATE 'YYYY-MM-DD'` names;
+  after `SET schema = 'as_of'` a query written for AACT (`FROM studies`) runs unchanged on
+  that day.
 - Into a folder, `--format aact` writes one Parquet file per `{SCHEMA}` table (this
   dictionary in each file's key-value metadata: `trialwatch:table`, `trialwatch:columns`,
   `trialwatch:types`), and `--format aact-txt` pipe-delimited `TABLE.txt` files (a header

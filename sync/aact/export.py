@@ -171,7 +171,8 @@ def _write_file(
         try:
             summary.tables = fill(engine, con, sel, progress)
             _run_all(con, sql.views_sql())
-            summary.views = [f"{s}.*" for s in sql.VIEW_SCHEMAS] + ["aact_as_of(table, day)"]
+            summary.views = [f"{s}.*" for s in (*sql.VIEW_SCHEMAS, sql.AS_OF_SCHEMA)]
+            summary.views.append("aact_as_of(table, day)")
             mark(con)
         finally:
             con.close()

@@ -13,6 +13,10 @@ from sync.aact.table import SPAN, Table, all_columns
 
 SCHEMA = "aact_history"  # the versioned tables (not "aact": a file aact.duckdb is catalog "aact")
 VIEW_SCHEMAS = ("main", "ctgov")  # the current state under AACT's names
+# The state on the day `SET VARIABLE aact_day = DATE 'YYYY-MM-DD'` names, under AACT's names:
+# after `SET schema = 'as_of'` an AACT query runs unchanged on that day.
+AS_OF_SCHEMA = "as_of"
+DAY_VARIABLE = "aact_day"
 SPAN_NAMES = [c.name for c in SPAN]
 
 
@@ -35,6 +39,16 @@ def current_view(table: Table, schema: str) -> str:
     return (
         f"CREATE OR REPLACE VIEW {schema}.{table.name} AS SELECT {cols} "
         f"FROM {SCHEMA}.{table.name} WHERE valid_to_version IS NULL"
+    )
+
+
+def as_of_view(table: Table) -> str:
+    cols = ", ".join(aact_columns(table))
+    day = f"CAST(getvariable('{DAY_VARIABLE}') AS DATE)"
+    return (
+        f"CREATE OR REPLACE VIEW {AS_OF_SCHEMA}.{table.name} AS SELECT {cols} "
+        f"FROM {SCHEMA}.{table.name} WHERE valid_from <= {day} "
+        f"AND (valid_to IS NULL OR valid_to > {day})"
     )
 
 
@@ -74,17 +88,24 @@ def comments(table: Table, views: bool = True) -> Iterable[str]:
         for name in aact_columns(table):
             text = column_comment(table, name)
             yield f"COMMENT ON COLUMN {schema}.{table.name}.{name} IS {quote(text)}"
+    if views:
+        about = f"The state of {SCHEMA}.{table.name} on the day {DAY_VARIABLE}: {table.about}"
+        yield f"COMMENT ON VIEW {AS_OF_SCHEMA}.{table.name} IS {quote(about)}"
+        for name in aact_columns(table):
+            text = column_comment(table, name)
+            yield f"COMMENT ON COLUMN {AS_OF_SCHEMA}.{table.name}.{name} IS {quote(text)}"
 
 
 def schema_sql() -> list[str]:
     """Every statement that makes an empty AACT file, tables first."""
-    out = [f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}", "CREATE SCHEMA IF NOT EXISTS ctgov"]
+    out = [f"CREATE SCHEMA IF NOT EXISTS {s}" for s in (SCHEMA, "ctgov", AS_OF_SCHEMA)]
     out.extend(create_table(t) for t in TABLES.values())
     return out
 
 
 def views_sql() -> list[str]:
     out = [current_view(t, s) for s in VIEW_SCHEMAS for t in TABLES.values()]
+    out.extend(as_of_view(t) for t in TABLES.values())
     out.append(AS_OF_MACRO)
     for t in TABLES.values():
         out.extend(comments(t))

@@ -84,6 +84,8 @@ def print_summary(summary: sync_engine.SyncSummary) -> None:
         out.print(f"  {old} is now {new} (alias followed)")
     if len(aliases) > SHOWN_TRIALS:
         out.print(f"  and {plural(len(aliases) - SHOWN_TRIALS, 'more alias', 'more aliases')}")
+    for warned in s.warnings:
+        print_wrapped(out, Text("warning:", style="yellow") + Text(f" {warned}"), "  ", hang=2)
     for e in s.errors[:SHOWN_TRIALS]:
         # The message quotes the registry: its brackets are text, not Rich markup.
         print_wrapped(out, Text("error:", style="red") + Text(f" {e}"), "  ", hang=2)
@@ -204,6 +206,10 @@ def status(typer_ctx: typer.Context, json_: JsonOpt = False) -> None:
             error = Text(f"run {r.id} {r.outcome}: {' '.join(shown.split())}{more}")
             error.truncate(out.width, overflow="ellipsis")
             out.print(error, highlight=False, soft_wrap=False)
+        for w in r.warnings:
+            warning = Text(f"run {r.id} warning: {' '.join(w.split())}")
+            warning.truncate(out.width, overflow="ellipsis")
+            out.print(warning, highlight=False, soft_wrap=False)
 
 
 def db_upgrade(typer_ctx: typer.Context, json_: JsonOpt = False) -> None:

@@ -71,10 +71,11 @@ class Judged:
     future: bool = False  # stamped ahead of the clock it is judged by
 
 
-def _seconds(value: float) -> str:
+def span(value: float) -> str:
+    """A length of time as status shows it: "4s", "12 min", "5 h", "400 days"."""
     value = abs(value)
     if value < 120:
-        return f"{int(value)} s"
+        return f"{int(value)}s"
     if value < 7200:
         return f"{int(value // 60)} min"
     if value < 172800:
@@ -107,8 +108,8 @@ def _judged(age: float, by: str) -> Judged:
     if age < -FUTURE_TOLERANCE:
         return Judged(
             0.0,
-            f"heartbeat stamped {_seconds(age)} in the future {by}: a clock is wrong, "
+            f"heartbeat stamped {span(age)} in the future {by}: a clock is wrong, "
             "so whether the daemon runs is not known",
             future=True,
         )
-    return Judged(max(0.0, age), f"heartbeat {_seconds(age)} ago {by}")
+    return Judged(max(0.0, age), f"heartbeat {span(age)} ago {by}")

@@ -99,14 +99,7 @@ class StatusReport:
 
 
 def _ago(seconds: float) -> str:
-    seconds = max(0, int(seconds))
-    if seconds < 120:
-        return f"{seconds}s ago"
-    if seconds < 7200:
-        return f"{seconds // 60} min ago"
-    if seconds < 172800:
-        return f"{seconds // 3600} h ago"
-    return f"{seconds // 86400} days ago"
+    return f"{liveness.span(max(0, seconds))} ago"
 
 
 def _when(iso: str) -> str:

@@ -399,11 +399,11 @@ def _backfill(
     def close(_session: Session, run: SyncRun) -> None:
         _finish(run, summary, client.requests - start)
 
-    # Backfills never overlap (the lock): one still "running" was killed (close_stale).
+    # Backfills never overlap (the lock): one that held it and still reads "running" has ended.
     mode = "modules" if wanted else "full"
     with recorded_run(
         engine, summary, kind=RunKind.BACKFILL, trigger=trigger, mode=mode, close=close,
-        close_stale=True
+        lock="backfill"
     ) as run_id:
         summary.run_id = run_id
         job = _Backfill(engine, client, wanted, summary, progress)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlmodel import Session, col, select
 
 from models import Trial, Watch
-from sync.core.util import plural
+from sync.core.util import aware, plural
 from sync.store import snapshots as store
 
 # The registry's dataTimestamp of the last clean sync: what "nothing new upstream" compares to.
@@ -64,6 +65,26 @@ class Gate:
         if self.pending_watches:
             return f"{plural(len(self.pending_watches), 'watch', 'watches')} never run"
         return f"registry data unchanged ({self.data_timestamp})"
+
+
+def went_back(g: Gate) -> str | None:
+    """The warning when the registry's dataTimestamp is older than the last one a clean sync
+    stored, else None."""
+    last, now = g.last_timestamp, g.data_timestamp
+    if not last or not _older(now, last):
+        return None
+    return (
+        f"registry dataTimestamp went back: {now} is older than {last}, the last seen; "
+        "nothing fetched or stored from this answer (an older release would store older "
+        "records as new versions)"
+    )
+
+
+def _older(a: str, b: str) -> bool:
+    try:
+        return aware(datetime.fromisoformat(a)) < aware(datetime.fromisoformat(b))
+    except ValueError:
+        return a < b  # the registry's timestamps are ISO: text order is time order
 
 
 def gate(session: Session, data_timestamp: str, *, full: bool = False) -> Gate:

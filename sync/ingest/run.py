@@ -17,7 +17,7 @@ from sqlmodel import Session, col, select
 
 from models import SyncRun, Trial
 from models.db import database_now, session_scope
-from sync.core import paging, record
+from sync.core import errors, paging, record
 from sync.core.diff import walk as differ
 from sync.core.states import RegistryState, RunKind, RunOutcome
 from sync.core.util import IN_LIST_SIZE, Progress, chunks
@@ -53,6 +53,8 @@ class SyncSummary:
     rejected: list[str] = field(default_factory=list)
     aliases: dict[str, str] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
+    # What the run met that is not an error of its own (the registry's data going back).
+    warnings: list[str] = field(default_factory=list)
     changes: int = 0
     changes_by_category: dict[str, int] = field(default_factory=dict)
     new_versions_by_trial: dict[str, int] = field(default_factory=dict)
@@ -572,10 +574,10 @@ def _run_locked(
     def close(session: Session, run: SyncRun) -> None:
         _finish(session, run, summary, client.requests - start_requests, r)
 
-    # Syncs never overlap (the lock): a sync run still "running" was killed (close_stale).
+    # Syncs never overlap (the lock): a run that held it and still reads "running" has ended.
     with recorded_run(
         engine, summary, kind=RunKind.SYNC, trigger=trigger, mode=summary.mode, close=close,
-        close_stale=True
+        lock="sync"
     ) as run_id:
         summary.run_id = run_id
         try:
@@ -599,6 +601,16 @@ def _execute(
     with session_scope(engine) as session:
         gate = freshness.gate(session, summary.data_timestamp, full=r.full)
         last_good = store.get_meta(session, META_LAST_GOOD_SYNC)
+    if went_back := freshness.went_back(gate):
+        # An older release than one already stored (a stale mirror or cache of the registry):
+        # its records would be stored as new versions reverting newer ones. Nothing is asked
+        # or stored from it, no mark moves; the next run asks again.
+        summary.warnings.append(went_back)
+        with session_scope(engine) as session:
+            summary.tracked = freshness.tracked_count(session)
+        summary.mode = "skipped"
+        summary.outcome = RunOutcome.OK
+        return
     if not gate.needed:
         # Nothing was published since the last clean sync and nothing new is tracked or
         # watched: the /version request was the whole run, whatever is tracked.
@@ -648,10 +660,11 @@ def _finish(session: Session, run: SyncRun, summary: SyncSummary, requests: int,
         "since": summary.since,
         "tracked": summary.tracked,
         "watches": summary.watches,
+        "warnings": errors.counted(summary.warnings),
     }
     # Only a clean run moves the marks the next incremental run starts from; after a
     # partial or failed run the next one asks again for everything it may have missed.
-    if summary.outcome == RunOutcome.OK and summary.data_timestamp:
+    if summary.outcome == RunOutcome.OK and summary.data_timestamp and not summary.warnings:
         store.set_meta(session, META_DATA_TIMESTAMP, summary.data_timestamp)
         if summary.mode != "skipped":
             # The registry's clock, not ours: records in this data release were posted on

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -154,12 +155,14 @@ def recent_versions(
         s = snaps[(trial_id, version)]
         items = ordered.get((trial_id, version), [])
         events = version_events(items, undone.get((trial_id, version)))
+        # What this version said, not what the trial says now (a later version may differ).
+        own = _point(session, s)
         out.append(
             {
                 "entry_id": f"urn:trialwatch:{t.nct_id}:snapshot:{s.id}",
                 "nct_id": t.nct_id,
-                "title": t.title,
-                "status": t.status,
+                "title": own["title"] or t.title,
+                "status": own["status"],
                 "version": version,
                 "from_version": version - 1,
                 "date": store.version_date(s),
@@ -172,18 +175,35 @@ def recent_versions(
     return out
 
 
+def by_trial(recent: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Recent versions (newest first) grouped by trial: each trial once, with its versions
+    newest first; the trials by their most important version, newest first within each
+    importance."""
+    groups: dict[str, dict[str, Any]] = {}
+    for v in recent:
+        g = groups.setdefault(v["nct_id"], {"nct_id": v["nct_id"], "versions": []})
+        g["versions"].append(v)
+    out = []
+    for order, g in enumerate(groups.values()):
+        g["importance"] = min((v["importance"] for v in g["versions"]),
+                              key=lambda i: SEVERITY_RANK.get(i, 9))  # fmt: skip
+        g["order"] = order
+        out.append(g)
+    out.sort(key=lambda g: (SEVERITY_RANK.get(g["importance"], 9), g["order"]))
+    return out
+
+
 def overview(session: Session) -> dict[str, Any]:
     """The front page: the most important recent versions, run health, watches."""
     from sync.watches.definitions import watch_rows
 
     recent = recent_versions(session, limit=OVERVIEW_VERSIONS)
-    recent.sort(key=lambda v: SEVERITY_RANK.get(v["importance"], 9))  # stable: newest first
     runs = views.runs(session, limit=10)
     return {
         "trials": session.exec(
             select(func.count()).select_from(Trial).where(col(Trial.active).is_(True))
         ).one(),
-        "recent": recent,
+        "recent": by_trial(recent),
         "runs": runs,
         "health": health([r.outcome for r in runs]),
         "watches": watch_rows(session),
@@ -211,6 +231,7 @@ def _point(session: Session, snap: Snapshot) -> dict[str, Any]:
     enrollment = keys.get("enrollment") or {}
     point = {
         "status": keys.get("status"),
+        "title": keys.get("title"),
         "enrollment": enrollment.get("count"),
         "enrollment_type": enrollment.get("type"),
         "start_date": keys.get("start_date"),
@@ -336,6 +357,8 @@ def version_page(session: Session, nct_id: str, version: int) -> dict[str, Any]:
         "version": version,
         "latest_version": trial.latest_version,
         "fields": keys,
+        # Folded under the labelled fields: the record exactly as received.
+        "raw": json.dumps(study, indent=2, ensure_ascii=False),
         "sections": {
             k: v for k, v in study.items() if k in ("protocolSection", "resultsSection",
                                                     "annotationSection", "documentSection")

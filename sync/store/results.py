@@ -265,6 +265,7 @@ class RunRow:
     changes: int
     not_found: list[str]
     errors: list[str]
+    warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -281,4 +282,5 @@ class RunRow:
             "changes": self.changes,
             "not_found": list(self.not_found),
             "errors": list(self.errors),
+            "warnings": list(self.warnings),
         }

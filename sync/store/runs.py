@@ -9,7 +9,7 @@ from typing import Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, col
+from sqlmodel import Session, col, select
 
 from models import SyncRun
 from models.db import session_scope
@@ -17,8 +17,7 @@ from sync.core import errors
 from sync.core.states import RunKind, RunOutcome
 from sync.core.stops import Stopped, interruption
 from sync.core.util import aware
-from sync.store import snapshots as store
-from sync.store import unrecorded
+from sync.store import process, unrecorded
 
 
 class Account(Protocol):
@@ -45,7 +44,7 @@ def recorded_run(
     trigger: str,
     mode: str | None,
     close: Callable[[Session, SyncRun], None],
-    close_stale: bool = False,
+    lock: str | None = None,
 ) -> Iterator[int]:
     """A SyncRun row for the block; yields its id.
 
@@ -53,20 +52,23 @@ def recorded_run(
     the run is recorded as failed with the reason, and the exception goes on: a run never reads
     as clean, or stays "running", because it was cut short. Either way `close(session, run)`
     then writes the rest of the run's figures, in the transaction that finishes it.
-    `close_stale`: the caller holds the lock that runs of this kind take, so any run of this
-    kind still "running" belongs to a process that ended mid-run; it is closed as failed.
+
+    The row keeps its process's identity while it runs; first, the runs of every kind left
+    "running" by a process that has ended are closed as failed (close_stale). `lock`: the lock
+    the caller holds for this run ("sync", "backfill"), so that any run that held it and still
+    reads "running" has ended too, on whatever machine it ran.
     """
-    noted = unrecorded.pending(engine) if close_stale else {}
+    noted = unrecorded.pending(engine)
     with session_scope(engine) as session:
-        if close_stale:
-            store.close_stale_runs(session, kind, noted)
+        settled = close_stale(session, kind, lock, noted)
         run = SyncRun(kind=kind, trigger=trigger, mode=mode)
+        run.details = {"process": process.identity(lock)}
         session.add(run)
         session.flush()
         assert run.id is not None
         run_id, started_at = run.id, aware(run.started_at)
-    if noted:
-        unrecorded.forget(engine, list(noted))
+    if settled:
+        unrecorded.forget(engine, settled)
     try:
         yield run_id
     except BaseException as exc:
@@ -77,10 +79,9 @@ def recorded_run(
         except sa.exc.DBAPIError as lost:
             if not database_lost(exc):
                 raise
-            # Still gone: the reason waits on disk for the next run of this kind (which closes
-            # the runs left "running"), and the user hears of the first error, not the last.
-            if close_stale:
-                unrecorded.note(engine, run_id, started_at, account.errors[-1])
+            # Still gone: the reason waits on disk for the next run (which closes the runs
+            # left "running"), and the user hears of the first error, not the last.
+            unrecorded.note(engine, run_id, started_at, account.errors[-1])
             exc.add_note(f"run {run_id} failed; {NEXT_RUN[kind]}")
             raise exc from lost
         if database_lost(exc):
@@ -90,6 +91,46 @@ def recorded_run(
             exc.add_note(f"the run is recorded as failed; {NEXT_RUN[kind]}")
         raise
     _close(engine, run_id, account, close)
+
+
+ENDED = "interrupted: the process ended mid-run"
+
+
+def close_stale(
+    session: Session,
+    kind: str,
+    lock: str | None,
+    reasons: dict[int, tuple[str, str]] | None = None,
+) -> list[int]:
+    """Mark as failed the runs still "running" whose process has ended: one of this machine
+    that is gone (process.ended), one that held `lock` (the caller holds it now), and, of the
+    rows that keep no process identity (written before they did), those of `kind` when the
+    caller holds its lock. A row whose process is alive, or cannot be seen, is left alone.
+
+    `reasons`: why some ended, as they noted it when their database was lost (run id ->
+    (started_at, why)). Returns the noted runs now settled (closed, or no longer running)."""
+    reasons = reasons or {}
+    running = session.exec(select(SyncRun).where(SyncRun.outcome == RunOutcome.RUNNING)).all()
+    still: set[int] = set()
+    for stale in running:
+        ident = (stale.details or {}).get("process") if isinstance(stale.details, dict) else None
+        if isinstance(ident, dict):
+            held = lock is not None and ident.get("lock") == lock
+            gone = held or (not process.is_self(ident) and process.ended(ident))
+        else:
+            gone = lock is not None and stale.kind == kind
+        if not gone:
+            still.add(stale.id or 0)
+            continue
+        noted = reasons.get(stale.id or 0)
+        why = ENDED
+        if noted is not None and noted[0] == aware(stale.started_at).isoformat():
+            why = noted[1]
+        stale.outcome = RunOutcome.FAILED
+        stale.finished_at = stale.finished_at or datetime.now(UTC)
+        stale.errors = [*(stale.errors or []), why]
+        session.add(stale)
+    return [run_id for run_id in reasons if run_id not in still]
 
 
 def counts(

@@ -10,10 +10,10 @@ import orjson
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from models import Change, Meta, RegistryVersion, Snapshot, SyncRun, Trial
+from models import Change, Meta, RegistryVersion, Snapshot, Trial
 from models.db import database_now
 from sync.core import record
-from sync.core.states import Origin, RunOutcome
+from sync.core.states import Origin
 from sync.core.util import aware
 from sync.store import codec
 
@@ -415,25 +415,6 @@ def storage_bytes(session: Session, trial_id: int | None = None) -> tuple[int, i
         q = q.where(col(Snapshot.trial_id) == trial_id)
     n, body, raw = session.execute(q).one()
     return int(n), int(body), int(raw)
-
-
-def close_stale_runs(
-    session: Session, kind: str, reasons: dict[int, tuple[str, str]] | None = None
-) -> None:
-    """Mark runs of `kind` still "running" as failed: the caller holds the lock that runs of
-    that kind take, so any such run belongs to a process that ended mid-run. `reasons`: why
-    some ended, as they noted it when their database was lost (run id -> (started_at, why))."""
-    for stale in session.exec(
-        select(SyncRun).where(SyncRun.kind == kind, SyncRun.outcome == RunOutcome.RUNNING)
-    ):
-        noted = (reasons or {}).get(stale.id or 0)
-        why = "interrupted: the process ended mid-run"
-        if noted is not None and noted[0] == aware(stale.started_at).isoformat():
-            why = noted[1]
-        stale.outcome = RunOutcome.FAILED
-        stale.finished_at = stale.finished_at or datetime.now(UTC)
-        stale.errors = [*(stale.errors or []), why]
-        session.add(stale)
 
 
 def version_date(snap: Snapshot) -> str:

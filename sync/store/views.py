@@ -391,6 +391,7 @@ def runs(session: Session, limit: int = 10) -> list[RunRow]:
             changes=r.changes,
             not_found=r.not_found or [],
             errors=r.errors or [],
+            warnings=list((r.details or {}).get("warnings") or []),
         )
         for r in rows
     ]

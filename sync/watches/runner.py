@@ -367,7 +367,8 @@ def run_recorded(
     mirrors = mirror.mirror_names(engine)
     writes = bool(mirrors & set(names)) if names is not None else bool(mirrors)
     with sync_engine.sync_lock(engine) if writes else nullcontext():
-        return _run_recorded(engine, client, names, trigger, settings, progress)
+        lock = "sync" if writes else None
+        return _run_recorded(engine, client, names, trigger, settings, progress, lock)
 
 
 def _run_recorded(
@@ -377,6 +378,7 @@ def _run_recorded(
     trigger: str,
     settings: Settings,
     progress: Any,
+    lock: str | None,
 ) -> tuple[int, list[WatchResult]]:
     start = client.requests
     results: list[WatchResult] = []
@@ -387,7 +389,8 @@ def _run_recorded(
         run.details = {"watches": [r.to_dict() for r in results]}
 
     with recorded_run(
-        engine, account, kind=RunKind.WATCH, trigger=trigger, mode="watches", close=close
+        engine, account, kind=RunKind.WATCH, trigger=trigger, mode="watches", close=close,
+        lock=lock,
     ) as run_id:
         results.extend(
             run_watches(

@@ -24,7 +24,7 @@ _CONTROL_RE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]")
 
 def _render(
     request: Request, *, feed_id: str, title: str, path: str, entries: list[dict[str, Any]],
-    watch_events: list[dict[str, Any]] | None = None,
+    watch_events: list[dict[str, Any]] | None = None, page: str = "/",
 ) -> Response:
     web = web_of(request)
     times = [e["detected"] for e in entries + (watch_events or []) if e.get("detected")]
@@ -35,6 +35,8 @@ def _render(
         title=title,
         base=base_url(request),
         self_path=path,
+        # The page that shows what the feed shows: its `alternate` link.
+        page_path=page,
         updated=updated,
         entries=entries,
         watch_events=watch_events or [],
@@ -67,7 +69,8 @@ def trial(request: Request, nct: Nct) -> Response:
         raise HTTPException(404, str(exc)) from None
     return _render(request, feed_id=f"urn:trialwatch:feed:trial:{nct}",
                    title=f"trialwatch: {nct} {t.title or ''}".strip(),
-                   path=f"/feeds/trials/{nct}.atom", entries=entries)  # fmt: skip
+                   path=f"/feeds/trials/{nct}.atom", entries=entries,
+                   page=f"/trials/{nct}")  # fmt: skip
 
 
 @router.get("/watches/{name}.atom", summary="A watch's members' new versions, who entered and left")
@@ -81,4 +84,4 @@ def watch(request: Request, name: str) -> Response:
         raise HTTPException(404, str(exc)) from None
     return _render(request, feed_id=f"urn:trialwatch:feed:watch:{name}",
                    title=f"trialwatch: watch {name}", path=f"/feeds/watches/{name}.atom",
-                   entries=entries, watch_events=events)  # fmt: skip
+                   entries=entries, watch_events=events, page=f"/watches/{name}")  # fmt: skip

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import FileResponse, RedirectResponse, Response
 
 from sync.config import OVERALL_STATUSES
 from sync.report import pageviews
@@ -14,11 +14,12 @@ from sync.store import views
 from sync.watches import definitions as watches
 from sync.web import actions, auth
 from sync.web.auth import require_form_auth
-from sync.web.context import web_of
+from sync.web.context import HERE, web_of
 from sync.web.params import Nct
 from sync.web.responses import render
 
 router = APIRouter(include_in_schema=False)
+STATIC = HERE / "static"
 PAGE_SIZE = 500
 
 
@@ -28,6 +29,12 @@ def overview(request: Request) -> Response:
     with web.reading() as s:
         data = pageviews.overview(s)
     return render(request, "overview.html", o=data)
+
+
+@router.get("/favicon.ico")
+def favicon() -> Response:
+    """The icon for browsers that ask for it by its old name (pages link the SVG)."""
+    return FileResponse(STATIC / "favicon.svg", media_type="image/svg+xml")
 
 
 @router.get("/trials")
@@ -172,8 +179,11 @@ async def add_form(request: Request, form: Annotated[dict, Depends(require_form_
 
 @router.post("/trials/{nct}/remove")
 async def remove_form(
-    request: Request, nct: Nct, _form: Annotated[dict, Depends(require_form_auth)]
+    request: Request, nct: Nct, form: Annotated[dict, Depends(require_form_auth)]
 ) -> Response:
+    # Destructive: the first post asks (a page, no script), the second, confirmed, acts.
+    if (form.get("confirm") or [""])[0] != "yes":
+        return render(request, "confirm.html", nct=nct)
     actions.remove_trial(request, nct)
     return RedirectResponse("/trials", status_code=303)
 

@@ -23,6 +23,7 @@ TITLES = {
     "answers": "Answers that lie (endless pages, one study twice)",
     "database": "Database faults (a proxy in front of PostgreSQL that goes silent or cuts)",
     "export": "Exports (foreign targets, kills, full disk)",
+    "records": "Run records (what a run claims against what it kept: full disk, cuts, kills)",
     "scale": "Input at scale (10,000 IDs, a 100 KB query, too many watches)",
     "clock": "Clocks (libfaketime: days behind, days ahead; the registry's going back)",
 }

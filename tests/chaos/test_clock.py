@@ -16,7 +16,7 @@ import duckdb
 import pytest
 import sqlalchemy as sa
 
-from sync.testing.factory import make_study, nct
+from sync.testing.factory import make_study, nct, with_last_update, with_status
 from sync.testing.fakectgov import serve
 from tests.support.clock import spawn_at, stop, tw_at
 from tests.support.fixtures import registry_env
@@ -124,5 +124,38 @@ def test_daemon_with_its_clock_off(
             "attack": f"daemon clock {offset}" + (", then SIGKILL" if offset[0] == "+" else ""),
             "db": kind_engine.dialect.name,
             "status": killed["state"] + f" ({killed['reason']})",
+        },
+    )
+
+
+@pytest.mark.parametrize("kind_engine", KINDS, indirect=True)
+def test_registry_data_timestamp_going_back(
+    kind_engine: sa.Engine, tmp_path: Path, record_property: Any
+) -> None:
+    """The registry answers from an older release than one already synced (a stale cache),
+    with a record that differs: nothing is stored from it, the run and status warn."""
+    with serve() as fake:
+        fake.put(make_study(nct(1)))
+        fake.data_timestamp = "2026-12-01T09:00:00"
+        env = _env(kind_engine, registry_env(fake), tmp_path)
+        for args in (["add", nct(1)], ["sync"]):
+            assert tw_at("+0", *args, env=env).returncode == 0
+        fake.put(with_last_update(with_status(make_study(nct(1)), "COMPLETED"), "2099-01-01"))
+        fake.data_timestamp = "2026-11-20T09:00:00"
+        done = tw_at("+0", "sync", env=env)
+        status = tw_at("+0", "status", "--json", env=env)
+    assert done.returncode == 0 and "dataTimestamp went back" in done.stdout, done
+    run = json.loads(status.stdout)["runs"][0]
+    assert run["warnings"] and run["new_versions"] == 0, run
+    with kind_engine.connect() as conn:
+        versions = conn.execute(sa.text("SELECT count(*) FROM snapshot")).scalar()
+    assert versions == 1, versions
+    record_property(
+        "chaos",
+        {
+            "table": "clock",
+            "attack": "registry dataTimestamp goes back, record differs",
+            "db": kind_engine.dialect.name,
+            "status": f"{run['outcome']} {run['mode']}, {versions} version, warning in status",
         },
     )

@@ -131,11 +131,22 @@ def test_real_samples_give_every_table_and_the_state_of_each_day(cli, fake_ctgov
     # The dictionary: every table and column of the file is described.
     undescribed = con.execute(
         "SELECT schema_name || '.' || table_name || '.' || column_name FROM duckdb_columns() "
-        "WHERE schema_name IN ('aact_history', 'main', 'ctgov') AND NOT internal "
+        "WHERE schema_name IN ('aact_history', 'main', 'ctgov', 'as_of') AND NOT internal "
         "AND table_name <> 'trialwatch_export' AND (comment IS NULL OR comment = '')"
     ).fetchall()
     assert not undescribed
     _published_queries_give_the_raw_answers(con, {n: v[-1][1] for n, v in told.items()})
+    # The same (unqualified) queries, unchanged, on past days: the as_of views and the day
+    # variable (a query naming ctgov.* reads the current state).
+    for day in (date(2026, 2, 10), date(2026, 3, 1)):
+        con.execute(f"SET VARIABLE aact_day = DATE '{day}'")
+        con.execute("SET schema = 'as_of'")
+        then = {n: s for n, v in told.items() if (s := in_force(v, day)) is not None}
+        rows = con.execute(published.PHASE2_STUDIES).fetchall()
+        assert {r[0] for r in rows} == published.phase2_studies(then), day
+        rows = con.execute(published.LEAD_SPONSORS).fetchall()
+        assert {(r[0], r[1]) for r in rows} == published.lead_sponsors(then), day
+        con.execute("SET schema = 'main'")
     tables = con.execute(
         "SELECT count(*) FROM duckdb_tables() "
         "WHERE schema_name = 'aact_history' AND comment IS NOT NULL"

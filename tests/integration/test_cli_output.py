@@ -167,7 +167,7 @@ def test_status_fits_shows_whole_headers_times_and_the_error(cli, fake_ctgov) ->
     runs = cli("status", "--json").json()["runs"]
     assert set(runs[0]) == {"id", "kind", "trigger", "started", "finished", "outcome", "mode",
                             "requests", "fetched", "new_versions", "changes", "not_found",
-                            "errors"}
+                            "errors", "warnings"}
     assert re.search(r"^run \d+ (failed|partial): .*HTTP 500", text, re.MULTILINE), text
 
 
@@ -222,7 +222,7 @@ def test_json_objects_keep_their_keys_in_order(cli, fake_ctgov) -> None:
     status = cli("status", "--json").json()
     assert list(status["runs"][0]) == [
         "id", "kind", "trigger", "started", "finished", "outcome", "mode", "requests", "fetched",
-        "new_versions", "changes", "not_found", "errors"]
+        "new_versions", "changes", "not_found", "errors", "warnings"]
     assert [r["outcome"] for r in status["runs"]] == ["ok", "ok"]
     cli("watch", "add", "neuk", "--term", "NEUK203-13", "--no-track")
     assert cli("watch", "run", "neuk").exit_code == 0

@@ -78,13 +78,13 @@ def test_a_run_stores_why_it_was_cut_short_in_words(
     assert _runs(engine)[0].errors == [stored]
 
 
-def test_close_stale_closes_only_left_over_runs_of_its_kind(engine: sa.Engine) -> None:
+def test_rows_without_a_process_identity_are_closed_by_their_kinds_lock(engine: sa.Engine) -> None:
     with session_scope(engine) as s:
         s.add(SyncRun(kind="sync", outcome="running"))
         s.add(SyncRun(kind="watch", outcome="running"))
     account = Account(outcome=RunOutcome.OK)
     with recorded_run(engine, account, kind=RunKind.SYNC, trigger="daemon", mode=None,
-                      close=_fetched, close_stale=True):  # fmt: skip
+                      close=_fetched, lock="sync"):  # fmt: skip
         pass
     stale_sync, other_kind, mine = _runs(engine)
     assert stale_sync.outcome == "failed"

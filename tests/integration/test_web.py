@@ -378,7 +378,12 @@ def test_forms_need_sign_in_and_csrf(db_url, engine, story, cli) -> None:  # typ
         left = {ch["id"] for t in unreviewed["trials"] for ch in t["changes"]}
         assert not left & {int(i) for i in ids}
 
-        r = c.post(f"/trials/{NEW}/remove", data={"csrf": _csrf(c.get("/trials").text)},
+        # Destructive: the first post asks, and only the confirmed one removes.
+        csrf = _csrf(c.get("/trials").text)
+        ask = c.post(f"/trials/{NEW}/remove", data={"csrf": csrf}, follow_redirects=False)
+        assert ask.status_code == 200 and 'name="confirm" value="yes"' in ask.text
+        assert NEW in [t["nct_id"] for t in cli("list", "--json").json()]
+        r = c.post(f"/trials/{NEW}/remove", data={"csrf": csrf, "confirm": "yes"},
                    follow_redirects=False)  # fmt: skip
         assert r.status_code == 303
         assert NEW not in [t["nct_id"] for t in cli("list", "--json").json()]

@@ -3,7 +3,8 @@ Chromium over the real captured versions, signed in (so the forms show): the pag
 than the viewport, no element sticks out of it or out of its own box, no word is broken inside,
 and a diff shows old beside new on a desktop and old above new on a phone.
 
-TRIALWATCH_LAYOUT_SHOTS=DIR keeps a screenshot of every page at each width there.
+TRIALWATCH_LAYOUT_SHOTS=DIR keeps a screenshot of every page at each width there (the first
+900 px of each); TRIALWATCH_LAYOUT_SHOTS=docs/screenshots refreshes the manual's.
 
 Layout does not touch storage: SQLite only."""
 
@@ -18,11 +19,15 @@ from typing import Any
 import pytest
 
 from sync.web.server import Background, bind
+from tests.support import PROJECT_ROOT
 from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.support.layout import WIDTHS, measure, problems
 from tests.support.web_seed import REAL, TOKEN, WATCH, add_watch, make_app, sync_real_versions
 
-pytestmark = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+# The pages the manual shows at both widths (docs/how-to/web.md, docs/screenshots/).
+DOC_PAGES = ("overview", "trials", "trial-NCT06754501", "diff-NCT06754501",
+             "version-NCT06754501", "watches", "watch", "api", "login")  # fmt: skip
+SCREENSHOTS = PROJECT_ROOT / "docs" / "screenshots"
 
 
 def pages(latest: dict[str, int]) -> dict[str, str]:
@@ -77,6 +82,7 @@ def _diff_cells(page: Any) -> list[dict[str, float]]:
       }).filter(x => x)""")
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_every_page_reads_well_on_a_phone_and_a_desktop(served) -> None:  # type: ignore[no-untyped-def]  # noqa: E501
     assert CHROMIUM.exists(), f"{CHROMIUM} is missing: apt-get install chromium (.ci/run does)"
     from playwright.sync_api import sync_playwright
@@ -102,9 +108,11 @@ def test_every_page_reads_well_on_a_phone_and_a_desktop(served) -> None:  # type
                     )
                     if found:
                         wrong[f"{name} at {width} px"] = found
-                    if os.environ.get("TRIALWATCH_LAYOUT_SHOTS"):
+                    if os.environ.get("TRIALWATCH_LAYOUT_SHOTS") and (
+                        name in DOC_PAGES or "docs" not in os.environ["TRIALWATCH_LAYOUT_SHOTS"]
+                    ):
                         folder = os.environ["TRIALWATCH_LAYOUT_SHOTS"]
-                        page.screenshot(path=f"{folder}/{name}-{width}.png", full_page=True)
+                        page.screenshot(path=f"{folder}/{name}-{width}.png")
                     if name == "diff-first-last":
                         cells[width] = _diff_cells(page)
                 page.close()
@@ -118,3 +126,17 @@ def test_every_page_reads_well_on_a_phone_and_a_desktop(served) -> None:  # type
         assert c["new_width"] >= 200, c
     for c in cells[390]:
         assert c["new_top"] >= c["old_bottom"] - 1, c
+
+
+def test_the_manual_shows_every_page_at_both_widths() -> None:
+    """Screenshots made by the test above from the real seed, small, and in the manual."""
+    manual = (PROJECT_ROOT / "docs" / "how-to" / "web.md").read_text(encoding="utf-8")
+    for name in DOC_PAGES:
+        for width in WIDTHS:
+            shot = SCREENSHOTS / f"{name}-{width}.png"
+            assert shot.exists(), f"{shot} is missing: TRIALWATCH_LAYOUT_SHOTS=docs/screenshots"
+            head = shot.read_bytes()[:24]
+            assert head[:8] == b"\x89PNG\r\n\x1a\n"
+            assert int.from_bytes(head[16:20], "big") == width, shot
+            assert shot.stat().st_size < 400_000, f"{shot} is {shot.stat().st_size} bytes"
+            assert f"../screenshots/{name}-{width}.png" in manual, shot

@@ -1,0 +1,180 @@
+"""Run records that are true: what a run's row claims after a full disk, repeated PostgreSQL
+cuts, a killed mirror `watch run` and a registry repeating one fault, against what was kept."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from sqlmodel import col, func, select
+
+from models import Snapshot
+from models import db as dbm
+from models.db import session_scope
+from sync.ingest.run import run_sync
+from sync.testing.dbproxy import DbProxy
+from sync.testing.factory import with_last_update, with_status
+from sync.testing.fakectgov import FakeRegistry, Fault, Response
+from tests.chaos import dbwait as dw
+from tests.chaos import mirror_crash as mc
+from tests.chaos import test_dbwait as dbwait_tests
+from tests.chaos.export import fill_up, small_disk
+from tests.chaos.harness import make_client
+from tests.chaos.procs import cli_env, finish, run, spawn
+from tests.chaos.test_dbwait import _at_nth_snapshot
+from tests.support.fixtures import reset_pg
+
+pytestmark = pytest.mark.slow
+
+
+def _row(attack: str, db: str, claimed: int, kept: int, **more: Any) -> dict[str, Any]:
+    return {"table": "records", "attack": attack, "database": db, "claimed": claimed,
+            "kept": kept, **more}  # fmt: skip
+
+
+def kept(engine: sa.Engine, run_id: int | None) -> int:
+    with session_scope(engine) as s:
+        q = select(func.count()).select_from(Snapshot).where(col(Snapshot.run_id) == run_id)
+        return int(s.exec(q).one())
+
+
+def big_stage2(fake: FakeRegistry) -> None:
+    """A new, larger version of every trial: more than the full disk can take."""
+    for n in dw.TRIALS:
+        study = fake.get(n)
+        assert study is not None
+        study = with_status(study, "ACTIVE_NOT_RECRUITING")
+        study["protocolSection"]["descriptionModule"] = {"briefSummary": "x" * 20000 + n}
+        fake.put(with_last_update(study, "2026-11-21"))
+    fake.set_data_timestamp("2026-11-21T09:00:03")
+
+
+def test_full_disk_under_a_sync(tmp_path: Path, record_property: Any) -> None:
+    with dw.HookedRegistry() as fake, small_disk(tmp_path / "disk", "4m") as disk:
+        url = f"sqlite:///{disk}/trialwatch.db"
+        engine = dbm.make_engine(url)
+        dbm.upgrade(engine)
+        dw.stage1(fake, engine)
+        (tmp_path / "config.toml").write_text("", encoding="utf-8")
+        env = cli_env(fake, url, tmp_path, XDG_STATE_HOME=str(tmp_path / "state"))
+        assert run(["sync"], env).code == 0
+        big_stage2(fake)
+        filler = fill_up(disk, 20000)
+        full = run(["sync"], env)
+        assert full.code == 1 and not full.forbidden(), full.stderr
+        status = run(["status"], env)
+        filler.unlink()
+        runs = dw.runs(engine)
+        last = runs[-1]
+        claimed, got = last.new_versions, kept(engine, last.id)
+        assert last.outcome == "failed"
+        assert claimed == got, f"claims {claimed} new versions, {got} kept"
+        assert last.errors == ["database error: database or disk is full"], last.errors
+        assert f"run {last.id} failed: database error: database or disk is full" in status.stdout
+        assert run(["sync"], env).code == 0
+        engine.dispose()
+    record_property("chaos", _row("full disk under a sync", "sqlite", claimed, got,
+                                  reason=last.errors[0]))  # fmt: skip
+
+
+pg = dbwait_tests.pg  # the fixture: a fresh, upgraded PostgreSQL database
+
+
+def test_repeated_postgresql_cuts_mid_sync(
+    pg: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, record_property: Any
+) -> None:
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    direct = dbm.make_engine(pg)
+    claims: list[tuple[int, int]] = []
+    with dw.HookedRegistry() as fake, DbProxy() as proxy:
+        dw.stage1(fake, direct)
+        engine = dbm.make_engine(proxy.url_for(pg), timeouts=dw.small_timeouts())
+        with make_client(fake) as client:
+            assert run_sync(engine, client, batch_size=4).outcome == "ok"
+            dw.stage2(fake)
+            for _ in range(3):
+                # Cut as the second page of new versions is written (the first kept), each run.
+                _at_nth_snapshot(engine, 4, proxy.cut)
+                with pytest.raises(sa.exc.OperationalError):
+                    run_sync(engine, client, batch_size=4)
+                last = dw.runs(direct)[-1]
+                claims.append((last.new_versions, kept(direct, last.id)))
+                proxy.resume()
+        engine.dispose()
+    direct.dispose()
+    assert all(claimed == got for claimed, got in claims), claims
+    assert sum(got for _, got in claims) > 0, "no page was kept: nothing tested"
+    claimed, got = sum(c for c, _ in claims), sum(k for _, k in claims)
+    record_property("chaos", _row("3 cuts mid-sync", "postgresql", claimed, got))
+
+
+def test_a_killed_mirror_watch_run_is_closed_by_the_next(
+    tmp_path: Path, record_property: Any
+) -> None:
+    url = f"sqlite:///{tmp_path / 'trialwatch.db'}"
+    engine = dbm.make_engine(url)
+    dbm.upgrade(engine)
+    with FakeRegistry(lean=True) as fake:
+        mc.build(fake)
+        (tmp_path / "config.toml").write_text(mc.CONFIG, encoding="utf-8")
+        env = cli_env(fake, url, tmp_path, TRIALWATCH_API__MIRROR_PAGE_SIZE=str(mc.PAGE))
+        proc = spawn(["watch", "run"], env)
+        deadline = time.monotonic() + 60
+        while kept(engine, 1) < 2 * mc.PAGE and time.monotonic() < deadline:
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+        assert finish(proc).code == -signal.SIGKILL
+        (killed,) = dw.runs(engine)
+        assert killed.outcome == "running"
+        again = run(["watch", "run"], env, timeout=600)
+        assert again.code == 0, again.stderr
+        first, second = dw.runs(engine)
+    assert first.outcome == "failed" and first.errors == ["interrupted: the process ended mid-run"]
+    assert second.outcome == "ok"
+    # Each run claims what it kept (the killed one: its pages committed before the kill).
+    assert (first.new_versions, second.new_versions) == (kept(engine, 1), kept(engine, 2))
+    assert first.new_versions + second.new_versions == mc.STUDIES
+    engine.dispose()
+    record_property("chaos", _row("SIGKILL of a mirror watch run", "sqlite",
+                                  first.new_versions + second.new_versions,
+                                  kept(engine, 1) + kept(engine, 2),
+                                  reason="closed by the next run"))  # fmt: skip
+
+
+class Repeating(FakeRegistry):
+    """Every page of studies by ID also holds three entries that are not studies."""
+
+    def answer(self, path: str, params: dict[str, str], fault: Fault | None) -> Response:
+        response = super().answer(path, params, fault)
+        if path.endswith("/studies") and "filter.ids" in params and response.status == 200:
+            page = json.loads(response.body)
+            page["studies"] = [*page.get("studies", []), 1, "x", None]
+            return Response(200, json.dumps(page).encode())
+        return response
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_the_same_error_again_and_again_is_one_entry_with_its_count(
+    kind: str, tmp_path: Path, pg_database: str, record_property: Any
+) -> None:
+    url = f"sqlite:///{tmp_path / 'trialwatch.db'}" if kind == "sqlite" else pg_database
+    if kind == "postgresql":
+        reset_pg(url)
+    engine = dbm.make_engine(url)
+    dbm.upgrade(engine)
+    with Repeating() as fake, make_client(fake) as client:
+        dw.stage1(fake, engine)
+        summary = run_sync(engine, client, batch_size=4)
+        pages = sum("filter.ids" in r.params for r in fake.requests)
+    want = [f"the registry sent a study that is not an object ({3 * pages} times)"]
+    row = dw.runs(engine)[-1]
+    assert summary.outcome == "partial" and row.errors == want == summary.errors, row.errors
+    assert row.new_versions == kept(engine, row.id) == len(dw.TRIALS)
+    engine.dispose()
+    record_property("chaos", _row("one fault in every page", kind, row.new_versions,
+                                  kept(engine, row.id), errors=len(row.errors)))  # fmt: skip
