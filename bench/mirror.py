@@ -142,6 +142,12 @@ def _run(fake: FakeServer, db_url: str, n: int, label: str, page: int) -> dict[s
     return {"load": load, "delta": delta, "changed": len(changed)}
 
 
+def make_archive(path: str, n: int) -> dict[str, Any]:
+    """The registry's n studies (as FakeServer.populate makes them) as a local archive."""
+    write_archive(workload.records(n), Path(path))
+    return {"bytes": Path(path).stat().st_size}
+
+
 def _archive_run(
     fake: FakeServer, db_url: str, n: int, label: str, page: int, archive: Path
 ) -> dict[str, Any]:
@@ -321,7 +327,9 @@ def main(argv: list[str] | None = None) -> int:
             dbs = {"sqlite": f"sqlite:///{tmp}/mirror-{n}.db"}
             if not args.no_postgres and (pg := _pg_url()):
                 dbs["postgresql"] = pg
-            archive = write_archive(workload.records(n), tmp / f"archive-{n}.zip")
+            archive = tmp / f"archive-{n}.zip"
+            # In its own process: a child's peak RSS starts from its parent's (fork, exec).
+            syncproc.in_fresh_process("bench.mirror:make_archive", str(archive), n)
             for label, url in dbs.items():
                 if label == "postgresql":
                     fake.populate(n)  # the same registry as SQLite got, before its delta

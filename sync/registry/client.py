@@ -219,7 +219,7 @@ class CtgovClient:
 
     # -- the transport layer ---------------------------------------------------------------
 
-    def _backoff(self, exc: Exception) -> bool | float:
+    def _backoff(self, exc: BaseException) -> bool | float:
         if isinstance(exc, _Retryable):
             after = _retry_after(exc.response)
             if after is not None:

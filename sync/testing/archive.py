@@ -42,18 +42,21 @@ def _nct_of(study: dict[str, Any]) -> str:
 
 
 def write_archive(studies: Iterable[dict[str, Any] | bytes], dest: Path) -> Path:
-    """An archive of these records at `dest`, entries by folder then ID as the registry's."""
-    entries: dict[str, bytes] = {}
-    for study in studies:
-        raw = study if isinstance(study, bytes) else orjson.dumps(study)
-        doc = orjson.loads(raw) if isinstance(study, bytes) else study
-        entries[entry_name(_nct_of(doc))] = raw
+    """An archive of these records at `dest`, written as they come (one in memory at a time:
+    benchmark sizes stay small); a study given twice is stored once, its last copy."""
     dest.parent.mkdir(parents=True, exist_ok=True)
+    seen: set[str] = set()
     with zipfile.ZipFile(
         dest, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=COMPRESS_LEVEL
     ) as zf:
-        for name in sorted(entries):
-            zf.writestr(name, entries[name])
+        for study in studies:
+            raw = study if isinstance(study, bytes) else orjson.dumps(study)
+            doc = orjson.loads(raw) if isinstance(study, bytes) else study
+            name = entry_name(_nct_of(doc))
+            if name in seen:
+                raise ValueError(f"{name} twice in one archive")
+            seen.add(name)
+            zf.writestr(name, raw)
     return dest
 
 
@@ -141,7 +144,7 @@ class _BytesFile:
 def publish(registry: FakeRegistry, dest: Path | None = None) -> bytes | Path:
     """The registry's archive of its studies as they are now (later puts are not in it, as
     a study updated after the registry made its archive); kept as a file when `dest`."""
-    studies = [registry.get(n) for n in registry.ids()]
+    studies = [registry.get(n) for n in sorted(registry.ids(), key=entry_name)]
     made: bytes | Path
     if dest is not None:
         made = write_archive((s for s in studies if s is not None), dest)
