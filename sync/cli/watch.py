@@ -225,7 +225,7 @@ def run(
         names = [name]
     try:
         with c.client() as client:
-            run_id, results = discover.run_recorded(
+            done = discover.run_recorded(
                 c.engine,
                 client,
                 c.settings,
@@ -234,12 +234,21 @@ def run(
             )
     except sync_engine.SyncBusy as exc:
         _fail(str(exc), code=1)
+    results = done.results
     failed = [r for r in results if r.outcome != "ok"]
     if json_:
         outcome = discover.outcome_of(results)
         print_json(
-            {"run_id": run_id, "outcome": outcome, "watches": [r.to_dict() for r in results]}
+            {
+                "run_id": done.run_id,
+                "outcome": outcome,
+                "watches": [r.to_dict() for r in results],
+                "warnings": done.warnings,
+            }
         )
+    elif done.warnings:
+        for warning in done.warnings:
+            print_wrapped(err, Text("warning: ", style="yellow") + Text(warning), hang=2)
     else:
         _print_results(results)
     if failed:

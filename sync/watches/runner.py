@@ -349,6 +349,16 @@ def sync_hook(
     return hook
 
 
+@dataclass
+class WatchRun:
+    """What `trialwatch watch run` did: its run's id, each watch's result, and its warnings
+    (a registry release older than the last one seen: then no watch ran)."""
+
+    run_id: int
+    results: list[WatchResult]
+    warnings: list[str] = field(default_factory=list)
+
+
 def run_recorded(
     engine: Engine,
     client: CtgovClient,
@@ -356,11 +366,13 @@ def run_recorded(
     names: list[str] | None = None,
     trigger: str = "cli",
     progress: Any = None,
-) -> tuple[int, list[WatchResult]]:
+) -> WatchRun:
     """`trialwatch watch run`: run watches outside a sync, accounted for as a SyncRun.
 
     A mirror among them writes versions, as a sync does: the sync's lock is held for the run
-    (SyncBusy when a sync, the daemon's or another mirror run holds it).
+    (SyncBusy when a sync, the daemon's or another mirror run holds it), and the registry's
+    release is checked first, as a sync checks it: one older than the last one seen runs
+    nothing (its records would be stored as new versions reverting newer ones).
     """
     with session_scope(engine) as session:
         sync_config_watches(session, settings.watches)
@@ -368,7 +380,7 @@ def run_recorded(
     writes = bool(mirrors & set(names)) if names is not None else bool(mirrors)
     with sync_engine.sync_lock(engine) if writes else nullcontext():
         lock = "sync" if writes else None
-        return _run_recorded(engine, client, names, trigger, settings, progress, lock)
+        return _run_recorded(engine, client, names, trigger, settings, progress, lock, writes)
 
 
 def _run_recorded(
@@ -379,28 +391,55 @@ def _run_recorded(
     settings: Settings,
     progress: Any,
     lock: str | None,
-) -> tuple[int, list[WatchResult]]:
+    writes: bool,
+) -> WatchRun:
     start = client.requests
     results: list[WatchResult] = []
+    warnings: list[str] = []
     account = _Account()
 
     def close(_session: Session, run: SyncRun) -> None:
         run.requests = client.requests - start
-        run.details = {"watches": [r.to_dict() for r in results]}
+        run.details = {"watches": [r.to_dict() for r in results], "warnings": warnings}
+        if warnings:
+            run.mode = "skipped"
 
     with recorded_run(
         engine, account, kind=RunKind.WATCH, trigger=trigger, mode="watches", close=close,
         lock=lock,
     ) as run_id:
+        timestamp = _release(engine, client) if writes else None
+        if timestamp is not None and timestamp[1] is not None:
+            warnings.append(timestamp[1])
+            account.outcome = RunOutcome.OK
+            return WatchRun(run_id, results, warnings)
         results.extend(
             run_watches(
-                engine, client, names, run_id=run_id, settings=settings, progress=progress
+                engine,
+                client,
+                names,
+                run_id=run_id,
+                data_timestamp=timestamp[0] if timestamp else None,
+                settings=settings,
+                progress=progress,
             )
         )
         account.outcome = outcome_of(results)
         failed = [r for r in results if r.outcome != RunOutcome.OK]
         account.errors = [f"watch {r.name}: {r.error}" for r in failed]
-    return run_id, results
+    return WatchRun(run_id, results, warnings)
+
+
+def _release(engine: Engine, client: CtgovClient) -> tuple[str, str | None] | None:
+    """The registry's dataTimestamp and, when it is older than the last one seen, the warning;
+    None when /version cannot be had (each mirror then meets that failure on its own)."""
+    try:
+        data_timestamp = client.version()["dataTimestamp"]
+    except ApiError:
+        return None
+    with session_scope(engine) as session:
+        gate = freshness.gate(session, data_timestamp)
+    return data_timestamp, freshness.went_back(gate)
 
 
 @dataclass

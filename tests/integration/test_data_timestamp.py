@@ -60,3 +60,37 @@ def test_a_data_timestamp_that_goes_back_is_a_warning_and_stores_nothing(
     assert _versions(engine) == 2
     with session_scope(engine) as session:
         assert store.get_meta(session, META_DATA_TIMESTAMP) == LATER
+
+
+def test_a_mirror_watch_run_on_an_older_release_is_a_warning_and_stores_nothing(
+    cli: Cli, engine: sa.Engine, fake_ctgov: FakeRegistry
+) -> None:
+    """`watch run` of a mirror outside a sync checks the release as a sync does."""
+    for i in (1, 2):
+        fake_ctgov.put(make_study(nct(i)))
+    fake_ctgov.data_timestamp = NEWER
+    assert cli("watch", "add", "everything", "--mirror").exit_code == 0
+    first = cli("sync")  # the mirror's first load rides the sync; the release is recorded
+    assert first.exit_code == 0, first.stderr
+    assert _versions(engine) == 2
+
+    fake_ctgov.put(with_last_update(with_status(make_study(nct(1)), "COMPLETED"), "2099-01-01"))
+    fake_ctgov.data_timestamp = OLDER
+    ran = cli("watch", "run", "everything", "--json")
+    assert ran.exit_code == 0, ran.stderr
+    answer = ran.json()
+    assert answer["watches"] == [] and answer["outcome"] == "ok", answer
+    assert answer["warnings"][0].startswith(
+        f"registry dataTimestamp went back: {OLDER} is older than {NEWER}"
+    ), answer
+    assert _versions(engine) == 2
+    runs = cli("status", "--json").json()["runs"]
+    assert runs[0]["kind"] == "watch" and runs[0]["mode"] == "skipped", runs[0]
+    assert runs[0]["warnings"] == answer["warnings"] and runs[0]["requests"] == 1, runs[0]
+    text = " ".join(cli("watch", "run", "everything").stderr.split())
+    assert f"warning: registry dataTimestamp went back: {OLDER}" in text, text
+
+    fake_ctgov.data_timestamp = LATER
+    again = cli("watch", "run", "everything", "--json")
+    assert again.exit_code == 0, again.stderr
+    assert again.json()["warnings"] == [] and _versions(engine) == 3

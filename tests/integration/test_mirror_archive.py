@@ -394,7 +394,8 @@ def test_the_runs_record_counts_the_archive_batches_that_committed(
     cfg = WatchConfig.model_validate({"name": "everything", "mirror": True, "from_archive": True})
     settings = Settings(data_dir=str(tmp_path / "data"), watches=[cfg])
 
-    run_id, results = discover.run_recorded(engine, mclient, settings, ["everything"])
+    done = discover.run_recorded(engine, mclient, settings, ["everything"])
+    run_id, results = done.run_id, done.results
 
     assert [r.outcome for r in results] == ["failed"]
     with session_scope(engine) as s:

@@ -119,7 +119,8 @@ def test_a_watch_run_of_a_mirror_counts_what_it_stored(
     engine: sa.Engine, fake_ctgov: FakeRegistry, small_pages: CtgovClient
 ) -> None:
     fill(fake_ctgov, 100)
-    run_id, results = discover.run_recorded(engine, small_pages, mirror_settings())
+    done = discover.run_recorded(engine, small_pages, mirror_settings())
+    run_id, results = done.run_id, done.results
     assert [r.outcome for r in results] == ["ok"]
     run = run_row(engine, run_id)
     assert kept(engine, run_id) == 100
@@ -131,7 +132,8 @@ def test_a_watch_run_of_a_mirror_cut_short_claims_only_what_it_kept(
 ) -> None:
     fill(fake_ctgov, 100)
     refuse_snapshots_from(engine, 50)  # the third page of 20 is refused
-    run_id, results = discover.run_recorded(engine, small_pages, mirror_settings())
+    done = discover.run_recorded(engine, small_pages, mirror_settings())
+    run_id, results = done.run_id, done.results
     assert [r.outcome for r in results] == ["failed"]
     run = run_row(engine, run_id)
     assert kept(engine, run_id) == 40
