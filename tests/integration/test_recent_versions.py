@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import aliased
@@ -14,6 +15,8 @@ from sqlmodel import Session, col, func, select
 from models import Change, Snapshot, Trial
 from models.db import session_scope
 from sync.report import pageviews
+from sync.store import codec
+from sync.testing.factory import make_study
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 
@@ -27,10 +30,13 @@ def _seed(engine: sa.Engine) -> None:
         s.add_all(trials)
         s.flush()
         for t in trials:
+            # A real record: the overview reads each version's own status and title.
+            encoding, body = codec.encode(orjson.dumps(make_study(t.nct_id)))
             for v in range(1, 5):
                 origin = "history" if (t.id or 0) % 3 == 0 and v == 3 else "poll"
                 s.add(Snapshot(trial_id=t.id or 0, version=v, content_hash=f"{t.id}-{v}",
-                               origin=origin, body=b"-", fetched_at=T0 + timedelta(days=v)))
+                               origin=origin, encoding=encoding, body=body,
+                               fetched_at=T0 + timedelta(days=v)))
         s.flush()
         order = [(t, v) for v in range(2, 5) for t in trials]
         order = order[1::2] + order[::2] + order[:3]
