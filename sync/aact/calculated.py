@@ -6,9 +6,10 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from sync.aact.forms import Study, aact_date, age_parts, dig, integer, items, objects
+from sync.aact.forms import Study, aact_date, age_parts, integer, items, objects
 from sync.aact.locations import locations
 from sync.aact.table import Column, Row, Table
+from sync.core.util import dig
 
 # AACT's list of what counts as a US facility's country.
 US_TERRITORIES = frozenset(

@@ -1,6 +1,6 @@
 """AACT's value forms for API v2 values (facts from AACT's loader, ctti-clinicaltrials/aact:
 app/models/study_json_record/worker.rb `date`, app/models/eligibility.rb `split_age`,
-`get_boolean`). Pure: no I/O, no other part of trialwatch."""
+`get_boolean`). Pure: no I/O; of trialwatch only the core's `dig`."""
 
 from __future__ import annotations
 
@@ -9,16 +9,9 @@ from collections.abc import Iterator
 from datetime import date
 from typing import Any
 
+from sync.core.util import dig
+
 Study = dict[str, Any]
-
-
-def dig(value: Any, *path: str) -> Any:
-    """value[path[0]][path[1]]…, None where a step is missing or not an object."""
-    for key in path:
-        if not isinstance(value, dict):
-            return None
-        value = value.get(key)
-    return value
 
 
 def items(value: Any, *path: str) -> list[Any]:

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from sync.aact.forms import Study, dig, objects
+from sync.aact.forms import Study, objects
 from sync.aact.table import Field, Table, const, field_at, simple_table, union_table
+from sync.core.util import dig
 
 SCM = "protocolSection.sponsorCollaboratorsModule"
 IM = "protocolSection.identificationModule"

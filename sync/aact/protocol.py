@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from sync.aact.forms import Study, aact_date, boolean, dig, integer
+from sync.aact.forms import Study, aact_date, boolean, integer
 from sync.aact.table import Field, Table, field_at, field_fn, simple_table
+from sync.core.util import dig
 
 PS = "protocolSection"
 STATUS = "protocolSection.statusModule"

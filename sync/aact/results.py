@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from sync.aact.forms import Study, aact_date, dig, integer, number, objects, text
+from sync.aact.forms import Study, aact_date, integer, number, objects, text
 from sync.aact.table import Column, Row, Table, field_at, simple_table
+from sync.core.util import dig
 
 RS = "resultsSection"
 OM = f"{RS}.outcomeMeasuresModule.outcomeMeasures"

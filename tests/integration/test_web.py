@@ -5,7 +5,6 @@ that a writing sync does not block."""
 
 from __future__ import annotations
 
-import gc
 import html
 import re
 import threading
@@ -24,6 +23,7 @@ from tests.support.web_seed import (
     WATCH,
     add_watch,
     captures,
+    collecting,
     make_app,
     sync_real_versions,
 )
@@ -33,16 +33,7 @@ ATOM = "{http://www.w3.org/2005/Atom}"
 
 @pytest.fixture
 def cli(cli):  # type: ignore[no-untyped-def]
-    """The CLI, collecting the engine each call leaves behind: on a PostgreSQL server shared by
-    parallel test workers, their idle pooled connections would add up to max_connections."""
-
-    def call(*args: str):  # type: ignore[no-untyped-def]
-        try:
-            return cli(*args)
-        finally:
-            gc.collect()
-
-    return call
+    return collecting(cli)
 
 
 @pytest.fixture

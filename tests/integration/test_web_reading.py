@@ -7,7 +7,6 @@ page, a favicon."""
 from __future__ import annotations
 
 import copy
-import gc
 import json
 import re
 import xml.etree.ElementTree as ET
@@ -16,7 +15,15 @@ import pytest
 from fastapi.testclient import TestClient
 
 from sync.testing.factory import samples_dir
-from tests.support.web_seed import REAL, WATCH, add_watch, captures, make_app, sync_real_versions
+from tests.support.web_seed import (
+    REAL,
+    WATCH,
+    add_watch,
+    captures,
+    collecting,
+    make_app,
+    sync_real_versions,
+)
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 # A real record whose references carry PMIDs (ctgov/records, PROVENANCE.md).
@@ -27,13 +34,7 @@ NEW_TITLE = "Retitled: a Phase 2 trial of Atezolizumab and Tiragolumab"
 
 @pytest.fixture
 def cli(cli):  # type: ignore[no-untyped-def]
-    def call(*args: str):  # type: ignore[no-untyped-def]
-        try:
-            return cli(*args)
-        finally:
-            gc.collect()
-
-    return call
+    return collecting(cli)
 
 
 @pytest.fixture

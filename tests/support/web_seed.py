@@ -3,7 +3,9 @@ an app over the same database."""
 
 from __future__ import annotations
 
+import gc
 import json
+from collections.abc import Callable
 from typing import Any
 
 from sqlmodel import select
@@ -17,6 +19,19 @@ from sync.testing.factory import samples_dir
 REAL = ["NCT06821503", "NCT04514484", "NCT05414032", "NCT06754501"]
 WATCH = "car-t-sclc"
 TOKEN = "s3cret-token-for-tests-0123456789"
+
+
+def collecting(cli: Callable[..., Any]) -> Callable[..., Any]:
+    """The CLI, collecting the engine each call leaves behind: on a PostgreSQL server shared by
+    parallel test workers, their idle pooled connections would add up to max_connections."""
+
+    def call(*args: str) -> Any:
+        try:
+            return cli(*args)
+        finally:
+            gc.collect()
+
+    return call
 
 
 def captures(nct_id: str) -> list[dict[str, Any]]:
