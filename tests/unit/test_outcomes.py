@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from sync.core import outcome_words as w
 from sync.core import outcomes as o
 from sync.core.diff.walk import diff_records
 from sync.testing.outcome_ratings import record_with
@@ -118,11 +119,11 @@ def test_the_version_dates_come_from_the_record() -> None:
 
 
 def test_inflections_are_one_word() -> None:
-    assert o.stem("achieved") == o.stem("achieve")
-    assert o.stem("seizures") == o.stem("seizure")
-    assert o.stem("frequencies") == o.stem("frequency")
-    assert o.stem("analysis") == "analysis"  # not a plural
-    assert o.stem("dose") == "dose"  # short words kept
+    assert w.stem("achieved") == w.stem("achieve")
+    assert w.stem("seizures") == w.stem("seizure")
+    assert w.stem("frequencies") == w.stem("frequency")
+    assert w.stem("analysis") == "analysis"  # not a plural
+    assert w.stem("dose") == "dose"  # short words kept
     a = {"measure": "Seizure frequency recorded in the patient diary", "timeFrame": "12 weeks"}
     b = {"measure": "Seizures Frequencies Recorded in Patients' Diaries", "timeFrame": "12 weeks"}
     assert {s for s, _, _ in _judged(_primary(a), _primary(b))} == {"reworded"}
@@ -213,9 +214,9 @@ def test_a_description_restating_through_an_abbreviation_is_reworded() -> None:
 
 
 def test_numbers_in_words_and_glued_to_their_unit_are_read() -> None:
-    assert o.norm("Twenty-four weeks") == "24 weeks"
-    assert o.norm("20 5, twenty") == "20 5 20"  # digits stay as written
-    assert o.norm("12mo, 24h, Wk12, FEV1") == "12 mo 24 h wk 12 fev1"
+    assert w.norm("Twenty-four weeks") == "24 weeks"
+    assert w.norm("20 5, twenty") == "20 5 20"  # digits stay as written
+    assert w.norm("12mo, 24h, Wk12, FEV1") == "12 mo 24 h wk 12 fev1"
     a = {"measure": "Overall survival", "timeFrame": "twenty-four weeks"}
     for said in ("24wks", "Wk24"):
         b = {**a, "timeFrame": said}

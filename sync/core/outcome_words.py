@@ -1,0 +1,216 @@
+"""The wording of outcomes, normalised so that two texts can be compared by meaning: words
+(case, accents, punctuation, inflection, number words, spelling), what is measured, the metric,
+the time points a time frame names, and the abbreviations a text uses or spells out."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from typing import Any
+
+# Words that carry no meaning of their own in a measure ("the primary endpoint will be ...").
+_STOP = frozenset(
+    "a an the of in and or to with for by at on from as be will is are was were this that which "
+    "who whose their its it study primary secondary outcome outcomes endpoint endpoints end point "
+    "measure measured measures assessed assess assessment evaluate evaluated evaluation determine "
+    "determined defined objective aim demonstrate compare compared subjects participants patients "
+    "subject participant patient each all any based using via according individual individuals "
+    "people person persons volunteer volunteers".split()
+)
+# The metric of an outcome (how values are aggregated), in classes: "proportion" and "percentage"
+# of participants are one metric, "mean" and "median" are two.
+_METRIC = {
+    "percentage": "share", "percent": "share", "proportion": "share", "proportions": "share",
+    "rate": "share", "rates": "share", "number": "share", "count": "share",
+    "incidence": "share", "frequency": "share", "mean": "mean",
+    "average": "mean", "median": "median", "time": "time to event", "duration": "time to event",
+    "change": "change", "reduction": "change", "improvement": "change", "difference": "difference",
+    "hazard": "hazard ratio", "odds": "odds ratio", "annualized": "annualised rate",
+    "annualised": "annualised rate", "cumulative": "cumulative", "auc": "area under the curve",
+    "maximum": "maximum", "peak": "maximum", "minimum": "minimum",
+}  # fmt: skip
+_NUMBERS = {
+    "one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6", "seven": "7",
+    "eight": "8", "nine": "9", "ten": "10", "eleven": "11", "twelve": "12", "thirteen": "13",
+    "fourteen": "14", "fifteen": "15", "sixteen": "16", "seventeen": "17", "eighteen": "18",
+    "nineteen": "19", "twenty": "20", "thirty": "30", "forty": "40", "fifty": "50",
+    "sixty": "60", "seventy": "70", "eighty": "80", "ninety": "90",
+}  # fmt: skip
+# A number glued to its unit ("12mo", "24h", "wk12"): split, so that the unit is a word.
+_GLUED_RE = re.compile(
+    r"^(?:(\d+(?:\.\d+)?)(h|hr|hrs|d|wk|wks|mo|mos|yr|yrs|min|mins|weeks?|days?|months?|years?)"
+    r"|(wk|week|day|month|visit|d|w|m)(\d+))$"
+)
+_UNITS = {
+    "minute": "min", "minutes": "min", "min": "min", "mins": "min", "hour": "h", "hours": "h",
+    "hr": "h", "hrs": "h", "h": "h", "day": "d", "days": "d", "week": "w", "weeks": "w",
+    "wk": "w", "wks": "w", "month": "m", "months": "m", "mo": "m", "year": "y", "years": "y",
+    "yr": "y", "yrs": "y", "cycle": "cycle", "cycles": "cycle", "visit": "visit",
+}  # fmt: skip
+_TIME_WORDS = frozenset(_UNITS) | frozenset(
+    "baseline up through until after before within following post over during end".split()
+)
+
+_TENS = frozenset({"20", "30", "40", "50", "60", "70", "80", "90"})
+
+
+def norm(text: Any) -> str:
+    """Lower case, accents, punctuation and spacing dropped; number words as digits."""
+    if not isinstance(text, str):
+        return ""
+    t = unicodedata.normalize("NFKD", text)
+    t = "".join(c for c in t if not unicodedata.combining(c)).casefold()
+    words = "".join(c if c.isalnum() else " " for c in t).split()
+    out: list[str] = []
+    tens = False  # the last word was a tens word ("twenty")
+    for w in words:
+        glued = _GLUED_RE.match(w)
+        if glued:
+            out.extend(x for x in glued.groups() if x)
+            tens = False
+            continue
+        number = _NUMBERS.get(w)
+        if tens and number is not None and len(number) == 1:
+            out[-1] = str(int(out[-1]) + int(number))  # "twenty four" -> "24"
+            tens = False
+            continue
+        tens = number in _TENS
+        out.append(number or w)
+    return " ".join(out)
+
+
+def stem(word: str) -> str:
+    """A word without its inflection, so that "achieved" and "achieve", "seizures" and "seizure"
+    are one word (a light suffix strip: plural, past, -ing, a final e; short words kept)."""
+    if len(word) <= 4 or word.isdigit():
+        return word
+    if word.endswith("ies"):
+        return word[:-3] + "y"
+    for suffix in ("ing", "ed"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            word = word[: -len(suffix)]
+            break
+    else:
+        if word.endswith("s") and not word.endswith(("ss", "is", "us")):
+            word = word[:-1]
+    return word[:-1] if word.endswith("e") and len(word) > 4 else word
+
+
+def meaningful(text: Any) -> list[str]:
+    """The meaningful words of a text, stemmed."""
+    return [stem(w) for w in norm(text).split() if w not in _STOP]
+
+
+def content(text: Any) -> list[str]:
+    """What is measured: the words that are neither metric, time nor filler."""
+    return [
+        stem(w)
+        for w in norm(text).split()
+        if w not in _STOP and w not in _METRIC and w not in _TIME_WORDS and not w.isdigit()
+    ]
+
+
+def metrics(text: Any) -> set[str]:
+    return {_METRIC[w] for w in norm(text).split() if w in _METRIC}
+
+
+_DAYS = {"min": 1 / 1440, "h": 1 / 24, "d": 1.0, "w": 7.0, "m": 30.4375, "y": 365.25}
+
+
+# Day 0 or 1, week 0: the baseline visit, which a time frame may name or leave implied.
+_BASELINE = {("0", "d"), ("1", "d"), ("0", "w"), ("0", "m")}
+
+
+def times(text: Any, month: float = _DAYS["m"]) -> set[tuple[str, str]]:
+    """The time points a text names, as (amount, unit): "12 months, Day 28" -> {("12", "m"),
+    ("28", "d")}; "1 year" and "week 52" both -> ("52", "w") (spans in days, rounded to weeks
+    when longer than a fortnight), so that the same time said two ways is one time."""
+    words = norm(text).split()
+    out: set[tuple[str, str]] = set()
+    for i, w in enumerate(words):
+        if not re.fullmatch(r"\d+(?:\.\d+)?", w):
+            continue
+        after = words[i + 1] if i + 1 < len(words) else ""
+        before = words[i - 1] if i else ""
+        unit = _UNITS.get(after) or _UNITS.get(before)
+        if unit is None:
+            # "2 to 4 weeks", "6, 12 and 24 months": the unit of the next number.
+            later = [_UNITS[x] for x in words[i + 1 : i + 6] if x in _UNITS]
+            unit = later[0] if later else None
+        if unit is None:
+            continue
+        if unit in _DAYS:
+            days = float(w) * (month if unit == "m" else _DAYS[unit])
+            out.add((f"{round(days / 7)}", "w") if days > 14 else (f"{round(days, 2):g}", "d"))
+        else:
+            out.add((w, unit))
+    return out
+
+
+def points(text: Any, month: float = _DAYS["m"]) -> set[tuple[str, str]]:
+    """The time points of a time frame, the baseline visit left out."""
+    return times(text, month) - _BASELINE
+
+
+def same_times(a: Any, b: Any) -> bool:
+    """Whether two time frames name the same time points, a month read as 4 weeks on either
+    side when that makes them agree ("Month 6" and "Week 24" are one visit in most schedules)."""
+    pa, pb = points(a), points(b)
+    return pa == pb or points(a, 28.0) == pb or pa == points(b, 28.0)
+
+
+def stated(time_frame: Any, text: str) -> bool:
+    """Whether a time frame says no more than a text did: its time points all named there (with
+    a month as 4 weeks or as a twelfth of a year), or, when it names none, its words all there."""
+    said = times(text) | times(text, 28.0)
+    named = points(time_frame)
+    if named:
+        return named <= said or points(time_frame, 28.0) <= said
+    words = [w for w in meaningful(time_frame) if not w.isdigit()]
+    return bool(words) and set(words) <= set(meaningful(text))
+
+
+
+_ABBREVIATION_WORD_RE = re.compile(r"\b[A-Z][A-Z0-9]*[A-Z][A-Z0-9-]*\b")
+
+
+def abbreviations(text: Any) -> set[str]:
+    """The abbreviations a measure uses (two or more capitals: "IPSS", "FEV1", "ACR20")."""
+    if not isinstance(text, str) or text.isupper() or text.istitle():
+        return set()
+    words = _ABBREVIATION_WORD_RE.findall(text)
+    return {w.replace("-", "") for w in words if len(w) >= 3 and not w.isdigit()}
+
+
+
+_ABBREVIATION_RE = re.compile(r"\(\s*([A-Za-z][A-Za-z0-9-]{1,9})\s*\)")
+
+
+def spelt_out(text: str, other: str) -> set[str]:
+    """The words of `text` that spell out an abbreviation `other` uses: "Alanine
+    Aminotransferase (ALT)" gives {"alanine", "aminotransferase"} when `other` says "ALT"."""
+    out: set[str] = set()
+    theirs = set(norm(other).split())
+    for m in _ABBREVIATION_RE.finditer(text):
+        short_form = norm(m[1]).replace(" ", "")
+        if short_form not in theirs:
+            continue
+        letters = [c for c in short_form if c.isalpha()]
+        before = norm(text[: m.start()]).split()
+        words = [w for w in before if w not in _STOP][-len(letters) - 1 :]
+        # The words whose first letters make the abbreviation, nearest first.
+        for w in reversed(words):
+            if letters and w[0] == letters[-1]:
+                out.add(stem(w))
+                letters.pop()
+            elif letters:
+                out.add(stem(w))  # "Psoriasis Area and Severity": a joining word between
+    return out
+
+
+_WINDOW = frozenset({"up", "within", "through", "until", "over", "during", "throughout"})
+
+
+def is_window(text: Any) -> bool:
+    """Whether a time frame is a window ("up to 12 weeks") rather than a time point."""
+    return bool(_WINDOW & set(norm(text).split()))
