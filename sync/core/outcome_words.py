@@ -54,8 +54,19 @@ _TIME_WORDS = frozenset(_UNITS) | frozenset(
 _TENS = frozenset({"20", "30", "40", "50", "60", "70", "80", "90"})
 
 
+# A name and its number written together or apart are one ("FEV1" and "FEV 1", "IL6" and "IL-6",
+# "PASI75" and "PASI-75"): biomedical names hyphenate or space their number as they please.
+_CODE_RE = re.compile(r"^([a-z]{2,})(\d+)$")
+# Roman numerals where a numbered class is named ("grade III", "stage IV", "phase II").
+_NUMBERED = frozenset("grade grades stage stages phase phases type types class part cycle".split())
+_ROMAN = {
+    "i": "1", "ii": "2", "iii": "3", "iv": "4", "v": "5", "vi": "6", "vii": "7", "viii": "8",
+}  # fmt: skip
+
+
 def norm(text: Any) -> str:
-    """Lower case, accents, punctuation and spacing dropped; number words as digits."""
+    """Lower case, accents, punctuation and spacing dropped; number words as digits, a number
+    glued to its unit or to a name split from it, roman numerals of a grade or stage as digits."""
     if not isinstance(text, str):
         return ""
     t = unicodedata.normalize("NFKD", text)
@@ -63,12 +74,18 @@ def norm(text: Any) -> str:
     words = "".join(c if c.isalnum() else " " for c in t).split()
     out: list[str] = []
     tens = False  # the last word was a tens word ("twenty")
+    roman = False  # a roman numeral here numbers a grade or stage
     for w in words:
-        glued = _GLUED_RE.match(w)
+        glued = _GLUED_RE.match(w) or _CODE_RE.match(w)
         if glued:
             out.extend(x for x in glued.groups() if x)
             tens = False
             continue
+        if w in _ROMAN and roman:
+            out.append(_ROMAN[w])  # "grade III" -> "grade 3", "grade III or IV" -> "3 or 4"
+            tens = False
+            continue
+        roman = w in _NUMBERED or (roman and w in ("and", "or", "to"))
         number = _NUMBERS.get(w)
         if tens and number is not None and len(number) == 1:
             out[-1] = str(int(out[-1]) + int(number))  # "twenty four" -> "24"
@@ -81,9 +98,11 @@ def norm(text: Any) -> str:
 
 def stem(word: str) -> str:
     """A word without its inflection, so that "achieved" and "achieve", "seizures" and "seizure"
-    are one word (a light suffix strip: plural, past, -ing, a final e; short words kept)."""
+    are one word (a light suffix strip: plural, past, -ing, a final e; short words kept), spelt
+    the American way ("randomised" and "randomized" are one word)."""
     if len(word) <= 4 or word.isdigit():
         return word
+    word = spelling(word)
     if word.endswith("ies"):
         return word[:-3] + "y"
     for suffix in ("ing", "ed"):
@@ -94,6 +113,30 @@ def stem(word: str) -> str:
         if word.endswith("s") and not word.endswith(("ss", "is", "us")):
             word = word[:-1]
     return word[:-1] if word.endswith("e") and len(word) > 4 else word
+
+
+_SPELLING = (
+    # British spellings as American ones, which registry texts mix (often within one record):
+    # -ise/-isation (randomise), -yse (analyse), -our (tumour), -tre/-bre (centre, fibre),
+    # ae/oe (haemoglobin, oedema, diarrhoea), a doubled l before a suffix (labelled).
+    (re.compile(r"(?<=\w)is(e|ed|es|ing|ation|ations)$"), r"iz\1"),
+    (re.compile(r"(?<=\w)ys(e|ed|es|ing)$"), r"yz\1"),
+    (re.compile(r"(?<=\w\w\w)our(s?)$"), r"or\1"),
+    (re.compile(r"(?<=\w\w)(t|b)re(s?)$"), r"\1er\2"),
+    (re.compile(r"(?<=\w)(ae|oe)"), "e"),
+    (re.compile(r"^(ae|oe)(?=\w{3})"), "e"),
+    (re.compile(r"(?<=\w{4})ll(ed|ing|er|ers)$"), r"l\1"),
+)
+
+
+def spelling(word: str) -> str:
+    """A word spelt the American way: "randomisation" -> "randomization", "tumours" ->
+    "tumors", "haemoglobin" -> "hemoglobin", "labelled" -> "labeled" (long words only)."""
+    if len(word) <= 4:
+        return word
+    for pattern, repl in _SPELLING:
+        word = pattern.sub(repl, word)
+    return word
 
 
 def meaningful(text: Any) -> list[str]:
@@ -111,7 +154,14 @@ def content(text: Any) -> list[str]:
 
 
 def metrics(text: Any) -> set[str]:
-    return {_METRIC[w] for w in norm(text).split() if w in _METRIC}
+    """The metrics a text names; "percent" after a number is a quantity ("a 50 percent
+    reduction"), not the metric "percentage of participants"."""
+    words = norm(text).split()
+    return {
+        _METRIC[w]
+        for i, w in enumerate(words)
+        if w in _METRIC and not (w.startswith("percent") and i and words[i - 1].isdigit())
+    }
 
 
 _DAYS = {"min": 1 / 1440, "h": 1 / 24, "d": 1.0, "w": 7.0, "m": 30.4375, "y": 365.25}
@@ -132,11 +182,7 @@ def times(text: Any, month: float = _DAYS["m"]) -> set[tuple[str, str]]:
             continue
         after = words[i + 1] if i + 1 < len(words) else ""
         before = words[i - 1] if i else ""
-        unit = _UNITS.get(after) or _UNITS.get(before)
-        if unit is None:
-            # "2 to 4 weeks", "6, 12 and 24 months": the unit of the next number.
-            later = [_UNITS[x] for x in words[i + 1 : i + 6] if x in _UNITS]
-            unit = later[0] if later else None
+        unit = _UNITS.get(after) or _UNITS.get(before) or _run_unit(words, i)
         if unit is None:
             continue
         if unit in _DAYS:
@@ -145,6 +191,31 @@ def times(text: Any, month: float = _DAYS["m"]) -> set[tuple[str, str]]:
         else:
             out.add((w, unit))
     return out
+
+
+_NUMBER_RE = re.compile(r"\d+(?:\.\d+)?")
+_RUN_JOINERS = frozenset("to and or through then".split())
+
+
+def _run_unit(words: list[str], i: int) -> str | None:
+    """The unit of a number in a list or range of numbers that names its unit once: after the
+    last ("2 to 4 weeks", "6, 12 and 24 months") or before the first ("Weeks 4, 8 and 12",
+    "wk 9-12"). Only numbers and joining words may stand between."""
+
+    def joined(w: str) -> bool:
+        return bool(_NUMBER_RE.fullmatch(w)) or w in _RUN_JOINERS
+
+    j = i + 1
+    while j < len(words) and joined(words[j]):
+        j += 1
+    if j < len(words) and words[j] in _UNITS and j > i + 1:
+        return _UNITS[words[j]]
+    j = i - 1
+    while j >= 0 and joined(words[j]):
+        j -= 1
+    if j >= 0 and words[j] in _UNITS and j < i - 1:
+        return _UNITS[words[j]]
+    return None
 
 
 def points(text: Any, month: float = _DAYS["m"]) -> set[tuple[str, str]]:
@@ -170,7 +241,6 @@ def stated(time_frame: Any, text: str) -> bool:
     return bool(words) and set(words) <= set(meaningful(text))
 
 
-
 _ABBREVIATION_WORD_RE = re.compile(r"\b[A-Z][A-Z0-9]*[A-Z][A-Z0-9-]*\b")
 
 
@@ -180,7 +250,6 @@ def abbreviations(text: Any) -> set[str]:
         return set()
     words = _ABBREVIATION_WORD_RE.findall(text)
     return {w.replace("-", "") for w in words if len(w) >= 3 and not w.isdigit()}
-
 
 
 _ABBREVIATION_RE = re.compile(r"\(\s*([A-Za-z][A-Za-z0-9-]{1,9})\s*\)")
@@ -208,9 +277,74 @@ def spelt_out(text: str, other: str) -> set[str]:
     return out
 
 
-_WINDOW = frozenset({"up", "within", "through", "until", "over", "during", "throughout"})
+_TOKEN_RE = re.compile(r"[A-Za-z0-9]+")
 
 
-def is_window(text: Any) -> bool:
-    """Whether a time frame is a window ("up to 12 weeks") rather than a time point."""
-    return bool(_WINDOW & set(norm(text).split()))
+def _acronym(token: str) -> str | None:
+    """The letters of an acronym ("PFS", "AEs", "QoL", "mRS", "FEV1" -> "pfs", "ae", "qol",
+    "mrs", "fev"): two or more capitals, two to seven letters, a plural s and a number dropped."""
+    letters = token.rstrip("0123456789")
+    if len(letters) >= 3 and letters.endswith("s") and letters[:-1].isupper():
+        letters = letters[:-1]
+    if not (2 <= len(letters) <= 7 and letters.isalpha()):
+        return None
+    return letters.lower() if sum(c.isupper() for c in letters) >= 2 else None
+
+
+def expansions(text: Any, other: Any) -> dict[str, list[str]]:
+    """The acronyms `text` uses (as content() says them) that `other` spells out, with the
+    words that spell them:
+    "PFS" and "time of progression-free survival" -> {"pfs": ["progression", "free",
+    "survival"]}. The words are consecutive, their first letters the acronym's in order, filler
+    words ("quality of life") skipped or counted; in a text all in capitals only short words
+    can be acronyms."""
+    if not isinstance(text, str) or not isinstance(other, str):
+        return {}
+    longest = 4 if text.isupper() else 7
+    words = norm(other).split()
+    out: dict[str, list[str]] = {}
+    for token in _TOKEN_RE.findall(text):
+        letters = _acronym(token)
+        key = stem(token.rstrip("0123456789").lower())  # the acronym as content() says it
+        if letters is None or key in out or len(letters) > longest:
+            continue
+        for i, first in enumerate(words):
+            if first[0] != letters[0] or first in _STOP or first == letters:
+                continue
+            run, k, j = [first], 1, i + 1
+            while k < len(letters) and j < len(words):
+                w = words[j]
+                if w[0] == letters[k]:
+                    run.append(w)
+                    k += 1
+                elif w in _STOP and len(letters) > 2:
+                    pass  # "Psoriasis Area and Severity Index"
+                else:
+                    break
+                j += 1
+            if k == len(letters):
+                out[key] = [stem(w) for w in run if w not in _STOP]
+                break
+    return out
+
+
+def glossary(a: Any, b: Any) -> set[str]:
+    """The words two texts share through an acronym one uses and the other spells out: the
+    acronyms and the words that spell them ("PFS" in one, "progression-free survival" in the
+    other: {"pfs", "progression", "free", "survival"})."""
+    out: set[str] = set()
+    for x, y in ((a, b), (b, a)):
+        for acronym, spelt in expansions(x, y).items():
+            out.add(acronym)
+            out.update(spelt)
+    return out
+
+
+def expanded(text: Any, other: Any) -> list[str]:
+    """The meaningful words of a text, its acronyms that the other text spells out replaced by
+    the words that spell them."""
+    spelt = expansions(text, other)
+    out: list[str] = []
+    for w in meaningful(text):
+        out.extend(spelt.get(w, [w]))
+    return out

@@ -21,8 +21,8 @@ from sync.core.diff.rules import short
 from sync.core.outcome_words import (
     abbreviations,
     content,
-    is_window,
-    meaningful,
+    expanded,
+    glossary,
     metrics,
     norm,
     points,
@@ -78,8 +78,9 @@ class _Item:
 
 
 def similarity(a: dict[str, Any], b: dict[str, Any]) -> float:
-    """How alike two outcomes' measures are, 0-100 (token set ratio of the meaningful words)."""
-    x, y = " ".join(meaningful(a.get("measure"))), " ".join(meaningful(b.get("measure")))
+    """How alike two outcomes' measures are, 0-100 (token set ratio of the meaningful words, an
+    acronym one spells out, "PFS" for "progression-free survival", read as its words)."""
+    x, y = _both(a, b)
     if not x or not y:
         return 0.0
     score = float(fuzz.token_set_ratio(x, y))
@@ -91,8 +92,14 @@ def similarity(a: dict[str, Any], b: dict[str, Any]) -> float:
 
 
 def strict_similarity(a: dict[str, Any], b: dict[str, Any]) -> float:
-    x, y = " ".join(meaningful(a.get("measure"))), " ".join(meaningful(b.get("measure")))
+    x, y = _both(a, b)
     return float(fuzz.token_sort_ratio(x, y)) if x and y else 0.0
+
+
+def _both(a: dict[str, Any], b: dict[str, Any]) -> tuple[str, str]:
+    """The meaningful words of two measures, each one's acronyms the other spells out expanded."""
+    ma, mb = a.get("measure"), b.get("measure")
+    return " ".join(expanded(ma, mb)), " ".join(expanded(mb, ma))
 
 
 def _name(item: dict[str, Any], limit: int = 60) -> str:
@@ -124,9 +131,11 @@ def _all_aspects(a: dict[str, Any], b: dict[str, Any]) -> list[tuple[str, str]]:
     metric_a, metric_b = metrics(ma), metrics(mb)
     if norm(ma) != norm(mb):
         ca, cb = content(ma), content(mb)
-        # An abbreviation spelt out ("ALT" -> "Alanine Aminotransferase (ALT)") adds no words.
-        known_a = set(content(whole_a)) | spelt_out(whole_b, whole_a)
-        known_b = set(content(whole_b)) | spelt_out(whole_a, whole_b)
+        # An abbreviation spelt out ("ALT" -> "Alanine Aminotransferase (ALT)", "PFS" ->
+        # "progression-free survival") adds no words, nor does its short form lose any.
+        gloss = glossary(whole_a, whole_b)
+        known_a = set(content(whole_a)) | spelt_out(whole_b, whole_a) | gloss
+        known_b = set(content(whole_b)) | spelt_out(whole_a, whole_b) | gloss
         gained = [w for w in dict.fromkeys(cb) if w not in known_a]
         lost = [w for w in dict.fromkeys(ca) if w not in known_b]
         close = fuzz.token_sort_ratio(" ".join(ca), " ".join(cb)) >= _REWORDED_MEASURE
@@ -176,11 +185,17 @@ def _all_aspects(a: dict[str, Any], b: dict[str, Any]) -> list[tuple[str, str]]:
             and fuzz.token_sort_ratio(norm(ta), norm(tb)) < _REWORDED_MEASURE
         ):
             out.append((MINOR, f"time frame changed: {_tf(a)} → {_tf(b)}"))
-        elif is_window(ta) != is_window(tb):
-            # "2 years" -> "up to 2 years": a time point became a window (or back).
-            out.append((MINOR, f"time frame changed: {_tf(a)} → {_tf(b)}"))
         else:
+            # "24 weeks" -> "up to 24 weeks", "Week 48" -> "Baseline to Week 48": the same time
+            # points, the period that leads to them said or left implied.
             out.append((REWORDED, f"time frame reworded: {_tf(a)} → {_tf(b)}"))
+
+    if norm(da) and norm(db) and norm(da) != norm(db) and same_times(ta, tb):
+        # The time frame's points kept, the description's own changed ("judged after 1 and 2
+        # years" -> "after 2 years"): the description is part of the outcome, so is its timing.
+        pa, pb = points(da), points(db)
+        if pa and pb and not same_times(da, db):
+            out.append((MINOR, "time points in the description changed"))
 
     if norm(da) != norm(db):
         known = set(content(f"{ma} {mb} {ta or ''} {tb or ''}"))
@@ -211,7 +226,7 @@ def _restates(description: Any, measure: Any) -> bool:
         return False
     first = _SENTENCE_RE.split(description.strip(), maxsplit=1)[0]
     # An abbreviation the sentence uses stands for the words that spell it out in the measure.
-    said = set(content(first)) | spelt_out(str(measure), first)
+    said = set(content(first)) | spelt_out(str(measure), first) | glossary(first, measure)
     return len(words & said) / len(words) >= _RESTATED
 
 
@@ -502,9 +517,7 @@ def _joined(parts: list[OutcomeChange], prefix: str) -> str:
     return text
 
 
-def outcome_events(
-    changes: Sequence[Edit], dates: dict[str, Any] | None
-) -> list[OutcomeEvent]:
+def outcome_events(changes: Sequence[Edit], dates: dict[str, Any] | None) -> list[OutcomeEvent]:
     """The primary and the secondary (and other) outcome events of one version's outcome changes.
 
     Importance: primary major high, minor medium, reworded low; secondary and other outcomes

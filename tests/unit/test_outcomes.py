@@ -216,7 +216,7 @@ def test_a_description_restating_through_an_abbreviation_is_reworded() -> None:
 def test_numbers_in_words_and_glued_to_their_unit_are_read() -> None:
     assert w.norm("Twenty-four weeks") == "24 weeks"
     assert w.norm("20 5, twenty") == "20 5 20"  # digits stay as written
-    assert w.norm("12mo, 24h, Wk12, FEV1") == "12 mo 24 h wk 12 fev1"
+    assert w.norm("12mo, 24h, Wk12, FEV1") == "12 mo 24 h wk 12 fev 1"
     a = {"measure": "Overall survival", "timeFrame": "twenty-four weeks"}
     for said in ("24wks", "Wk24"):
         b = {**a, "timeFrame": said}
@@ -227,3 +227,132 @@ def test_who_is_counted_is_filler() -> None:
     a = {"measure": "Number of individuals with a fall", "timeFrame": "12 weeks"}
     b = {"measure": "Number of Volunteers With a Fall", "timeFrame": "12 weeks"}
     assert [s for s, _, _ in _judged(_primary(a), _primary(b))] == ["reworded"]
+
+
+def test_a_name_and_its_number_written_together_or_apart_are_one() -> None:
+    assert w.norm("FEV1") == w.norm("FEV 1") == "fev 1"
+    assert w.norm("IL6 and PASI75") == w.norm("IL-6 and PASI-75")
+    a = {"measure": "Change in FEV 1 before bronchodilator", "timeFrame": "12 weeks"}
+    b = {"measure": "Change in FEV1 Before Bronchodilator", "timeFrame": "12 weeks"}
+    assert [s for s, _, _ in _judged(_primary(a), _primary(b))] == ["reworded"]
+
+
+def test_roman_numerals_of_a_grade_or_stage_are_numbers() -> None:
+    assert w.norm("Grade III/IV, stage ii, type I") == "grade 3 4 stage 2 type 1"
+    assert w.norm("I think part V") == "i think part 5"  # only after a numbered class
+    a = {"measure": "Number of participants with grade 3 or 4 neutropenia", "timeFrame": "1 year"}
+    b = {
+        "measure": "Number of Participants With Grade III or IV Neutropenia",
+        "timeFrame": "1 year",
+    }
+    assert [s for s, _, _ in _judged(_primary(a), _primary(b))] == ["reworded"]
+
+
+def test_british_and_american_spellings_are_one_word() -> None:
+    for gb, us in (
+        ("randomisation", "randomization"),
+        ("randomised", "randomized"),
+        ("analysed", "analyzed"),
+        ("tumours", "tumors"),
+        ("haemoglobin", "hemoglobin"),
+        ("oedema", "edema"),
+        ("centre", "center"),
+        ("labelled", "labeled"),
+    ):
+        assert w.stem(gb) == w.stem(us), (gb, us)
+    assert w.stem("hours") == w.stem("hour")  # a short stem before -our is kept
+    a = {"measure": "Haemoglobin level after randomisation", "timeFrame": "12 weeks"}
+    b = {"measure": "Hemoglobin Level After Randomization", "timeFrame": "12 weeks"}
+    assert [s for s, _, _ in _judged(_primary(a), _primary(b))] == ["reworded"]
+
+
+def test_a_percentage_after_a_number_is_a_quantity_not_a_metric() -> None:
+    assert (
+        w.metrics("a 50% reduction in seizures")
+        == w.metrics("a 50 percent reduction")
+        == {"change"}
+    )
+    assert w.metrics("Percentage of participants with a reduction") == {"share", "change"}
+    a = {"measure": "Proportion with a 50% reduction in seizures", "timeFrame": "12 weeks"}
+    b = {"measure": "Proportion With a 50 Percent Reduction in Seizures", "timeFrame": "12 weeks"}
+    assert [s for s, _, _ in _judged(_primary(a), _primary(b))] == ["reworded"]
+
+
+def test_a_list_or_range_of_numbers_names_its_unit_once() -> None:
+    assert (
+        w.times("Weeks 4, 8 and 12")
+        == w.times("4, 8 and 12 weeks")
+        == {("4", "w"), ("8", "w"), ("12", "w")}
+    )
+    assert w.times("wk 9-12") == w.times("Week 9 through Week 12")
+    # A number that is no part of the list takes no unit from it.
+    assert w.times("HIV-1 RNA < 50 copies/mL at Week 48") == {("48", "w")}
+    a = {"measure": "Continuous abstinence", "timeFrame": "wk 9-12"}
+    b = {"measure": "Continuous Abstinence", "timeFrame": "Week 9 through Week 12"}
+    assert [s for s, _, _ in _judged(_primary(a), _primary(b))] == ["reworded"]
+
+
+def test_a_window_to_the_same_time_point_is_reworded() -> None:
+    # "Up to", "through", "baseline to": the period that leads to the same time point.
+    a = {"measure": "Overall survival", "timeFrame": "24 weeks"}
+    for said in ("Up to 24 weeks", "Baseline through Week 24", "Within 24 weeks"):
+        b = {**a, "timeFrame": said}
+        assert [s for s, _, _ in _judged(_primary(a), _primary(b))] == ["reworded"], said
+    assert [
+        s for s, _, _ in _judged(_primary(a), _primary({**a, "timeFrame": "Up to 48 weeks"}))
+    ] == ["minor"]
+
+
+def test_time_points_of_the_description_changed_are_a_timing_change() -> None:
+    a = {
+        "measure": "Failure rate",
+        "timeFrame": "Up to 2 years",
+        "description": "Failures judged clinically after 1 and 2 years, such as a lost filling",
+    }
+    b = {**a, "description": "Failures judged clinically after 2 years, such as a lost filling"}
+    judged = _judged(_primary(a), _primary(b))
+    assert [(s, t.split(": ")[-1]) for s, _, t in judged] == [
+        ("minor", "time points in the description changed")
+    ]
+    # The same time points said another way: reworded.
+    same = {
+        **a,
+        "description": "Failures judged clinically at 12 and 24 months, such as a lost filling",
+    }
+    assert {s for s, _, _ in _judged(_primary(a), _primary(same))} == {"reworded"}
+
+
+def test_an_acronym_is_the_words_that_spell_it() -> None:
+    assert w.expansions("PFS at 1 year", "Progression-free survival") == {
+        "pfs": ["progression", "free", "survival"]
+    }
+    assert w.expansions("HRQoL", "health-related quality of life")["hrqol"][-2:] == [
+        "quality",
+        "life",
+    ]
+    assert w.expansions("Number of AEs", "adverse events") == {"aes": ["advers", "event"]}
+    assert w.expansions("PFS", "Overall survival") == {}  # letters that do not match
+    assert w.expansions("OVERALL SURVIVAL", "overall survival") == {}  # capitals, no acronyms
+    # The short form and the long one are the same outcome, reworded, either way round.
+    a = {"measure": "PFS", "timeFrame": "2 years"}
+    b = {"measure": "Progression-Free Survival", "timeFrame": "2 years"}
+    assert [s for s, _, _ in _judged(_primary(a), _primary(b))] == ["reworded"]
+    assert [s for s, _, _ in _judged(_primary(b), _primary(a))] == ["reworded"]
+    # A different outcome is still one.
+    os_ = {"measure": "Overall Survival", "timeFrame": "2 years"}
+    assert "major" in {s for s, _, _ in _judged(_primary(a), _primary(os_))}
+
+
+def test_a_description_restating_through_an_acronym_with_a_number_is_reworded() -> None:
+    a = {
+        "measure": "Proportion achieving a 75% improvement in Psoriasis Area Severity Index "
+        "(PASI-75)",
+        "timeFrame": "Week 16",
+    }
+    text = (
+        "PASI response is the percentage achieving at least a 75% improvement in PASI score."
+        " The PASI rates erythema, induration and scaling of the lesions weighted by the area."
+    )
+    assert [s for s, _, _ in _judged(_primary(a), _primary({**a, "description": text}))] == [
+        "reworded"
+    ]
