@@ -16,6 +16,18 @@ _STOP = frozenset(
     "determined defined objective aim demonstrate compare compared subjects participants patients "
     "subject participant patient each all any based using via according individual individuals "
     "people person persons volunteer volunteers".split()
+) | frozenset(
+    # The frame of an objective ("To investigate whether the efficacy of X versus placebo ..."),
+    # which the results' outcome title drops: the verbs of an aim, and the comparison between
+    # the arms, which every outcome of the trial shares and none of them measures.
+    "investigate investigated examine examined explore explored establish confirm estimate "
+    "estimated describe whether show efficacy effect effects effectiveness versus vs placebo "
+    "comparison comparing".split()
+) | frozenset(
+    # What a value is reported as, not what is measured: the head of "IPSS score", "ferritin
+    # level", and the units results add to a title ("Systolic Blood Pressure (mmHg)").
+    "score scores level levels value values mg dl ml kg mmhg cm mm iu mmol umol ng pg copies "
+    "ul".split()
 )
 # The metric of an outcome (how values are aggregated), in classes: "proportion" and "percentage"
 # of participants are one metric, "mean" and "median" are two.
@@ -64,6 +76,9 @@ _ROMAN = {
 }  # fmt: skip
 
 
+_WORD_RE = re.compile(r"\d+\.\d+(?![^\W\d_])|[^\W_]+")
+
+
 def norm(text: Any) -> str:
     """Lower case, accents, punctuation and spacing dropped; number words as digits, a number
     glued to its unit or to a name split from it, roman numerals of a grade or stage as digits."""
@@ -71,7 +86,8 @@ def norm(text: Any) -> str:
         return ""
     t = unicodedata.normalize("NFKD", text)
     t = "".join(c for c in t if not unicodedata.combining(c)).casefold()
-    words = "".join(c if c.isalnum() else " " for c in t).split()
+    # A decimal is one number ("3.1 years"), other punctuation a space.
+    words = _WORD_RE.findall(t)
     out: list[str] = []
     tens = False  # the last word was a tens word ("twenty")
     roman = False  # a roman numeral here numbers a grade or stage
@@ -96,11 +112,18 @@ def norm(text: Any) -> str:
     return " ".join(out)
 
 
+_NUMBER_RE = re.compile(r"\d+(?:\.\d+)?")
+
+
+def _number(word: str) -> bool:
+    return bool(_NUMBER_RE.fullmatch(word))
+
+
 def stem(word: str) -> str:
     """A word without its inflection, so that "achieved" and "achieve", "seizures" and "seizure"
     are one word (a light suffix strip: plural, past, -ing, a final e; short words kept), spelt
     the American way ("randomised" and "randomized" are one word)."""
-    if len(word) <= 4 or word.isdigit():
+    if len(word) <= 4 or _number(word):
         return word
     word = spelling(word)
     if word.endswith("ies"):
@@ -149,19 +172,33 @@ def content(text: Any) -> list[str]:
     return [
         stem(w)
         for w in norm(text).split()
-        if w not in _STOP and w not in _METRIC and w not in _TIME_WORDS and not w.isdigit()
+        if w not in _STOP and w not in _METRIC and w not in _TIME_WORDS and not _number(w)
     ]
 
 
 def metrics(text: Any) -> set[str]:
-    """The metrics a text names; "percent" after a number is a quantity ("a 50 percent
-    reduction"), not the metric "percentage of participants"."""
+    """The metrics a text names (see _a_metric for the words that are no metric here)."""
     words = norm(text).split()
-    return {
-        _METRIC[w]
-        for i, w in enumerate(words)
-        if w in _METRIC and not (w.startswith("percent") and i and words[i - 1].isdigit())
-    }
+    return {_METRIC[w] for i, w in enumerate(words) if w in _METRIC and _a_metric(words, i)}
+
+
+# A rate that is a quantity measured, not a share of participants ("heart rate").
+_RATE_OF = frozenset("heart respiratory pulse filtration flow growth strain infusion".split())
+
+
+def _a_metric(words: list[str], i: int) -> bool:
+    """Whether a metric word is one here: "percent" after a number is a quantity ("a 50%
+    reduction"), "time" a time to an event only before "to", "from" or "until" ("time to
+    progression", not "at the time of surgery"), "rate" no metric in "heart rate"."""
+    w, before = words[i], words[i - 1] if i else ""
+    after = words[i + 1] if i + 1 < len(words) else ""
+    if w.startswith("percent"):
+        return not _number(before)
+    if w == "time":
+        return after in ("to", "from", "until")
+    if w in ("rate", "rates"):
+        return before not in _RATE_OF
+    return True
 
 
 _DAYS = {"min": 1 / 1440, "h": 1 / 24, "d": 1.0, "w": 7.0, "m": 30.4375, "y": 365.25}
@@ -178,7 +215,7 @@ def times(text: Any, month: float = _DAYS["m"]) -> set[tuple[str, str]]:
     words = norm(text).split()
     out: set[tuple[str, str]] = set()
     for i, w in enumerate(words):
-        if not re.fullmatch(r"\d+(?:\.\d+)?", w):
+        if not _number(w):
             continue
         after = words[i + 1] if i + 1 < len(words) else ""
         before = words[i - 1] if i else ""
@@ -193,7 +230,6 @@ def times(text: Any, month: float = _DAYS["m"]) -> set[tuple[str, str]]:
     return out
 
 
-_NUMBER_RE = re.compile(r"\d+(?:\.\d+)?")
 _RUN_JOINERS = frozenset("to and or through then".split())
 
 
@@ -237,7 +273,7 @@ def stated(time_frame: Any, text: str) -> bool:
     named = points(time_frame)
     if named:
         return named <= said or points(time_frame, 28.0) <= said
-    words = [w for w in meaningful(time_frame) if not w.isdigit()]
+    words = [w for w in meaningful(time_frame) if not _number(w)]
     return bool(words) and set(words) <= set(meaningful(text))
 
 

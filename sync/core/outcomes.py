@@ -205,6 +205,8 @@ def _all_aspects(a: dict[str, Any], b: dict[str, Any]) -> list[tuple[str, str]]:
             new = [w for w in words if w not in before]
             if _note(db, known):
                 out.append((REWORDED, "description added: a note that data are missing"))
+            elif _moved_in(db, ma, mb):
+                out.append((REWORDED, "description takes over words from the measure"))
             elif words and len(new) / len(words) > _NEW_DESCRIPTION and not _restates(db, mb):
                 verb = "added" if not norm(da) else "changed"
                 out.append((MINOR, f"description {verb}, specifying the measurement"))
@@ -228,6 +230,17 @@ def _restates(description: Any, measure: Any) -> bool:
     # An abbreviation the sentence uses stands for the words that spell it out in the measure.
     said = set(content(first)) | spelt_out(str(measure), first) | glossary(first, measure)
     return len(words & said) / len(words) >= _RESTATED
+
+
+def _moved_in(description: Any, was: Any, now: Any) -> bool:
+    """Whether a description says what the measure stopped saying ("... as defined by the FDA
+    snapshot analysis" cut from the measure, "The FDA-defined snapshot algorithm was used ..."
+    in the description): text moved between two fields of one outcome, as a time frame split
+    out of the measure is, changes no part of it."""
+    dropped = set(content(was)) - set(content(now))
+    if len(dropped) < _SPECIFIED:
+        return False
+    return len(dropped & set(content(description))) / len(dropped) >= _RESTATED
 
 
 _NOT_REPORTED_RE = re.compile(
@@ -306,6 +319,22 @@ def _parse(changes: Sequence[Edit]) -> tuple[list[_Item], list[_Item], list[_Ite
                             for a, b in edited.values()]  # fmt: skip
 
 
+def _redefined(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Whether one outcome replacing another is the same outcome defined anew: the new measure
+    is what the old description said it measures ("Change in cognitive function", described as
+    "... antisaccade eye movements ..." -> "Error Percentage in Antisaccade Task"), or the old
+    measure is what the new description explains. The study rates that a change of the
+    measurement (minor), not a new primary outcome; a one-for-one replacement only, so that
+    with several outcomes each keeps its own."""
+    for x, y in ((b, a), (a, b)):
+        words = set(content(x.get("measure")))
+        said = set(content(f"{y.get('measure') or ''} {y.get('description') or ''}"))
+        said |= glossary(x.get("measure"), y.get("description"))
+        if len(words) >= _SPECIFIED and len(words & said) / len(words) >= _RESTATED:
+            return True
+    return False
+
+
 def _contained(item: _Item, others: Sequence[_Item]) -> bool:
     """Whether an outcome's words all appear in one of the others (one outcome split in two)."""
     words = set(content(item.value.get("measure")))
@@ -374,6 +403,9 @@ def judge(changes: Sequence[Edit]) -> list[OutcomeChange]:
 
     for lst in ("primary", "secondary", "other"):
         olds, news = by_list(removed, lst), by_list(added, lst)
+        if len(olds) == 1 and len(news) == 1 and _redefined(olds[0].value, news[0].value):
+            matched[lst].append((olds[0], news[0]))
+            olds, news = [], []
         pairs = matched[lst]
         for o, n in pairs:
             aspects = _aspects(o.value, n.value) or [

@@ -356,3 +356,78 @@ def test_a_description_restating_through_an_acronym_with_a_number_is_reworded() 
     assert [s for s, _, _ in _judged(_primary(a), _primary({**a, "description": text}))] == [
         "reworded"
     ]
+
+
+def test_words_moved_from_the_measure_into_the_description_are_reworded() -> None:
+    a = {
+        "measure": "Percentage with a viral load below 50 copies, by the snapshot algorithm",
+        "timeFrame": "Week 48",
+    }
+    b = {
+        "measure": "Percentage With a Viral Load Below 50 Copies",
+        "timeFrame": "Week 48",
+        "description": "The snapshot algorithm was used: the last load in the window decides.",
+    }
+    judged = _judged(_primary(a), _primary(b))
+    assert {s for s, _, _ in judged} == {"reworded"}, judged
+    assert any(t.endswith("description takes over words from the measure") for _, _, t in judged)
+    # The same description with nothing cut from the measure specifies how it is measured.
+    kept = {**b, "measure": a["measure"], "description": "Loads read centrally by PCR assay."}
+    assert "minor" in {s for s, _, _ in _judged(_primary(a), _primary(kept))}
+
+
+def test_a_sole_outcome_replaced_by_what_its_description_measured_is_minor() -> None:
+    a = {
+        "measure": "Change in cognitive functioning",
+        "timeFrame": "3 hours after dosing",
+        "description": "Tasks: prepulse inhibition, the antisaccade task and working memory.",
+    }
+    b = {"measure": "Error Percentage in the Antisaccade Task", "timeFrame": "3 hours after dosing"}
+    judged = _judged(_primary(a), _primary(b))
+    assert {s for s, _, _ in judged} == {"minor"}, judged
+    # Either way round: the new description explains the old measure.
+    c = {
+        "measure": "Time to First Documented AF Recurrence",
+        "timeFrame": "16 weeks",
+        "description": "Efficacy of three doses in maintaining sinus rhythm after cardioversion.",
+    }
+    d = {"measure": "Efficacy of three doses in maintaining sinus rhythm", "timeFrame": "16 weeks"}
+    assert "major" not in {s for s, _, _ in _judged(_primary(d), _primary(c))}
+    # An outcome its predecessor never mentioned is a new primary outcome.
+    e = {"measure": "Left Ventricular Global Strain Rate", "timeFrame": "3 hours after dosing"}
+    assert "major" in {s for s, _, _ in _judged(_primary(a), _primary(e))}
+    # With two outcomes replaced, neither is taken for the other.
+    two = _primary(a, {"measure": "Reaction time", "timeFrame": "3 hours after dosing"})
+    judged = _judged(two, _primary(b, {"measure": "Sleep quality", "timeFrame": "1 week"}))
+    assert "major" in {s for s, _, _ in judged}
+
+
+def test_the_frame_of_an_objective_and_the_arms_compared_are_filler() -> None:
+    a = {
+        "measure": "To investigate the efficacy of drug versus placebo on the pain score",
+        "timeFrame": "12 weeks",
+    }
+    b = {"measure": "Pain", "timeFrame": "12 weeks"}
+    assert [s for s, _, _ in _judged(_primary(a), _primary(b))] == ["reworded"]
+
+
+def test_a_unit_or_the_head_of_a_reported_value_is_filler() -> None:
+    a = {"measure": "Systolic blood pressure", "timeFrame": "12 weeks"}
+    b = {"measure": "Systolic Blood Pressure Value (mmHg)", "timeFrame": "12 weeks"}
+    assert [s for s, _, _ in _judged(_primary(a), _primary(b))] == ["reworded"]
+    assert w.content("Total IPSS score (points)") == w.content("Total IPSS") + ["point"]
+
+
+def test_a_word_that_names_a_metric_elsewhere_is_none_here() -> None:
+    assert w.metrics("Time to progression") == {"time to event"}
+    assert w.metrics("Blood loss at the time of surgery") == set()
+    assert w.metrics("Mean heart rate") == {"mean"}
+    assert w.metrics("Response rate") == {"share"}
+    a = {"measure": "Mean blood loss at surgery", "timeFrame": "1 day"}
+    b = {"measure": "Mean Blood Loss at the Time of Surgery", "timeFrame": "1 day"}
+    assert [s for s, _, _ in _judged(_primary(a), _primary(b))] == ["reworded"]
+
+
+def test_a_decimal_is_one_number() -> None:
+    assert w.norm("3.1 years, 0.5 mg.") == "3.1 years 0.5 mg"
+    assert w.times("Mean follow-up of 3.1 years") == {("162", "w")}
