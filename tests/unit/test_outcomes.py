@@ -351,7 +351,8 @@ def test_a_description_restating_through_an_acronym_with_a_number_is_reworded() 
     }
     text = (
         "PASI response is the percentage achieving at least a 75% improvement in PASI score."
-        " The PASI rates erythema, induration and scaling of the lesions weighted by the area."
+        " Erythema, induration and scaling of lesions on head, trunk, arms and legs are graded"
+        " 0-4 by a blinded dermatologist, weighted by body surface involved, summed to 0-72."
     )
     assert [s for s, _, _ in _judged(_primary(a), _primary({**a, "description": text}))] == [
         "reworded"
