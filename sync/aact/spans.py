@@ -36,16 +36,29 @@ class _Open:
 Emit = Callable[[str, str, Span], None]  # (table, nct_id, closed or still-open span)
 
 
+# A study's ids are its trial's id times this plus its own count: the same state gives the
+# same ids whatever else is exported with it, so an export updated with --since (and the live
+# PostgreSQL tables, refreshed a study at a time) equal a whole export of that state.
+STUDY_IDS = 1_000_000_000
+
+
 @dataclass
 class Ids:
-    """The next id of each table (one sequence per table across the export)."""
+    """The next id of each table within one study (`base`: its trial's id times STUDY_IDS)."""
 
+    base: int = 0
     next: dict[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def of_trial(cls, trial_id: int) -> Ids:
+        return cls(base=trial_id * STUDY_IDS)
 
     def take(self, table: str) -> int:
         n = self.next.get(table, 1)
+        if n >= STUDY_IDS:
+            raise ValueError(f"{table}: more than {STUDY_IDS - 1} rows in one study")
         self.next[table] = n + 1
-        return n
+        return self.base + n
 
 
 class StudySpans:
