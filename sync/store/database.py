@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from models.db import (
     Timeouts,
     current_revision,
+    database_now,
     ensure_schema,
     is_sqlite,
     make_engine,
@@ -41,6 +42,7 @@ __all__ = [
     "DatabaseUnusable",
     "Timeouts",
     "current_revision",
+    "database_now",
     "ensure_schema",
     "is_sqlite",
     "make_engine",
