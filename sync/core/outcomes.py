@@ -335,6 +335,21 @@ def _redefined(a: dict[str, Any], b: dict[str, Any]) -> bool:
     return False
 
 
+def _in_composite(item: _Item, composites: Sequence[_Item]) -> bool:
+    """Whether an outcome is a named part of a composite outcome among others: its words (an
+    acronym read as the words that spell it) all inside one that says "composite" ("Permanent
+    atrial fibrillation" in "Composite of death, hospitalisation or permanent AF")."""
+    measure = item.value.get("measure")
+    words = set(content(measure))
+    for c in composites:
+        theirs = f"{c.value.get('measure') or ''} {c.value.get('description') or ''}"
+        if "composite" not in norm(theirs).split():
+            continue
+        if words and words <= set(content(theirs)) | glossary(measure, theirs):
+            return True
+    return False
+
+
 def _contained(item: _Item, others: Sequence[_Item]) -> bool:
     """Whether an outcome's words all appear in one of the others (one outcome split in two)."""
     words = set(content(item.value.get("measure")))
@@ -380,6 +395,7 @@ def judge(changes: Sequence[Edit]) -> list[OutcomeChange]:
             else:
                 continue
             candidates.append((score, within, i, j))
+    new_primaries = [n for n in added if n.lst == "primary"]
     used_o: set[int] = set()
     used_n: set[int] = set()
     moved: set[int] = set()
@@ -394,8 +410,12 @@ def judge(changes: Sequence[Edit]) -> list[OutcomeChange]:
             continue
         moved.update((id(o), id(n)))
         verb = "moved to secondary" if o.lst == "primary" else "moved from secondary to primary"
+        severity = MAJOR
+        if o.lst == "primary" and _in_composite(o, new_primaries):
+            # Still a part of the primary outcome: what changed is how it is aggregated.
+            severity, verb = MINOR, "combined into a composite primary outcome, kept as secondary"
         out.append(
-            OutcomeChange(MAJOR, "primary", f"{_name(n.value)} {verb}", (*o.members, *n.members))
+            OutcomeChange(severity, "primary", f"{_name(n.value)} {verb}", (*o.members, *n.members))
         )
     paired = {id(x) for pairs in matched.values() for p in pairs for x in p} | moved
     removed = [x for x in removed if id(x) not in paired]

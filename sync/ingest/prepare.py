@@ -34,8 +34,7 @@ class Prepared:
 
     nct: str
     posted: Any  # lastUpdatePostDate as sent (a str in any sound record)
-    title: str | None
-    status: str | None
+    listed: dict[str, Any]  # the trial row's copies (record.listed_fields)
     submitted: str | None
     digest: str
     raw_size: int
@@ -75,14 +74,14 @@ def prepare(
     elif problems := record.shape_problems(study):
         unfit = f"{nct}: record with fields of the wrong type; not stored: {problems[0]}"
     if unfit is not None:
-        return Prepared(nct, posted, None, None, None, "", 0, None, b"", None, member, unfit)
+        return Prepared(nct, posted, {}, None, "", 0, None, b"", None, member, unfit)
     try:
         keys = record.key_fields(study)
         body = orjson.dumps(study) if raw is None else raw
         digest = record.received_hash(study)  # a first version: see record.RECEIVED_FORM
     except (TypeError, ValueError, AttributeError) as exc:
         unfit = f"{nct}: record could not be stored: {exc}"
-        return Prepared(nct, posted, None, None, None, "", 0, None, b"", None, member, unfit)
+        return Prepared(nct, posted, {}, None, "", 0, None, b"", None, member, unfit)
     size = len(body)
     encoding: str | None = None
     if zdict is not None:
@@ -90,8 +89,7 @@ def prepare(
     return Prepared(
         nct,
         posted,
-        keys["title"],
-        keys["status"],
+        record.listed_fields(keys),
         keys["last_update_submitted"],
         digest,
         size,

@@ -307,9 +307,7 @@ class _Mirror:
                     "added_at": now,
                     "registry_state": "found",
                     "latest_version": 1,
-                    "title": item.title,
-                    "status": item.status,
-                    "last_update_posted": item.posted,
+                    **item.listed,
                     "last_checked_at": now,
                 }
             )

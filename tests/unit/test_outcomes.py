@@ -432,3 +432,19 @@ def test_a_word_that_names_a_metric_elsewhere_is_none_here() -> None:
 def test_a_decimal_is_one_number() -> None:
     assert w.norm("3.1 years, 0.5 mg.") == "3.1 years 0.5 mg"
     assert w.times("Mean follow-up of 3.1 years") == {("162", "w")}
+
+
+def test_a_primary_moved_to_secondary_but_named_in_a_new_composite_is_minor() -> None:
+    death = {"measure": "Death from any cause", "timeFrame": "2 years"}
+    af = {"measure": "Permanent atrial fibrillation", "timeFrame": "2 years"}
+    composite = {
+        "measure": "Composite of Death From Any Cause or Permanent AF",
+        "timeFrame": "2 years",
+    }
+    judged = _judged(_primary(death, af), _primary(composite, secondary=(af,)))
+    assert "major" not in {s for s, _, _ in judged}, judged
+    assert any("combined into a composite primary outcome" in t for _, _, t in judged)
+    # Moved to secondary beside a new primary that is no composite of it: major.
+    other = {"measure": "Death From Any Cause or Stroke", "timeFrame": "2 years"}
+    judged = _judged(_primary(death, af), _primary(other, secondary=(af,)))
+    assert ("major", "primary", "Permanent atrial fibrillation moved to secondary") in judged
