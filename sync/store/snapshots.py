@@ -141,6 +141,14 @@ def _new_snapshot(
     )
 
 
+def copy_listed(trial: Trial, keys: dict[str, Any]) -> None:
+    """The trial row's copies of its latest version's listed fields (a title it lacks kept)."""
+    listed = record.listed_fields(keys)
+    listed["title"] = listed["title"] or trial.title
+    for name, value in listed.items():
+        setattr(trial, name, value)
+
+
 def store_version(
     session: Session,
     trial: Trial,
@@ -167,9 +175,7 @@ def store_version(
         session.refresh(trial, ["latest_version"], with_for_update=True)
     latest = get_snapshot(session, trial.id, trial.latest_version) if trial.latest_version else None
     keys = record.key_fields(study)
-    trial.title = keys["title"] or trial.title
-    trial.status = keys["status"]
-    trial.last_update_posted = keys["last_update_posted"]
+    copy_listed(trial, keys)
     if latest is None:
         # Nothing to compare with yet: the cheap received form (see record.RECEIVED_FORM).
         form, digest = record.RECEIVED_FORM, record.received_hash(study)
@@ -231,9 +237,7 @@ def undo_run_version(session: Session, trial: Trial, run_id: int | None) -> list
     before = get_snapshot(session, trial.id, trial.latest_version) if trial.latest_version else None
     if before is not None:
         keys = record.key_fields(record_of(session, before))
-        trial.title = keys["title"] or trial.title
-        trial.status = keys["status"]
-        trial.last_update_posted = keys["last_update_posted"]
+        copy_listed(trial, keys)
     session.add(trial)
     return changes
 
@@ -359,9 +363,7 @@ def insert_version(
     session.add(snap)
     trial.latest_version = latest + 1
     if position == latest + 1:
-        trial.title = keys["title"] or trial.title
-        trial.status = keys["status"]
-        trial.last_update_posted = keys["last_update_posted"]
+        copy_listed(trial, keys)
     session.add(trial)
     session.flush()
     return Stored(snapshot=snap, previous=record_of(session, previous) if previous else None)

@@ -19,6 +19,7 @@ from sync.core.reverts import history_reverts
 from sync.core.states import Origin, RegistryState, RunKind, RunOutcome
 from sync.core.util import iso
 from sync.store import snapshots as store
+from sync.store.listing import TrialQuery, trial_rows
 from sync.store.results import (
     VERSION_KEYS,
     DiffItem,
@@ -81,24 +82,8 @@ def rejected_ids(session: Session) -> list[str]:
 
 
 def trial_list(session: Session, include_inactive: bool = False) -> list[TrialRow]:
-    q = select(Trial).order_by(col(Trial.nct_id))
-    if not include_inactive:
-        q = q.where(col(Trial.active).is_(True))
-    return [
-        TrialRow(
-            nct_id=t.nct_id,
-            status=t.status,
-            title=t.title,
-            latest_version=t.latest_version,
-            registry_state=RegistryState(t.registry_state),
-            alias_of=t.alias_of,
-            last_update_posted=t.last_update_posted,
-            last_checked_at=iso(t.last_checked_at),
-            source=t.source,
-            active=t.active,
-        )
-        for t in session.exec(q)
-    ]
+    """Every tracked trial by NCT ID (the removed ones too with include_inactive)."""
+    return trial_rows(session, TrialQuery(include_inactive=include_inactive))
 
 
 def require_trial(session: Session, nct_id: str) -> Trial:
