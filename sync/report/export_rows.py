@@ -130,12 +130,13 @@ def _event_labels(
 
 
 class ArrowSink:
-    """Rows of one DuckDB table (which exists), handed over as Arrow batches of INSERT_ROWS."""
+    """Rows of one DuckDB table (which exists), handed over as Arrow batches of `batch` rows."""
 
     def __init__(
-        self, con: duckdb.DuckDBPyConnection, table: str, columns: Sequence[tuple[str, str]]
-    ) -> None:
-        self.con, self.table = con, table
+        self, con: duckdb.DuckDBPyConnection, table: str, columns: Sequence[tuple[str, str]],
+        batch: int = INSERT_ROWS,
+    ) -> None:  # fmt: skip
+        self.con, self.table, self.batch = con, table, batch
         self.columns = [c for c, _ in columns]
         self.schema = pa.schema([(c, _ARROW[kind]) for c, kind in columns])
         self.buffer: list[tuple[Any, ...]] = []
@@ -143,7 +144,7 @@ class ArrowSink:
 
     def add(self, row: tuple[Any, ...]) -> None:
         self.buffer.append(row)
-        if len(self.buffer) >= INSERT_ROWS:
+        if len(self.buffer) >= self.batch:
             self.flush()
 
     def flush(self) -> None:
