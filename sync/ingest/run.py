@@ -11,19 +11,22 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy import insert
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
 
 from models import SyncRun, Trial
 from models.db import database_now, session_scope
 from sync.core import errors, paging, record
 from sync.core.diff import walk as differ
-from sync.core.states import RegistryState, RunKind, RunOutcome
+from sync.core.states import Origin, RegistryState, RunKind, RunOutcome
 from sync.core.util import IN_LIST_SIZE, Progress, chunks
 from sync.ingest import freshness
 from sync.ingest.freshness import META_DATA_TIMESTAMP as META_DATA_TIMESTAMP
 from sync.ingest.freshness import MIRROR_SOURCE_PREFIX
+from sync.ingest.prepare import prepare
 from sync.registry.client import (
     ApiError,
     ApiHTTPError,
@@ -32,7 +35,7 @@ from sync.registry.client import (
     NotFound,
     PagingBound,
 )
-from sync.store import runs
+from sync.store import codec, runs
 from sync.store import snapshots as store
 from sync.store.locks import Busy, exclusive
 from sync.store.runs import recorded_run
@@ -312,6 +315,8 @@ class _Run:
                 # answered); the next run asks for it again.
                 seen.update(wanted & self.conflicts.keys())
                 trials = _trials_of(session, studies)
+                # Studies never stored before: written together after the page's others.
+                first: list[tuple[Trial, dict[str, Any]]] = []
                 for study in studies:
                     if not isinstance(study, dict):
                         self.error("the registry sent a study that is not an object")
@@ -331,8 +336,104 @@ class _Run:
                         self.record_alias(session, old, nct)
                         seen.add(old)
                     seen.add(nct)
-                    self.store_study(session, nct, study, trials)
+                    trial = trials.get(nct)
+                    if (
+                        trial is not None
+                        and not trial.latest_version
+                        and nct not in self.seen
+                        and nct not in self.conflicts
+                    ):
+                        first.append((trial, study))
+                    else:
+                        self.store_study(session, nct, study, trials)
+                self.store_first_versions(session, first, trials)
         return seen
+
+    def store_first_versions(
+        self,
+        session: Session,
+        pairs: list[tuple[Trial, dict[str, Any]]],
+        trials: dict[str, Trial],
+    ) -> None:
+        """Version 1 of trials that have none, as a mirror's first load writes them: prepared
+        (received-form hash, key fields, compressed body: sync.ingest.prepare) and inserted in
+        one multi-row statement, the trial rows updated in one. A record that cannot be a first
+        version, or a trial another writer gave a version meanwhile, takes store_study's way
+        (which reports it, or compares it)."""
+        if not pairs:
+            return
+        if session.get_bind().dialect.name != "sqlite":
+            # What store_version does trial by trial: lock the rows, read latest_version anew.
+            ids = [t.id for t, _ in pairs]
+            rows = session.execute(
+                sa.select(col(Trial.id), col(Trial.latest_version))
+                .where(col(Trial.id).in_(ids))
+                .with_for_update()
+            ).all()
+            locked: dict[int | None, int] = {int(i): int(v or 0) for i, v in rows}
+        else:
+            locked = {t.id: 0 for t, _ in pairs}  # SQLite's writers queue: none came between
+        trained = codec.current(session)
+        now = database_now(session)
+        snaps: list[dict[str, Any]] = []
+        updates: list[dict[str, Any]] = []
+        for trial, study in pairs:
+            nct = trial.nct_id
+            item = prepare(study, trained, trained.id if trained else None)
+            if item.unfit is not None or locked.get(trial.id):
+                self.store_study(session, nct, study, trials)
+                continue
+            listed = dict(item.listed)
+            listed["title"] = listed["title"] or trial.title
+            snaps.append(
+                {
+                    "trial_id": trial.id,
+                    "version": 1,
+                    "content_hash": item.digest,
+                    "canon_version": record.RECEIVED_FORM,
+                    "last_update_posted": item.posted,
+                    "last_update_submitted": item.submitted,
+                    "encoding": item.encoding or codec.WHOLE,
+                    "body": item.body if item.encoding else codec.encode(item.body)[1],
+                    "base_version": None,
+                    "dict_id": item.dict_id,
+                    "raw_size": item.raw_size,
+                    "fetched_at": now,
+                    "origin": Origin.POLL,
+                    "registry_version": None,
+                    "registry_date": None,
+                    "data_timestamp": self.s.data_timestamp,
+                    "api_version": self.api_version,
+                    "run_id": self.s.run_id,
+                }
+            )
+            fields = {
+                **listed,
+                "latest_version": 1,
+                "registry_state": RegistryState.FOUND,
+                "last_checked_at": now,
+                "last_error": None,
+            }
+            updates.append({"trial_key": trial.id, **{"v_" + k: v for k, v in fields.items()}})
+            for name, value in fields.items():
+                # The loaded row says what the database now holds, and is not written again.
+                set_committed_value(trial, name, value)
+            self.s.fetched += 1
+            self.s.new_versions += 1
+            self.s.new_versions_by_trial[nct] = 1
+            self.seen.add(nct)
+        if not snaps:
+            return
+        columns = [k[2:] for k in updates[0] if k != "trial_key"]
+        table = Trial.__table__  # type: ignore[attr-defined]  # Core: one executemany UPDATE
+        session.connection().execute(
+            sa.update(table)  # type: ignore[arg-type]
+            .where(table.c.id == sa.bindparam("trial_key"))  # type: ignore[attr-defined]
+            .values({k: sa.bindparam("v_" + k) for k in columns}),
+            updates,
+        )
+        store.insert_first_versions(session, snaps)
+
 
     def resolve_missing(self, nct: str) -> None:
         """A requested ID absent from a batch answer: ask for it alone (404 or alias)."""

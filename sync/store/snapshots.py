@@ -209,6 +209,12 @@ def store_version(
     return Stored(snapshot=snap, previous=previous)
 
 
+def insert_first_versions(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Version 1 of trials that had none, as Snapshot rows made by the caller (their trial
+    rows updated by it), in one multi-row insert."""
+    session.execute(sa.insert(Snapshot), rows)
+
+
 def undo_run_version(session: Session, trial: Trial, run_id: int | None) -> list[Change] | None:
     """Take back the trial's latest version when run `run_id` wrote it (in this transaction or
     an earlier one of the run): the registry contradicted it later in the same run.

@@ -67,6 +67,15 @@ def install(spec: str) -> None:
             return stored
 
         store.store_version = counted_store  # type: ignore[assignment]
+        insert_first = store.insert_first_versions
+
+        def counted_first(session: Any, rows: Any) -> None:
+            insert_first(session, rows)
+            session.flush()
+            for _ in rows:  # each of them a new version in the open transaction
+                tick()
+
+        store.insert_first_versions = counted_first  # type: ignore[assignment]
     else:
         from sqlalchemy import event
         from sqlalchemy.orm import Session

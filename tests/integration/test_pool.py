@@ -123,3 +123,48 @@ def test_the_compact_directory_reads_what_zipfile_reads(archive: Path) -> None:
         got = [(name, data) for _, name, data in reader.entries()]
         assert reader.spec(3)[2] == infos[3].header_offset
     assert got == expected
+
+
+def test_a_tracked_first_sync_stores_what_store_version_stores(
+    engine: sa.Engine, fake_ctgov: FakeRegistry, client: CtgovClient, tmp_path: Path
+) -> None:
+    """First versions written together (run._Run.store_first_versions) are the rows the
+    one-by-one path (snapshots.store_version) writes: the same hash, form, body and fields."""
+    from sync.ingest.run import run_sync, track
+    from sync.store import snapshots as store
+
+    studies = _studies()[:150]
+    for study in studies:
+        fake_ctgov.put(study)
+    with session_scope(engine) as s:
+        track(s, [st["protocolSection"]["identificationModule"]["nctId"] for st in studies])
+    summary = run_sync(engine, client)
+    assert summary.new_versions == len(studies) - 1  # the unfit one is reported, not stored
+    assert any("wrong type" in e for e in summary.errors)
+
+    single = db.make_engine(f"sqlite:///{tmp_path}/one-by-one.db")
+    db.upgrade(single)
+    with session_scope(engine) as s, session_scope(single) as t:
+        for study in studies:
+            nct = study["protocolSection"]["identificationModule"]["nctId"]
+            trial = store.get_trial(s, nct)
+            assert trial is not None
+            if not trial.latest_version:
+                continue
+            got = store.get_snapshot(s, trial.id or 0, 1)
+            assert got is not None
+            track(t, [nct])
+            other = store.get_trial(t, nct)
+            assert other is not None
+            stored = store.store_version(t, other, study, data_timestamp=got.data_timestamp)
+            assert stored is not None
+            want = stored.snapshot
+            fields = ("content_hash", "canon_version", "encoding", "raw_size", "origin",
+                      "last_update_posted", "last_update_submitted", "version", "base_version")
+            assert [getattr(got, f) for f in fields] == [getattr(want, f) for f in fields]
+            assert store.raw_of(s, got) == store.raw_of(t, want)
+            assert (trial.title, trial.status, trial.sponsor, trial.conditions) == (
+                other.title, other.status, other.sponsor, other.conditions
+            )  # fmt: skip
+            assert trial.registry_state == "found" and trial.last_checked_at is not None
+    single.dispose()
