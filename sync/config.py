@@ -146,6 +146,9 @@ class DatabaseSettings(_Strict):
     tcp_user_timeout_seconds: float = Field(default=60, ge=0)
     # SQLite: how long a writer waits for another process's write lock.
     busy_timeout_seconds: float = Field(default=30, ge=0)
+    # A run of another host (a shared PostgreSQL) whose heartbeat is older than this is taken
+    # for dead and closed as failed by the next run (its process cannot be asked from here).
+    stale_run_seconds: float = Field(default=900, ge=60)
 
     @model_validator(mode="after")
     def _reply_after_statement(self) -> DatabaseSettings:

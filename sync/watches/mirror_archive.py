@@ -26,6 +26,7 @@ from sync.ingest import archive_load
 from sync.ingest.archive import ArchiveError, ArchiveReader
 from sync.registry.archive import ARCHIVE_NAME, discard, download_archive
 from sync.registry.client import CtgovClient
+from sync.store import lease
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +83,8 @@ def first_load(
     path, ours = archive_file(params, settings)
     if ours and not path.exists():
         with progress("downloading the registry's archive", "MB") as bar:
-            download_archive(client, path, progress=bar)
+            # Nothing is committed while it downloads: the run's heartbeat is kept meanwhile.
+            download_archive(client, path, progress=lease.beating(engine, bar))
     api = client.settings
     try:
         with ArchiveReader(path) as reader, progress("loading the archive", "studies") as bar:
