@@ -86,6 +86,7 @@ def _versions(conn: Connection, conds: list[Any]) -> Iterator[Any]:
             col(Snapshot.registry_date),
             col(Snapshot.last_update_posted),
             col(Snapshot.fetched_at),
+            col(Snapshot.data_timestamp),
             col(Snapshot.encoding),
             col(Snapshot.base_version),
             col(Snapshot.dict_id),
@@ -129,6 +130,7 @@ def fill(
         walk: StudySpans | None = None
         decoder: rows.VersionDecoder | None = None
         current = None
+        previous: Any = None
         done = 0
         for snap in _versions(conn, conds):
             if snap.trial_id != current:
@@ -137,8 +139,10 @@ def fill(
                 current = snap.trial_id
                 walk = StudySpans(snap.nct_id, TABLES, Ids.of_trial(current), sinks.emit)
                 decoder = rows.VersionDecoder(snap.nct_id, dictionaries)
+                previous = None
             assert walk is not None and decoder is not None
-            when = date.fromisoformat(store.version_date(snap)[:10])
+            when = date.fromisoformat(store.version_date(snap, previous)[:10])
+            previous = snap
             walk.version(snap.version, when, decoder.record(snap))
             done += 1
             if progress is not None and done % 200 == 0:

@@ -6,8 +6,8 @@ heartbeat is older than database.stale_run_seconds, the next run closes it as fa
 process stopped responding (host X)". Rows written before this column read NULL: their
 started_at stands for it.
 
-Revision ID: 0005_i22_rest_run_heartbeat
-Revises: 0004_i17_query_indexes
+Revision ID: 0006_i22_rest_run_heartbeat
+Revises: 0005_i24_pages_trial_search
 Create Date: 2026-12-07 17:40:00
 """
 
@@ -18,8 +18,8 @@ import sqlmodel
 
 from alembic import op
 
-revision: str = "0005_i22_rest_run_heartbeat"
-down_revision: str | None = "0004_i17_query_indexes"
+revision: str = "0006_i22_rest_run_heartbeat"
+down_revision: str | None = "0005_i24_pages_trial_search"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
