@@ -46,7 +46,7 @@ class Trial(SQLModel, table=True):
     last_checked_at: datetime | None = Field(default=None)
     last_error: str | None = Field(default=None)
     # The lead sponsor and the conditions (one a line) of the latest version, for the trials
-    # list's search (migration 0006).
+    # list's search (migration 0005).
     sponsor: str | None = Field(default=None)
     conditions: str | None = Field(default=None)
 
