@@ -45,6 +45,10 @@ class Trial(SQLModel, table=True):
     last_update_posted: str | None = Field(default=None, max_length=10)
     last_checked_at: datetime | None = Field(default=None)
     last_error: str | None = Field(default=None)
+    # The lead sponsor and the conditions (one a line) of the latest version, for the trials
+    # list's search (migration 0005).
+    sponsor: str | None = Field(default=None)
+    conditions: str | None = Field(default=None)
 
 
 class CompressionDict(SQLModel, table=True):
@@ -190,6 +194,9 @@ class SyncRun(SQLModel, table=True):
     trigger: str = Field(default="cli", max_length=20)
     started_at: datetime = Field(default_factory=utcnow, index=True)
     finished_at: datetime | None = Field(default=None)
+    # While it runs: stamped as it commits its work (migration 0006), so that a run of another
+    # host whose process died is seen to have stopped.
+    heartbeat_at: datetime | None = Field(default=None)
     # "running" until it ends; then "ok", "partial" or "failed".
     outcome: str = Field(default="running", max_length=20)
     mode: str | None = Field(default=None, max_length=20)  # "full", "incremental", "skipped"

@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from sync.aact import parts
 from sync.aact.forms import Study
+from sync.aact.parts import Part
 from sync.aact.table import Row, Table
 
 
@@ -25,12 +27,6 @@ class Span:
     from_date: date | None
     to_version: int | None = None
     to_date: date | None = None
-
-
-@dataclass
-class _Open:
-    span: Span
-    last_version: int
 
 
 Emit = Callable[[str, str, Span], None]  # (table, nct_id, closed or still-open span)
@@ -61,21 +57,56 @@ class Ids:
         return self.base + n
 
 
+@dataclass
+class _Table:
+    """Where one table stands in a study's walk: the spans held at the last version, by
+    (row, copy number), and that version's unresolved rows, their ids and its parts' key."""
+
+    open: dict[tuple[Row, int], Span] = field(default_factory=dict)
+    rows: list[Row] | None = None
+    ids: list[int] = field(default_factory=list)
+
+
 class StudySpans:
     """Feed a study's versions in order (`version`), then `finish`; every span is handed to
-    `emit` once, when it closes or at the end (then still open)."""
+    `emit` once, when it closes or at the end (then still open).
 
-    def __init__(self, nct_id: str, tables: Mapping[str, Table], ids: Ids, emit: Emit) -> None:
+    A table whose parts of the record (`parts.READS`) are as they were is not mapped again;
+    a table whose rows and references are as they were holds every span: nothing to do.
+    """
+
+    def __init__(
+        self, nct_id: str, tables: Mapping[str, Table], ids: Ids, emit: Emit,
+        reads: Mapping[str, tuple[Part, ...]] | None = None,
+    ) -> None:  # fmt: skip
         self.nct_id, self.tables, self.ids, self.emit = nct_id, tables, ids, emit
-        self.open: dict[str, dict[tuple[Row, int], _Open]] = {name: {} for name in tables}
+        self.reads = parts.reads(tables) if reads is None else reads
+        self.state: dict[str, _Table] = {name: _Table() for name in tables}
+        self.changes = parts.Changes(p for read in self.reads.values() for p in read)
         self.last_version: int | None = None
 
     def version(self, number: int, when: date | None, study: Study) -> dict[str, list[int]]:
         """Take version `number` (in effect from `when`); the ids of its rows, by table."""
         ids_now: dict[str, list[int]] = {}
+        moved: set[str] = set()  # the tables whose ids differ from the version before
+        changed = self.changes.next(study)
         for name, table in self.tables.items():
-            rows = [self._resolve(table, row, ids_now) for row in table.rows(study)]
-            ids_now[name] = self._step(name, rows, number, when)
+            state = self.state[name]
+            read = self.reads.get(name)
+            if read is not None and state.rows is not None and changed.isdisjoint(read):
+                rows = state.rows
+            else:
+                rows = table.rows(study)
+                if rows == state.rows:
+                    rows = state.rows  # mapped anew, the same rows
+            if rows is not state.rows or not moved.isdisjoint(table.refs.values()):
+                resolved = [self._resolve(table, row, ids_now) for row in rows]
+                ids = self._step(name, state, resolved, number, when)
+                if ids != state.ids:
+                    moved.add(name)
+                state.ids = ids
+            state.rows = rows
+            ids_now[name] = state.ids
         self.last_version = number
         return ids_now
 
@@ -90,8 +121,10 @@ class StudySpans:
             out[i] = ids_now[target][pos] if isinstance(pos, int) else None
         return tuple(out)
 
-    def _step(self, name: str, rows: list[Row], number: int, when: date | None) -> list[int]:
-        spans = self.open[name]
+    def _step(
+        self, name: str, state: _Table, rows: list[Row], number: int, when: date | None
+    ) -> list[int]:
+        spans = state.open
         copies: dict[Row, int] = {}
         keys: list[tuple[Row, int]] = []
         for row in rows:
@@ -99,25 +132,25 @@ class StudySpans:
             copies[row] = n + 1
             keys.append((row, n))
         present = set(keys)
+        # Every span held was in the table's rows at the version before (the last one taken).
         for key in [k for k in spans if k not in present]:
-            held = spans.pop(key)
-            held.span.to_version, held.span.to_date = held.last_version, when
-            self.emit(name, self.nct_id, held.span)
+            closed = spans.pop(key)
+            closed.to_version, closed.to_date = self.last_version, when
+            self.emit(name, self.nct_id, closed)
         out: list[int] = []
         for key in keys:
-            held_now = spans.get(key)
-            if held_now is None:
-                span = Span(self.ids.take(name), key[0], number, when)
-                held_now = spans[key] = _Open(span, number)
-            held_now.last_version = number
-            out.append(held_now.span.id)
+            span = spans.get(key)
+            if span is None:
+                span = spans[key] = Span(self.ids.take(name), key[0], number, when)
+            out.append(span.id)
         return out
 
     def finish(self) -> None:
-        for name, spans in self.open.items():
-            for held in spans.values():
-                self.emit(name, self.nct_id, held.span)
-            spans.clear()
+        for name, state in self.state.items():
+            for span in state.open.values():
+                self.emit(name, self.nct_id, span)
+            self.state[name] = _Table()
+        self.changes = parts.Changes(self.changes.wanted)
 
 
 def spans_of(

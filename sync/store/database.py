@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from models.db import (
     Timeouts,
     current_revision,
+    database_now,
     ensure_schema,
     is_sqlite,
     make_engine,
@@ -34,6 +35,7 @@ def timeouts(settings: "DatabaseSettings") -> Timeouts:
         keepalives_count=settings.keepalive_count,
         tcp_user_timeout=settings.tcp_user_timeout_seconds,
         busy=settings.busy_timeout_seconds,
+        stale_run=settings.stale_run_seconds,
     )
 
 
@@ -41,6 +43,7 @@ __all__ = [
     "DatabaseUnusable",
     "Timeouts",
     "current_revision",
+    "database_now",
     "ensure_schema",
     "is_sqlite",
     "make_engine",
