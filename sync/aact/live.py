@@ -4,7 +4,7 @@ again from its whole history (a backfill may have inserted versions before the o
 transaction, one refresh at a time. A refresh that failed or never ran is caught up by the
 next one: what is stale is read from the database, not from the run.
 
-The schemas are made by migration 0006 (sync/aact/pgsql.py); `[aact] live = true` turns the
+The schemas are made by migration 0007 (sync/aact/pgsql.py); `[aact] live = true` turns the
 refresh on, `trialwatch db aact-refresh` runs it by hand, `trialwatch db aact-reader` makes the
 read-only role."""
 
@@ -65,7 +65,7 @@ class Refreshed:
 
 
 def available(engine: Engine) -> bool:
-    """PostgreSQL, with the AACT schemas (migration 0006)."""
+    """PostgreSQL, with the AACT schemas (migration 0007)."""
     if engine.dialect.name != "postgresql":
         return False
     with engine.connect() as conn:

@@ -12,8 +12,8 @@ the AACT columns is a migration that drops the schemas and makes them again the 
 next refresh refills every trial). The read-only role, when `trialwatch db aact-reader` has made
 it, gets its grants again.
 
-Revision ID: 0006_i25_live_aact_tables
-Revises: 0005_i24_pages_trial_search
+Revision ID: 0007_i25_live_aact_tables
+Revises: 0006_i22_rest_run_heartbeat
 Create Date: 2026-12-07 17:20:00
 """
 
@@ -21,8 +21,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0006_i25_live_aact_tables"
-down_revision: str | None = "0005_i24_pages_trial_search"
+revision: str = "0007_i25_live_aact_tables"
+down_revision: str | None = "0006_i22_rest_run_heartbeat"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
