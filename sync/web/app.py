@@ -21,6 +21,7 @@ from sync.config import Settings
 from sync.store import database as db
 from sync.watches import definitions as watches
 from sync.web import api, feeds, pages
+from sync.web.cache import UNCACHED, PageCache
 from sync.web.context import HERE, Web
 from sync.web.middleware import (
     SECURITY_HEADERS,
@@ -29,7 +30,7 @@ from sync.web.middleware import (
     Methods,
     SecurityHeaders,
 )
-from sync.web.responses import error
+from sync.web.responses import conditional, error
 
 log = logging.getLogger("trialwatch.web")
 
@@ -65,7 +66,8 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
 
     # Outermost last: the security headers, then the proxy's word on the client, then HEAD as
-    # GET, then the body cap, then the routes.
+    # GET, then the body cap, then the answers kept per data generation, then the routes.
+    app.add_middleware(PageCache, max_bytes=int(settings.web.cache_mb * 1_000_000))
     app.add_middleware(BodyLimit, limit=settings.web.max_body_bytes)
     app.add_middleware(HeadAsGet)
     app.add_middleware(Methods)
@@ -123,5 +125,8 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
         schema.setdefault("components", {})["securitySchemes"] = {
             "bearer": {"type": "http", "scheme": "bearer", "description": "[web] token"}
         }
+        for path, ops in schema.get("paths", {}).items():
+            if "get" in ops and not path.startswith(UNCACHED):
+                conditional(ops["get"])
         app.openapi_schema = schema
     return app.openapi_schema
