@@ -45,6 +45,10 @@ class Trial(SQLModel, table=True):
     last_update_posted: str | None = Field(default=None, max_length=10)
     last_checked_at: datetime | None = Field(default=None)
     last_error: str | None = Field(default=None)
+    # The lead sponsor and the conditions (one a line) of the latest version, for the trials
+    # list's search (migration 0005).
+    sponsor: str | None = Field(default=None)
+    conditions: str | None = Field(default=None)
 
 
 class CompressionDict(SQLModel, table=True):

@@ -43,9 +43,11 @@ AACT's own constants in lower case (`lead` / `collaborator`, `primary` / `backup
 `mesh-list` / `mesh-ancestor`). Queries written before 2024 use the old display strings
 (`'Recruiting'`, `'Phase 1'`) and match nothing here, as on today's AACT.
 
-`id` columns are this export's own: a row keeps its id while it holds; a row that refers to
-another (`facility_id`, `intervention_id`, `design_group_id`) refers to the row in force in the
-same version, so a change to the referenced row starts a new span of the referring one.
+`id` columns are this export's own: a row keeps its id while it holds (a study's ids are its
+trial's id times 10⁹ plus a count, the same in a whole export and one updated with `--since`);
+a row that refers to another (`facility_id`, `intervention_id`, `design_group_id`) refers to the
+row in force in the same version, so a change to the referenced row starts a new span of the
+referring one.
 """
 
 

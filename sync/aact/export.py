@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time as clock
 from collections.abc import Iterator
+from contextlib import suppress
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session, col
 
 from models import Snapshot, Trial
-from sync.aact import sql
+from sync.aact import since, sql
 from sync.aact.catalog import TABLES
 from sync.aact.spans import Ids, Span, StudySpans
 from sync.aact.table import all_columns
@@ -85,6 +86,7 @@ def _versions(conn: Connection, conds: list[Any]) -> Iterator[Any]:
             col(Snapshot.registry_date),
             col(Snapshot.last_update_posted),
             col(Snapshot.fetched_at),
+            col(Snapshot.data_timestamp),
             col(Snapshot.encoding),
             col(Snapshot.base_version),
             col(Snapshot.dict_id),
@@ -99,14 +101,25 @@ def _versions(conn: Connection, conds: list[Any]) -> Iterator[Any]:
 
 
 def fill(
-    engine: Engine, con: duckdb.DuckDBPyConnection, sel: Selection, progress: Progress | None
+    engine: Engine,
+    con: duckdb.DuckDBPyConnection,
+    sel: Selection,
+    progress: Progress | None,
+    *,
+    replace: bool = False,
 ) -> dict[str, int]:
-    """The versioned tables of the selected studies, filled from their stored versions."""
-    _run_all(con, sql.schema_sql())
+    """The versioned tables of the selected studies, filled from their stored versions.
+
+    `replace`: the tables are there (an earlier export, inside the caller's transaction) and
+    the selected studies' rows are replaced by their whole history, read in the same database
+    snapshot (a backfill may have inserted versions before the ones exported)."""
+    if not replace:
+        _run_all(con, sql.schema_sql())
     sinks = _Sinks(con)
-    ids = Ids()
     with rows.snapshot_read(engine) as conn:
         conds = rows.trial_conditions(Session(bind=conn), sel)
+        if replace:
+            drop_studies(con, conn, conds)
         total = conn.execute(
             sa.select(sa.func.count())
             .select_from(Snapshot)
@@ -117,16 +130,19 @@ def fill(
         walk: StudySpans | None = None
         decoder: rows.VersionDecoder | None = None
         current = None
+        previous: Any = None
         done = 0
         for snap in _versions(conn, conds):
             if snap.trial_id != current:
                 if walk is not None:
                     walk.finish()
                 current = snap.trial_id
-                walk = StudySpans(snap.nct_id, TABLES, ids, sinks.emit)
+                walk = StudySpans(snap.nct_id, TABLES, Ids.of_trial(current), sinks.emit)
                 decoder = rows.VersionDecoder(snap.nct_id, dictionaries)
+                previous = None
             assert walk is not None and decoder is not None
-            when = date.fromisoformat(store.version_date(snap)[:10])
+            when = date.fromisoformat(store.version_date(snap, previous)[:10])
+            previous = snap
             walk.version(snap.version, when, decoder.record(snap))
             done += 1
             if progress is not None and done % 200 == 0:
@@ -136,6 +152,22 @@ def fill(
     if progress is not None:
         progress(done, total, "")
     return sinks.flush()
+
+
+def drop_studies(con: duckdb.DuckDBPyConnection, conn: Connection, conds: list[Any]) -> None:
+    """Delete the rows of the studies `conds` select from every versioned table."""
+    import pyarrow as pa
+
+    ncts = conn.execute(sa.select(col(Trial.nct_id)).where(*conds)).scalars().all()
+    con.register("_aact_replaced", pa.table({"nct_id": pa.array(ncts, pa.string())}))
+    try:
+        for name in TABLES:
+            con.execute(
+                f"DELETE FROM {sql.SCHEMA}.{name} "
+                "WHERE nct_id IN (SELECT nct_id FROM _aact_replaced)"
+            )
+    finally:
+        con.unregister("_aact_replaced")
 
 
 def _ours(name: str) -> bool:
@@ -160,6 +192,21 @@ def _refusal(target: Path, found: places.Found) -> str | None:
     return None
 
 
+def _update_refusal(
+    target: Path, place: Path, found: places.Found, is_file: bool, fmt: str
+) -> str | None:
+    if not found.exists:
+        return f"--since updates an earlier export, and there is none at {target}: {since.AGAIN}"
+    if not found.export:
+        return (
+            f"{target}: not a trialwatch export ({found.why}); start one at another path: "
+            f"trialwatch export NEW --format {fmt}"
+        )
+    if is_file:
+        return None  # checked once open; the tables trialwatch did not write are left alone
+    return _refusal(target, found) or since.dir_problem(place, target, fmt)
+
+
 def _write_file(
     engine: Engine, place: Path, found: places.Found, sel: Selection,
     summary: ExportSummary, progress: Progress | None,
@@ -171,8 +218,7 @@ def _write_file(
         try:
             summary.tables = fill(engine, con, sel, progress)
             _run_all(con, sql.views_sql())
-            summary.views = [f"{s}.*" for s in (*sql.VIEW_SCHEMAS, sql.AS_OF_SCHEMA)]
-            summary.views.append("aact_as_of(table, day)")
+            summary.views = _views()
             mark(con)
         finally:
             con.close()
@@ -181,12 +227,55 @@ def _write_file(
         places.remove_all([building, building.with_name(building.name + ".wal"), spill])
 
 
+def _merge_file(
+    engine: Engine, place: Path, sel: Selection, summary: ExportSummary,
+    progress: Progress | None,
+) -> None:  # fmt: skip
+    """Into an earlier AACT export: the selected studies' rows replaced in one transaction
+    (a kill or a full disk leaves the file as it was)."""
+    summary.merged = True
+    spill = places.scratch(place, "spill")
+    con = connect(place, spill)
+    try:
+        problem = since.file_problem(con, Path(summary.target))
+        if problem:
+            raise ExportError(problem)
+        con.execute("BEGIN")
+        try:
+            fill(engine, con, sel, progress, replace=True)
+            mark(con)
+            con.execute("COMMIT")
+        except BaseException:
+            with suppress(duckdb.Error):
+                con.execute("ROLLBACK")
+            raise
+        summary.tables = _counts(con)
+        summary.views = _views()
+    finally:
+        con.close()
+        places.remove_all([spill])
+
+
+def _counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    out = {}
+    for name in TABLES:
+        (n,) = con.execute(f"SELECT count(*) FROM {sql.SCHEMA}.{name}").fetchone() or (0,)
+        out[name] = n
+    return out
+
+
+def _views() -> list[str]:
+    return [*(f"{s}.*" for s in (*sql.VIEW_SCHEMAS, sql.AS_OF_SCHEMA)), "aact_as_of(table, day)"]
+
+
 def _write_dir(
     engine: Engine, place: Path, sel: Selection, summary: ExportSummary,
     progress: Progress | None,
 ) -> None:  # fmt: skip
     """One file per versioned table (Parquet with the dictionary as key-value metadata, or
-    pipe-delimited text with a schema file), filled from a scratch DuckDB file, swapped in."""
+    pipe-delimited text with a schema file), filled from a scratch DuckDB file, swapped in.
+    An update (`summary.merged`) reads the folder's files back first and replaces the selected
+    studies' rows."""
     db = places.scratch(place, "tmp", ".duckdb")
     scratch_db = [db, db.with_name(db.name + ".wal"), places.scratch(place, "spill")]
     new = places.scratch(place, "new")
@@ -194,7 +283,13 @@ def _write_dir(
         new.mkdir()
         con = connect(db, scratch_db[2])
         try:
-            summary.tables = fill(engine, con, sel, progress)
+            if summary.merged:
+                _run_all(con, sql.schema_sql())
+                since.read_back(con, place, summary.format)
+                fill(engine, con, sel, progress, replace=True)
+                summary.tables = _counts(con)
+            else:
+                summary.tables = fill(engine, con, sel, progress)
             for name, table in TABLES.items():
                 source = f"{sql.SCHEMA}.{name}"
                 if summary.format == FLAT:
@@ -211,7 +306,7 @@ def _write_dir(
             (new / SCHEMA_FILE).write_text(sql.schema_file(), encoding="utf-8")
         at = datetime.now(UTC).isoformat()
         (new / places.MARKER_FILE).write_bytes(
-            places.marker_json(summary.format, summary.tables, None, at)
+            places.marker_json(summary.format, summary.tables, summary.since, at)
         )
         places.fsync_tree(new)
         places.swap_in(new, place)
@@ -227,8 +322,12 @@ def export_aact(
     force: bool = False,
     fmt: str = FORMAT,
 ) -> ExportSummary:
-    """Write the AACT tables of the selected studies, whole: into a DuckDB file (`target`
-    FILE.duckdb), or a folder of Parquet files (`aact`) or pipe-delimited files (`aact-txt`)."""
+    """Write the AACT tables of the selected studies: into a DuckDB file (`target`
+    FILE.duckdb), or a folder of Parquet files (`aact`) or pipe-delimited files (`aact-txt`).
+
+    With `sel.since`, an update of an earlier AACT export at the target: the rows of the
+    studies with something new since that day are replaced by their whole history, the
+    others' kept, so that it equals a whole export of the same state."""
     started = clock.monotonic()
     sel = sel or Selection()
     is_file = target.suffix == ".duckdb"
@@ -236,20 +335,30 @@ def export_aact(
         raise ExportError(f"unknown format {fmt!r}: use {' or '.join(FORMATS)}")
     if is_file and fmt == FLAT:
         raise ExportError("--format aact-txt writes a folder: name a directory, not FILE.duckdb")
-    if sel.since is not None:
-        raise ExportError("--since is not supported with --format aact yet: export it whole")
     with Session(engine) as session:
         rows.trial_conditions(session, sel)  # an unknown trial or watch: before any file
     check_target(target, is_file=is_file)
     place = place_of(target)
-    summary = ExportSummary(target=str(target), format="duckdb/aact" if is_file else fmt)
+    summary = ExportSummary(
+        target=str(target),
+        format="duckdb/aact" if is_file else fmt,
+        since=sel.since.isoformat() if sel.since else None,
+    )
     with write_errors(target, place):
         places.clean(place)
         found = places.inspect_file(place) if is_file else places.inspect_dir(place)
-        refusal = _refusal(target, found)
+        if sel.since is not None:
+            # An update needs the earlier export whole: --force cannot stand in for it.
+            refusal = _update_refusal(target, place, found, is_file, fmt)
+            if refusal:
+                raise ExportError(refusal)
+            summary.merged = True
+        refusal = None if summary.merged else _refusal(target, found)
         if refusal and not force:
             raise ExportError(refusal)
-        if is_file:
+        if is_file and summary.merged:
+            _merge_file(engine, place, sel, summary, progress)
+        elif is_file:
             _write_file(engine, place, found, sel, summary, progress)
         else:
             _write_dir(engine, place, sel, summary, progress)

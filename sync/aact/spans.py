@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from sync.aact import parts
 from sync.aact.forms import Study
+from sync.aact.parts import Part
 from sync.aact.table import Row, Table
 
 
@@ -27,42 +29,85 @@ class Span:
     to_date: date | None = None
 
 
-@dataclass
-class _Open:
-    span: Span
-    last_version: int
-
-
 Emit = Callable[[str, str, Span], None]  # (table, nct_id, closed or still-open span)
+
+
+# A study's ids are its trial's id times this plus its own count: the same state gives the
+# same ids whatever else is exported with it, so an export updated with --since (and the live
+# PostgreSQL tables, refreshed a study at a time) equal a whole export of that state.
+STUDY_IDS = 1_000_000_000
 
 
 @dataclass
 class Ids:
-    """The next id of each table (one sequence per table across the export)."""
+    """The next id of each table within one study (`base`: its trial's id times STUDY_IDS)."""
 
+    base: int = 0
     next: dict[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def of_trial(cls, trial_id: int) -> Ids:
+        return cls(base=trial_id * STUDY_IDS)
 
     def take(self, table: str) -> int:
         n = self.next.get(table, 1)
+        if n >= STUDY_IDS:
+            raise ValueError(f"{table}: more than {STUDY_IDS - 1} rows in one study")
         self.next[table] = n + 1
-        return n
+        return self.base + n
+
+
+@dataclass
+class _Table:
+    """Where one table stands in a study's walk: the spans held at the last version, by
+    (row, copy number), and that version's unresolved rows, their ids and its parts' key."""
+
+    open: dict[tuple[Row, int], Span] = field(default_factory=dict)
+    rows: list[Row] | None = None
+    ids: list[int] = field(default_factory=list)
+    key: tuple[object, ...] | None = None
 
 
 class StudySpans:
     """Feed a study's versions in order (`version`), then `finish`; every span is handed to
-    `emit` once, when it closes or at the end (then still open)."""
+    `emit` once, when it closes or at the end (then still open).
 
-    def __init__(self, nct_id: str, tables: Mapping[str, Table], ids: Ids, emit: Emit) -> None:
+    A table whose parts of the record (`parts.READS`) are as they were is not mapped again;
+    a table whose rows and references are as they were holds every span: nothing to do.
+    """
+
+    def __init__(
+        self, nct_id: str, tables: Mapping[str, Table], ids: Ids, emit: Emit,
+        reads: Mapping[str, tuple[Part, ...]] | None = None,
+    ) -> None:  # fmt: skip
         self.nct_id, self.tables, self.ids, self.emit = nct_id, tables, ids, emit
-        self.open: dict[str, dict[tuple[Row, int], _Open]] = {name: {} for name in tables}
+        self.reads = parts.reads(tables) if reads is None else reads
+        self.state: dict[str, _Table] = {name: _Table() for name in tables}
         self.last_version: int | None = None
 
     def version(self, number: int, when: date | None, study: Study) -> dict[str, list[int]]:
         """Take version `number` (in effect from `when`); the ids of its rows, by table."""
         ids_now: dict[str, list[int]] = {}
+        moved: set[str] = set()  # the tables whose ids differ from the version before
+        slices = parts.Slices(study)
         for name, table in self.tables.items():
-            rows = [self._resolve(table, row, ids_now) for row in table.rows(study)]
-            ids_now[name] = self._step(name, rows, number, when)
+            state = self.state[name]
+            read = self.reads.get(name)
+            key = slices.key(read) if read is not None else None
+            if key is not None and key == state.key and state.rows is not None:
+                rows = state.rows
+            else:
+                rows = table.rows(study)
+                if rows == state.rows:
+                    rows = state.rows  # mapped anew, the same rows
+            if rows is not state.rows or not moved.isdisjoint(table.refs.values()):
+                resolved = [self._resolve(table, row, ids_now) for row in rows]
+                ids = self._step(name, state, resolved, number, when)
+                if ids != state.ids:
+                    moved.add(name)
+                state.ids = ids
+            state.rows, state.key = rows, key
+            ids_now[name] = state.ids
         self.last_version = number
         return ids_now
 
@@ -77,8 +122,10 @@ class StudySpans:
             out[i] = ids_now[target][pos] if isinstance(pos, int) else None
         return tuple(out)
 
-    def _step(self, name: str, rows: list[Row], number: int, when: date | None) -> list[int]:
-        spans = self.open[name]
+    def _step(
+        self, name: str, state: _Table, rows: list[Row], number: int, when: date | None
+    ) -> list[int]:
+        spans = state.open
         copies: dict[Row, int] = {}
         keys: list[tuple[Row, int]] = []
         for row in rows:
@@ -86,25 +133,24 @@ class StudySpans:
             copies[row] = n + 1
             keys.append((row, n))
         present = set(keys)
+        # Every span held was in the table's rows at the version before (the last one taken).
         for key in [k for k in spans if k not in present]:
-            held = spans.pop(key)
-            held.span.to_version, held.span.to_date = held.last_version, when
-            self.emit(name, self.nct_id, held.span)
+            closed = spans.pop(key)
+            closed.to_version, closed.to_date = self.last_version, when
+            self.emit(name, self.nct_id, closed)
         out: list[int] = []
         for key in keys:
-            held_now = spans.get(key)
-            if held_now is None:
-                span = Span(self.ids.take(name), key[0], number, when)
-                held_now = spans[key] = _Open(span, number)
-            held_now.last_version = number
-            out.append(held_now.span.id)
+            span = spans.get(key)
+            if span is None:
+                span = spans[key] = Span(self.ids.take(name), key[0], number, when)
+            out.append(span.id)
         return out
 
     def finish(self) -> None:
-        for name, spans in self.open.items():
-            for held in spans.values():
-                self.emit(name, self.nct_id, held.span)
-            spans.clear()
+        for name, state in self.state.items():
+            for span in state.open.values():
+                self.emit(name, self.nct_id, span)
+            self.state[name] = _Table()
 
 
 def spans_of(

@@ -16,6 +16,7 @@ from sync.config import ConfigError, Settings
 from sync.report import digest as dg
 from sync.report import review
 from sync.report.channels import mask_apprise_logs, parse_channels
+from sync.store import database as db
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -168,7 +169,11 @@ def digest(
     fmt = "json" if json_ else (format_ or "md").lower()
     if fmt not in FORMATS:
         fail(f"--format: {format_!r} is not one of {', '.join(FORMATS)}")
-    now = datetime.now(UTC)
+    c = ctx_of(typer_ctx)
+    with c.session() as session:
+        # "24h ago" by the database's clock, the one changes and runs are stamped with: a
+        # process whose own clock is off still selects what was stored in the last 24 hours.
+        now = db.database_now(session)
     try:
         start = dg.parse_when(since, now)
         end = dg.parse_when(until, now, end=True) if until else now
@@ -177,7 +182,6 @@ def digest(
     if start >= end:
         fail(f"--since ({start.isoformat()}) must be before --until ({end.isoformat()})")
     ids = parse_ids(trial) if trial else []
-    c = ctx_of(typer_ctx)
     sel = dg.Selection(since=start, until=end, trials=ids, watch=watch, unreviewed=unreviewed)
     from sync.store import views
 

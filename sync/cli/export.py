@@ -50,7 +50,8 @@ def register(app: typer.Typer) -> None:
             typer.Option(
                 "--since",
                 help="Only studies with something new since this date (YYYY-MM-DD); "
-                "into an existing .duckdb file their rows are replaced.",
+                "into an existing .duckdb file (or, with --format aact or aact-txt, an "
+                "earlier AACT export) their rows are replaced.",
             ),
         ] = None,
         force: Annotated[

@@ -23,7 +23,7 @@ from sync.cli.events import print_events
 from sync.cli.table import Col, fit_table, print_parts, print_wrapped
 from sync.core.ids import split_ids
 from sync.core.states import RegistryState
-from sync.store import views
+from sync.store import listing, views
 
 if TYPE_CHECKING:
     from sync.ingest import run as sync_engine
@@ -142,17 +142,49 @@ def remove(
 def list_(
     typer_ctx: typer.Context,
     all_: Annotated[bool, typer.Option("--all", help="Include removed trials.")] = False,
+    status: Annotated[
+        str | None,
+        typer.Option("--status", help="Only trials with this overall status, e.g. RECRUITING."),
+    ] = None,
+    search: Annotated[
+        str | None,
+        typer.Option(
+            "--search",
+            help="Only trials with every word of this in their NCT ID, title, lead sponsor or "
+            "conditions (case aside).",
+        ),
+    ] = None,
+    watch: Annotated[
+        str | None,
+        typer.Option(
+            "--watch", help="Only the studies of this watch (ever its members, or tracked by it)."
+        ),
+    ] = None,
     json_: JsonOpt = False,
 ) -> None:
     """List tracked trials."""
+    try:
+        query = listing.TrialQuery.of(status, search, watch, include_inactive=all_)
+    except listing.BadQuery as exc:
+        fail(f"--status: {exc}")
     c = ctx_of(typer_ctx)
     with c.session() as session:
-        rows = views.trial_list(session, include_inactive=all_)
+        if query.watch:
+            from sync.watches import definitions as watches
+
+            try:
+                watches.get_watch(session, query.watch)
+            except watches.UnknownWatch as exc:
+                fail(str(exc))
+        rows = listing.trial_rows(session, query)
     if json_:
         print_json([r.to_dict() for r in rows])
         return
     if not rows:
-        err.print("no tracked trials (add some with: trialwatch add NCT…)")
+        if query.params():
+            err.print("no tracked trials match")
+        else:
+            err.print("no tracked trials (add some with: trialwatch add NCT…)")
         return
     rows_out = []
     for r in rows:
@@ -306,7 +338,6 @@ def diff(
     from sync.cli.render import print_diff
 
     print_diff(out, data)
-
 
 
 def register(app: typer.Typer) -> None:

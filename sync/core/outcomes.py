@@ -10,7 +10,6 @@ here by meaning), so old versions are judged from what is stored.
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -19,6 +18,18 @@ from rapidfuzz import fuzz
 
 from sync.core.changes import Edit
 from sync.core.diff.rules import short
+from sync.core.outcome_words import (
+    abbreviations,
+    content,
+    expanded,
+    glossary,
+    metrics,
+    norm,
+    points,
+    same_times,
+    spelt_out,
+    stated,
+)
 
 MAJOR, MINOR, REWORDED = "major", "minor", "reworded"
 _LISTS = {"primaryOutcomes": "primary", "secondaryOutcomes": "secondary", "otherOutcomes": "other"}
@@ -29,48 +40,6 @@ _PATH_RE = re.compile(
 )
 _DUP_RE = re.compile(r"#\d+$")
 
-# Words that carry no meaning of their own in a measure ("the primary endpoint will be ...").
-_STOP = frozenset(
-    "a an the of in and or to with for by at on from as be will is are was were this that which "
-    "who whose their its it study primary secondary outcome outcomes endpoint endpoints end point "
-    "measure measured measures assessed assess assessment evaluate evaluated evaluation determine "
-    "determined defined objective aim demonstrate compare compared subjects participants patients "
-    "subject participant patient each all any based using via according individual individuals "
-    "people person persons volunteer volunteers".split()
-)
-# The metric of an outcome (how values are aggregated), in classes: "proportion" and "percentage"
-# of participants are one metric, "mean" and "median" are two.
-_METRIC = {
-    "percentage": "share", "percent": "share", "proportion": "share", "proportions": "share",
-    "rate": "share", "rates": "share", "number": "share", "count": "share",
-    "incidence": "share", "frequency": "share", "mean": "mean",
-    "average": "mean", "median": "median", "time": "time to event", "duration": "time to event",
-    "change": "change", "reduction": "change", "improvement": "change", "difference": "difference",
-    "hazard": "hazard ratio", "odds": "odds ratio", "annualized": "annualised rate",
-    "annualised": "annualised rate", "cumulative": "cumulative", "auc": "area under the curve",
-    "maximum": "maximum", "peak": "maximum", "minimum": "minimum",
-}  # fmt: skip
-_NUMBERS = {
-    "one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6", "seven": "7",
-    "eight": "8", "nine": "9", "ten": "10", "eleven": "11", "twelve": "12", "thirteen": "13",
-    "fourteen": "14", "fifteen": "15", "sixteen": "16", "seventeen": "17", "eighteen": "18",
-    "nineteen": "19", "twenty": "20", "thirty": "30", "forty": "40", "fifty": "50",
-    "sixty": "60", "seventy": "70", "eighty": "80", "ninety": "90",
-}  # fmt: skip
-# A number glued to its unit ("12mo", "24h", "wk12"): split, so that the unit is a word.
-_GLUED_RE = re.compile(
-    r"^(?:(\d+(?:\.\d+)?)(h|hr|hrs|d|wk|wks|mo|mos|yr|yrs|min|mins|weeks?|days?|months?|years?)"
-    r"|(wk|week|day|month|visit|d|w|m)(\d+))$"
-)
-_UNITS = {
-    "minute": "min", "minutes": "min", "min": "min", "mins": "min", "hour": "h", "hours": "h",
-    "hr": "h", "hrs": "h", "h": "h", "day": "d", "days": "d", "week": "w", "weeks": "w",
-    "wk": "w", "wks": "w", "month": "m", "months": "m", "mo": "m", "year": "y", "years": "y",
-    "yr": "y", "yrs": "y", "cycle": "cycle", "cycles": "cycle", "visit": "visit",
-}  # fmt: skip
-_TIME_WORDS = frozenset(_UNITS) | frozenset(
-    "baseline up through until after before within following post over during end".split()
-)
 # Two measures are the same outcome at this token similarity (rapidfuzz token_set_ratio, 0-100
 # on the normalised words); below it they are different outcomes. Chosen on the tuned half of the
 # rated pairs (bench.outcomes): reworded measures score 65-100, replaced ones mostly below 50.
@@ -108,152 +77,29 @@ class _Item:
     members: list[int] = field(default_factory=list)
 
 
-_TENS = frozenset({"20", "30", "40", "50", "60", "70", "80", "90"})
-
-
-def norm(text: Any) -> str:
-    """Lower case, accents, punctuation and spacing dropped; number words as digits."""
-    if not isinstance(text, str):
-        return ""
-    t = unicodedata.normalize("NFKD", text)
-    t = "".join(c for c in t if not unicodedata.combining(c)).casefold()
-    words = "".join(c if c.isalnum() else " " for c in t).split()
-    out: list[str] = []
-    tens = False  # the last word was a tens word ("twenty")
-    for w in words:
-        glued = _GLUED_RE.match(w)
-        if glued:
-            out.extend(x for x in glued.groups() if x)
-            tens = False
-            continue
-        number = _NUMBERS.get(w)
-        if tens and number is not None and len(number) == 1:
-            out[-1] = str(int(out[-1]) + int(number))  # "twenty four" -> "24"
-            tens = False
-            continue
-        tens = number in _TENS
-        out.append(number or w)
-    return " ".join(out)
-
-
-def stem(word: str) -> str:
-    """A word without its inflection, so that "achieved" and "achieve", "seizures" and "seizure"
-    are one word (a light suffix strip: plural, past, -ing, a final e; short words kept)."""
-    if len(word) <= 4 or word.isdigit():
-        return word
-    if word.endswith("ies"):
-        return word[:-3] + "y"
-    for suffix in ("ing", "ed"):
-        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
-            word = word[: -len(suffix)]
-            break
-    else:
-        if word.endswith("s") and not word.endswith(("ss", "is", "us")):
-            word = word[:-1]
-    return word[:-1] if word.endswith("e") and len(word) > 4 else word
-
-
-def _words(text: Any) -> list[str]:
-    """The meaningful words of a text, stemmed."""
-    return [stem(w) for w in norm(text).split() if w not in _STOP]
-
-
-def _content(text: Any) -> list[str]:
-    """What is measured: the words that are neither metric, time nor filler."""
-    return [
-        stem(w)
-        for w in norm(text).split()
-        if w not in _STOP and w not in _METRIC and w not in _TIME_WORDS and not w.isdigit()
-    ]
-
-
-def metrics(text: Any) -> set[str]:
-    return {_METRIC[w] for w in norm(text).split() if w in _METRIC}
-
-
-_DAYS = {"min": 1 / 1440, "h": 1 / 24, "d": 1.0, "w": 7.0, "m": 30.4375, "y": 365.25}
-
-
-# Day 0 or 1, week 0: the baseline visit, which a time frame may name or leave implied.
-_BASELINE = {("0", "d"), ("1", "d"), ("0", "w"), ("0", "m")}
-
-
-def times(text: Any, month: float = _DAYS["m"]) -> set[tuple[str, str]]:
-    """The time points a text names, as (amount, unit): "12 months, Day 28" -> {("12", "m"),
-    ("28", "d")}; "1 year" and "week 52" both -> ("52", "w") (spans in days, rounded to weeks
-    when longer than a fortnight), so that the same time said two ways is one time."""
-    words = norm(text).split()
-    out: set[tuple[str, str]] = set()
-    for i, w in enumerate(words):
-        if not re.fullmatch(r"\d+(?:\.\d+)?", w):
-            continue
-        after = words[i + 1] if i + 1 < len(words) else ""
-        before = words[i - 1] if i else ""
-        unit = _UNITS.get(after) or _UNITS.get(before)
-        if unit is None:
-            # "2 to 4 weeks", "6, 12 and 24 months": the unit of the next number.
-            later = [_UNITS[x] for x in words[i + 1 : i + 6] if x in _UNITS]
-            unit = later[0] if later else None
-        if unit is None:
-            continue
-        if unit in _DAYS:
-            days = float(w) * (month if unit == "m" else _DAYS[unit])
-            out.add((f"{round(days / 7)}", "w") if days > 14 else (f"{round(days, 2):g}", "d"))
-        else:
-            out.add((w, unit))
-    return out
-
-
-def _points(text: Any, month: float = _DAYS["m"]) -> set[tuple[str, str]]:
-    """The time points of a time frame, the baseline visit left out."""
-    return times(text, month) - _BASELINE
-
-
-def _same_times(a: Any, b: Any) -> bool:
-    """Whether two time frames name the same time points, a month read as 4 weeks on either
-    side when that makes them agree ("Month 6" and "Week 24" are one visit in most schedules)."""
-    pa, pb = _points(a), _points(b)
-    return pa == pb or _points(a, 28.0) == pb or pa == _points(b, 28.0)
-
-
-def _stated(time_frame: Any, text: str) -> bool:
-    """Whether a time frame says no more than a text did: its time points all named there (with
-    a month as 4 weeks or as a twelfth of a year), or, when it names none, its words all there."""
-    said = times(text) | times(text, 28.0)
-    points = _points(time_frame)
-    if points:
-        return points <= said or _points(time_frame, 28.0) <= said
-    words = [w for w in _words(time_frame) if not w.isdigit()]
-    return bool(words) and set(words) <= set(_words(text))
-
-
 def similarity(a: dict[str, Any], b: dict[str, Any]) -> float:
-    """How alike two outcomes' measures are, 0-100 (token set ratio of the meaningful words)."""
-    x, y = " ".join(_words(a.get("measure"))), " ".join(_words(b.get("measure")))
+    """How alike two outcomes' measures are, 0-100 (token set ratio of the meaningful words, an
+    acronym one spells out, "PFS" for "progression-free survival", read as its words)."""
+    x, y = _both(a, b)
     if not x or not y:
         return 0.0
     score = float(fuzz.token_set_ratio(x, y))
-    if score < SAME_OUTCOME and _abbreviations(a.get("measure")) & _abbreviations(b.get("measure")):
+    if score < SAME_OUTCOME and abbreviations(a.get("measure")) & abbreviations(b.get("measure")):
         # The same named instrument or endpoint ("IPSS", "ACR20") on both sides: the same outcome
         # said another way, however many words changed around it.
         return SAME_OUTCOME
     return score
 
 
-_ABBREVIATION_WORD_RE = re.compile(r"\b[A-Z][A-Z0-9]*[A-Z][A-Z0-9-]*\b")
-
-
-def _abbreviations(text: Any) -> set[str]:
-    """The abbreviations a measure uses (two or more capitals: "IPSS", "FEV1", "ACR20")."""
-    if not isinstance(text, str) or text.isupper() or text.istitle():
-        return set()
-    words = _ABBREVIATION_WORD_RE.findall(text)
-    return {w.replace("-", "") for w in words if len(w) >= 3 and not w.isdigit()}
-
-
 def strict_similarity(a: dict[str, Any], b: dict[str, Any]) -> float:
-    x, y = " ".join(_words(a.get("measure"))), " ".join(_words(b.get("measure")))
+    x, y = _both(a, b)
     return float(fuzz.token_sort_ratio(x, y)) if x and y else 0.0
+
+
+def _both(a: dict[str, Any], b: dict[str, Any]) -> tuple[str, str]:
+    """The meaningful words of two measures, each one's acronyms the other spells out expanded."""
+    ma, mb = a.get("measure"), b.get("measure")
+    return " ".join(expanded(ma, mb)), " ".join(expanded(mb, ma))
 
 
 def _name(item: dict[str, Any], limit: int = 60) -> str:
@@ -262,39 +108,6 @@ def _name(item: dict[str, Any], limit: int = 60) -> str:
 
 def _tf(item: dict[str, Any]) -> str:
     return short(str(item.get("timeFrame") or "(none)"), 50)
-
-
-_ABBREVIATION_RE = re.compile(r"\(\s*([A-Za-z][A-Za-z0-9-]{1,9})\s*\)")
-
-
-def _spelt_out(text: str, other: str) -> set[str]:
-    """The words of `text` that spell out an abbreviation `other` uses: "Alanine
-    Aminotransferase (ALT)" gives {"alanine", "aminotransferase"} when `other` says "ALT"."""
-    out: set[str] = set()
-    theirs = set(norm(other).split())
-    for m in _ABBREVIATION_RE.finditer(text):
-        short_form = norm(m[1]).replace(" ", "")
-        if short_form not in theirs:
-            continue
-        letters = [c for c in short_form if c.isalpha()]
-        before = norm(text[: m.start()]).split()
-        words = [w for w in before if w not in _STOP][-len(letters) - 1 :]
-        # The words whose first letters make the abbreviation, nearest first.
-        for w in reversed(words):
-            if letters and w[0] == letters[-1]:
-                out.add(stem(w))
-                letters.pop()
-            elif letters:
-                out.add(stem(w))  # "Psoriasis Area and Severity": a joining word between
-    return out
-
-
-_WINDOW = frozenset({"up", "within", "through", "until", "over", "during", "throughout"})
-
-
-def _window(text: Any) -> bool:
-    """Whether a time frame is a window ("up to 12 weeks") rather than a time point."""
-    return bool(_WINDOW & set(norm(text).split()))
 
 
 def _aspects(a: dict[str, Any], b: dict[str, Any]) -> list[tuple[str, str]]:
@@ -317,15 +130,17 @@ def _all_aspects(a: dict[str, Any], b: dict[str, Any]) -> list[tuple[str, str]]:
     ka, kb = metrics(f"{ma} {da or ''}"), metrics(f"{mb} {db or ''}")
     metric_a, metric_b = metrics(ma), metrics(mb)
     if norm(ma) != norm(mb):
-        ca, cb = _content(ma), _content(mb)
-        # An abbreviation spelt out ("ALT" -> "Alanine Aminotransferase (ALT)") adds no words.
-        known_a = set(_content(whole_a)) | _spelt_out(whole_b, whole_a)
-        known_b = set(_content(whole_b)) | _spelt_out(whole_a, whole_b)
+        ca, cb = content(ma), content(mb)
+        # An abbreviation spelt out ("ALT" -> "Alanine Aminotransferase (ALT)", "PFS" ->
+        # "progression-free survival") adds no words, nor does its short form lose any.
+        gloss = glossary(whole_a, whole_b)
+        known_a = set(content(whole_a)) | spelt_out(whole_b, whole_a) | gloss
+        known_b = set(content(whole_b)) | spelt_out(whole_a, whole_b) | gloss
         gained = [w for w in dict.fromkeys(cb) if w not in known_a]
         lost = [w for w in dict.fromkeys(ca) if w not in known_b]
         close = fuzz.token_sort_ratio(" ".join(ca), " ".join(cb)) >= _REWORDED_MEASURE
         # The same named instrument on both sides ("IPSS"): a word changed around it rewords.
-        anchored = bool(_abbreviations(ma) & _abbreviations(mb)) and len(gained) < _SPECIFIED
+        anchored = bool(abbreviations(ma) & abbreviations(mb)) and len(gained) < _SPECIFIED
         if gained and lost and not close and not anchored:
             out.append((MINOR, f"measure changed: {_name(a)} → {_name(b)}"))
         elif len(gained) >= _SPECIFIED:
@@ -344,46 +159,54 @@ def _all_aspects(a: dict[str, Any], b: dict[str, Any]) -> list[tuple[str, str]]:
         # A measure that numbers several outcomes ("1) ALP levels and 2) safety"): a numbered
         # part that the other version names nowhere is an outcome dropped (or added).
         for part in _parts(ma):
-            if not set(_content(part)) & known_b:
+            if not set(content(part)) & known_b:
                 out.append((MAJOR, f"outcome dropped from the measure: {short(part, 50)}"))
         for part in _parts(mb):
-            if not set(_content(part)) & known_a:
+            if not set(content(part)) & known_a:
                 out.append((MAJOR, f"outcome added to the measure: {short(part, 50)}"))
         if not out:
             out.append((REWORDED, f"reworded: {_name(a)} → {_name(b)}"))
 
     if norm(ta) != norm(tb):
         if not norm(ta):
-            if _stated(tb, f"{ma} {da or ''}"):
+            if stated(tb, f"{ma} {da or ''}"):
                 out.append((REWORDED, f"time frame split out of the measure: {_tf(b)}"))
             else:
                 out.append((MINOR, f"time frame added: {_tf(b)}"))
         elif not norm(tb):
-            if _stated(ta, f"{mb} {db or ''}"):
+            if stated(ta, f"{mb} {db or ''}"):
                 out.append((REWORDED, "time frame moved into the measure"))
             else:
                 out.append((MINOR, f"time frame omitted: was {_tf(a)}"))
-        elif not _same_times(ta, tb):
+        elif not same_times(ta, tb):
             out.append((MINOR, f"time frame changed: {_tf(a)} → {_tf(b)}"))
         elif (
-            not (_points(ta) or _points(tb))
+            not (points(ta) or points(tb))
             and fuzz.token_sort_ratio(norm(ta), norm(tb)) < _REWORDED_MEASURE
         ):
             out.append((MINOR, f"time frame changed: {_tf(a)} → {_tf(b)}"))
-        elif _window(ta) != _window(tb):
-            # "2 years" -> "up to 2 years": a time point became a window (or back).
-            out.append((MINOR, f"time frame changed: {_tf(a)} → {_tf(b)}"))
         else:
+            # "24 weeks" -> "up to 24 weeks", "Week 48" -> "Baseline to Week 48": the same time
+            # points, the period that leads to them said or left implied.
             out.append((REWORDED, f"time frame reworded: {_tf(a)} → {_tf(b)}"))
 
+    if norm(da) and norm(db) and norm(da) != norm(db) and same_times(ta, tb):
+        # The time frame's points kept, the description's own changed ("judged after 1 and 2
+        # years" -> "after 2 years"): the description is part of the outcome, so is its timing.
+        pa, pb = points(da), points(db)
+        if pa and pb and not same_times(da, db):
+            out.append((MINOR, "time points in the description changed"))
+
     if norm(da) != norm(db):
-        known = set(_content(f"{ma} {mb} {ta or ''} {tb or ''}"))
+        known = set(content(f"{ma} {mb} {ta or ''} {tb or ''}"))
         if norm(db):
-            before = set(_content(da)) | known
-            words = _content(db)
+            before = set(content(da)) | known
+            words = content(db)
             new = [w for w in words if w not in before]
             if _note(db, known):
                 out.append((REWORDED, "description added: a note that data are missing"))
+            elif _moved_in(db, ma, mb):
+                out.append((REWORDED, "description takes over words from the measure"))
             elif words and len(new) / len(words) > _NEW_DESCRIPTION and not _restates(db, mb):
                 verb = "added" if not norm(da) else "changed"
                 out.append((MINOR, f"description {verb}, specifying the measurement"))
@@ -400,13 +223,24 @@ _SENTENCE_RE = re.compile(r"(?<=[.;:!?])\s+")
 def _restates(description: Any, measure: Any) -> bool:
     """Whether a description opens by saying the measure again: its first sentence holds most
     of the measure's words ("Percentage of participants with ... defined as ...")."""
-    words = set(_content(measure))
+    words = set(content(measure))
     if not words or not isinstance(description, str):
         return False
     first = _SENTENCE_RE.split(description.strip(), maxsplit=1)[0]
     # An abbreviation the sentence uses stands for the words that spell it out in the measure.
-    said = set(_content(first)) | _spelt_out(str(measure), first)
+    said = set(content(first)) | spelt_out(str(measure), first) | glossary(first, measure)
     return len(words & said) / len(words) >= _RESTATED
+
+
+def _moved_in(description: Any, was: Any, now: Any) -> bool:
+    """Whether a description says what the measure stopped saying ("... as defined by the FDA
+    snapshot analysis" cut from the measure, "The FDA-defined snapshot algorithm was used ..."
+    in the description): text moved between two fields of one outcome, as a time frame split
+    out of the measure is, changes no part of it."""
+    dropped = set(content(was)) - set(content(now))
+    if len(dropped) < _SPECIFIED:
+        return False
+    return len(dropped & set(content(description))) / len(dropped) >= _RESTATED
 
 
 _NOT_REPORTED_RE = re.compile(
@@ -421,7 +255,7 @@ def _note(description: Any, known: set[str]) -> bool:
     and no metric."""
     text = norm(description)
     return bool(_NOT_REPORTED_RE.search(text)) and not (
-        set(_content(description)) & known
+        set(content(description)) & known
         or metrics(description)
         or any(w.isdigit() for w in text.split())
     )
@@ -485,10 +319,41 @@ def _parse(changes: Sequence[Edit]) -> tuple[list[_Item], list[_Item], list[_Ite
                             for a, b in edited.values()]  # fmt: skip
 
 
+def _redefined(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Whether one outcome replacing another is the same outcome defined anew: the new measure
+    is what the old description said it measures ("Change in cognitive function", described as
+    "... antisaccade eye movements ..." -> "Error Percentage in Antisaccade Task"), or the old
+    measure is what the new description explains. The study rates that a change of the
+    measurement (minor), not a new primary outcome; a one-for-one replacement only, so that
+    with several outcomes each keeps its own."""
+    for x, y in ((b, a), (a, b)):
+        words = set(content(x.get("measure")))
+        said = set(content(f"{y.get('measure') or ''} {y.get('description') or ''}"))
+        said |= glossary(x.get("measure"), y.get("description"))
+        if len(words) >= _SPECIFIED and len(words & said) / len(words) >= _RESTATED:
+            return True
+    return False
+
+
+def _in_composite(item: _Item, composites: Sequence[_Item]) -> bool:
+    """Whether an outcome is a named part of a composite outcome among others: its words (an
+    acronym read as the words that spell it) all inside one that says "composite" ("Permanent
+    atrial fibrillation" in "Composite of death, hospitalisation or permanent AF")."""
+    measure = item.value.get("measure")
+    words = set(content(measure))
+    for c in composites:
+        theirs = f"{c.value.get('measure') or ''} {c.value.get('description') or ''}"
+        if "composite" not in norm(theirs).split():
+            continue
+        if words and words <= set(content(theirs)) | glossary(measure, theirs):
+            return True
+    return False
+
+
 def _contained(item: _Item, others: Sequence[_Item]) -> bool:
     """Whether an outcome's words all appear in one of the others (one outcome split in two)."""
-    words = set(_content(item.value.get("measure")))
-    return bool(words) and any(words <= set(_content(o.value.get("measure"))) for o in others)
+    words = set(content(item.value.get("measure")))
+    return bool(words) and any(words <= set(content(o.value.get("measure"))) for o in others)
 
 
 def judge(changes: Sequence[Edit]) -> list[OutcomeChange]:
@@ -530,6 +395,7 @@ def judge(changes: Sequence[Edit]) -> list[OutcomeChange]:
             else:
                 continue
             candidates.append((score, within, i, j))
+    new_primaries = [n for n in added if n.lst == "primary"]
     used_o: set[int] = set()
     used_n: set[int] = set()
     moved: set[int] = set()
@@ -544,8 +410,12 @@ def judge(changes: Sequence[Edit]) -> list[OutcomeChange]:
             continue
         moved.update((id(o), id(n)))
         verb = "moved to secondary" if o.lst == "primary" else "moved from secondary to primary"
+        severity = MAJOR
+        if o.lst == "primary" and _in_composite(o, new_primaries):
+            # Still a part of the primary outcome: what changed is how it is aggregated.
+            severity, verb = MINOR, "combined into a composite primary outcome, kept as secondary"
         out.append(
-            OutcomeChange(MAJOR, "primary", f"{_name(n.value)} {verb}", (*o.members, *n.members))
+            OutcomeChange(severity, "primary", f"{_name(n.value)} {verb}", (*o.members, *n.members))
         )
     paired = {id(x) for pairs in matched.values() for p in pairs for x in p} | moved
     removed = [x for x in removed if id(x) not in paired]
@@ -553,6 +423,9 @@ def judge(changes: Sequence[Edit]) -> list[OutcomeChange]:
 
     for lst in ("primary", "secondary", "other"):
         olds, news = by_list(removed, lst), by_list(added, lst)
+        if len(olds) == 1 and len(news) == 1 and _redefined(olds[0].value, news[0].value):
+            matched[lst].append((olds[0], news[0]))
+            olds, news = [], []
         pairs = matched[lst]
         for o, n in pairs:
             aspects = _aspects(o.value, n.value) or [
@@ -696,9 +569,7 @@ def _joined(parts: list[OutcomeChange], prefix: str) -> str:
     return text
 
 
-def outcome_events(
-    changes: Sequence[Edit], dates: dict[str, Any] | None
-) -> list[OutcomeEvent]:
+def outcome_events(changes: Sequence[Edit], dates: dict[str, Any] | None) -> list[OutcomeEvent]:
     """The primary and the secondary (and other) outcome events of one version's outcome changes.
 
     Importance: primary major high, minor medium, reworded low; secondary and other outcomes

@@ -226,6 +226,31 @@ def last_update_posted(study: dict[str, Any]) -> Any:
     return dig(study, "protocolSection", "statusModule", "lastUpdatePostDateStruct", "date")
 
 
+def _texts(value: Any) -> list[str]:
+    """The non-empty strings of a list the record may lack or hold wrongly typed."""
+    if not isinstance(value, list):
+        return []
+    return [v.strip() for v in value if isinstance(v, str) and v.strip()]
+
+
+# Conditions are one text column on the trial row (searched with LIKE on both databases):
+# one a line, as no condition holds a line break.
+CONDITIONS_SEPARATOR = "\n"
+
+
+def listed_fields(keys: dict[str, Any]) -> dict[str, Any]:
+    """The trial row's copies of its latest version (from key_fields), for listing and search
+    without decoding records."""
+    conditions = [" ".join(c.split()) for c in keys["conditions"]]
+    return {
+        "title": keys["title"],
+        "status": keys["status"],
+        "last_update_posted": keys["last_update_posted"],
+        "sponsor": keys["sponsor"] if isinstance(keys["sponsor"], str) else None,
+        "conditions": CONDITIONS_SEPARATOR.join(conditions) or None,
+    }
+
+
 def key_fields(study: dict[str, Any]) -> dict[str, Any]:
     """The fields a user lists and shows, read defensively from a full record."""
     ps = ("protocolSection",)
@@ -252,6 +277,7 @@ def key_fields(study: dict[str, Any]) -> dict[str, Any]:
         "last_update_posted": last_update_posted(study),
         "last_update_submitted": dig(study, *ps, "statusModule", "lastUpdateSubmitDate"),
         "sponsor": dig(study, *ps, "sponsorCollaboratorsModule", "leadSponsor", "name"),
+        "conditions": _texts(dig(study, *ps, "conditionsModule", "conditions")),
         "site_count": len(locations) if isinstance(locations, list) else 0,
         # ACTUAL or ESTIMATED: a date that slips while estimated is a different story.
         "start_date_type": dig(study, *ps, "statusModule", "startDateStruct", "type"),

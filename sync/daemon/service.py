@@ -302,8 +302,8 @@ class Daemon:
 
     def _record_failed_check(self, error: str) -> int | None:
         # A check that cannot reach the registry is a failed run: digests must show it.
-        now = _utcnow()
         with session_scope(self.engine) as session:
+            now = database_now(session)
             run = SyncRun(kind="check", trigger="daemon", started_at=now, finished_at=now,
                           outcome="failed", mode="check", requests=1, errors=[error])  # fmt: skip
             session.add(run)
@@ -403,7 +403,7 @@ class Daemon:
             ).all()
             for run in rows:
                 run.outcome = "failed"
-                run.finished_at = run.finished_at or _utcnow()
+                run.finished_at = run.finished_at or database_now(session)
                 note = "interrupted: the daemon stopped before the run finished"
                 run.errors = [*(run.errors or []), note]
                 session.add(run)

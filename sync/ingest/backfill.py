@@ -28,6 +28,7 @@ from sync.ingest.backfill_plan import (
     stands_for,
 )
 from sync.registry.client import ApiError, CtgovClient, Moved, NotFound
+from sync.store import runs
 from sync.store import snapshots as store
 from sync.store.locks import Busy, exclusive
 from sync.store.runs import recorded_run
@@ -298,11 +299,19 @@ class _Backfill:
                 # Stop here: versions are imported in order, so a re-run resumes at v.
                 t.errors.append(f"{nct_id}: registry version {v}: {exc}")
                 break
-            t.fetched += 1
             try:
                 with session_scope(self.engine) as session:
                     lv = by_version[v]
                     what, n = import_version(session, nct_id, lv, study, p.seam, self.s.run_id)
+                    # The run's row claims what is committed, in the transaction that stores
+                    # it: a backfill killed or cut anywhere reads true (as a sync's pages do).
+                    runs.counts(
+                        session,
+                        self.s.run_id,
+                        fetched=1,
+                        new_versions=int(what == "inserted"),
+                        changes=n,
+                    )
             except IntegrityError:
                 t.errors.append(
                     f"{nct_id}: registry version {v}: another process wrote this trial's "
@@ -313,6 +322,7 @@ class _Backfill:
                 # A record odd enough to break hashing or diffing: nothing of it was written.
                 t.errors.append(f"{nct_id}: registry version {v} could not be imported: {exc}")
                 break
+            t.fetched += 1
             t.changes += n
             if what == "inserted":
                 t.imported += 1
@@ -433,9 +443,8 @@ def _finish(run: SyncRun, summary: BackfillSummary, requests: int) -> None:
         # The summary carries them to the user: a warning here would print each twice.
         log.info("backfill: %s", e)
     run.requests = requests
-    run.fetched = summary.fetched
-    run.new_versions = summary.imported
-    run.changes = summary.changes
+    # fetched, new_versions and changes are on the row already, added as each version was
+    # committed (runs.counts): what the summary adds up may include none that was not.
     run.details = {
         "only_modules": summary.only_modules,
         "trials": [

@@ -67,6 +67,7 @@ TABLES: dict[str, tuple[tuple[str, str], ...]] = {
     "sites": (
         ("nct_id", "VARCHAR"),
         ("site_key", "VARCHAR"),
+        ("site_id", "INTEGER"),
         ("facility", "VARCHAR"),
         ("city", "VARCHAR"),
         ("state", "VARCHAR"),

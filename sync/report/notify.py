@@ -6,7 +6,7 @@ import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
@@ -15,7 +15,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from models import Change, Delivery, SyncRun
-from models.db import session_scope
+from models.db import database_now, session_scope
 from sync.config import Settings
 from sync.core.util import aware, plural
 from sync.report import digest as dg
@@ -206,7 +206,7 @@ def _attempt(
         delivery.attempts += 1
         if result.ok:
             delivery.status = "sent"
-            delivery.sent_at = datetime.now(UTC)
+            delivery.sent_at = database_now(session)
             delivery.last_error = None
         else:
             delivery.status = "failed"
@@ -241,9 +241,11 @@ def deliver_channel(
     reports success, so a change counts as sent only once it was delivered; a crash between the
     two repeats that digest rather than losing it.
     """
-    now = now or datetime.now(UTC)
     outcomes: list[Outcome] = []
     with session_scope(engine) as session:
+        # The window ends by the database's clock, the one every change and run is stamped
+        # with: a daemon whose clock is days behind still sends today's changes.
+        now = now or database_now(session)
         retry_ids = list(
             session.exec(
                 select(Delivery.id)
@@ -275,6 +277,7 @@ def deliver_channel(
             fingerprint=_fingerprint(channel, items),
             window_since=min(since, now),
             window_until=now,
+            created_at=now,
             change_ids=items,
             status="pending",
         )

@@ -257,7 +257,8 @@ def timeline(session: Session, trial: Trial) -> list[dict[str, Any]]:
         .options(defer(Snapshot.body))  # type: ignore[arg-type]
     ).all()
     return [
-        {"version": s.version, "date": store.version_date(s), **_point(session, s)} for s in snaps
+        {"version": s.version, "date": store.version_date(s, before), **_point(session, s)}
+        for s, before in zip(snaps, [None, *snaps], strict=False)
     ]
 
 
@@ -421,11 +422,14 @@ def watch_feed_events(session: Session, name: str, limit: int = FEED_ENTRIES) ->
     ]
 
 
-def last_changes(session: Session) -> dict[str, str | None]:
-    """Each trial's latest change detection time, by NCT ID (the trial list's "last change")."""
+def last_changes(session: Session, nct_ids: list[str] | None = None) -> dict[str, str | None]:
+    """Each trial's (or only these trials') latest change detection time, by NCT ID (the
+    trial list's "last change")."""
     q = (
         select(Trial.nct_id, func.max(Change.detected_at))
         .join(Change, col(Change.trial_id) == col(Trial.id))
         .group_by(col(Trial.nct_id))
     )
+    if nct_ids is not None:
+        q = q.where(col(Trial.nct_id).in_(nct_ids))
     return {nct: utc_iso(when) for nct, when in session.exec(q)}  # type: ignore[call-overload]

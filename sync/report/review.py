@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlmodel import Session, col, select
 
 from models import Change, Trial, WatchEvent
+from models.db import database_now
 from sync.core.util import IN_LIST_SIZE, MAX_STORED_INT, chunks
 
 
@@ -32,7 +33,7 @@ def acknowledge(
 
     `all_` also marks the watch events of those trials (all of them without `trials`).
     """
-    now = now or datetime.now(UTC)
+    now = now or database_now(session)
     result = AckResult()
     if all_:
         q = select(Change).where(col(Change.acknowledged_at).is_(None))

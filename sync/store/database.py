@@ -13,6 +13,7 @@ from models import generation as _generation
 from models.db import (
     Timeouts,
     current_revision,
+    database_now,
     ensure_schema,
     is_sqlite,
     make_engine,
@@ -51,6 +52,7 @@ __all__ = [
     "Timeouts",
     "current_revision",
     "data_generation",
+    "database_now",
     "ensure_schema",
     "is_sqlite",
     "make_engine",

@@ -36,6 +36,8 @@ class TrialRow:
     last_checked_at: str | None
     source: str
     active: bool
+    sponsor: str | None = None
+    conditions: list[str] = field(default_factory=list)
 
     @property
     def found(self) -> bool | None:
@@ -54,6 +56,8 @@ class TrialRow:
             "last_checked_at": self.last_checked_at,
             "source": self.source,
             "active": self.active,
+            "sponsor": self.sponsor,
+            "conditions": list(self.conditions),
         }
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from typing import Protocol
 
 import sqlalchemy as sa
@@ -12,7 +11,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from models import SyncRun
-from models.db import session_scope
+from models.db import database_now, session_scope
 from sync.core import errors
 from sync.core.states import RunKind, RunOutcome
 from sync.core.stops import Stopped, interruption
@@ -61,7 +60,9 @@ def recorded_run(
     noted = unrecorded.pending(engine)
     with session_scope(engine) as session:
         settled = close_stale(session, kind, lock, noted)
-        run = SyncRun(kind=kind, trigger=trigger, mode=mode)
+        # Its times by the database's clock, as every stored time a window later reads: a
+        # process whose clock is days off never files a run on another day (the digest's).
+        run = SyncRun(kind=kind, trigger=trigger, mode=mode, started_at=database_now(session))
         run.details = {"process": process.identity(lock)}
         session.add(run)
         session.flush()
@@ -127,7 +128,7 @@ def close_stale(
         if noted is not None and noted[0] == aware(stale.started_at).isoformat():
             why = noted[1]
         stale.outcome = RunOutcome.FAILED
-        stale.finished_at = stale.finished_at or datetime.now(UTC)
+        stale.finished_at = stale.finished_at or database_now(session)
         stale.errors = [*(stale.errors or []), why]
         session.add(stale)
     return [run_id for run_id in reasons if run_id not in still]
@@ -184,7 +185,7 @@ def _close(
         run = session.get(SyncRun, run_id)
         assert run is not None
         run.outcome = account.outcome
-        run.finished_at = datetime.now(UTC)
+        run.finished_at = database_now(session)
         # One entry per distinct error with its count: the summary says the same.
         account.errors = errors.counted(account.errors)
         run.errors = list(account.errors)

@@ -141,6 +141,14 @@ def _new_snapshot(
     )
 
 
+def copy_listed(trial: Trial, keys: dict[str, Any]) -> None:
+    """The trial row's copies of its latest version's listed fields (a title it lacks kept)."""
+    listed = record.listed_fields(keys)
+    listed["title"] = listed["title"] or trial.title
+    for name, value in listed.items():
+        setattr(trial, name, value)
+
+
 def store_version(
     session: Session,
     trial: Trial,
@@ -167,9 +175,7 @@ def store_version(
         session.refresh(trial, ["latest_version"], with_for_update=True)
     latest = get_snapshot(session, trial.id, trial.latest_version) if trial.latest_version else None
     keys = record.key_fields(study)
-    trial.title = keys["title"] or trial.title
-    trial.status = keys["status"]
-    trial.last_update_posted = keys["last_update_posted"]
+    copy_listed(trial, keys)
     if latest is None:
         # Nothing to compare with yet: the cheap received form (see record.RECEIVED_FORM).
         form, digest = record.RECEIVED_FORM, record.received_hash(study)
@@ -231,9 +237,7 @@ def undo_run_version(session: Session, trial: Trial, run_id: int | None) -> list
     before = get_snapshot(session, trial.id, trial.latest_version) if trial.latest_version else None
     if before is not None:
         keys = record.key_fields(record_of(session, before))
-        trial.title = keys["title"] or trial.title
-        trial.status = keys["status"]
-        trial.last_update_posted = keys["last_update_posted"]
+        copy_listed(trial, keys)
     session.add(trial)
     return changes
 
@@ -359,9 +363,7 @@ def insert_version(
     session.add(snap)
     trial.latest_version = latest + 1
     if position == latest + 1:
-        trial.title = keys["title"] or trial.title
-        trial.status = keys["status"]
-        trial.last_update_posted = keys["last_update_posted"]
+        copy_listed(trial, keys)
     session.add(trial)
     session.flush()
     return Stored(snapshot=snap, previous=record_of(session, previous) if previous else None)
@@ -417,8 +419,19 @@ def storage_bytes(session: Session, trial_id: int | None = None) -> tuple[int, i
     return int(n), int(body), int(raw)
 
 
-def version_date(snap: Snapshot) -> str:
+def version_date(snap: Snapshot, previous: Snapshot | None = None) -> str:
     """The day a version took effect, as the registry writes dates: the registry's own date for
-    an imported version, its last-update date for a polled one, else the day it was fetched."""
+    an imported version, its last-update date for a polled one, else the day it was fetched.
+
+    A version whose last-update date did not move past the version before's (`previous`: the
+    registry turns a lapsed study UNKNOWN without posting an update) took effect in the data
+    release it first appeared in: its dataTimestamp's day (else the day it was fetched).
+    Callers that walk a trial's versions in order pass the one before.
+    """
     fetched = aware(snap.fetched_at).date().isoformat()
-    return snap.registry_date or snap.last_update_posted or fetched
+    if snap.registry_date:
+        return snap.registry_date
+    posted, before = snap.last_update_posted, previous.last_update_posted if previous else None
+    if posted and before and posted <= before:
+        return (snap.data_timestamp or "")[:10] or fetched
+    return posted or fetched

@@ -19,6 +19,7 @@ from sync.core.reverts import history_reverts
 from sync.core.states import Origin, RegistryState, RunKind, RunOutcome
 from sync.core.util import iso
 from sync.store import snapshots as store
+from sync.store.listing import TrialQuery, trial_rows
 from sync.store.results import (
     VERSION_KEYS,
     DiffItem,
@@ -81,24 +82,8 @@ def rejected_ids(session: Session) -> list[str]:
 
 
 def trial_list(session: Session, include_inactive: bool = False) -> list[TrialRow]:
-    q = select(Trial).order_by(col(Trial.nct_id))
-    if not include_inactive:
-        q = q.where(col(Trial.active).is_(True))
-    return [
-        TrialRow(
-            nct_id=t.nct_id,
-            status=t.status,
-            title=t.title,
-            latest_version=t.latest_version,
-            registry_state=RegistryState(t.registry_state),
-            alias_of=t.alias_of,
-            last_update_posted=t.last_update_posted,
-            last_checked_at=iso(t.last_checked_at),
-            source=t.source,
-            active=t.active,
-        )
-        for t in session.exec(q)
-    ]
+    """Every tracked trial by NCT ID (the removed ones too with include_inactive)."""
+    return trial_rows(session, TrialQuery(include_inactive=include_inactive))
 
 
 def require_trial(session: Session, nct_id: str) -> Trial:
@@ -147,7 +132,7 @@ def show(session: Session, nct_id: str, as_of: str | None = None) -> TrialDetail
     if snap is None:
         if day and trial.latest_version:
             first = store.get_snapshot(session, trial.id or 0, 1)
-            since = f" of {_version_day(first)}" if first is not None else ""
+            since = f" of {_version_day(first, None)}" if first is not None else ""
             raise NothingFound(
                 f"{nct_id}: no version stored as of {day.isoformat()}; the first is v1{since}",
                 base.to_dict(),
@@ -173,15 +158,16 @@ def show(session: Session, nct_id: str, as_of: str | None = None) -> TrialDetail
 def _snapshot_as_of(session: Session, trial: Trial, day: date) -> Snapshot | None:
     """The version that stood on that day: by the registry's date for imported versions and
     the registry's last-update date (or fetch date) for polled ones, compared as dates."""
-    best = None
+    best = previous = None
     for snap in store.snapshots(session, trial.id or 0):
-        if _version_day(snap) <= day:
+        if _version_day(snap, previous) <= day:
             best = snap
+        previous = snap
     return best
 
 
-def _version_day(snap: Snapshot) -> date:
-    return _day_of(store.version_date(snap)) or snap.fetched_at.date()
+def _version_day(snap: Snapshot, previous: Snapshot | None) -> date:
+    return _day_of(store.version_date(snap, previous)) or snap.fetched_at.date()
 
 
 _AS_OF_RE = re.compile(r"^(\d{4})(?:-(\d{2}))?(?:-(\d{2}))?$")

@@ -106,9 +106,7 @@ def bulk_scope(engine: Engine, n: int, *, watch: str = "scope", first: int = 0) 
                         "added_at": now,
                         "registry_state": "found",
                         "latest_version": 1,
-                        "title": title,
-                        "status": keys["status"],
-                        "last_update_posted": keys["last_update_posted"],
+                        **record.listed_fields({**keys, "title": title}),
                         "last_checked_at": now,
                     }
                 )

@@ -274,9 +274,7 @@ class _Mirror:
                     "added_at": now,
                     "registry_state": "found",
                     "latest_version": 1,
-                    "title": keys["title"],
-                    "status": keys["status"],
-                    "last_update_posted": keys["last_update_posted"],
+                    **record.listed_fields(keys),
                     "last_checked_at": now,
                 }
             )

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
 
 from sync.config import OVERALL_STATUSES
 from sync.report import pageviews
+from sync.store import listing, views
 from sync.store import outcomes as outcomes_view
-from sync.store import views
 from sync.watches import definitions as watches
 from sync.web import actions, auth
 from sync.web.auth import require_form_auth
@@ -20,7 +21,9 @@ from sync.web.responses import render
 
 router = APIRouter(include_in_schema=False)
 STATIC = HERE / "static"
-PAGE_SIZE = 500
+PAGE_SIZE = 50
+# Past it a page number is no page anyone reached by the pager (and an OFFSET that large, work).
+MAX_PAGE = 100_000
 
 
 @router.get("/")
@@ -42,31 +45,48 @@ def trials(
     request: Request,
     status: str | None = None,
     watch: str | None = None,
-    page: Annotated[int, Query(ge=1)] = 1,
+    q: str | None = None,
+    page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
 ) -> Response:
     web = web_of(request)
-    status = (status or "").strip().upper() or None
-    if status and status not in OVERALL_STATUSES:
-        raise HTTPException(422, f"status: {status!r} is not an overall status; known: "
-                            + ", ".join(OVERALL_STATUSES))  # fmt: skip
+    try:
+        query = listing.TrialQuery.of(status, q, watch)
+    except listing.BadQuery as exc:
+        raise HTTPException(422, f"status: {exc}") from None
     with web.reading() as s:
-        rows = views.trial_list(s)
         names = [w.name for w in watches.watch_rows(s)]
-        if watch:
+        if query.watch:
             try:
-                members = set(pageviews.watch_members(s, watch))
+                watches.get_watch(s, query.watch)
             except watches.UnknownWatch as exc:
                 raise HTTPException(404, str(exc)) from None
-            rows = [r for r in rows if r.nct_id in members]
-        last = pageviews.last_changes(s)
-    if status:
-        rows = [r for r in rows if r.status == status]
-    total = len(rows)
-    shown = rows[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
+        shown = listing.trial_page(s, query, PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+        last = pageviews.last_changes(s, [r.nct_id for r in shown.rows])
+    pages = max(1, -(-shown.total // PAGE_SIZE))
     return render(
-        request, "trials.html", rows=shown, total=total, page=page, pages=-(-total // PAGE_SIZE),
-        last=last, status=status, watch=watch, statuses=OVERALL_STATUSES, watch_names=names,
+        request, "trials.html", rows=shown.rows, total=shown.total, page=page, pages=pages,
+        pager=pager(page, pages), href=lambda n: page_href(query, n), last=last, query=query,
+        statuses=OVERALL_STATUSES, watch_names=names, searched=listing.SEARCHED,
     )  # fmt: skip
+
+
+def page_href(query: listing.TrialQuery, page: int) -> str:
+    """The address of one page of the trials list, its filters kept."""
+    params = query.params() | ({"page": page} if page > 1 else {})
+    return "/trials" + ("?" + urlencode(params) if params else "")
+
+
+def pager(page: int, pages: int, around: int = 2) -> list[int | None]:
+    """The page numbers a pager shows: the first, the last, and those around this one; None
+    where numbers are left out."""
+    numbers = sorted(n for n in {1, pages, *range(page - around, page + around + 1)}
+                     if 1 <= n <= pages)  # fmt: skip
+    out: list[int | None] = []
+    for n in numbers:
+        if out and n > (out[-1] or 0) + 1:
+            out.append(None)
+        out.append(n)
+    return out
 
 
 @router.get("/trials/{nct}")

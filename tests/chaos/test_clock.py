@@ -15,11 +15,17 @@ from typing import Any
 import duckdb
 import pytest
 import sqlalchemy as sa
+from sqlmodel import col, select
 
+from models import Delivery, SyncRun
+from models.db import session_scope
+from sync.core.util import aware
+from sync.store import snapshots as store
 from sync.testing.factory import make_study, nct, with_last_update, with_status
 from sync.testing.fakectgov import serve
 from tests.support.clock import spawn_at, stop, tw_at
 from tests.support.fixtures import registry_env
+from tests.support.receivers import serve_webhook
 
 KINDS = ("sqlite", "postgresql")
 TRIALWATCH = Path(sys.executable).parent / "trialwatch"
@@ -157,5 +163,70 @@ def test_registry_data_timestamp_going_back(
             "attack": "registry dataTimestamp goes back, record differs",
             "db": kind_engine.dialect.name,
             "status": f"{run['outcome']} {run['mode']}, {versions} version, warning in status",
+        },
+    )
+
+
+def _server_now(engine: sa.Engine) -> datetime:
+    with engine.connect() as conn:
+        value = conn.execute(sa.text("SELECT CURRENT_TIMESTAMP")).scalar_one()
+    assert isinstance(value, datetime)
+    return value.astimezone(UTC)
+
+
+def _off_by(stamp: datetime | None, now: datetime) -> float:
+    """Hours between a stored time and the database's clock now."""
+    assert stamp is not None
+    return abs((now - aware(stamp)).total_seconds()) / 3600
+
+
+@pytest.mark.parametrize("kind_engine", ["postgresql"], indirect=True)
+def test_runs_digests_and_deliveries_by_the_databases_clock(
+    kind_engine: sa.Engine, tmp_path: Path, record_property: Any
+) -> None:
+    """Runs, `digest --since 24h` and a delivery made with the clock 3 days behind: the runs'
+    start and end, the window and the send time are the database's (PostgreSQL's clock is the
+    server's; SQLite's is the writing process's, so there the two are one clock)."""
+    with serve() as fake, serve_webhook() as hook:
+        fake.put(make_study(nct(1)))
+        env = _env(kind_engine, registry_env(fake), tmp_path)
+        notify = f'[notify]\nurls = ["{hook.url}"]\n[digest]\n'
+        (tmp_path / "config.toml").write_text(notify, encoding="utf-8")
+        for args in (["add", nct(1)], ["sync"]):
+            done = tw_at("-3d", *args, env=env)
+            assert done.returncode == 0, done.stderr
+        fake.put(with_last_update(with_status(make_study(nct(1)), "COMPLETED"), "2026-11-21"))
+        fake.data_timestamp = "2026-12-02T09:00:00"
+        assert tw_at("-3d", "sync", env=env).returncode == 0
+        digest = tw_at("-3d", "digest", "--since", "24h", "--json", env=env)
+        assert digest.returncode == 0, digest.stderr
+        with session_scope(kind_engine) as s:
+            # The digest job is overdue: `daemon --once` sends it.
+            store.set_meta(s, "daemon.last_digest", "2000-01-01T00:00:00+00:00")
+        (tmp_path / "config.toml").write_text(notify + DAEMON_CONFIG, encoding="utf-8")
+        once = tw_at("-3d", "daemon", "--once", env=env)
+        assert once.returncode == 0, once.stdout + once.stderr
+        received = list(hook.received)
+    now = _server_now(kind_engine)
+    with session_scope(kind_engine) as s:
+        runs = list(s.exec(select(SyncRun).order_by(col(SyncRun.id))))
+        deliveries = list(s.exec(select(Delivery)))
+    trials = json.loads(digest.stdout)["trials"]
+    assert [t["nct_id"] for t in trials] == [nct(1)], "today's change is not in the last 24 h"
+    stamps = [t for r in runs for t in (r.started_at, r.finished_at)]
+    assert runs and max(_off_by(t, now) for t in stamps) < 1, [(r.started_at, r.finished_at)
+                                                                for r in runs]
+    assert [d.status for d in deliveries] == ["sent"], deliveries
+    assert received and nct(1) in received[0]["message"], received
+    sent = deliveries[0]
+    assert max(_off_by(t, now) for t in (sent.sent_at, sent.window_until)) < 1, sent
+    record_property(
+        "chaos",
+        {
+            "table": "clock",
+            "attack": "sync, digest --since 24h, daemon digest: clock 3 days behind",
+            "db": kind_engine.dialect.name,
+            "status": f"{len(runs)} runs and the delivery stamped by the database's clock; "
+            f"digest {len(trials)} trial, webhook {len(received)} message",
         },
     )

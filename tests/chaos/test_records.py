@@ -1,5 +1,6 @@
 """Run records that are true: what a run's row claims after a full disk, repeated PostgreSQL
-cuts, a killed mirror `watch run` and a registry repeating one fault, against what was kept."""
+cuts, a killed mirror `watch run`, a killed backfill and a registry repeating one fault,
+against what was kept."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from models import Snapshot
 from models import db as dbm
 from models.db import session_scope
 from sync.ingest.run import run_sync
+from sync.store.runs import ENDED
 from sync.testing.dbproxy import DbProxy
 from sync.testing.factory import with_last_update, with_status
 from sync.testing.fakectgov import FakeRegistry, Fault, Response
@@ -24,7 +26,7 @@ from tests.chaos import dbwait as dw
 from tests.chaos import mirror_crash as mc
 from tests.chaos import test_dbwait as dbwait_tests
 from tests.chaos.export import fill_up, small_disk
-from tests.chaos.harness import make_client
+from tests.chaos.harness import ChaosRegistry, HistoryScenario, make_client
 from tests.chaos.procs import cli_env, finish, run, spawn
 from tests.chaos.test_dbwait import _at_nth_snapshot
 from tests.support.fixtures import reset_pg
@@ -178,3 +180,32 @@ def test_the_same_error_again_and_again_is_one_entry_with_its_count(
     engine.dispose()
     record_property("chaos", _row("one fault in every page", kind, row.new_versions,
                                   kept(engine, row.id), errors=len(row.errors)))  # fmt: skip
+
+
+@pytest.mark.parametrize("kind_engine", ["sqlite", "postgresql"], indirect=True)
+def test_a_backfill_killed_mid_way_claims_what_it_kept(
+    kind_engine: sa.Engine, tmp_path: Path, record_property: Any
+) -> None:
+    """SIGKILLed as it asks for the second trial's history (the first trial's past versions
+    committed, one by one): the killed run's row claims those, and the next backfill, which
+    closes it, claims the rest."""
+    url = kind_engine.url.render_as_string(hide_password=False)
+    with ChaosRegistry() as fake, make_client(fake) as client:
+        history = HistoryScenario(fake)
+        history.prepare(kind_engine, client)  # run 1: the sync that polls the current records
+        env = cli_env(fake, url, tmp_path, TW_KILL_AT="request:5")
+        killed_run = run(["backfill", "--all"], env)
+        assert killed_run.code == -signal.SIGKILL, killed_run.stderr
+        again = run(["backfill", "--all"], {**env, "TW_KILL_AT": ""})
+        assert again.code == 0, again.stderr
+    _sync, killed, second = dw.runs(kind_engine)
+    assert killed.kind == second.kind == "backfill"
+    assert killed.outcome == "failed" and killed.errors == [ENDED], killed.errors
+    claims = [(r.new_versions, kept(kind_engine, r.id)) for r in (killed, second)]
+    assert all(claimed == got for claimed, got in claims), claims
+    assert claims[0][1] > 0, "the kill came before any version was kept: nothing tested"
+    # Fetched: the versions placed (some join a version already kept, and add none).
+    assert killed.fetched >= killed.new_versions
+    record_property("chaos", _row("SIGKILL of a backfill mid-way", kind_engine.dialect.name,
+                                  killed.new_versions, claims[0][1],
+                                  reason="closed by the next run"))  # fmt: skip

@@ -207,7 +207,7 @@ def test_a_backfilled_history_has_its_spans_on_the_registrys_dates(
 def test_aact_format_refuses_what_it_cannot_write_in_one_line(cli, tmp_path):
     for args, says in (
         ((str(tmp_path / "a.duckdb"), "--format", "aact-txt"), "folder"),
-        ((str(tmp_path / "a.duckdb"), "--format", "aact", "--since", "2026-01-01"), "--since"),
+        ((str(tmp_path / "a.duckdb"), "--format", "aact", "--since", "2026-01-01"), "none"),
         ((str(tmp_path / "a.duckdb"), "--format", "aact", "--trial", "NCT90000001"), "not tracked"),
     ):
         r = cli("export", *args)

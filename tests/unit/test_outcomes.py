@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from sync.core import outcome_words as w
 from sync.core import outcomes as o
 from sync.core.diff.walk import diff_records
 from sync.testing.outcome_ratings import record_with
@@ -118,11 +119,11 @@ def test_the_version_dates_come_from_the_record() -> None:
 
 
 def test_inflections_are_one_word() -> None:
-    assert o.stem("achieved") == o.stem("achieve")
-    assert o.stem("seizures") == o.stem("seizure")
-    assert o.stem("frequencies") == o.stem("frequency")
-    assert o.stem("analysis") == "analysis"  # not a plural
-    assert o.stem("dose") == "dose"  # short words kept
+    assert w.stem("achieved") == w.stem("achieve")
+    assert w.stem("seizures") == w.stem("seizure")
+    assert w.stem("frequencies") == w.stem("frequency")
+    assert w.stem("analysis") == "analysis"  # not a plural
+    assert w.stem("dose") == "dose"  # short words kept
     a = {"measure": "Seizure frequency recorded in the patient diary", "timeFrame": "12 weeks"}
     b = {"measure": "Seizures Frequencies Recorded in Patients' Diaries", "timeFrame": "12 weeks"}
     assert {s for s, _, _ in _judged(_primary(a), _primary(b))} == {"reworded"}
@@ -213,9 +214,9 @@ def test_a_description_restating_through_an_abbreviation_is_reworded() -> None:
 
 
 def test_numbers_in_words_and_glued_to_their_unit_are_read() -> None:
-    assert o.norm("Twenty-four weeks") == "24 weeks"
-    assert o.norm("20 5, twenty") == "20 5 20"  # digits stay as written
-    assert o.norm("12mo, 24h, Wk12, FEV1") == "12 mo 24 h wk 12 fev1"
+    assert w.norm("Twenty-four weeks") == "24 weeks"
+    assert w.norm("20 5, twenty") == "20 5 20"  # digits stay as written
+    assert w.norm("12mo, 24h, Wk12, FEV1") == "12 mo 24 h wk 12 fev 1"
     a = {"measure": "Overall survival", "timeFrame": "twenty-four weeks"}
     for said in ("24wks", "Wk24"):
         b = {**a, "timeFrame": said}
@@ -226,3 +227,224 @@ def test_who_is_counted_is_filler() -> None:
     a = {"measure": "Number of individuals with a fall", "timeFrame": "12 weeks"}
     b = {"measure": "Number of Volunteers With a Fall", "timeFrame": "12 weeks"}
     assert [s for s, _, _ in _judged(_primary(a), _primary(b))] == ["reworded"]
+
+
+def test_a_name_and_its_number_written_together_or_apart_are_one() -> None:
+    assert w.norm("FEV1") == w.norm("FEV 1") == "fev 1"
+    assert w.norm("IL6 and PASI75") == w.norm("IL-6 and PASI-75")
+    a = {"measure": "Change in FEV 1 before bronchodilator", "timeFrame": "12 weeks"}
+    b = {"measure": "Change in FEV1 Before Bronchodilator", "timeFrame": "12 weeks"}
+    assert [s for s, _, _ in _judged(_primary(a), _primary(b))] == ["reworded"]
+
+
+def test_roman_numerals_of_a_grade_or_stage_are_numbers() -> None:
+    assert w.norm("Grade III/IV, stage ii, type I") == "grade 3 4 stage 2 type 1"
+    assert w.norm("I think part V") == "i think part 5"  # only after a numbered class
+    a = {"measure": "Number of participants with grade 3 or 4 neutropenia", "timeFrame": "1 year"}
+    b = {
+        "measure": "Number of Participants With Grade III or IV Neutropenia",
+        "timeFrame": "1 year",
+    }
+    assert [s for s, _, _ in _judged(_primary(a), _primary(b))] == ["reworded"]
+
+
+def test_british_and_american_spellings_are_one_word() -> None:
+    for gb, us in (
+        ("randomisation", "randomization"),
+        ("randomised", "randomized"),
+        ("analysed", "analyzed"),
+        ("tumours", "tumors"),
+        ("haemoglobin", "hemoglobin"),
+        ("oedema", "edema"),
+        ("centre", "center"),
+        ("labelled", "labeled"),
+    ):
+        assert w.stem(gb) == w.stem(us), (gb, us)
+    assert w.stem("hours") == w.stem("hour")  # a short stem before -our is kept
+    a = {"measure": "Haemoglobin level after randomisation", "timeFrame": "12 weeks"}
+    b = {"measure": "Hemoglobin Level After Randomization", "timeFrame": "12 weeks"}
+    assert [s for s, _, _ in _judged(_primary(a), _primary(b))] == ["reworded"]
+
+
+def test_a_percentage_after_a_number_is_a_quantity_not_a_metric() -> None:
+    assert (
+        w.metrics("a 50% reduction in seizures")
+        == w.metrics("a 50 percent reduction")
+        == {"change"}
+    )
+    assert w.metrics("Percentage of participants with a reduction") == {"share", "change"}
+    a = {"measure": "Proportion with a 50% reduction in seizures", "timeFrame": "12 weeks"}
+    b = {"measure": "Proportion With a 50 Percent Reduction in Seizures", "timeFrame": "12 weeks"}
+    assert [s for s, _, _ in _judged(_primary(a), _primary(b))] == ["reworded"]
+
+
+def test_a_list_or_range_of_numbers_names_its_unit_once() -> None:
+    assert (
+        w.times("Weeks 4, 8 and 12")
+        == w.times("4, 8 and 12 weeks")
+        == {("4", "w"), ("8", "w"), ("12", "w")}
+    )
+    assert w.times("wk 9-12") == w.times("Week 9 through Week 12")
+    # A number that is no part of the list takes no unit from it.
+    assert w.times("HIV-1 RNA < 50 copies/mL at Week 48") == {("48", "w")}
+    a = {"measure": "Continuous abstinence", "timeFrame": "wk 9-12"}
+    b = {"measure": "Continuous Abstinence", "timeFrame": "Week 9 through Week 12"}
+    assert [s for s, _, _ in _judged(_primary(a), _primary(b))] == ["reworded"]
+
+
+def test_a_window_to_the_same_time_point_is_reworded() -> None:
+    # "Up to", "through", "baseline to": the period that leads to the same time point.
+    a = {"measure": "Overall survival", "timeFrame": "24 weeks"}
+    for said in ("Up to 24 weeks", "Baseline through Week 24", "Within 24 weeks"):
+        b = {**a, "timeFrame": said}
+        assert [s for s, _, _ in _judged(_primary(a), _primary(b))] == ["reworded"], said
+    assert [
+        s for s, _, _ in _judged(_primary(a), _primary({**a, "timeFrame": "Up to 48 weeks"}))
+    ] == ["minor"]
+
+
+def test_time_points_of_the_description_changed_are_a_timing_change() -> None:
+    a = {
+        "measure": "Failure rate",
+        "timeFrame": "Up to 2 years",
+        "description": "Failures judged clinically after 1 and 2 years, such as a lost filling",
+    }
+    b = {**a, "description": "Failures judged clinically after 2 years, such as a lost filling"}
+    judged = _judged(_primary(a), _primary(b))
+    assert [(s, t.split(": ")[-1]) for s, _, t in judged] == [
+        ("minor", "time points in the description changed")
+    ]
+    # The same time points said another way: reworded.
+    same = {
+        **a,
+        "description": "Failures judged clinically at 12 and 24 months, such as a lost filling",
+    }
+    assert {s for s, _, _ in _judged(_primary(a), _primary(same))} == {"reworded"}
+
+
+def test_an_acronym_is_the_words_that_spell_it() -> None:
+    assert w.expansions("PFS at 1 year", "Progression-free survival") == {
+        "pfs": ["progression", "free", "survival"]
+    }
+    assert w.expansions("HRQoL", "health-related quality of life")["hrqol"][-2:] == [
+        "quality",
+        "life",
+    ]
+    assert w.expansions("Number of AEs", "adverse events") == {"aes": ["advers", "event"]}
+    assert w.expansions("PFS", "Overall survival") == {}  # letters that do not match
+    assert w.expansions("OVERALL SURVIVAL", "overall survival") == {}  # capitals, no acronyms
+    # The short form and the long one are the same outcome, reworded, either way round.
+    a = {"measure": "PFS", "timeFrame": "2 years"}
+    b = {"measure": "Progression-Free Survival", "timeFrame": "2 years"}
+    assert [s for s, _, _ in _judged(_primary(a), _primary(b))] == ["reworded"]
+    assert [s for s, _, _ in _judged(_primary(b), _primary(a))] == ["reworded"]
+    # A different outcome is still one.
+    os_ = {"measure": "Overall Survival", "timeFrame": "2 years"}
+    assert "major" in {s for s, _, _ in _judged(_primary(a), _primary(os_))}
+
+
+def test_a_description_restating_through_an_acronym_with_a_number_is_reworded() -> None:
+    a = {
+        "measure": "Proportion achieving a 75% improvement in Psoriasis Area Severity Index "
+        "(PASI-75)",
+        "timeFrame": "Week 16",
+    }
+    text = (
+        "PASI response is the percentage achieving at least a 75% improvement in PASI score."
+        " Erythema, induration and scaling of lesions on head, trunk, arms and legs are graded"
+        " 0-4 by a blinded dermatologist, weighted by body surface involved, summed to 0-72."
+    )
+    assert [s for s, _, _ in _judged(_primary(a), _primary({**a, "description": text}))] == [
+        "reworded"
+    ]
+
+
+def test_words_moved_from_the_measure_into_the_description_are_reworded() -> None:
+    a = {
+        "measure": "Percentage with a viral load below 50 copies, by the snapshot algorithm",
+        "timeFrame": "Week 48",
+    }
+    b = {
+        "measure": "Percentage With a Viral Load Below 50 Copies",
+        "timeFrame": "Week 48",
+        "description": "The snapshot algorithm was used: the last load in the window decides.",
+    }
+    judged = _judged(_primary(a), _primary(b))
+    assert {s for s, _, _ in judged} == {"reworded"}, judged
+    assert any(t.endswith("description takes over words from the measure") for _, _, t in judged)
+    # The same description with nothing cut from the measure specifies how it is measured.
+    kept = {**b, "measure": a["measure"], "description": "Loads read centrally by PCR assay."}
+    assert "minor" in {s for s, _, _ in _judged(_primary(a), _primary(kept))}
+
+
+def test_a_sole_outcome_replaced_by_what_its_description_measured_is_minor() -> None:
+    a = {
+        "measure": "Change in cognitive functioning",
+        "timeFrame": "3 hours after dosing",
+        "description": "Tasks: prepulse inhibition, the antisaccade task and working memory.",
+    }
+    b = {"measure": "Error Percentage in the Antisaccade Task", "timeFrame": "3 hours after dosing"}
+    judged = _judged(_primary(a), _primary(b))
+    assert {s for s, _, _ in judged} == {"minor"}, judged
+    # Either way round: the new description explains the old measure.
+    c = {
+        "measure": "Time to First Documented AF Recurrence",
+        "timeFrame": "16 weeks",
+        "description": "Efficacy of three doses in maintaining sinus rhythm after cardioversion.",
+    }
+    d = {"measure": "Efficacy of three doses in maintaining sinus rhythm", "timeFrame": "16 weeks"}
+    assert "major" not in {s for s, _, _ in _judged(_primary(d), _primary(c))}
+    # An outcome its predecessor never mentioned is a new primary outcome.
+    e = {"measure": "Left Ventricular Global Strain Rate", "timeFrame": "3 hours after dosing"}
+    assert "major" in {s for s, _, _ in _judged(_primary(a), _primary(e))}
+    # With two outcomes replaced, neither is taken for the other.
+    two = _primary(a, {"measure": "Reaction time", "timeFrame": "3 hours after dosing"})
+    judged = _judged(two, _primary(b, {"measure": "Sleep quality", "timeFrame": "1 week"}))
+    assert "major" in {s for s, _, _ in judged}
+
+
+def test_the_frame_of_an_objective_and_the_arms_compared_are_filler() -> None:
+    a = {
+        "measure": "To investigate the efficacy of drug versus placebo on the pain score",
+        "timeFrame": "12 weeks",
+    }
+    b = {"measure": "Pain", "timeFrame": "12 weeks"}
+    assert [s for s, _, _ in _judged(_primary(a), _primary(b))] == ["reworded"]
+
+
+def test_a_unit_or_the_head_of_a_reported_value_is_filler() -> None:
+    a = {"measure": "Systolic blood pressure", "timeFrame": "12 weeks"}
+    b = {"measure": "Systolic Blood Pressure Value (mmHg)", "timeFrame": "12 weeks"}
+    assert [s for s, _, _ in _judged(_primary(a), _primary(b))] == ["reworded"]
+    assert w.content("Total IPSS score (points)") == w.content("Total IPSS") + ["point"]
+
+
+def test_a_word_that_names_a_metric_elsewhere_is_none_here() -> None:
+    assert w.metrics("Time to progression") == {"time to event"}
+    assert w.metrics("Blood loss at the time of surgery") == set()
+    assert w.metrics("Mean heart rate") == {"mean"}
+    assert w.metrics("Response rate") == {"share"}
+    a = {"measure": "Mean blood loss at surgery", "timeFrame": "1 day"}
+    b = {"measure": "Mean Blood Loss at the Time of Surgery", "timeFrame": "1 day"}
+    assert [s for s, _, _ in _judged(_primary(a), _primary(b))] == ["reworded"]
+
+
+def test_a_decimal_is_one_number() -> None:
+    assert w.norm("3.1 years, 0.5 mg.") == "3.1 years 0.5 mg"
+    assert w.times("Mean follow-up of 3.1 years") == {("162", "w")}
+
+
+def test_a_primary_moved_to_secondary_but_named_in_a_new_composite_is_minor() -> None:
+    death = {"measure": "Death from any cause", "timeFrame": "2 years"}
+    af = {"measure": "Permanent atrial fibrillation", "timeFrame": "2 years"}
+    composite = {
+        "measure": "Composite of Death From Any Cause or Permanent AF",
+        "timeFrame": "2 years",
+    }
+    judged = _judged(_primary(death, af), _primary(composite, secondary=(af,)))
+    assert "major" not in {s for s, _, _ in judged}, judged
+    assert any("combined into a composite primary outcome" in t for _, _, t in judged)
+    # Moved to secondary beside a new primary that is no composite of it: major.
+    other = {"measure": "Death From Any Cause or Stroke", "timeFrame": "2 years"}
+    judged = _judged(_primary(death, af), _primary(other, secondary=(af,)))
+    assert ("major", "primary", "Permanent atrial fibrillation moved to secondary") in judged
