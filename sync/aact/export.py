@@ -43,6 +43,9 @@ FORMATS = (FORMAT, FLAT)
 SCHEMA_FILE = "schema.sql"
 # What an AACT file holds in `main` besides the export marker: the current-state views.
 MAIN_NAMES = frozenset(TABLES)
+# Rows are handed to DuckDB in batches of about this many values (a narrow table's batches
+# longer): DuckDB's cost is mostly per insert, and the batches of 40 tables are held at once.
+BATCH_CELLS = 60_000
 
 
 class _Sinks:
@@ -51,7 +54,8 @@ class _Sinks:
     def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
         self.sinks = {
             name: rows.ArrowSink(
-                con, f"{sql.SCHEMA}.{name}", [(c.name, c.type) for c in all_columns(t)]
+                con, f"{sql.SCHEMA}.{name}", [(c.name, c.type) for c in all_columns(t)],
+                batch=max(rows.INSERT_ROWS, BATCH_CELLS // len(all_columns(t))),
             )
             for name, t in TABLES.items()
         }
@@ -115,6 +119,8 @@ def fill(
     snapshot (a backfill may have inserted versions before the ones exported)."""
     if not replace:
         _run_all(con, sql.schema_sql())
+        # The inserts in one transaction: a commit per batch cost more than the insert.
+        con.execute("BEGIN")
     sinks = _Sinks(con)
     with rows.snapshot_read(engine) as conn:
         conds = rows.trial_conditions(Session(bind=conn), sel)
@@ -151,7 +157,10 @@ def fill(
             walk.finish()
     if progress is not None:
         progress(done, total, "")
-    return sinks.flush()
+    counts = sinks.flush()
+    if not replace:
+        con.execute("COMMIT")
+    return counts
 
 
 def drop_studies(con: duckdb.DuckDBPyConnection, conn: Connection, conds: list[Any]) -> None:

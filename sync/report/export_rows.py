@@ -19,6 +19,7 @@ from models import Change, Snapshot, Trial, Watch, WatchEvent, WatchMatch
 from models.db import make_engine
 from sync.core import record
 from sync.core.diff.lists import LIST_KEYS, pair_all
+from sync.core.diff.rules import date_slip
 from sync.core.events import ChangeLike, build_events
 from sync.core.reverts import LOOKBACK, Step, find_reverts
 from sync.core.util import Progress
@@ -84,6 +85,25 @@ def registry_date(value: Any) -> date | None:
     return None
 
 
+def date_precision(value: Any) -> str | None:
+    """How much of a registry date the registry gave: "day", "month" (the date column then
+    holds its first day) or "year" (1 January); None without a date."""
+    if registry_date(value) is None:
+        return None
+    return {4: "year", 7: "month"}.get(len(value.strip()), "day")
+
+
+def _slip_in_days(detail: Any, old: Any, new: Any) -> Any:
+    """A stored date change's slip as the diff gives it now (days always, with the months),
+    whatever the version of trialwatch that stored it (older ones gave months alone)."""
+    if not (isinstance(detail, dict) and "slip" in detail):
+        return detail
+    if not (isinstance(old, dict) and isinstance(new, dict)):
+        return detail
+    slip = date_slip(old.get("date"), new.get("date"))
+    return {**detail, "slip": slip} if slip else detail
+
+
 def _utc(value: datetime | None) -> datetime | None:
     if value is None:
         return None
@@ -110,12 +130,13 @@ def _event_labels(
 
 
 class ArrowSink:
-    """Rows of one DuckDB table (which exists), handed over as Arrow batches of INSERT_ROWS."""
+    """Rows of one DuckDB table (which exists), handed over as Arrow batches of `batch` rows."""
 
     def __init__(
-        self, con: duckdb.DuckDBPyConnection, table: str, columns: Sequence[tuple[str, str]]
-    ) -> None:
-        self.con, self.table = con, table
+        self, con: duckdb.DuckDBPyConnection, table: str, columns: Sequence[tuple[str, str]],
+        batch: int = INSERT_ROWS,
+    ) -> None:  # fmt: skip
+        self.con, self.table, self.batch = con, table, batch
         self.columns = [c for c, _ in columns]
         self.schema = pa.schema([(c, _ARROW[kind]) for c, kind in columns])
         self.buffer: list[tuple[Any, ...]] = []
@@ -123,7 +144,7 @@ class ArrowSink:
 
     def add(self, row: tuple[Any, ...]) -> None:
         self.buffer.append(row)
-        if len(self.buffer) >= INSERT_ROWS:
+        if len(self.buffer) >= self.batch:
             self.flush()
 
     def flush(self) -> None:
@@ -238,10 +259,13 @@ def _key_columns(keys: dict[str, Any]) -> tuple[Any, ...]:
         keys["study_type"],
         registry_date(keys["start_date"]),
         keys["start_date_type"],
+        date_precision(keys["start_date"]),
         registry_date(keys["primary_completion_date"]),
         keys["primary_completion_date_type"],
+        date_precision(keys["primary_completion_date"]),
         registry_date(keys["completion_date"]),
         keys["completion_date_type"],
+        date_precision(keys["completion_date"]),
         keys["phases"],
         keys["sponsor"],
         keys["site_count"],
@@ -525,7 +549,7 @@ def _export_changes(conn: Connection, conds: list[Any], sink: _Sink) -> None:
                     _json(r.new),
                     r.summary,
                     r.severity,
-                    _json(r.detail),
+                    _json(_slip_in_days(r.detail, r.old, r.new)),
                     kind,
                     importance,
                     _utc(r.detected_at),

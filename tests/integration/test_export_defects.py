@@ -4,7 +4,7 @@ and what they lost (date precision, slips in days), each on real successive vers
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,17 +23,22 @@ def captures(nct: str) -> list[tuple[date, dict[str, Any]]]:
     return out
 
 
-def sync_captures(cli, fake, nct: str) -> list[tuple[date, dict[str, Any]]]:  # type: ignore[no-untyped-def]
-    """Each capture served in the data release of the day it was captured, and synced."""
-    caps = captures(nct)
-    for n, (day, study) in enumerate(caps):
-        fake.put(study)
-        fake.data_timestamp = f"{day.isoformat()}T09:00:00"
-        if n == 0:
-            assert cli("add", nct).exit_code == 0
+def sync_captures(cli, fake, *ncts: str) -> list[tuple[date, dict[str, Any]]]:  # type: ignore[no-untyped-def]
+    """Each study's n-th capture served in one data release (of the day the last of them was
+    captured, and never before the release before), and synced; the first study's captures."""
+    told = {nct: captures(nct) for nct in ncts}
+    release = date.min
+    for step in range(max(len(c) for c in told.values())):
+        now = {nct: caps[step] for nct, caps in told.items() if step < len(caps)}
+        for _, study in now.values():
+            fake.put(study)
+        release = max(release + timedelta(days=1), *(day for day, _ in now.values()))
+        fake.data_timestamp = f"{release.isoformat()}T09:00:00"
+        if step == 0:
+            assert cli("add", *ncts).exit_code == 0
         r = cli("sync", "--full")
         assert r.exit_code == 0, r.stderr
-    return caps
+    return told[ncts[0]]
 
 
 def rows(con: duckdb.DuckDBPyConnection, query: str, *args: Any) -> list[dict[str, Any]]:
@@ -240,3 +245,63 @@ def test_an_export_since_into_a_file_of_earlier_columns_says_so_in_one_line(
     r = cli("export", str(target), "--since", "2026-01-01")
     assert r.exit_code == 2 and "earlier trialwatch" in r.stderr, r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
+
+
+# -- date precision and slips in days ----------------------------------------------------------
+
+
+def test_month_only_dates_keep_their_precision_and_every_slip_is_in_days(cli, fake_ctgov, tmp_path):
+    # NCT05414032 v1 -> v2: primary completion 2026-07 -> 2027-09 and completion 2026-07 ->
+    # 2028-07 (month-only); NCT06821503: start 2025-02 (ESTIMATED) -> 2025-04-11 (ACTUAL).
+    sync_captures(cli, fake_ctgov, "NCT05414032", "NCT06821503")
+    con = export(cli, tmp_path / "a.duckdb")
+    got = rows(
+        con,
+        "SELECT nct_id, version, start_date, start_date_precision, primary_completion_date, "
+        "primary_completion_date_precision, completion_date_precision FROM versions "
+        "ORDER BY nct_id, version",
+    )
+    raw = {
+        (nct, n): s["protocolSection"]["statusModule"]
+        for nct in ("NCT05414032", "NCT06821503")
+        for n, (_, s) in enumerate(captures(nct), start=1)
+    }
+    for r in got:
+        status = raw[(r["nct_id"], r["version"])]
+        for name in ("start", "primary_completion", "completion"):
+            text = status[f"{name.replace('_c', 'C')}DateStruct"]["date"]
+            assert r[f"{name}_date_precision"] == ("day" if len(text) == 10 else "month"), r
+        start = status["startDateStruct"]["date"]
+        assert r["start_date"].isoformat()[: len(start)] == start
+    slips = {
+        (r["nct_id"], r["path"].rsplit(".", 1)[1]): json.loads(r["detail"])["slip"]
+        for r in rows(con, "SELECT nct_id, path, detail FROM changes WHERE category = 'dates'")
+        if r["detail"] and "slip" in json.loads(r["detail"])
+    }
+    assert slips[("NCT05414032", "primaryCompletionDateStruct")] == {
+        "days": (date(2027, 9, 1) - date(2026, 7, 1)).days, "months": 14, "precision": "month",
+    }  # fmt: skip
+    assert slips[("NCT06821503", "startDateStruct")]["days"] == 69
+    assert all(isinstance(s["days"], int) for s in slips.values())
+    con.close()
+
+
+def test_a_slip_stored_in_months_alone_is_exported_in_days(cli, fake_ctgov, engine, tmp_path):
+    # What trialwatch stored before slips were in days: {"months": 14}.
+    from sqlmodel import Session, select
+
+    from models import Change
+
+    sync_captures(cli, fake_ctgov, "NCT05414032")
+    with Session(engine) as s:
+        for change in s.exec(select(Change).where(Change.category == "dates")):
+            if change.detail and "slip" in change.detail:
+                change.detail = {"slip": {"months": change.detail["slip"]["months"]}}
+                s.add(change)
+        s.commit()
+    con = export(cli, tmp_path / "a.duckdb")
+    details = [json.loads(d) for (d,) in con.execute(
+        "SELECT detail FROM changes WHERE category = 'dates' AND detail IS NOT NULL"
+    ).fetchall()]  # fmt: skip
+    assert details and all("days" in d["slip"] for d in details if "slip" in d)
+    con.close()
