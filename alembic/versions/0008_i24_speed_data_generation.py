@@ -8,8 +8,8 @@ deferred constraint trigger on PostgreSQL and row triggers on SQLite).
 A later migration that creates a table, or rebuilds one in SQLite batch mode (which drops its
 triggers), calls `generation.install(op.get_bind(), [table])` after it.
 
-Revision ID: 0007_i24_speed_data_generation
-Revises: 0006_i22_rest_run_heartbeat
+Revision ID: 0008_i24_speed_data_generation
+Revises: 0007_i25_live_aact_tables
 Create Date: 2026-12-07 17:20:00
 """
 
@@ -20,8 +20,8 @@ import sqlalchemy as sa
 from alembic import op
 from models import generation
 
-revision: str = "0007_i24_speed_data_generation"
-down_revision: str | None = "0006_i22_rest_run_heartbeat"
+revision: str = "0008_i24_speed_data_generation"
+down_revision: str | None = "0007_i25_live_aact_tables"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
