@@ -43,6 +43,9 @@ FORMATS = (FORMAT, FLAT)
 SCHEMA_FILE = "schema.sql"
 # What an AACT file holds in `main` besides the export marker: the current-state views.
 MAIN_NAMES = frozenset(TABLES)
+# Rows are handed to DuckDB in batches of about this many values (a narrow table's batches
+# longer): DuckDB's cost is mostly per insert, and the batches of 40 tables are held at once.
+BATCH_CELLS = 60_000
 
 
 class _Sinks:
@@ -51,7 +54,8 @@ class _Sinks:
     def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
         self.sinks = {
             name: rows.ArrowSink(
-                con, f"{sql.SCHEMA}.{name}", [(c.name, c.type) for c in all_columns(t)]
+                con, f"{sql.SCHEMA}.{name}", [(c.name, c.type) for c in all_columns(t)],
+                batch=max(rows.INSERT_ROWS, BATCH_CELLS // len(all_columns(t))),
             )
             for name, t in TABLES.items()
         }
@@ -86,6 +90,7 @@ def _versions(conn: Connection, conds: list[Any]) -> Iterator[Any]:
             col(Snapshot.registry_date),
             col(Snapshot.last_update_posted),
             col(Snapshot.fetched_at),
+            col(Snapshot.data_timestamp),
             col(Snapshot.encoding),
             col(Snapshot.base_version),
             col(Snapshot.dict_id),
@@ -114,6 +119,8 @@ def fill(
     snapshot (a backfill may have inserted versions before the ones exported)."""
     if not replace:
         _run_all(con, sql.schema_sql())
+        # The inserts in one transaction: a commit per batch cost more than the insert.
+        con.execute("BEGIN")
     sinks = _Sinks(con)
     with rows.snapshot_read(engine) as conn:
         conds = rows.trial_conditions(Session(bind=conn), sel)
@@ -129,6 +136,7 @@ def fill(
         walk: StudySpans | None = None
         decoder: rows.VersionDecoder | None = None
         current = None
+        previous: Any = None
         done = 0
         for snap in _versions(conn, conds):
             if snap.trial_id != current:
@@ -137,8 +145,10 @@ def fill(
                 current = snap.trial_id
                 walk = StudySpans(snap.nct_id, TABLES, Ids.of_trial(current), sinks.emit)
                 decoder = rows.VersionDecoder(snap.nct_id, dictionaries)
+                previous = None
             assert walk is not None and decoder is not None
-            when = date.fromisoformat(store.version_date(snap)[:10])
+            when = date.fromisoformat(store.version_date(snap, previous)[:10])
+            previous = snap
             walk.version(snap.version, when, decoder.record(snap))
             done += 1
             if progress is not None and done % 200 == 0:
@@ -147,7 +157,10 @@ def fill(
             walk.finish()
     if progress is not None:
         progress(done, total, "")
-    return sinks.flush()
+    counts = sinks.flush()
+    if not replace:
+        con.execute("COMMIT")
+    return counts
 
 
 def drop_studies(con: duckdb.DuckDBPyConnection, conn: Connection, conds: list[Any]) -> None:

@@ -2,14 +2,15 @@
 that leaves a table's parts as they were is not mapped again for that table (most versions
 change a date or two of the status module and nothing else). Pure.
 
-A part is a top-level key or a module ("protocolSection.statusModule"). A table not listed
-here is mapped at every version. tests/unit/test_aact_parts.py checks on every real record
-that a table's rows come from its parts alone (the rest of the record removed, the same rows).
+A part is a path from the top: a section, a module ("protocolSection", "statusModule"), or a
+field of one. A table not listed here is mapped at every version. tests/unit/test_aact_parts.py
+checks on every real record that a table's rows come from its parts alone (the rest of the
+record removed, the same rows).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import orjson
@@ -60,9 +61,15 @@ READS: dict[str, tuple[Part, ...]] = {
     "study_references": _ps("referencesModule"),
     "links": _ps("referencesModule"),
     "ipd_information_types": _ps("ipdSharingStatementModule"),
+    # Not the whole status module, which every update changes (its last-update dates).
     "calculated_values": (
-        *_ps("contactsLocationsModule", "eligibilityModule", "outcomesModule", "statusModule"),
-        *_RESULTS,
+        *_ps("contactsLocationsModule", "eligibilityModule", "outcomesModule"),
+        *((_PS, "statusModule", key) for key in (
+            "startDateStruct", "primaryCompletionDateStruct", "resultsFirstSubmitDate",
+            "studyFirstSubmitDate",
+        )),
+        (_RS, "adverseEventsModule"),
+        (_RS, "outcomeMeasuresModule"),
     ),
     **dict.fromkeys(
         (
@@ -95,22 +102,20 @@ def only(study: Any, parts: tuple[Part, ...]) -> dict[str, Any]:
     return out
 
 
-class Slices:
-    """One version's parts as JSON bytes, each encoded once for all the tables that read it;
-    equal bytes are equal JSON values (`==` would take 1, 1.0 and true for one another)."""
+class Changes:
+    """A study's parts, version after version: which differ from the version before. Each
+    part is encoded once a version, as JSON bytes: equal bytes are equal JSON values (`==`
+    would take 1, 1.0 and true for one another)."""
 
-    def __init__(self, study: Any) -> None:
-        self.study = study
-        self.done: dict[Part, object] = {}
+    def __init__(self, wanted: Iterable[Part]) -> None:
+        self.wanted = tuple(dict.fromkeys(wanted))
+        self.last: dict[Part, object] = {}
 
-    def key(self, parts: tuple[Part, ...]) -> tuple[object, ...]:
-        return tuple(self._part(p) for p in parts)
-
-    def _part(self, part: Part) -> object:
-        found = self.done.get(part)
-        if found is None:
-            found = self.done[part] = encode(self.study, part)
-        return found
+    def next(self, study: Any) -> set[Part]:
+        now = {part: encode(study, part) for part in self.wanted}
+        changed = {part for part, value in now.items() if self.last.get(part) != value}
+        self.last = now
+        return changed
 
 
 def encode(study: Any, part: Part) -> object:

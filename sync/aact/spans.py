@@ -65,7 +65,6 @@ class _Table:
     open: dict[tuple[Row, int], Span] = field(default_factory=dict)
     rows: list[Row] | None = None
     ids: list[int] = field(default_factory=list)
-    key: tuple[object, ...] | None = None
 
 
 class StudySpans:
@@ -83,18 +82,18 @@ class StudySpans:
         self.nct_id, self.tables, self.ids, self.emit = nct_id, tables, ids, emit
         self.reads = parts.reads(tables) if reads is None else reads
         self.state: dict[str, _Table] = {name: _Table() for name in tables}
+        self.changes = parts.Changes(p for read in self.reads.values() for p in read)
         self.last_version: int | None = None
 
     def version(self, number: int, when: date | None, study: Study) -> dict[str, list[int]]:
         """Take version `number` (in effect from `when`); the ids of its rows, by table."""
         ids_now: dict[str, list[int]] = {}
         moved: set[str] = set()  # the tables whose ids differ from the version before
-        slices = parts.Slices(study)
+        changed = self.changes.next(study)
         for name, table in self.tables.items():
             state = self.state[name]
             read = self.reads.get(name)
-            key = slices.key(read) if read is not None else None
-            if key is not None and key == state.key and state.rows is not None:
+            if read is not None and state.rows is not None and changed.isdisjoint(read):
                 rows = state.rows
             else:
                 rows = table.rows(study)
@@ -106,7 +105,7 @@ class StudySpans:
                 if ids != state.ids:
                     moved.add(name)
                 state.ids = ids
-            state.rows, state.key = rows, key
+            state.rows = rows
             ids_now[name] = state.ids
         self.last_version = number
         return ids_now
@@ -151,6 +150,7 @@ class StudySpans:
             for span in state.open.values():
                 self.emit(name, self.nct_id, span)
             self.state[name] = _Table()
+        self.changes = parts.Changes(self.changes.wanted)
 
 
 def spans_of(

@@ -120,7 +120,13 @@ def _merge(con: duckdb.DuckDBPyConnection, staged: str) -> None:
         f"DELETE FROM watch_events WHERE event_id IN (SELECT event_id FROM {staged}watch_events)"
     )
     con.execute(f"INSERT INTO watch_events SELECT * FROM {staged}watch_events")
-    for name in TABLES:
+    # Every trial's state as the store has it now, selected or not (M4: a removed trial).
+    states = f"{staged}{rows.STATES_TABLE}"
+    con.execute(
+        "UPDATE trials SET active = s.active, registry_state = s.registry_state, "
+        f"alias_of = s.alias_of FROM {states} s WHERE trials.nct_id = s.nct_id"
+    )
+    for name in (*TABLES, rows.STATES_TABLE):
         con.execute(f"DROP TABLE {staged}{name}")
     _create_views(con)
     mark(con)
@@ -142,7 +148,7 @@ def _write_merge(
     try:
         con.execute("BEGIN")
         try:
-            summary.tables = rows.fill(engine, con, "_new_", sel, progress)
+            summary.tables = rows.fill(engine, con, "_new_", sel, progress, states=True)
             _merge(con, "_new_")
             con.execute("COMMIT")
         except BaseException:
@@ -150,6 +156,11 @@ def _write_merge(
                 con.execute("ROLLBACK")
             raise
         summary.views = list(VIEWS)
+    except duckdb.BinderException:
+        raise ExportError(
+            f"{summary.target} has the tables of an earlier trialwatch (their columns differ): "
+            "export everything to it again, or start one at another path"
+        ) from None
     except duckdb.CatalogException:
         raise ExportError(
             f"{summary.target} is not a whole trialwatch export (a table is missing): "

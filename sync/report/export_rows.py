@@ -18,7 +18,8 @@ from sqlmodel import Session, col, select
 from models import Change, Snapshot, Trial, Watch, WatchEvent, WatchMatch
 from models.db import make_engine
 from sync.core import record
-from sync.core.diff.lists import LIST_KEYS
+from sync.core.diff.lists import LIST_KEYS, pair_all
+from sync.core.diff.rules import date_slip
 from sync.core.events import ChangeLike, build_events
 from sync.core.reverts import LOOKBACK, Step, find_reverts
 from sync.core.util import Progress
@@ -84,6 +85,25 @@ def registry_date(value: Any) -> date | None:
     return None
 
 
+def date_precision(value: Any) -> str | None:
+    """How much of a registry date the registry gave: "day", "month" (the date column then
+    holds its first day) or "year" (1 January); None without a date."""
+    if registry_date(value) is None:
+        return None
+    return {4: "year", 7: "month"}.get(len(value.strip()), "day")
+
+
+def _slip_in_days(detail: Any, old: Any, new: Any) -> Any:
+    """A stored date change's slip as the diff gives it now (days always, with the months),
+    whatever the version of trialwatch that stored it (older ones gave months alone)."""
+    if not (isinstance(detail, dict) and "slip" in detail):
+        return detail
+    if not (isinstance(old, dict) and isinstance(new, dict)):
+        return detail
+    slip = date_slip(old.get("date"), new.get("date"))
+    return {**detail, "slip": slip} if slip else detail
+
+
 def _utc(value: datetime | None) -> datetime | None:
     if value is None:
         return None
@@ -110,12 +130,13 @@ def _event_labels(
 
 
 class ArrowSink:
-    """Rows of one DuckDB table (which exists), handed over as Arrow batches of INSERT_ROWS."""
+    """Rows of one DuckDB table (which exists), handed over as Arrow batches of `batch` rows."""
 
     def __init__(
-        self, con: duckdb.DuckDBPyConnection, table: str, columns: Sequence[tuple[str, str]]
-    ) -> None:
-        self.con, self.table = con, table
+        self, con: duckdb.DuckDBPyConnection, table: str, columns: Sequence[tuple[str, str]],
+        batch: int = INSERT_ROWS,
+    ) -> None:  # fmt: skip
+        self.con, self.table, self.batch = con, table, batch
         self.columns = [c for c, _ in columns]
         self.schema = pa.schema([(c, _ARROW[kind]) for c, kind in columns])
         self.buffer: list[tuple[Any, ...]] = []
@@ -123,7 +144,7 @@ class ArrowSink:
 
     def add(self, row: tuple[Any, ...]) -> None:
         self.buffer.append(row)
-        if len(self.buffer) >= INSERT_ROWS:
+        if len(self.buffer) >= self.batch:
             self.flush()
 
     def flush(self) -> None:
@@ -238,10 +259,13 @@ def _key_columns(keys: dict[str, Any]) -> tuple[Any, ...]:
         keys["study_type"],
         registry_date(keys["start_date"]),
         keys["start_date_type"],
+        date_precision(keys["start_date"]),
         registry_date(keys["primary_completion_date"]),
         keys["primary_completion_date_type"],
+        date_precision(keys["primary_completion_date"]),
         registry_date(keys["completion_date"]),
         keys["completion_date_type"],
+        date_precision(keys["completion_date"]),
         keys["phases"],
         keys["sponsor"],
         keys["site_count"],
@@ -260,27 +284,56 @@ def _locations(study: dict[str, Any]) -> list[Any]:
     return locations if isinstance(locations, list) else []
 
 
-def _sites_of(locations: list[Any]) -> dict[str, tuple[Any, ...]]:
-    """The sites by identity (diff_lists' site key): facility, city, state, zip, country,
-    status. A repeated identity gets "#n" in the order of its content."""
-    identify = LIST_KEYS["locations"]
-    found: dict[str, list[tuple[Any, ...]]] = {}
-    for loc in locations:
-        if not isinstance(loc, dict):
-            continue
-        ident = identify(loc)
-        if ident is None:
-            continue  # no name and no address: nothing an analyst could use either
-        attrs = tuple(loc.get(k) for k in ("facility", "city", "state", "zip", "country", "status"))
-        found.setdefault(ident[0], []).append(attrs)
-    out: dict[str, tuple[Any, ...]] = {}
-    for key, items in found.items():
-        if len(items) == 1:
-            out[key] = items[0]
-            continue
-        for n, attrs in enumerate(sorted(items, key=lambda a: orjson.dumps(a)), start=1):
-            out[f"{key}#{n}"] = attrs
-    return out
+SITE_ATTRS = ("facility", "city", "state", "zip", "country", "status")
+
+
+class _Sites:
+    """One trial's sites over its versions. A site is what the diff calls one (pair_all, the
+    pairing of its "site added/removed/changed"): it keeps its number from the version it
+    appears in while the registry lists it, renamed or re-encoded; a row of `sites` holds
+    while none of its columns change. Sites without a name or an address are left out."""
+
+    def __init__(self) -> None:
+        self.prev: list[Any] = []  # the previous version's locations (the identified ones)
+        self.ids: list[int] = []  # their site numbers, in the same order
+        self.open: dict[int, tuple[str, tuple[Any, ...], int, date | None]] = {}
+        self.next_id = 1
+
+    def version(
+        self, nct: str, locations: list[Any], version: int, prev_version: int, when: date | None,
+        sites: ArrowSink,
+    ) -> None:  # fmt: skip
+        identify = LIST_KEYS["locations"]
+        now = [loc for loc in locations if isinstance(loc, dict) and identify(loc) is not None]
+        ids: list[int | None] = [None] * len(now)
+        for i, j in pair_all("locations", self.prev, now):
+            if j is None:
+                assert i is not None
+                self._close(nct, self.ids[i], prev_version, when, sites)
+                continue
+            if i is None:
+                site, self.next_id = self.next_id, self.next_id + 1
+            else:
+                site = self.ids[i]
+            ids[j] = site
+            key = identify(now[j])[0]  # type: ignore[index]
+            attrs = tuple(now[j].get(k) for k in SITE_ATTRS)
+            held = self.open.get(site)
+            if held is not None and (held[0], held[1]) == (key, attrs):
+                continue
+            if held is not None:
+                self._close(nct, site, prev_version, when, sites)
+            self.open[site] = (key, attrs, version, when)
+        self.prev, self.ids = now, [n for n in ids if n is not None]
+
+    def _close(self, nct: str, site: int, last: int, when: date | None, sites: ArrowSink) -> None:
+        key, attrs, start, start_date = self.open.pop(site)
+        sites.add((nct, key, site, *attrs, start, last, start_date, when))
+
+    def finish(self, nct: str, sites: ArrowSink) -> None:
+        for site, (key, attrs, start, start_date) in sorted(self.open.items()):
+            sites.add((nct, key, site, *attrs, start, None, start_date, None))
+        self.open.clear()
 
 
 class _TrialRow:
@@ -327,16 +380,18 @@ class _TrialWalk:
     def __init__(self, trial: Any, dictionaries: dict[int, codec.Trained]) -> None:
         self.trial = trial
         self.decoder = VersionDecoder(trial.nct_id, dictionaries)
-        self.open_sites: dict[str, tuple[tuple[Any, ...], int, date | None]] = {}
+        self.sites = _Sites()
         self.last_keys: tuple[Any, ...] = _EMPTY_KEYS
         self.prev_version = 0
+        self.prev_snap: Any = None
         self.prev_locations: list[Any] = []
 
     def version(self, snap: Any, versions: _Sink, sites: _Sink) -> None:
         study = self.decoder.record(snap)
         keys = record.key_fields(study)
         self.last_keys = _key_columns(keys)
-        when = date.fromisoformat(store.version_date(snap))
+        when = date.fromisoformat(store.version_date(snap, self.prev_snap))
+        self.prev_snap = snap
         nct = self.trial.nct_id
         versions.add(
             (
@@ -354,21 +409,13 @@ class _TrialWalk:
         locations = _locations(study)
         # Most versions leave the sites as they were: then every span just goes on.
         if locations != self.prev_locations:
-            current = _sites_of(locations)
-            for key, (attrs, start, start_date) in list(self.open_sites.items()):
-                if current.get(key) != attrs:
-                    sites.add((nct, key, *attrs, start, self.prev_version, start_date, when))
-                    del self.open_sites[key]
-            for key, attrs in current.items():
-                if key not in self.open_sites:
-                    self.open_sites[key] = (attrs, snap.version, when)
+            self.sites.version(nct, locations, snap.version, self.prev_version, when, sites)
             self.prev_locations = locations
         self.prev_version = snap.version
 
     def finish(self, trials: _Sink, sites: _Sink) -> None:
         t = self.trial
-        for key, (attrs, start, start_date) in self.open_sites.items():
-            sites.add((t.nct_id, key, *attrs, start, None, start_date, None))
+        self.sites.finish(t.nct_id, sites)
         trials.add(
             (
                 t.nct_id,
@@ -411,6 +458,7 @@ def _export_versions(
         Snapshot.registry_date,
         Snapshot.fetched_at,
         Snapshot.last_update_posted,
+        Snapshot.data_timestamp,
         Snapshot.encoding,
         Snapshot.base_version,
         Snapshot.dict_id,
@@ -501,7 +549,7 @@ def _export_changes(conn: Connection, conds: list[Any], sink: _Sink) -> None:
                     _json(r.new),
                     r.summary,
                     r.severity,
-                    _json(r.detail),
+                    _json(_slip_in_days(r.detail, r.old, r.new)),
                     kind,
                     importance,
                     _utc(r.detected_at),
@@ -541,13 +589,41 @@ def _export_events(conn: Connection, conds: list[Any], sink: _Sink) -> None:
         sink.add((r.id, r.name, r.nct_id, r.event, r.reason, r.summary, _utc(r.at), r.run_id))
 
 
+# What a merge refreshes for every trial of the file, selected or not: a trial removed (or
+# found an alias) since has no news for --since to select, and must not read as it was.
+STATES_TABLE = "trial_states"
+STATE_COLUMNS = (
+    ("nct_id", "VARCHAR"),
+    ("active", "BOOLEAN"),
+    ("registry_state", "VARCHAR"),
+    ("alias_of", "VARCHAR"),
+)
+
+
+def _export_states(conn: Connection, sink: ArrowSink) -> None:
+    query = sa.select(
+        col(Trial.nct_id), col(Trial.active), col(Trial.registry_state), col(Trial.alias_of)
+    )
+    for r in stream(conn, query):
+        sink.add((r.nct_id, r.active, r.registry_state, r.alias_of))
+
+
 def fill(
     engine: Engine,
     con: duckdb.DuckDBPyConnection,
     prefix: str,
     sel: Selection,
     progress: Progress | None,
+    states: bool = False,
 ) -> dict[str, int]:
+    """The export's tables (named with `prefix`), and with `states` every trial's state in
+    `{prefix}trial_states` too (for a merge), all from one read snapshot."""
+    if states:
+        staged = f"{prefix}{STATES_TABLE}"
+        cols = ", ".join(f"{c} {kind}" for c, kind in STATE_COLUMNS)
+        con.execute(f"DROP TABLE IF EXISTS {staged}")
+        con.execute(f"CREATE TABLE {staged} ({cols})")
+        state_sink = ArrowSink(con, staged, STATE_COLUMNS)
     with snapshot_read(engine) as conn:
         session = Session(bind=conn)
         trial_conds = trial_conditions(session, sel)
@@ -562,6 +638,9 @@ def fill(
         _export_versions(conn, trial_conds, sinks, progress, total)
         _export_changes(conn, trial_conds, sinks["changes"])
         _export_events(conn, event_conds, sinks["watch_events"])
+        if states:
+            _export_states(conn, state_sink)
+            state_sink.flush()
     for sink in sinks.values():
         sink.flush()
     return {name: sink.rows for name, sink in sinks.items()}

@@ -257,7 +257,8 @@ def timeline(session: Session, trial: Trial) -> list[dict[str, Any]]:
         .options(defer(Snapshot.body))  # type: ignore[arg-type]
     ).all()
     return [
-        {"version": s.version, "date": store.version_date(s), **_point(session, s)} for s in snaps
+        {"version": s.version, "date": store.version_date(s, before), **_point(session, s)}
+        for s, before in zip(snaps, [None, *snaps], strict=False)
     ]
 
 

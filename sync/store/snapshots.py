@@ -419,8 +419,19 @@ def storage_bytes(session: Session, trial_id: int | None = None) -> tuple[int, i
     return int(n), int(body), int(raw)
 
 
-def version_date(snap: Snapshot) -> str:
+def version_date(snap: Snapshot, previous: Snapshot | None = None) -> str:
     """The day a version took effect, as the registry writes dates: the registry's own date for
-    an imported version, its last-update date for a polled one, else the day it was fetched."""
+    an imported version, its last-update date for a polled one, else the day it was fetched.
+
+    A version whose last-update date did not move past the version before's (`previous`: the
+    registry turns a lapsed study UNKNOWN without posting an update) took effect in the data
+    release it first appeared in: its dataTimestamp's day (else the day it was fetched).
+    Callers that walk a trial's versions in order pass the one before.
+    """
     fetched = aware(snap.fetched_at).date().isoformat()
-    return snap.registry_date or snap.last_update_posted or fetched
+    if snap.registry_date:
+        return snap.registry_date
+    posted, before = snap.last_update_posted, previous.last_update_posted if previous else None
+    if posted and before and posted <= before:
+        return (snap.data_timestamp or "")[:10] or fetched
+    return posted or fetched

@@ -132,7 +132,7 @@ def show(session: Session, nct_id: str, as_of: str | None = None) -> TrialDetail
     if snap is None:
         if day and trial.latest_version:
             first = store.get_snapshot(session, trial.id or 0, 1)
-            since = f" of {_version_day(first)}" if first is not None else ""
+            since = f" of {_version_day(first, None)}" if first is not None else ""
             raise NothingFound(
                 f"{nct_id}: no version stored as of {day.isoformat()}; the first is v1{since}",
                 base.to_dict(),
@@ -158,15 +158,16 @@ def show(session: Session, nct_id: str, as_of: str | None = None) -> TrialDetail
 def _snapshot_as_of(session: Session, trial: Trial, day: date) -> Snapshot | None:
     """The version that stood on that day: by the registry's date for imported versions and
     the registry's last-update date (or fetch date) for polled ones, compared as dates."""
-    best = None
+    best = previous = None
     for snap in store.snapshots(session, trial.id or 0):
-        if _version_day(snap) <= day:
+        if _version_day(snap, previous) <= day:
             best = snap
+        previous = snap
     return best
 
 
-def _version_day(snap: Snapshot) -> date:
-    return _day_of(store.version_date(snap)) or snap.fetched_at.date()
+def _version_day(snap: Snapshot, previous: Snapshot | None) -> date:
+    return _day_of(store.version_date(snap, previous)) or snap.fetched_at.date()
 
 
 _AS_OF_RE = re.compile(r"^(\d{4})(?:-(\d{2}))?(?:-(\d{2}))?$")

@@ -45,9 +45,13 @@ def stored_versions(engine) -> dict[str, list[Capture]]:  # type: ignore[no-unty
     out: dict[str, list[Capture]] = {}
     with Session(engine) as session:
         for trial in session.exec(select(Trial).order_by(Trial.nct_id)):
+            snaps = store.snapshots(session, trial.id or 0)
             out[trial.nct_id] = [
-                (date.fromisoformat(store.version_date(snap)[:10]), store.record_of(session, snap))
-                for snap in store.snapshots(session, trial.id or 0)
+                (
+                    date.fromisoformat(store.version_date(snap, before)[:10]),
+                    store.record_of(session, snap),
+                )
+                for snap, before in zip(snaps, [None, *snaps], strict=False)
             ]
     return out
 

@@ -54,13 +54,15 @@ def test_a_part_left_out_is_noticed() -> None:
     assert TABLES["facilities"].rows(cut) != TABLES["facilities"].rows(study)
 
 
-def test_slices_tell_apart_what_equality_would_not() -> None:
+def test_parts_tell_apart_what_equality_would_not() -> None:
     a = {"protocolSection": {"designModule": {"enrollmentInfo": {"count": 1}}}}
     b = {"protocolSection": {"designModule": {"enrollmentInfo": {"count": True}}}}
-    part = (("protocolSection", "designModule"),)
-    assert a == b and parts.Slices(a).key(part) != parts.Slices(b).key(part)
-    absent, null = {}, {"protocolSection": None}
-    assert parts.Slices(absent).key(part) != parts.Slices(null).key(part)
+    part = ("protocolSection", "designModule")
+    assert a == b and parts.encode(a, part) != parts.encode(b, part)
+    absent: Study = {}
+    assert parts.encode(absent, part) != parts.encode({"protocolSection": None}, part)
+    changes = parts.Changes([part])
+    assert [changes.next(s) for s in (a, a, b, b)] == [{part}, set(), {part}, set()]
 
 
 # -- the straightforward walk: every table mapped and matched at every version ------------------

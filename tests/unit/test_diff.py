@@ -269,7 +269,7 @@ def test_primary_completion_slip_in_months(study: dict[str, Any]) -> None:
     change = one(diff_records(old, new))
     assert change.category == "dates"
     assert change.summary == "primary completion: 2026-12 -> 2027-06 (slipped 6 months)"
-    assert change.detail == {"slip": {"months": 6}}
+    assert change.detail == {"slip": {"days": 182, "months": 6, "precision": "month"}}
 
 
 def test_completion_slip_in_days_and_type_change(study: dict[str, Any]) -> None:

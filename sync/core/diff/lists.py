@@ -243,6 +243,28 @@ def pair_items(field: str, old: list[Any], new: list[Any]) -> Iterable[tuple[Seg
     whatever their position; duplicate identities get "#n" suffixes; a site whose name alone
     changed pairs with its new name (the segment carries the new one).
     """
+    for seg, a, b, same in _pairs(field, old, new):
+        if not same:
+            yield seg, a, b
+
+
+def pair_all(field: str, old: list[Any], new: list[Any]) -> list[tuple[int | None, int | None]]:
+    """Every item of both lists as pair_items pairs them, equal items included: (position in
+    old, position in new), None on the side an item is missing from. The one definition of
+    "the same item" (a site added, ended or renamed) for the diff and the exports."""
+    where_old = {id(item): i for i, item in enumerate(old)}
+    where_new = {id(item): i for i, item in enumerate(new)}
+    return [
+        (
+            None if a is MISSING else where_old[id(a)],
+            None if b is MISSING else where_new[id(b)],
+        )
+        for _, a, b, _ in _pairs(field, old, new)
+    ]
+
+
+def _pairs(field: str, old: list[Any], new: list[Any]) -> Iterable[tuple[Seg, Any, Any, bool]]:
+    """pair_items' pairs with the equal ones, each flagged `same` (equal on both sides)."""
     keyfn = LIST_KEYS.get(field) or _heuristic_key(old, new)
     groups: dict[str, tuple[str, list[Any], list[Any]]] = {}
     loose_old: list[Any] = []
@@ -264,27 +286,30 @@ def pair_items(field: str, old: list[Any], new: list[Any]) -> Iterable[tuple[Seg
 
     for key, (display, olds, news) in groups.items():
         if len(olds) <= 1 and len(news) <= 1:
-            if olds and news and olds[0] == news[0]:
-                continue
             yield (
                 Seg(key, display, field),
                 olds[0] if olds else MISSING,
                 news[0] if news else MISSING,
+                bool(olds and news and olds[0] == news[0]),
             )
             continue
         # Equal duplicates are the same items: nothing to report for them.
         pairs, old_left, new_left = _match_exact(olds, news)
+        for i, (a, b) in enumerate(pairs, start=1):
+            yield Seg(f"{key}#{i}", f"{display} #{i}", field), a, b, True
         n = len(pairs)
         for i in range(max(len(old_left), len(new_left))):
             n += 1
             a = old_left[i] if i < len(old_left) else MISSING
             b = new_left[i] if i < len(new_left) else MISSING
-            yield Seg(f"{key}#{n}", f"{display} #{n}", field), a, b
+            yield Seg(f"{key}#{n}", f"{display} #{n}", field), a, b, False
 
     if loose_old or loose_new:
-        _, old_left, new_left = _match_exact(loose_old, loose_new)
+        pairs, old_left, new_left = _match_exact(loose_old, loose_new)
+        for a, b in pairs:
+            yield Seg("", "", field), a, b, True
         # Nothing identifies these: pair what is left by position, so an edit stays an edit.
         for i in range(max(len(old_left), len(new_left))):
             a = old_left[i] if i < len(old_left) else MISSING
             b = new_left[i] if i < len(new_left) else MISSING
-            yield Seg(str(i), f"#{i + 1}", field), a, b
+            yield Seg(str(i), f"#{i + 1}", field), a, b, False

@@ -169,23 +169,25 @@ def _parse_date(text: Any) -> tuple[int, int, int | None] | None:
     return int(m[1]), int(m[2]), int(m[3]) if m[3] else None
 
 
-def date_slip(old: Any, new: Any) -> dict[str, int] | None:
-    """How far a date moved: days when both dates have a day, months always."""
+def date_slip(old: Any, new: Any) -> dict[str, Any] | None:
+    """How far a date moved, in days always and in months. A month-only date counts from its
+    first day (as the export's date columns have it), and the slip then says
+    "precision": "month" (its days are the months' lengths, not the registry's)."""
     a, b = _parse_date(old), _parse_date(new)
     if a is None or b is None:
         return None
     months = (b[0] - a[0]) * 12 + (b[1] - a[1])
+    try:
+        days = (date(b[0], b[1], b[2] or 1) - date(a[0], a[1], a[2] or 1)).days
+    except ValueError:
+        return {"months": months}
     if a[2] is not None and b[2] is not None:
-        try:
-            days = (date(b[0], b[1], b[2]) - date(a[0], a[1], a[2])).days
-        except ValueError:
-            return {"months": months}
         return {"days": days, "months": round(days / 30.4375)}
-    return {"months": months}
+    return {"days": days, "months": months, "precision": "month"}
 
 
-def slip_text(slip: dict[str, int]) -> str:
-    if "days" in slip:
+def slip_text(slip: dict[str, Any]) -> str:
+    if "days" in slip and slip.get("precision", "day") == "day":
         n, unit = slip["days"], "day"
     else:
         n, unit = slip["months"], "month"
