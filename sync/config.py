@@ -103,6 +103,11 @@ class ApiSettings(_Strict):
     # ...and at most about this many bytes of JSON: a page of large records (1,148 sites are
     # 369 KB) asks the next page for fewer. A page costs about 2.7x its JSON once parsed.
     mirror_page_bytes: int = Field(default=24 * 1024 * 1024, ge=64 * 1024)
+    # Worker processes that parse, hash and compress records beside the one writer (0: one
+    # per CPU; 1: none, all in the writer), for a run of at least pool_min_records records:
+    # a pool costs its start (a fresh interpreter a worker) and the records' trip to it.
+    workers: int = Field(default=0, ge=0, le=64)
+    pool_min_records: int = Field(default=1000, ge=1)
     # A page of 200 full records is a few MB; anything near this is not a registry answer.
     max_response_bytes: int = Field(default=128 * 1024 * 1024, ge=1024)
     user_agent: str = Field(
