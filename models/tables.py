@@ -194,6 +194,9 @@ class SyncRun(SQLModel, table=True):
     trigger: str = Field(default="cli", max_length=20)
     started_at: datetime = Field(default_factory=utcnow, index=True)
     finished_at: datetime | None = Field(default=None)
+    # While it runs: stamped as it commits its work (migration 0006), so that a run of another
+    # host whose process died is seen to have stopped.
+    heartbeat_at: datetime | None = Field(default=None)
     # "running" until it ends; then "ok", "partial" or "failed".
     outcome: str = Field(default="running", max_length=20)
     mode: str | None = Field(default=None, max_length=20)  # "full", "incremental", "skipped"

@@ -35,6 +35,7 @@ def timeouts(settings: "DatabaseSettings") -> Timeouts:
         keepalives_count=settings.keepalive_count,
         tcp_user_timeout=settings.tcp_user_timeout_seconds,
         busy=settings.busy_timeout_seconds,
+        stale_run=settings.stale_run_seconds,
     )
 
 
