@@ -268,6 +268,13 @@ class DigestSettings(_Strict):
     max_trials: int = Field(default=DEFAULT_MAX_TRIALS, ge=0)
 
 
+class AactSettings(_Strict):
+    """AACT's tables in the live PostgreSQL database (schemas aact_history, ctgov, as_of)."""
+
+    # Refresh them after every sync and backfill (the studies with new versions only).
+    live: bool = False
+
+
 class WebSettings(_Strict):
     """`trialwatch serve`: where it listens, the token that allows writes, its public address."""
 
@@ -337,6 +344,7 @@ class Settings(BaseSettings):
     notify: NotifySettings = Field(default_factory=NotifySettings)
     digest: DigestSettings = Field(default_factory=DigestSettings)
     web: WebSettings = Field(default_factory=WebSettings)
+    aact: AactSettings = Field(default_factory=AactSettings)
     # Where the settings came from; set by load_settings, used to resolve relative paths.
     config_path: str | None = Field(default=None, exclude=True)
     # TRIALWATCH_NOTIFY_URLS, comma-separated: keeps notification secrets out of the config
