@@ -296,6 +296,9 @@ class WebSettings(_Strict):
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     # How long a sign-in lasts (the server forgets it then, or at sign-out, or a token change).
     session_hours: float = Field(default=12.0, gt=0, le=24 * 365)
+    # Rendered pages and API answers kept in memory, per data generation (0: render every
+    # request; ETags and 304s all the same).
+    cache_mb: float = Field(default=64.0, ge=0)
 
     @field_validator("allowed_hosts")
     @classmethod
