@@ -28,6 +28,7 @@ from sync.ingest.archive import ArchiveError, ArchiveReader
 from sync.ingest.prepare import DictSpec, Prepared
 from sync.registry.archive import ARCHIVE_NAME, discard, download_archive
 from sync.registry.client import CtgovClient
+from sync.store import lease
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +91,8 @@ def first_load(
     path, ours = archive_file(params, settings)
     if ours and not path.exists():
         with progress("downloading the registry's archive", "MB") as bar:
-            download_archive(client, path, progress=bar)
+            # Nothing is committed while it downloads: the run's heartbeat is kept meanwhile.
+            download_archive(client, path, progress=lease.beating(engine, bar))
     api = client.settings
     try:
         with (
