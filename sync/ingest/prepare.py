@@ -62,12 +62,13 @@ def prepare(
     dict_id: int | None = None,
     *,
     raw: bytes | None = None,
+    members: bool = True,
 ) -> Prepared:
     """A study (its NCT ID already checked) made ready, compressed with `zdict` (anything
     with a `.zdict`, as codec.Trained) when given. `raw`: its JSON when already made."""
     nct = record.nct_id_of(study)
     posted = record.last_update_posted(study)
-    member = summary_of(study)
+    member = summary_of(study) if members else (None, None, None)
     unfit = None
     if not isinstance(study.get("protocolSection"), dict):
         unfit = f"{nct}: record without protocolSection; not stored"

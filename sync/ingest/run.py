@@ -379,7 +379,7 @@ class _Run:
         updates: list[dict[str, Any]] = []
         for trial, study in pairs:
             nct = trial.nct_id
-            item = prepare(study, trained, trained.id if trained else None)
+            item = prepare(study, trained, trained.id if trained else None, members=False)
             if item.unfit is not None or locked.get(trial.id):
                 self.store_study(session, nct, study, trials)
                 continue

@@ -3,6 +3,7 @@ compress a record as the store would (sync.store.codec adds the stored dictionar
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import zstandard
@@ -42,10 +43,31 @@ def encode(raw: bytes, keyframe_raw: bytes | None = None, trained: Any = None) -
         )
         return DELTA, zstandard.ZstdCompressor(level=DELTA_LEVEL, dict_data=zdict).compress(raw)
     if trained is not None:
-        return TRAINED, zstandard.ZstdCompressor(
-            level=WHOLE_LEVEL, dict_data=trained.zdict
-        ).compress(raw)
-    return WHOLE, zstandard.ZstdCompressor(level=WHOLE_LEVEL).compress(raw)
+        return TRAINED, _whole(trained.zdict).compress(raw)
+    return WHOLE, _whole(None).compress(raw)
+
+
+# One compressor per dictionary and thread (a compressor is not shared between threads),
+# reused record after record: its output is a new one's (same level, same dictionary). The
+# dictionary is held with it, so its id stays its.
+_LOCAL = threading.local()
+
+
+def _whole(zdict: Any) -> zstandard.ZstdCompressor:
+    key = id(zdict)
+    _COMPRESSORS: dict[int, tuple[Any, zstandard.ZstdCompressor]] = _LOCAL.__dict__.setdefault(
+        "compressors", {}
+    )
+    held = _COMPRESSORS.get(key)
+    if held is None or held[0] is not zdict:
+        if len(_COMPRESSORS) > 8:
+            _COMPRESSORS.clear()
+        if zdict is None:
+            compressor = zstandard.ZstdCompressor(level=WHOLE_LEVEL)
+        else:
+            compressor = zstandard.ZstdCompressor(level=WHOLE_LEVEL, dict_data=zdict)
+        held = _COMPRESSORS[key] = (zdict, compressor)
+    return held[1]
 
 
 def decode(
