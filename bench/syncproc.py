@@ -24,6 +24,26 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
+def children_cpu() -> float:
+    """CPU seconds of this process's children that have ended (a run's worker pool, shut
+    down at the end of the run): counted with the run's own, or a pool would look free."""
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
+def workers_peak() -> dict[str, float]:
+    """The largest peak RSS among ended children, and how many workers the last pool had
+    (0 before the pool existed): the run's memory is its own peak plus that many of those."""
+    try:
+        from sync.ingest import pool
+    except ImportError:
+        workers = 0
+    else:
+        workers = int(getattr(pool, "LAST_WORKERS", 0))
+    child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return {"workers": workers, "worker_peak_rss_mb": child if workers else 0.0}
+
+
 def _settings() -> Any:
     from sync.config import ApiSettings
 
@@ -72,17 +92,21 @@ def sync_once(
     profiler = cProfile.Profile() if profile else None
     with CtgovClient(base_url, history_url, _settings()) as client:
         wall0, cpu0 = time.perf_counter(), time.process_time()
+        kids0 = children_cpu()
         if profiler:
             profiler.enable()
         summary = run_sync(engine, client, full=full)
         if profiler:
             profiler.disable()
         cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+        workers_cpu = children_cpu() - kids0
     engine.dispose()
     if profiler and profile:
         profiler.dump_stats(profile)
     return {
-        "cpu_s": cpu,
+        "cpu_s": cpu + workers_cpu,
+        "workers_cpu_s": workers_cpu,
+        **workers_peak(),
         "wall_s": wall,
         "rss_before_mb": rss_before,
         "peak_rss_mb": _peak_rss_mb(),

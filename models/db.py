@@ -28,7 +28,7 @@ MIGRATIONS = "models.migrations"
 # The newest migration's revision, known without importing Alembic (a third of a second of
 # CPU): every command compares the database with it, and only a database that differs pays
 # for Alembic. A test checks it against the migration scripts' own head.
-HEAD_REVISION = "0005_i24_pages_trial_search"
+HEAD_REVISION = "0008_i24_speed_data_generation"
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
@@ -55,6 +55,9 @@ class Timeouts:
     keepalives_count: int = 3
     tcp_user_timeout: float = 60
     busy: float = SQLITE_BUSY_TIMEOUT_MS / 1000
+    # Not a wait of this process: how long another host's run may go without a heartbeat
+    # before the next run takes it for dead (sync.store.runs).
+    stale_run: float = 900
 
     def postgresql_args(self) -> dict[str, Any]:
         """psycopg's connect arguments (libpq's), the server's settings in `options`."""

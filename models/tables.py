@@ -194,6 +194,9 @@ class SyncRun(SQLModel, table=True):
     trigger: str = Field(default="cli", max_length=20)
     started_at: datetime = Field(default_factory=utcnow, index=True)
     finished_at: datetime | None = Field(default=None)
+    # While it runs: stamped as it commits its work (migration 0006), so that a run of another
+    # host whose process died is seen to have stopped.
+    heartbeat_at: datetime | None = Field(default=None)
     # "running" until it ends; then "ok", "partial" or "failed".
     outcome: str = Field(default="running", max_length=20)
     mode: str | None = Field(default=None, max_length=20)  # "full", "incremental", "skipped"
@@ -231,3 +234,13 @@ class Delivery(SQLModel, table=True):
     last_error: str | None = Field(default=None)
     created_at: datetime = Field(default_factory=utcnow)
     sent_at: datetime | None = Field(default=None)
+
+
+class DataGeneration(SQLModel, table=True):
+    """One row: a number every committed write to the other tables moves, in its own
+    transaction (triggers, see models/generation.py). Pages are rendered once per value."""
+
+    __tablename__ = "data_generation"
+
+    id: int = Field(primary_key=True)
+    n: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))

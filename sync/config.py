@@ -103,6 +103,11 @@ class ApiSettings(_Strict):
     # ...and at most about this many bytes of JSON: a page of large records (1,148 sites are
     # 369 KB) asks the next page for fewer. A page costs about 2.7x its JSON once parsed.
     mirror_page_bytes: int = Field(default=24 * 1024 * 1024, ge=64 * 1024)
+    # Worker processes that parse, hash and compress records beside the one writer (0: one
+    # per CPU; 1: none, all in the writer), for a run of at least pool_min_records records:
+    # a pool costs its start (a fresh interpreter a worker) and the records' trip to it.
+    workers: int = Field(default=0, ge=0, le=64)
+    pool_min_records: int = Field(default=1000, ge=1)
     # A page of 200 full records is a few MB; anything near this is not a registry answer.
     max_response_bytes: int = Field(default=128 * 1024 * 1024, ge=1024)
     user_agent: str = Field(
@@ -146,6 +151,9 @@ class DatabaseSettings(_Strict):
     tcp_user_timeout_seconds: float = Field(default=60, ge=0)
     # SQLite: how long a writer waits for another process's write lock.
     busy_timeout_seconds: float = Field(default=30, ge=0)
+    # A run of another host (a shared PostgreSQL) whose heartbeat is older than this is taken
+    # for dead and closed as failed by the next run (its process cannot be asked from here).
+    stale_run_seconds: float = Field(default=900, ge=60)
 
     @model_validator(mode="after")
     def _reply_after_statement(self) -> DatabaseSettings:
@@ -260,6 +268,13 @@ class DigestSettings(_Strict):
     max_trials: int = Field(default=DEFAULT_MAX_TRIALS, ge=0)
 
 
+class AactSettings(_Strict):
+    """AACT's tables in the live PostgreSQL database (schemas aact_history, ctgov, as_of)."""
+
+    # Refresh them after every sync and backfill (the studies with new versions only).
+    live: bool = False
+
+
 class WebSettings(_Strict):
     """`trialwatch serve`: where it listens, the token that allows writes, its public address."""
 
@@ -281,6 +296,9 @@ class WebSettings(_Strict):
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     # How long a sign-in lasts (the server forgets it then, or at sign-out, or a token change).
     session_hours: float = Field(default=12.0, gt=0, le=24 * 365)
+    # Rendered pages and API answers kept in memory, per data generation (0: render every
+    # request; ETags and 304s all the same).
+    cache_mb: float = Field(default=64.0, ge=0)
 
     @field_validator("allowed_hosts")
     @classmethod
@@ -329,6 +347,7 @@ class Settings(BaseSettings):
     notify: NotifySettings = Field(default_factory=NotifySettings)
     digest: DigestSettings = Field(default_factory=DigestSettings)
     web: WebSettings = Field(default_factory=WebSettings)
+    aact: AactSettings = Field(default_factory=AactSettings)
     # Where the settings came from; set by load_settings, used to resolve relative paths.
     config_path: str | None = Field(default=None, exclude=True)
     # TRIALWATCH_NOTIFY_URLS, comma-separated: keeps notification secrets out of the config

@@ -12,9 +12,10 @@ from sync.cli.common import JsonOpt, ctx_of, fail, out, parse_ids, print_json, p
 
 if TYPE_CHECKING:
     from sync.aact import export as aact
-    from sync.report import export
+    from sync.report import export, export_run
 else:
     export = lazy.module("sync.report.export")  # DuckDB and PyArrow: for export alone
+    export_run = lazy.module("sync.report.export_run")
     aact = lazy.module("sync.aact.export")
 
 
@@ -73,11 +74,23 @@ def register(app: typer.Typer) -> None:
                 since=export.parse_since(since) if since is not None else None,
             )
             c = ctx_of(typer_ctx)
+            engine = c.engine
+            mode = fmt or ("duckdb" if target.suffix == ".duckdb" else "parquet")
             with progress_bar("exporting") as progress:
+                # Recorded as a run of kind export (status lists it, the next run closes one
+                # that was killed).
                 if fmt in aact.FORMATS:
-                    summary = aact.export_aact(c.engine, target, sel, progress, force, fmt)
+                    summary = export_run.recorded(
+                        engine, mode,
+                        lambda tick: aact.export_aact(engine, target, sel, tick, force, fmt),
+                        progress,
+                    )  # fmt: skip
                 else:
-                    summary = export.export(c.engine, target, fmt, sel, progress, force=force)
+                    summary = export_run.recorded(
+                        engine, mode,
+                        lambda tick: export.export(engine, target, fmt, sel, tick, force=force),
+                        progress,
+                    )  # fmt: skip
         except export.ExportError as exc:
             fail(str(exc))
         if json_:

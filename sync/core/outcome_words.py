@@ -219,6 +219,8 @@ def times(text: Any, month: float = _DAYS["m"]) -> set[tuple[str, str]]:
             continue
         after = words[i + 1] if i + 1 < len(words) else ""
         before = words[i - 1] if i else ""
+        if after in _UNITS and before in _UNITS and i + 2 < len(words) and _number(words[i + 2]):
+            after = ""  # "Week 12 Visit 5": the unit after introduces the next number
         unit = _UNITS.get(after) or _UNITS.get(before) or _run_unit(words, i)
         if unit is None:
             continue
@@ -263,7 +265,19 @@ def same_times(a: Any, b: Any) -> bool:
     """Whether two time frames name the same time points, a month read as 4 weeks on either
     side when that makes them agree ("Month 6" and "Week 24" are one visit in most schedules)."""
     pa, pb = points(a), points(b)
-    return pa == pb or points(a, 28.0) == pb or pa == points(b, 28.0)
+    if pa == pb or points(a, 28.0) == pb or pa == points(b, 28.0):
+        return True
+    # "Week 12 (Visit 5)" and "Week 12": a visit or cycle number names a visit of the schedule,
+    # which the time beside it already places; compared only where neither names a time.
+    ta, tb = _timed(pa), _timed(pb)
+    if ta and tb and (ta, tb) != (pa, pb):
+        return ta == tb or _timed(points(a, 28.0)) == tb or ta == _timed(points(b, 28.0))
+    return False
+
+
+def _timed(found: set[tuple[str, str]]) -> set[tuple[str, str]]:
+    """The time points of a set in units of time (no visit or cycle numbers)."""
+    return {p for p in found if p[1] in ("d", "w")}
 
 
 def stated(time_frame: Any, text: str) -> bool:
@@ -383,4 +397,19 @@ def expanded(text: Any, other: Any) -> list[str]:
     out: list[str] = []
     for w in meaningful(text):
         out.extend(spelt.get(w, [w]))
+    return out
+
+
+_CODE_NUMBER_RE = re.compile(r"\b([A-Z][A-Za-z]*[A-Z])[- ]?(\d+)\b")
+
+
+def numbered_names(text: Any) -> dict[str, set[str]]:
+    """The numbers a text gives a named instrument or agent ("ACR20", "PASI-75", "HIV-1",
+    "FEV 1"), by name: {"acr": {"20"}}. The number of such a name is part of what is measured
+    (a response threshold, a virus type, a volume in a second)."""
+    if not isinstance(text, str):
+        return {}
+    out: dict[str, set[str]] = {}
+    for name, number in _CODE_NUMBER_RE.findall(text):
+        out.setdefault(name.lower(), set()).add(number)
     return out

@@ -23,6 +23,7 @@ class RunKind(StrEnum):
     BACKFILL = "backfill"
     WATCH = "watch"
     CHECK = "check"  # the daemon's reachability check that failed before any run
+    EXPORT = "export"  # `export`: what it wrote, or why it did not
 
 
 class RunOutcome(StrEnum):

@@ -8,19 +8,20 @@ in it, is kept with the position: the API delta that closes the load starts from
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import orjson
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from models.db import session_scope
 from sync.core import record
-from sync.ingest.archive import ArchiveReader, nct_of_entry
+from sync.ingest.archive import ArchiveError, ArchiveReader
 from sync.ingest.memory import collector_paused, release_memory
+from sync.ingest.pool import Pool
+from sync.ingest.prepare import DictSpec, Prepared, prepare_entries, study_of_entry
 from sync.store import snapshots as store
 
 STATE_KEY = "archive_load:{}"
@@ -68,6 +69,17 @@ class Batching:
     bytes: int = 24 * 1024 * 1024
 
 
+@dataclass
+class Pooled:
+    """The archive's entries prepared in a pool's workers (sync.ingest.prepare), stored by
+    `ingest` (a batch of Prepared, and a way to have any of them as a record again, from the
+    archive); `spec` is the dictionary the workers compress with, asked before each task."""
+
+    pool: Pool
+    ingest: Callable[[Session, list[Prepared], Callable[[int], dict[str, Any] | None]], Any]
+    spec: Callable[[], DictSpec]
+
+
 def load_archive(
     engine: Engine,
     reader: ArchiveReader,
@@ -78,11 +90,14 @@ def load_archive(
     batching: Batching | None = None,
     progress: Progress | None = None,
     transaction: Callable[[], AbstractContextManager[Session]] | None = None,
+    pooled: Pooled | None = None,
 ) -> str | None:
     """Store the archive's entries from where the last load of it stopped; returns its data
     date (None for an archive of records without one). ArchiveError (a damaged entry) stops
     it with every batch before the damage committed and the position kept. `transaction`:
     the caller's transaction of one batch (a run's, that counts its figures when it commits).
+    `pooled`: the entries read and prepared in a pool's workers; the batches, what they store
+    and the position stored with each are those of the single process.
     """
     batching = batching or Batching()
     transaction = transaction or (lambda: session_scope(engine))
@@ -108,9 +123,28 @@ def load_archive(
         if progress is not None:
             progress(upto, total, "archive")
 
+    def commit_pooled(upto: int, items: list[tuple[int, Prepared]]) -> None:
+        assert pooled is not None
+
+        def again(i: int) -> dict[str, Any] | None:
+            index = items[i][0]
+            return study_of_entry(reader.name(index), reader.read(index), lambda _: None)
+
+        with transaction() as session:
+            if items:
+                pooled.ingest(session, [item for _, item in items], again)
+            state.done = upto
+            save_state(session, key, state)
+        release_memory()
+        if progress is not None:
+            progress(upto, total, "archive")
+
+    if pooled is not None:
+        _load_pooled(reader, state, pooled, batching, commit_pooled, error)
+        return state.newest or None
     with collector_paused():
         for index, name, raw in reader.entries(state.done):
-            study = _study(name, raw, error)
+            study = study_of_entry(name, raw, error)
             weight = len(raw)
             del raw
             if study is None:
@@ -127,22 +161,47 @@ def load_archive(
     return state.newest or None
 
 
-def _study(name: str, raw: bytes, error: Callable[[str], None]) -> dict[str, Any] | None:
-    """An entry's record, or None (reported) for one that is not a study record."""
-    try:
-        study = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        error(f"archive entry {name}: not JSON ({exc}); not stored")
-        return None
-    if not isinstance(study, dict):
-        error(f"archive entry {name}: not a study record; not stored")
-        return None
-    try:
-        nct = record.nct_id_of(study)
-    except record.RecordError as exc:
-        error(f"archive entry {name}: {exc}; not stored")
-        return None
-    expected = nct_of_entry(name)
-    if expected is not None and expected != nct:
-        error(f"archive entry {name} holds {nct}; stored as {nct}")
-    return study
+def _load_pooled(
+    reader: ArchiveReader,
+    state: LoadState,
+    pooled: Pooled,
+    batching: Batching,
+    commit: Callable[[int, list[tuple[int, Prepared]]], None],
+    error: Callable[[str], None],
+) -> None:
+    """The single process's loop, the entries read and prepared by the workers: the same
+    batch boundaries (records and bytes of the usable entries), errors in the same order."""
+    total = len(reader)
+    path = str(reader.path)
+
+    def task(start: int) -> Callable[[], tuple[Any, ...]]:
+        def args() -> tuple[Any, ...]:
+            specs = [reader.spec(i) for i in range(start, min(total, start + batching.records))]
+            return path, specs, total, pooled.spec()
+
+        return args
+
+    def tasks() -> Iterator[Callable[[], tuple[Any, ...]]]:
+        for start in range(state.done, total, batching.records):
+            yield task(start)
+
+    batch: list[tuple[int, Prepared]] = []
+    size = 0
+    with collector_paused():
+        for outcomes, damaged in pooled.pool.ordered(prepare_entries, tasks()):
+            for index, said, item in outcomes:
+                for message in said:
+                    error(message)
+                if item is None:
+                    continue
+                if isinstance(item.posted, str) and item.posted > state.newest:
+                    state.newest = item.posted
+                batch.append((index, item))
+                size += reader.spec(index)[4]
+                if len(batch) >= batching.records or size >= batching.bytes:
+                    commit(index + 1, batch)
+                    batch, size = [], 0
+            if damaged is not None:
+                raise ArchiveError(damaged)
+        state.complete = True
+        commit(total, batch)

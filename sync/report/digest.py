@@ -18,6 +18,7 @@ from models import Change, Snapshot, SyncRun, Trial, Watch, WatchEvent, WatchMat
 from sync.config import DEFAULT_MAX_TRIALS
 from sync.core import record
 from sync.core.diff.walk import CATEGORIES
+from sync.core.states import RunKind
 from sync.core.util import IN_LIST_SIZE, aware, chunks, plural, utc_iso
 from sync.report import digest_events
 from sync.store import snapshots as store
@@ -174,8 +175,10 @@ def select_events(session: Session, sel: Selection) -> list[tuple[WatchEvent, Wa
 def select_runs(session: Session, since: datetime, until: datetime, extra: Iterable[int]) -> list[
     SyncRun
 ]:
-    """Runs that overlap the window, and the runs that produced what the digest lists."""
+    """Runs that overlap the window, and the runs that produced what the digest lists. Not
+    exports: they fetch nothing, so none of them can leave a change out of a digest."""
     overlapping = select(SyncRun).where(
+        col(SyncRun.kind) != RunKind.EXPORT,
         col(SyncRun.started_at) < until,
         sa.or_(col(SyncRun.finished_at).is_(None), col(SyncRun.finished_at) >= since),
     )

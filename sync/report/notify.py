@@ -17,6 +17,7 @@ from sqlmodel import Session, col, select
 from models import Change, Delivery, SyncRun
 from models.db import database_now, session_scope
 from sync.config import Settings
+from sync.core.states import RunKind
 from sync.core.util import aware, plural
 from sync.report import digest as dg
 from sync.report import notify_rules
@@ -147,6 +148,7 @@ def pending_items(
     runs = session.exec(
         select(SyncRun.id).where(
             col(SyncRun.outcome).in_(("failed", "partial")),
+            col(SyncRun.kind) != RunKind.EXPORT,  # a failed export misses no change
             col(SyncRun.finished_at) >= floor,
             col(SyncRun.finished_at) < now,
         )

@@ -12,19 +12,20 @@ from sqlalchemy.engine import Connection
 from sqlmodel import Session, col
 
 from models import CompressionDict
+from sync.store.compression import (  # noqa: F401  (the codec's names, one place)
+    DELTA,
+    DELTA_LEVEL,
+    DICT_SIZE,
+    TRAINED,
+    WHOLE,
+    WHOLE_ENCODINGS,
+    WHOLE_LEVEL,
+    decode,
+    encode,
+    is_whole,
+    ready,
+)
 
-WHOLE = "zstd"
-TRAINED = "zstd-trained"  # whole, with the trained dictionary the snapshot's dict_id names
-DELTA = "zstd-dict"  # with the keyframe (base_version) as a raw-content dictionary
-WHOLE_ENCODINGS = frozenset({WHOLE, TRAINED})
-
-# Small edits against the keyframe at level 9 (they are tiny); whole records, all of an
-# initial load, at level 3: 6x less CPU than 9 for about 8% more bytes.
-DELTA_LEVEL = 9
-WHOLE_LEVEL = 3
-# zstd's own default size. On the samples (five-fold, held out): 18.6% of the JSON at level 3
-# against 25.2% without a dictionary; 64 KB gave 18.9%, 32 KB 20.0%.
-DICT_SIZE = 112_640
 # Fewer records than this train a dictionary that knows one sponsor's wording, not the
 # registry's: wait for a larger page.
 TRAIN_MIN_SAMPLES = 100
@@ -51,59 +52,13 @@ _CACHE: dict[tuple[str, int], Trained] = {}
 _LOCK = threading.Lock()
 
 
-def is_whole(encoding: str) -> bool:
-    return encoding in WHOLE_ENCODINGS
-
-
-def encode(
-    raw: bytes, keyframe_raw: bytes | None = None, trained: Trained | None = None
-) -> tuple[str, bytes]:
-    """(encoding, body): against the keyframe when one is given, else whole (with the
-    trained dictionary when there is one)."""
-    if keyframe_raw is not None:
-        zdict = zstandard.ZstdCompressionDict(
-            keyframe_raw, dict_type=zstandard.DICT_TYPE_RAWCONTENT
-        )
-        return DELTA, zstandard.ZstdCompressor(level=DELTA_LEVEL, dict_data=zdict).compress(raw)
-    if trained is not None:
-        return TRAINED, zstandard.ZstdCompressor(
-            level=WHOLE_LEVEL, dict_data=trained.zdict
-        ).compress(raw)
-    return WHOLE, zstandard.ZstdCompressor(level=WHOLE_LEVEL).compress(raw)
-
-
-def decode(
-    encoding: str,
-    body: bytes,
-    keyframe_raw: bytes | None = None,
-    trained: Trained | None = None,
-) -> bytes:
-    if encoding == WHOLE:
-        return zstandard.ZstdDecompressor().decompress(body)
-    if encoding == TRAINED:
-        if trained is None:
-            raise ValueError("a zstd-trained body needs its dictionary")
-        return zstandard.ZstdDecompressor(dict_data=trained.zdict).decompress(body)
-    if encoding == DELTA:
-        if keyframe_raw is None:
-            raise ValueError("a zstd-dict body needs its keyframe")
-        zdict = zstandard.ZstdCompressionDict(
-            keyframe_raw, dict_type=zstandard.DICT_TYPE_RAWCONTENT
-        )
-        return zstandard.ZstdDecompressor(dict_data=zdict).decompress(body)
-    raise ValueError(f"unknown snapshot encoding {encoding!r}")
-
-
 def _database(db: Executor) -> str:
     bind = db.get_bind() if isinstance(db, Session) else db
     return bind.engine.url.render_as_string(hide_password=True)
 
 
 def _ready(row_id: int, data: bytes) -> Trained:
-    zdict = zstandard.ZstdCompressionDict(data)
-    # Compressing a record with a dictionary otherwise digests the dictionary each time.
-    zdict.precompute_compress(level=WHOLE_LEVEL)
-    return Trained(id=row_id, zdict=zdict)
+    return Trained(id=row_id, zdict=ready(data))
 
 
 def dictionary(db: Executor, dict_id: int, zstd_id: int | None = None) -> Trained:

@@ -11,12 +11,12 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from models import SyncRun
-from models.db import database_now, session_scope
+from models.db import database_now, session_scope, timeouts_of
 from sync.core import errors
 from sync.core.states import RunKind, RunOutcome
 from sync.core.stops import Stopped, interruption
 from sync.core.util import aware
-from sync.store import process, unrecorded
+from sync.store import lease, process, unrecorded
 
 
 class Account(Protocol):
@@ -31,6 +31,7 @@ NEXT_RUN = {
     RunKind.BACKFILL: "the next backfill fetches what is still missing",
     RunKind.WATCH: "the next watch run finds what was missed",
     RunKind.CHECK: "the next check tries again",
+    RunKind.EXPORT: "export again",
 }
 
 
@@ -52,8 +53,10 @@ def recorded_run(
     as clean, or stays "running", because it was cut short. Either way `close(session, run)`
     then writes the rest of the run's figures, in the transaction that finishes it.
 
-    The row keeps its process's identity while it runs; first, the runs of every kind left
-    "running" by a process that has ended are closed as failed (close_stale). `lock`: the lock
+    The row keeps its process's identity while it runs, and a heartbeat stamped as the block
+    commits (sync.store.lease); first, the runs of every kind left "running" by a process that
+    has ended, or by one of another host that stopped beating, are closed as failed
+    (close_stale). `lock`: the lock
     the caller holds for this run ("sync", "backfill"), so that any run that held it and still
     reads "running" has ended too, on whatever machine it ran.
     """
@@ -62,7 +65,8 @@ def recorded_run(
         settled = close_stale(session, kind, lock, noted)
         # Its times by the database's clock, as every stored time a window later reads: a
         # process whose clock is days off never files a run on another day (the digest's).
-        run = SyncRun(kind=kind, trigger=trigger, mode=mode, started_at=database_now(session))
+        now = database_now(session)
+        run = SyncRun(kind=kind, trigger=trigger, mode=mode, started_at=now, heartbeat_at=now)
         run.details = {"process": process.identity(lock)}
         session.add(run)
         session.flush()
@@ -71,7 +75,8 @@ def recorded_run(
     if settled:
         unrecorded.forget(engine, settled)
     try:
-        yield run_id
+        with lease.held(engine, run_id):
+            yield run_id
     except BaseException as exc:
         account.outcome = RunOutcome.FAILED
         account.errors.append(database_error(exc) or interruption(exc))
@@ -104,31 +109,38 @@ def close_stale(
     reasons: dict[int, tuple[str, str]] | None = None,
 ) -> list[int]:
     """Mark as failed the runs still "running" whose process has ended: one of this machine
-    that is gone (process.ended), one that held `lock` (the caller holds it now), and, of the
-    rows that keep no process identity (written before they did), those of `kind` when the
-    caller holds its lock. A row whose process is alive, or cannot be seen, is left alone.
+    that is gone (process.ended), one that held `lock` (the caller holds it now), one of
+    another host whose heartbeat is older than database.stale_run_seconds (lease.silent), and,
+    of the rows that keep no process identity (written before they did), those of `kind` when
+    the caller holds its lock. A row whose process is alive, or still beats, is left alone.
 
     `reasons`: why some ended, as they noted it when their database was lost (run id ->
     (started_at, why)). Returns the noted runs now settled (closed, or no longer running)."""
     reasons = reasons or {}
     running = session.exec(select(SyncRun).where(SyncRun.outcome == RunOutcome.RUNNING)).all()
     still: set[int] = set()
+    now = database_now(session) if running else None
     for stale in running:
         ident = (stale.details or {}).get("process") if isinstance(stale.details, dict) else None
+        silent = None
         if isinstance(ident, dict):
             held = lock is not None and ident.get("lock") == lock
             gone = held or (not process.is_self(ident) and process.ended(ident))
+            if not gone and now is not None:
+                bound = timeouts_of(session.get_bind()).stale_run  # type: ignore[arg-type]
+                silent = lease.silent(stale, ident, now, bound)
+                gone = silent is not None
         else:
             gone = lock is not None and stale.kind == kind
         if not gone:
             still.add(stale.id or 0)
             continue
         noted = reasons.get(stale.id or 0)
-        why = ENDED
+        why = silent or ENDED
         if noted is not None and noted[0] == aware(stale.started_at).isoformat():
             why = noted[1]
         stale.outcome = RunOutcome.FAILED
-        stale.finished_at = stale.finished_at or database_now(session)
+        stale.finished_at = stale.finished_at or now
         stale.errors = [*(stale.errors or []), why]
         session.add(stale)
     return [run_id for run_id in reasons if run_id not in still]

@@ -4,13 +4,13 @@ search itself page by page, versioned like tracked trials, resumable, reconciled
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-import orjson
 import sqlalchemy as sa
+import zstandard
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
@@ -18,11 +18,13 @@ from models import Snapshot, Trial, Watch, WatchEvent, WatchMatch
 from models.db import database_now, session_scope
 from sync.config import Settings
 from sync.core import errors, record
+from sync.core.membership import summary_of as _summary_of
 from sync.core.util import chunks
 from sync.ingest import run as sync_engine
 from sync.ingest.archive import ArchiveError
 from sync.ingest.freshness import MIRROR_SOURCE_PREFIX
 from sync.ingest.memory import collector_paused, release_memory
+from sync.ingest.prepare import DictSpec, Prepared, prepare
 from sync.registry.client import ApiError, CtgovClient
 from sync.store import codec, runs
 from sync.store import snapshots as store
@@ -172,6 +174,10 @@ class _Mirror:
         # The time of what this run stores, by the database's clock (`export --since` reads
         # it): read again in each transaction that stores (database_now).
         self.now = datetime.now(UTC)
+        # The dictionary the last batch's first versions were compressed with (and the
+        # workers' copy of it: row ID and bytes).
+        self.trained: codec.Trained | None = None
+        self._spec: DictSpec = None
 
     # -- pages of full records
 
@@ -236,11 +242,50 @@ class _Mirror:
                 self.records.store_study(session, nct, study, known)
                 self._member(session, nct, study, members.get(nct), announce)
         if fresh:
-            self._bulk_first_versions(session, fresh, announce)
+            items = {nct: prepare(study) for nct, study in fresh.items()}
+            self._bulk_first_versions(session, items, fresh, announce)
         return max((record.last_update_posted(s) or "" for s in studies), default="")
 
+    def ingest_prepared(
+        self,
+        session: Session,
+        items: list[Prepared],
+        again: Callable[[int], dict[str, Any] | None],
+    ) -> None:
+        """ingest() of a batch prepared by a pool's workers (no announcements: a first load).
+        `again(i)`: item i as a record, for what the writer needs whole: a study already
+        stored (its next version is decided by the sync's own path), or copies to screen."""
+        self.now = database_now(session)
+        ids = [p.nct for p in items]
+        if len(set(ids)) < len(ids):
+            # Copies of one study in a batch: the single process's screening decides.
+            studies = [s for i in range(len(items)) if (s := again(i)) is not None]
+            self.ingest(session, studies, announce=False)
+            return
+        known = {t.nct_id: t for t in session.exec(select(Trial).where(col(Trial.nct_id).in_(ids)))}
+        members = self._open_members(session, [n for n in ids if n in known])
+        for i, item in enumerate(items):
+            if item.nct in known and (study := again(i)) is not None:
+                self.records.store_study(session, item.nct, study, known)
+                self._member(session, item.nct, study, members.get(item.nct), False)
+        fresh = {p.nct: p for p in items if p.nct not in known}
+        if fresh:
+            self._bulk_first_versions(session, fresh, None, False)
+
+    def dict_spec(self) -> DictSpec:
+        """The dictionary the workers compress with: the one the last batch used."""
+        if self.trained is None:
+            return None
+        if self._spec is None or self._spec[0] != self.trained.id:
+            self._spec = (self.trained.id, self.trained.zdict.as_bytes())
+        return self._spec
+
     def _bulk_first_versions(
-        self, session: Session, studies: dict[str, dict[str, Any]], announce: bool
+        self,
+        session: Session,
+        items: dict[str, Prepared],
+        studies: dict[str, dict[str, Any]] | None,
+        announce: bool,
     ) -> None:
         """Trial, version 1 and membership of records never seen, as multi-row inserts.
 
@@ -248,24 +293,12 @@ class _Mirror:
         created in this transaction, invisible to any other writer until it commits.
         """
         now = self.now
-        trials, snaps, raws = [], {}, {}
-        for nct, study in studies.items():
-            if not isinstance(study.get("protocolSection"), dict):
-                self.records.error(f"{nct}: record without protocolSection; not stored")
+        trials, snaps, fit = [], {}, {}
+        for nct, item in items.items():
+            if item.unfit is not None:
+                self.records.error(item.unfit)
                 continue
-            if problems := record.shape_problems(study):
-                self.records.error(
-                    f"{nct}: record with fields of the wrong type; not stored: {problems[0]}"
-                )
-                continue
-            try:
-                keys = record.key_fields(study)
-                raw = orjson.dumps(study)
-                digest = record.received_hash(study)  # a first version: see RECEIVED_FORM
-            except (TypeError, ValueError, AttributeError) as exc:
-                self.records.error(f"{nct}: record could not be stored: {exc}")
-                continue
-            raws[nct] = raw
+            fit[nct] = item
             trials.append(
                 {
                     "nct_id": nct,
@@ -274,31 +307,42 @@ class _Mirror:
                     "added_at": now,
                     "registry_state": "found",
                     "latest_version": 1,
-                    **record.listed_fields(keys),
+                    **item.listed,
                     "last_checked_at": now,
                 }
             )
             snaps[nct] = {
                 "version": 1,
                 "fetched_at": now,
-                "content_hash": digest,
+                "content_hash": item.digest,
                 "canon_version": record.RECEIVED_FORM,
                 "origin": "poll",
-                "last_update_posted": keys["last_update_posted"],
-                "last_update_submitted": keys["last_update_submitted"],
+                "last_update_posted": item.posted,
+                "last_update_submitted": item.submitted,
                 "data_timestamp": self.summary.data_timestamp,
                 "api_version": self.records.api_version,
-                "raw_size": len(raw),
+                "raw_size": item.raw_size,
                 "run_id": self.run_id,
             }
         if not trials:
             return
         # The first page large enough trains the database's dictionary (in this page's
         # transaction: a page rolled back takes it along), and every whole record after it
-        # is compressed with it.
-        trained = codec.current(session) or codec.train(session, list(raws.values()))
-        for nct, raw in raws.items():
-            snaps[nct]["encoding"], snaps[nct]["body"] = codec.encode(raw, trained=trained)
+        # is compressed with it (by a worker, when the batch was prepared in a pool).
+        trained = codec.current(session)
+        if trained is None:
+            trained = codec.train(session, [item.raw() for item in fit.values()])
+        self.trained = trained
+        for nct, item in fit.items():
+            if not _compressed_with(item, trained):
+                before = None
+                if item.encoding is not None and item.dict_id is not None:
+                    before = codec.for_body(session, item.dict_id, item.body)
+                snaps[nct]["encoding"], snaps[nct]["body"] = codec.encode(
+                    item.raw(before), trained=trained
+                )
+            else:
+                snaps[nct]["encoding"], snaps[nct]["body"] = item.encoding, item.body
             snaps[nct]["dict_id"] = trained.id if trained is not None else None
         made = session.execute(
             sa.insert(Trial).returning(col(Trial.id), col(Trial.nct_id)), trials
@@ -312,7 +356,7 @@ class _Mirror:
         self.records.seen.update(snaps)
         rows: list[dict[str, Any]] = []
         for nct in snaps:
-            title, status, info = _summary_of(studies[nct])
+            title, status, info = fit[nct].member
             rows.append(
                 {
                     "watch_id": self.watch_id,
@@ -327,7 +371,9 @@ class _Mirror:
         session.execute(sa.insert(WatchMatch), rows)
         if announce:
             for row in rows:
-                self._announce(session, row["nct_id"], studies[row["nct_id"]])
+                nct = row["nct_id"]
+                study = studies[nct] if studies is not None else fit[nct].study(trained)
+                self._announce(session, nct, study)
 
     def _open_members(self, session: Session, ids: Iterable[str]) -> dict[str, WatchMatch]:
         rows = session.exec(
@@ -467,13 +513,11 @@ class _Mirror:
         self.result.reconciled = True
 
 
-def _summary_of(study: dict[str, Any]) -> tuple[str | None, str | None, dict[str, Any] | None]:
-    """A member's title, status and similarity facts (None when the record cannot say)."""
-    try:
-        m = match_of(study)
-    except record.RecordError:
-        return None, None, None
-    return m.title, m.status, m.info()
+def _compressed_with(item: Prepared, trained: codec.Trained | None) -> bool:
+    """Whether a worker compressed the item with this very dictionary."""
+    if trained is None or item.encoding != codec.TRAINED or item.dict_id != trained.id:
+        return False
+    return bool(zstandard.get_frame_parameters(item.body).dict_id == trained.zdict.dict_id())
 
 
 def member_count(session: Session, watch_id: int) -> int:
@@ -521,6 +565,8 @@ def _archive_first(
         error=run.records.error,
         transaction=run.records.page,
         progress=progress,
+        prepared=run.ingest_prepared,
+        spec=run.dict_spec,
     )
     # The archive is an earlier release than the API's pages: a study the API now sends
     # with other content was updated since, not contradicted within one answer.

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +23,12 @@ from sqlmodel import Session
 from sync.config import Settings
 from sync.core.progress import ProgressLine
 from sync.ingest import archive_load
+from sync.ingest import pool as workers
 from sync.ingest.archive import ArchiveError, ArchiveReader
+from sync.ingest.prepare import DictSpec, Prepared
 from sync.registry.archive import ARCHIVE_NAME, discard, download_archive
 from sync.registry.client import CtgovClient
+from sync.store import lease
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +36,8 @@ ARCHIVE_DIR = "archive"
 KEY = "mirror:{}"
 
 Progress = Callable[[int, int, str], None]
+# A batch of prepared records stored, with a way to have record i of it whole again.
+PreparedIngest = Callable[[Session, list[Prepared], Callable[[int], dict[str, Any] | None]], Any]
 # (label, unit) -> a progress callback for the time of one phase (the CLI's bar, or lines).
 ProgressFactory = Callable[[str, str], AbstractContextManager[Progress]]
 
@@ -71,9 +76,13 @@ def first_load(
     error: Callable[[str], None],
     transaction: Callable[[], AbstractContextManager[Session]],
     progress: ProgressFactory | None = None,
+    prepared: PreparedIngest | None = None,
+    spec: Callable[[], DictSpec] | None = None,
 ) -> str | None:
     """Load the mirror from the archive (or finish loading it); returns the archive's data
-    date. DownloadError / ArchiveError when the archive cannot be had whole."""
+    date. DownloadError / ArchiveError when the archive cannot be had whole. `prepared` and
+    `spec`: the mirror's way to store batches prepared by workers, and the dictionary they
+    compress with; given, a large enough load is made with a pool (api.workers)."""
     key = KEY.format(watch_id)
     done = archive_load.loaded(engine, key)
     if done is not None:
@@ -82,10 +91,20 @@ def first_load(
     path, ours = archive_file(params, settings)
     if ours and not path.exists():
         with progress("downloading the registry's archive", "MB") as bar:
-            download_archive(client, path, progress=bar)
+            # Nothing is committed while it downloads: the run's heartbeat is kept meanwhile.
+            download_archive(client, path, progress=lease.beating(engine, bar))
     api = client.settings
     try:
-        with ArchiveReader(path) as reader, progress("loading the archive", "studies") as bar:
+        with (
+            ArchiveReader(path) as reader,
+            progress("loading the archive", "studies") as bar,
+            ExitStack() as stack,
+        ):
+            pooled = None
+            count = workers.worker_count(api.workers)
+            if prepared and spec and workers.wanted(len(reader), count, api.pool_min_records):
+                pool = stack.enter_context(workers.Pool(count))
+                pooled = archive_load.Pooled(pool, prepared, spec)
             newest = archive_load.load_archive(
                 engine,
                 reader,
@@ -95,6 +114,7 @@ def first_load(
                 batching=archive_load.Batching(api.mirror_page_size, api.mirror_page_bytes),
                 progress=bar,
                 transaction=transaction,
+                pooled=pooled,
             )
     except ArchiveError:
         if ours:

@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from sync.core import record
-from sync.core.util import chunks, dig
+from sync.core.membership import Match as Match
+from sync.core.membership import match_of as match_of
+from sync.core.util import chunks
 from sync.registry.client import ApiError, CtgovClient, Moved, NotFound
 from sync.watches.definitions import search_params
-from sync.watches.similar import phase_label
 
 # What a departure's cause is read from: cheap, one small request per batch of leavers.
 LOOKUP_FIELDS = ("NCTId", "OverallStatus")
@@ -19,78 +20,6 @@ NO_LONGER_MATCHES = "the record no longer matches the search"
 
 class IncompleteSearch(ApiError):
     """The pages did not add up to the registry's own count: no departure can be trusted."""
-
-
-@dataclass
-class Match:
-    """One study as a membership search returns it (trimmed by `fields=`)."""
-
-    nct_id: str
-    title: str | None
-    status: str | None
-    phases: list[str]
-    sponsor: str | None
-    conditions: list[str]
-    interventions: list[str]
-
-    def info(self) -> dict[str, Any]:
-        return {
-            "phases": self.phases,
-            "sponsor": self.sponsor,
-            "conditions": self.conditions,
-            "interventions": self.interventions,
-        }
-
-    def line(self) -> str:
-        phases = "/".join(phase_label(p) for p in self.phases) or "phase not given"
-        return (
-            f"{self.nct_id}, {self.title or 'untitled'}, {self.status or 'status unknown'}, "
-            f"{phases}, {self.sponsor or 'sponsor unknown'}"
-        )
-
-
-
-
-def _text(ps: Any, *path: str) -> str | None:
-    value = dig(ps, *path)
-    if value is not None and not isinstance(value, str):
-        raise record.RecordError(f"{'.'.join(path)} is {type(value).__name__}, not text")
-    return value
-
-
-def _texts(ps: Any, *path: str) -> list[str]:
-    value = dig(ps, *path)
-    if value is None:
-        return []
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise record.RecordError(f"{'.'.join(path)} is not a list of text")
-    return value
-
-
-def match_of(study: Any) -> Match:
-    """The membership facts of a (trimmed) record.
-
-    RecordError when it is not a record or a field has the wrong type: storing a phase list
-    that came as one string would be a silent loss, so such an answer fails the search.
-    """
-    if not isinstance(study, dict):
-        raise record.RecordError("a study in the answer is not an object")
-    nct = record.nct_id_of(study)
-    ps = study.get("protocolSection") or {}
-    interventions = dig(ps, "armsInterventionsModule", "interventions") or []
-    if not isinstance(interventions, list) or not all(
-        isinstance(i, dict) and isinstance(i.get("name"), str) for i in interventions
-    ):
-        raise record.RecordError("armsInterventionsModule.interventions are not named objects")
-    return Match(
-        nct_id=nct,
-        title=_text(ps, "identificationModule", "briefTitle"),
-        status=_text(ps, "statusModule", "overallStatus"),
-        phases=_texts(ps, "designModule", "phases"),
-        sponsor=_text(ps, "sponsorCollaboratorsModule", "leadSponsor", "name"),
-        conditions=_texts(ps, "conditionsModule", "conditions"),
-        interventions=[i["name"] for i in interventions],
-    )
 
 
 def search(client: CtgovClient, params: dict[str, Any]) -> dict[str, Match]:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
+from sync.core.membership import phase_label as phase_label
 from sync.core.util import dig
 
 # -- what is pulled out of a record --------------------------------------------------------------
@@ -257,13 +258,6 @@ WEIGHTS: dict[str, float] = dict(_VOCABULARY["weights"])
 GENERIC_MESH = frozenset(_VOCABULARY["mesh"]["generic"])
 # Caps keep one long list from outweighing the rest.
 CAPS: dict[str, float] = dict(_VOCABULARY["caps"])
-
-
-def phase_label(phase: str) -> str:
-    """PHASE1 -> Phase 1, EARLY_PHASE1 -> Early Phase 1, NA -> n/a."""
-    if phase == "NA":
-        return "n/a"
-    return phase.replace("EARLY_", "Early ").replace("PHASE", "Phase ")
 
 
 def _names(items: Iterable[str]) -> str:

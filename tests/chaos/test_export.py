@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import signal
 from pathlib import Path
 from typing import Any
@@ -11,8 +12,10 @@ import duckdb
 import pytest
 
 from sync.report import export_target as places
+from sync.store.runs import ENDED
 from tests.chaos import procs
 from tests.chaos.export import (
+    STUDIES,
     fill_up,
     read_dir,
     read_file,
@@ -262,5 +265,40 @@ def test_full_disk_under_an_export(
             "exit": done.code,
             "target after": "old whole",
             "scratch left": 0,
+        },
+    )
+
+
+def test_exports_are_runs(kind_engine: Any, tmp_path: Path, record_property: Any) -> None:
+    """An export is a run of kind export: ok with what it wrote, failed with why it did not
+    (a refused target), and one SIGKILLed mid-way is closed by the next run; `status` lists
+    them all."""
+    with world(kind_engine, tmp_path) as w:
+        w.state_a()
+        target = tmp_path / "out" / "all.duckdb"
+        assert procs.run(["export", str(target)], w.env()).code == 0
+        foreign = tmp_path / "out" / "theirs.duckdb"
+        _foreign(foreign, "csv")
+        refused = procs.run(["export", str(foreign)], w.env())
+        assert refused.code == 2, refused.stderr
+        killed = procs.run(["export", str(target)], w.env(TW_KILL_AT="export_batch:1"))
+        assert killed.code == -signal.SIGKILL, killed.stderr[-2000:]
+        assert procs.run(["export", str(target)], w.env()).code == 0
+        status = procs.run(["status", "--json"], w.env())
+        assert status.code == 0, status.stderr
+    runs = [r for r in json.loads(status.stdout)["runs"] if r["kind"] == "export"][::-1]
+    assert [r["outcome"] for r in runs] == ["ok", "failed", "failed", "ok"], runs
+    ok, no, cut, again = runs
+    assert ok["fetched"] == again["fetched"] == STUDIES and ok["finished"], ok
+    assert no["errors"] == [_one_line(refused.stderr).removeprefix("error: ")], no["errors"]
+    assert cut["errors"] == [ENDED] and cut["finished"], cut
+    record_property(
+        "chaos",
+        {
+            "table": "export",
+            "attack": "exports as runs: ok, refused, SIGKILL, then again",
+            "exit": "0, 2, SIGKILL, 0",
+            "target after": "status: " + ", ".join(r["outcome"] for r in runs),
+            "scratch left": "-",
         },
     )

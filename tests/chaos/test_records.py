@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import signal
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import col, func, select
 
-from models import Snapshot
+from models import Snapshot, SyncRun
 from models import db as dbm
 from models.db import session_scope
 from sync.ingest.run import run_sync
@@ -209,3 +210,55 @@ def test_a_backfill_killed_mid_way_claims_what_it_kept(
     record_property("chaos", _row("SIGKILL of a backfill mid-way", kind_engine.dialect.name,
                                   killed.new_versions, claims[0][1],
                                   reason="closed by the next run"))  # fmt: skip
+
+
+def _elsewhere(engine: sa.Engine, kind: str, beat_age: timedelta) -> int:
+    """A running row written as another host's process (a plain-search watch run holds no
+    lock) whose last heartbeat was `beat_age` ago by the database's clock."""
+    with session_scope(engine) as s:
+        now = dbm.database_now(s)
+        row = SyncRun(kind=kind, trigger="cli", started_at=now - beat_age - timedelta(hours=1),
+                      heartbeat_at=now - beat_age, mode="watches",
+                      details={"process": {"host": "tw-elsewhere", "boot": "b", "pid": 4242,
+                                           "start": 1, "lock": None}})  # fmt: skip
+        s.add(row)
+        s.flush()
+        assert row.id is not None
+        return row.id
+
+
+def test_a_run_of_another_host_that_stopped_beating_is_closed(
+    pg: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, record_property: Any
+) -> None:
+    """A shared PostgreSQL: a watch run killed on another host (its heartbeat 20 minutes old)
+    is closed by the next run here; one of another host still beating is left running; and a
+    run here stamps its heartbeat as it commits."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    direct = dbm.make_engine(pg)
+    dead = _elsewhere(direct, "watch", timedelta(minutes=20))
+    alive = _elsewhere(direct, "export", timedelta(seconds=5))
+    # Beats every 0.1 s; the rows above are judged by the default bound (900 s).
+    beating = dbm.make_engine(pg, timeouts=dbm.Timeouts(stale_run=1))
+    with dw.HookedRegistry() as fake, make_client(fake) as client:
+        dw.stage1(fake, direct)
+        summary = run_sync(direct, client, batch_size=4)
+        assert summary.outcome == "ok", summary.errors
+        rows = {r.id: r for r in dw.runs(direct)}
+        dw.stage2(fake)
+        fake.add_fault("drip", times=10_000, delay=0.02)  # each page takes a while
+        later = run_sync(beating, client, batch_size=4)
+        assert later.outcome == "ok", later.errors
+    closed, left = rows[dead], rows[alive]
+    mine = next(r for r in dw.runs(direct) if r.id == later.run_id)
+    beating.dispose()
+    direct.dispose()
+    assert closed.outcome == "failed" and closed.finished_at is not None
+    assert closed.errors == ["interrupted: the process stopped responding (host tw-elsewhere; "
+                             "no heartbeat for 20 min)"], closed.errors  # fmt: skip
+    assert left.outcome == "running", "a run still beating was closed"
+    assert mine.heartbeat_at is not None and mine.heartbeat_at > mine.started_at, (
+        "the heartbeat never moved while the run committed its pages"
+    )
+    record_property("chaos", _row("watch run killed on another host (PostgreSQL)",
+                                  "postgresql", 0, 0,
+                                  reason=closed.errors[0]))  # fmt: skip
