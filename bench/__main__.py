@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     versions = 100
     if args.quick:
         args.sizes, args.no_profile = [QUICK_SIZE], True
-        web_sizes, versions = {"trials": 100, "requests": 3}, 10
+        web_sizes, versions = {"trials": 100, "requests": 3, "seconds": 0.3, "versions": 10}, 10
     try:
         samples_dir()
     except SamplesMissing as exc:

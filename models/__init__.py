@@ -3,6 +3,7 @@
 from models.tables import (
     Change,
     CompressionDict,
+    DataGeneration,
     Delivery,
     Meta,
     RegistryVersion,
@@ -17,6 +18,7 @@ from models.tables import (
 __all__ = [
     "Change",
     "CompressionDict",
+    "DataGeneration",
     "Delivery",
     "Meta",
     "RegistryVersion",

@@ -234,3 +234,13 @@ class Delivery(SQLModel, table=True):
     last_error: str | None = Field(default=None)
     created_at: datetime = Field(default_factory=utcnow)
     sent_at: datetime | None = Field(default=None)
+
+
+class DataGeneration(SQLModel, table=True):
+    """One row: a number every committed write to the other tables moves, in its own
+    transaction (triggers, see models/generation.py). Pages are rendered once per value."""
+
+    __tablename__ = "data_generation"
+
+    id: int = Field(primary_key=True)
+    n: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))

@@ -268,6 +268,13 @@ class DigestSettings(_Strict):
     max_trials: int = Field(default=DEFAULT_MAX_TRIALS, ge=0)
 
 
+class AactSettings(_Strict):
+    """AACT's tables in the live PostgreSQL database (schemas aact_history, ctgov, as_of)."""
+
+    # Refresh them after every sync and backfill (the studies with new versions only).
+    live: bool = False
+
+
 class WebSettings(_Strict):
     """`trialwatch serve`: where it listens, the token that allows writes, its public address."""
 
@@ -289,6 +296,9 @@ class WebSettings(_Strict):
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     # How long a sign-in lasts (the server forgets it then, or at sign-out, or a token change).
     session_hours: float = Field(default=12.0, gt=0, le=24 * 365)
+    # Rendered pages and API answers kept in memory, per data generation (0: render every
+    # request; ETags and 304s all the same).
+    cache_mb: float = Field(default=64.0, ge=0)
 
     @field_validator("allowed_hosts")
     @classmethod
@@ -337,6 +347,7 @@ class Settings(BaseSettings):
     notify: NotifySettings = Field(default_factory=NotifySettings)
     digest: DigestSettings = Field(default_factory=DigestSettings)
     web: WebSettings = Field(default_factory=WebSettings)
+    aact: AactSettings = Field(default_factory=AactSettings)
     # Where the settings came from; set by load_settings, used to resolve relative paths.
     config_path: str | None = Field(default=None, exclude=True)
     # TRIALWATCH_NOTIFY_URLS, comma-separated: keeps notification secrets out of the config

@@ -29,6 +29,9 @@ ClinicalTrials.gov), from API v2 records as AACT's loader maps them
 - `as_of.TABLE`: the state on the day `SET VARIABLE aact_day = DATE 'YYYY-MM-DD'` names;
   after `SET schema = 'as_of'` a query written for AACT (`FROM studies`) runs unchanged on
   that day.
+- On PostgreSQL the same tables live in the database itself (schemas `{SCHEMA}`, `ctgov` and
+  `as_of`, with these descriptions as `COMMENT ON`), refreshed after every sync when
+  `[aact] live = true`: see [PostgreSQL](../how-to/postgresql.md#aacts-tables-in-the-live-database).
 - Into a folder, `--format aact` writes one Parquet file per `{SCHEMA}` table (this
   dictionary in each file's key-value metadata: `trialwatch:table`, `trialwatch:columns`,
   `trialwatch:types`), and `--format aact-txt` pipe-delimited `TABLE.txt` files (a header

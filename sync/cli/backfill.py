@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
+from sync.cli import aact_live
 from sync.cli.common import (
     Ctx,
     JsonOpt,
@@ -36,9 +37,11 @@ def run(
                 "backfilling", "steps", line="backfill", interval=c.settings.progress_seconds
             ) as progress,
         ):
-            return history.backfill(
+            summary = history.backfill(
                 c.engine, client, nct_ids, only_modules=only_modules, progress=progress
             )
+        aact_live.after_run(c)
+        return summary
     except history.BackfillBusy as exc:
         fail(f"{exc}; nothing was fetched: try again when it has finished", code=1)
 

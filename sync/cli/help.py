@@ -26,6 +26,8 @@ EXAMPLES: dict[str, str] = {
     "export": "trialwatch export history.duckdb --watch car-nk-sclc",
     "serve": "trialwatch serve --host 0.0.0.0 --port 8080",
     "db upgrade": "trialwatch db upgrade --json",
+    "db aact-refresh": "trialwatch db aact-refresh --json",
+    "db aact-reader": "trialwatch db aact-reader trialwatch_aact_reader",
     "watch add": "trialwatch watch add car-nk --term '\"CAR-NK\"' --status RECRUITING",
     "watch list": "trialwatch watch list --all",
     "watch remove": "trialwatch watch remove car-nk",

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 import typer
 from rich.text import Text
 
-from sync.cli import lazy
+from sync.cli import aact_live, lazy
 from sync.cli.common import (
     JsonOpt,
     ctx_of,
@@ -138,6 +138,7 @@ def sync(
             )
     except sync_engine.SyncBusy as exc:
         fail(str(exc), code=1)
+    aact_live.after_run(c)
     if json_:
         print_json(summary.to_dict())
     else:
@@ -232,4 +233,5 @@ def register(app: typer.Typer) -> None:
     app.command()(status)
     db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
     db_app.command("upgrade")(db_upgrade)
+    aact_live.register(db_app)
     app.add_typer(db_app, name="db")

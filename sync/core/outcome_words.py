@@ -398,3 +398,18 @@ def expanded(text: Any, other: Any) -> list[str]:
     for w in meaningful(text):
         out.extend(spelt.get(w, [w]))
     return out
+
+
+_CODE_NUMBER_RE = re.compile(r"\b([A-Z][A-Za-z]*[A-Z])[- ]?(\d+)\b")
+
+
+def numbered_names(text: Any) -> dict[str, set[str]]:
+    """The numbers a text gives a named instrument or agent ("ACR20", "PASI-75", "HIV-1",
+    "FEV 1"), by name: {"acr": {"20"}}. The number of such a name is part of what is measured
+    (a response threshold, a virus type, a volume in a second)."""
+    if not isinstance(text, str):
+        return {}
+    out: dict[str, set[str]] = {}
+    for name, number in _CODE_NUMBER_RE.findall(text):
+        out.setdefault(name.lower(), set()).add(number)
+    return out

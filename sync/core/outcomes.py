@@ -25,6 +25,7 @@ from sync.core.outcome_words import (
     glossary,
     metrics,
     norm,
+    numbered_names,
     points,
     same_times,
     spelt_out,
@@ -141,7 +142,13 @@ def _all_aspects(a: dict[str, Any], b: dict[str, Any]) -> list[tuple[str, str]]:
         close = fuzz.token_sort_ratio(" ".join(ca), " ".join(cb)) >= _REWORDED_MEASURE
         # The same named instrument on both sides ("IPSS"): a word changed around it rewords.
         anchored = bool(abbreviations(ma) & abbreviations(mb)) and len(gained) < _SPECIFIED
-        if gained and lost and not close and not anchored:
+        na, nb = numbered_names(ma), numbered_names(mb)
+        renumbered = sorted(k for k in na.keys() & nb.keys() if na[k] != nb[k])
+        if renumbered:
+            # "ACR20" -> "ACR50": the same instrument, another threshold (or type): another
+            # measurement, however alike the words.
+            out.append((MINOR, f"measure changed: {_name(a)} → {_name(b)}"))
+        elif gained and lost and not close and not anchored:
             out.append((MINOR, f"measure changed: {_name(a)} → {_name(b)}"))
         elif len(gained) >= _SPECIFIED:
             out.append((MINOR, f"measurement specified: {_name(a)} → {_name(b)}"))

@@ -282,6 +282,10 @@ class Daemon:
         except sync_engine.SyncBusy:
             log.info(f"{reason}: skipped, another sync is running on this database")
             return None
+        if self.settings.aact.live:
+            from sync.aact import live
+
+            live.after_run(self.engine, enabled=True)
         elapsed = time.monotonic() - started
         line = (
             f"{reason}: sync run {summary.run_id} {summary.outcome} ({summary.mode}): "

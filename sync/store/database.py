@@ -7,6 +7,9 @@ stays in `models.db`, and this is its one door for them.
 
 from typing import TYPE_CHECKING
 
+from sqlalchemy.engine import Engine
+
+from models import generation as _generation
 from models.db import (
     Timeouts,
     current_revision,
@@ -39,10 +42,17 @@ def timeouts(settings: "DatabaseSettings") -> Timeouts:
     )
 
 
+def data_generation(engine: Engine) -> int:
+    """The number every committed write moves (models/generation.py): one short read."""
+    with engine.connect() as conn:
+        return _generation.read(conn)
+
+
 __all__ = [
     "DatabaseUnusable",
     "Timeouts",
     "current_revision",
+    "data_generation",
     "database_now",
     "ensure_schema",
     "is_sqlite",

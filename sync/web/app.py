@@ -22,6 +22,7 @@ from sync.config import Settings
 from sync.store import database as db
 from sync.watches import definitions as watches
 from sync.web import api, feeds, pages
+from sync.web.cache import UNCACHED, PageCache
 from sync.web.context import HERE, Web
 from sync.web.middleware import (
     SECURITY_HEADERS,
@@ -30,7 +31,7 @@ from sync.web.middleware import (
     Methods,
     SecurityHeaders,
 )
-from sync.web.responses import error
+from sync.web.responses import conditional, error
 
 log = logging.getLogger("trialwatch.web")
 GZIP_MIN_BYTES = 1000
@@ -66,16 +67,20 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     app.state.web = web
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
 
-    # Outermost last: the security headers, then compression, then the proxy's word on the
-    # client, then HEAD as GET, then the body cap, then the routes.
+    # Outermost last: the security headers, then the proxy's word on the client, then HEAD as
+    # GET, then the body cap, then the answers kept per data generation, then compression,
+    # then the routes. Compression inside the cache: an answer is gzipped once per generation
+    # (GZipMiddleware's level 9 costs milliseconds a page), its gzipped form kept beside the
+    # plain one, each with its own ETag.
+    # Pages, lists and feeds shrink five- to tenfold; answers under a kilobyte are sent as
+    # they are (gzip would cost more than it saves).
+    app.add_middleware(GZipMiddleware, minimum_size=GZIP_MIN_BYTES)
+    app.add_middleware(PageCache, max_bytes=int(settings.web.cache_mb * 1_000_000))
     app.add_middleware(BodyLimit, limit=settings.web.max_body_bytes)
     app.add_middleware(HeadAsGet)
     app.add_middleware(Methods)
     if settings.web.trusted_proxies:
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.web.trusted_proxies)
-    # Pages, lists and feeds shrink five- to tenfold; answers under a kilobyte are sent as
-    # they are (gzip would cost more than it saves).
-    app.add_middleware(GZipMiddleware, minimum_size=GZIP_MIN_BYTES)
     app.add_middleware(SecurityHeaders)
 
     @app.exception_handler(StarletteHTTPException)
@@ -128,5 +133,8 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
         schema.setdefault("components", {})["securitySchemes"] = {
             "bearer": {"type": "http", "scheme": "bearer", "description": "[web] token"}
         }
+        for path, ops in schema.get("paths", {}).items():
+            if "get" in ops and not path.startswith(UNCACHED):
+                conditional(ops["get"])
         app.openapi_schema = schema
     return app.openapi_schema

@@ -55,6 +55,11 @@ class Web:
         with db.session_scope(self.read_engine) as session:
             yield session
 
+    def generation(self) -> int:
+        """The data generation, read where the pages read (a page rendered after it was read
+        shows at least the data it counts)."""
+        return db.data_generation(self.read_engine)
+
     @contextmanager
     def writing(self) -> Iterator[Session]:
         with db.session_scope(self.engine) as session:

@@ -1,8 +1,8 @@
-"""Atom 1.0 feeds: one entry per trial-version with its events; ETag and If-None-Match -> 304."""
+"""Atom 1.0 feeds: one entry per trial-version with its events (their ETags and 304s are the
+page cache's, sync/web/cache.py, as every GET's)."""
 
 from __future__ import annotations
 
-import hashlib
 import re
 from datetime import UTC, datetime
 from typing import Any
@@ -61,14 +61,7 @@ def _render(
         entries=entries,
         watch_events=watch_events or [],
     )
-    data = _CONTROL_RE.sub("", body).encode("utf-8")
-    etag = '"' + hashlib.sha256(data).hexdigest()[:32] + '"'
-    headers = {"ETag": etag, "Cache-Control": "no-cache"}
-    asked = request.headers.get("if-none-match", "")
-    wanted = [t.strip().removeprefix("W/") for t in asked.split(",")]
-    if etag in wanted or "*" in wanted:
-        return Response(status_code=304, headers=headers)
-    return AtomResponse(data, headers=headers)
+    return AtomResponse(_CONTROL_RE.sub("", body).encode("utf-8"))
 
 
 @router.get("/changes.atom", summary="Every tracked trial's new versions")

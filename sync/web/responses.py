@@ -72,3 +72,21 @@ def errors(*codes: int, html: bool = False) -> dict[int | str, dict[str, Any]]:
         content = {"text/html": {"schema": {"type": "string"}}}
         return {c: {"description": WHY[c], "content": content} for c in codes}
     return {c: {"description": WHY[c], "model": ErrorBody} for c in codes}
+
+
+ETAG = {
+    "ETag": {
+        "description": "Moves with every write to the database: send it back in If-None-Match",
+        "schema": {"type": "string"},
+    }
+}
+
+
+def conditional(operation: dict[str, Any]) -> None:
+    """A GET the page cache answers (sync/web/cache.py): its 200 carries an ETag, and
+    If-None-Match with that ETag answers 304 with no body."""
+    responses = operation.setdefault("responses", {})
+    responses.setdefault("200", {"description": "Successful Response"}).setdefault(
+        "headers", {}
+    ).update(ETAG)
+    responses["304"] = {"description": WHY[304], "headers": ETAG}

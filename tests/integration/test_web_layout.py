@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from sync.testing.scope import bulk_scope
 from sync.web.server import Background, bind
 from tests.support import PROJECT_ROOT
 from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
@@ -28,6 +29,7 @@ from tests.support.web_seed import REAL, TOKEN, WATCH, add_watch, make_app, sync
 DOC_PAGES = ("overview", "trials", "trial-NCT06754501", "diff-NCT06754501",
              "version-NCT06754501", "watches", "watch", "api", "login")  # fmt: skip
 SCREENSHOTS = PROJECT_ROOT / "docs" / "screenshots"
+MIRRORED = 60
 
 
 def pages(latest: dict[str, int]) -> dict[str, str]:
@@ -37,6 +39,8 @@ def pages(latest: dict[str, int]) -> dict[str, str]:
         "overview": "/",
         "trials": "/trials",
         "trials-filtered": f"/trials?watch={WATCH}",
+        "trials-page-2": "/trials?page=2",
+        "trials-searched": "/trials?q=lung+cancer&status=RECRUITING",
         **{f"trial-{n}": f"/trials/{n}" for n in REAL},
         **{f"diff-{n}": f"/trials/{n}/diff" for n in REAL},
         "diff-first-last": f"/trials/{most}/diff?from=1&to={latest[most]}",
@@ -53,6 +57,8 @@ def served(cli, fake_ctgov, engine, db_url) -> Iterator[tuple[str, dict[str, int
     latest = sync_real_versions(cli, fake_ctgov)
     gc.collect()
     add_watch(engine)
+    # Past one page of 50: the trials list shows its pager.
+    bulk_scope(engine, MIRRORED, watch="car-nk")
     settings = make_app(db_url, engine, token=TOKEN).state.web.settings
     server = Background(settings, bind("127.0.0.1", 0), engine).start()
     try:
@@ -97,8 +103,13 @@ def test_every_page_reads_well_on_a_phone_and_a_desktop(served) -> None:  # type
                 page = browser.new_page(viewport={"width": width, "height": 900})
                 _sign_in(page, url)
                 for name, path in {**pages(latest), "login": "/login"}.items():
-                    page.goto(url + path)
+                    answer = page.goto(url + path)
                     page.wait_for_load_state("load")
+                    # A page that failed would have the error page's layout measured.
+                    status = answer.status if answer is not None else None
+                    if status != (404 if name == "not-found" else 200):
+                        wrong[f"{name} at {width} px"] = [f"answered {status}"]
+                        continue
                     m = measure(page)
                     found = problems(m)
                     # The table in the notes: page, width, page width, height, overflowing.

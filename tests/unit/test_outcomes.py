@@ -458,3 +458,17 @@ def test_a_visit_number_beside_a_time_is_no_time_of_its_own() -> None:
     a = {"measure": "Change in pain score", "timeFrame": "Baseline (Visit 2) and Week 12 (Visit 5)"}
     b = {"measure": "Change in Pain Score", "timeFrame": "Baseline and Week 12"}
     assert [s for s, _, _ in _judged(_primary(a), _primary(b))] == ["reworded"]
+
+
+def test_another_number_of_a_named_instrument_is_another_measurement() -> None:
+    assert w.numbered_names("ACR20 and PASI-75, HIV-1") == {
+        "acr": {"20"},
+        "pasi": {"75"},
+        "hiv": {"1"},
+    }
+    a = {"measure": "Percentage of participants with an ACR20 response", "timeFrame": "Week 24"}
+    b = {"measure": "Percentage of Participants With an ACR50 Response", "timeFrame": "Week 24"}
+    assert [s for s, _, _ in _judged(_primary(a), _primary(b))] == ["minor"]
+    # The same number written apart is the same measurement.
+    c = {"measure": "Percentage of Participants With an ACR 20 Response", "timeFrame": "Week 24"}
+    assert [s for s, _, _ in _judged(_primary(a), _primary(c))] == ["reworded"]
