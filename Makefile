@@ -49,6 +49,7 @@ chaos: install prereqs
 bench: install
 	$(BIN)/python -m bench
 	$(BIN)/python -m bench.export
+	$(BIN)/python -m bench.aact_live
 	$(BIN)/python -m bench.mirror
 	$(BIN)/python -m bench.explain
 	$(BIN)/python -m bench.cli

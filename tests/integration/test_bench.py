@@ -18,6 +18,7 @@ BENCH = ROOT / "bench"
 # The runnable modules (`python -m …`) and whether they need PostgreSQL.
 MODULES = {
     "bench": False,
+    "bench.aact_live": True,
     "bench.cli": False,
     "bench.dbwait": True,
     "bench.digest_lines": False,
