@@ -119,8 +119,6 @@ def fill(
     snapshot (a backfill may have inserted versions before the ones exported)."""
     if not replace:
         _run_all(con, sql.schema_sql())
-        # The inserts in one transaction: a commit per batch cost more than the insert.
-        con.execute("BEGIN")
     sinks = _Sinks(con)
     with rows.snapshot_read(engine) as conn:
         conds = rows.trial_conditions(Session(bind=conn), sel)
@@ -157,10 +155,9 @@ def fill(
             walk.finish()
     if progress is not None:
         progress(done, total, "")
-    counts = sinks.flush()
-    if not replace:
-        con.execute("COMMIT")
-    return counts
+    # Not one transaction for all the inserts: under DuckDB's memory limit (32 MB) its commit
+    # fails at 10,000 studies ("failed to pin block"); fewer, longer batches instead.
+    return sinks.flush()
 
 
 def drop_studies(con: duckdb.DuckDBPyConnection, conn: Connection, conds: list[Any]) -> None:

@@ -38,6 +38,8 @@ log = logging.getLogger(__name__)
 # Trials whose versions are read, turned into rows and written per round: their rows and their
 # stored versions in memory at once, and one DELETE and one COPY a table per round.
 BATCH = 200
+# A refresh that wrote this many rows brings the tables' statistics up to date itself.
+ANALYZE_ROWS = 50_000
 # pg_advisory_xact_lock key of the refresh ("aact" in ASCII): one refresh at a time, or two
 # would both delete a study's rows and both insert them.
 LOCK_KEY = 0x61616374
@@ -196,6 +198,12 @@ def refresh(engine: Engine, progress: Progress | None = None) -> Refreshed:
             if progress is not None:
                 progress(start + len(trials), len(stale), trials[-1][1])
         done.studies = len(stale)
+        if sum(done.rows.values()) >= ANALYZE_ROWS:
+            # A first fill without statistics leaves the planner blind (the next refresh's
+            # DELETE by study scanned whole tables until autovacuum came: 1.8 s against 0.7 s
+            # for 30 studies of a 3,000-study mirror, bench.aact_live).
+            for name in TABLES:
+                conn.execute(sa.text(f"ANALYZE {SCHEMA}.{name}"))
     done.seconds = clock.monotonic() - started
     return done
 

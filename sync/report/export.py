@@ -132,9 +132,53 @@ def _merge(con: duckdb.DuckDBPyConnection, staged: str) -> None:
     mark(con)
 
 
+# Beside CSV files: every column's type (a column empty in every row keeps it), one row per
+# column, readable by the same CSV reader (R's fread, pandas, DuckDB).
+SCHEMA_CSV = "schema.csv"
+# How R's data.table::fread is told each type (colClasses).
+R_CLASSES = {
+    "VARCHAR": "character",
+    "JSON": "character",
+    "VARCHAR[]": "character",
+    "INTEGER": "integer",
+    "BIGINT": "numeric",
+    "DOUBLE": "numeric",
+    "BOOLEAN": "logical",
+    "DATE": "Date",
+    "TIMESTAMPTZ": "POSIXct",
+}
+
+
+def schema_csv() -> str:
+    """table, column, type (DuckDB's), csv (how a value is written), r_class (for fread)."""
+    lines = ["table,column,type,csv,r_class"]
+    for name, columns in TABLES.items():
+        for column, kind in columns:
+            written = "json" if kind in ("JSON", "VARCHAR[]") else "text"
+            lines.append(f"{name},{column},{kind},{written},{R_CLASSES[kind]}")
+    return "\n".join(lines) + "\n"
+
+
+def _as_written(name: str, fmt: str) -> str:
+    """The table's columns as a file holds them: JSON as text (in Parquet a UTF-8 string, not
+    DuckDB's JSON type, which Polars reads as binary), and in CSV every list as a JSON array
+    (["PHASE1", "PHASE2"], not DuckDB's [PHASE1, PHASE2])."""
+    out = []
+    for column, kind in TABLES[name]:
+        q = f'"{column}"'
+        if kind == "JSON":
+            out.append(f"CAST({q} AS VARCHAR) AS {q}")
+        elif kind.endswith("[]") and fmt == "csv":
+            out.append(f"CAST(to_json({q}) AS VARCHAR) AS {q}")
+        else:
+            out.append(q)
+    return ", ".join(out)
+
+
 def _copy_table(con: duckdb.DuckDBPyConnection, name: str, path: Path, fmt: str) -> None:
     options = "FORMAT parquet" if fmt == "parquet" else "FORMAT csv, HEADER"
-    con.execute(f"COPY {name} TO {_sql_path(path)} ({options})")
+    source = f"(SELECT {_as_written(name, fmt)} FROM {name})"
+    con.execute(f"COPY {source} TO {_sql_path(path)} ({options})")
 
 
 def _write_merge(
@@ -212,6 +256,8 @@ def _write_dir(
         finally:
             con.close()
         places.remove_all(scratch_db)
+        if summary.format == "csv":
+            (new / SCHEMA_CSV).write_text(schema_csv(), encoding="utf-8")
         at = datetime.now(UTC).isoformat()
         marker = places.marker_json(summary.format, summary.tables, summary.since, at)
         (new / places.MARKER_FILE).write_bytes(marker)

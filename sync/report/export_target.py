@@ -40,7 +40,7 @@ _OLD_FILE_SCRATCH = re.compile(r"\.(?P<pid>\d+)\.tmp(?:\..*)?")
 _OLD_DIR_SCRATCH = re.compile(
     r"\.(?:trialwatch-export\.\d+\.duckdb(?:\.wal)?|[a-z_]+\.\d+\.(?:parquet|csv))"
 )
-_TABLE_FILE = re.compile(rf"(?:{'|'.join(TABLES)})\.(?:parquet|csv)")
+_TABLE_FILE = re.compile(rf"(?:(?:{'|'.join(TABLES)})\.(?:parquet|csv)|schema\.csv)")
 
 
 class TargetError(ValueError):

@@ -162,3 +162,22 @@ def test_serve_says_read_only_in_plain_words(tmp_path: Path) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_answers_are_not_held_back_by_nagle() -> None:
+    """asyncio turns Nagle off only on sockets whose proto is TCP: a socket made with proto 0
+    (accepted ones inherit it) kept it on, and every keep-alive answer's body waited 40-50 ms
+    for the client's delayed ACK of its headers (bench.web: 60 ms a cached page)."""
+    import socket
+
+    from sync.web.server import bind
+
+    listening = bind("127.0.0.1", 0)
+    client = socket.create_connection(listening.getsockname()[:2])
+    accepted, _ = listening.accept()
+    try:
+        assert accepted.proto == socket.IPPROTO_TCP
+        assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+    finally:
+        for s in (accepted, client, listening):
+            s.close()
