@@ -82,15 +82,20 @@ def test_a_file_that_is_not_a_database(tmp_path: Path) -> None:
 def test_a_database_newer_than_this_trialwatch(tmp_path: Path, db_url: str) -> None:
     env = _env(tmp_path, db_url)
     assert tw("db", "upgrade", env=env).returncode == 0
+    head = (head_revision() or "")[:4]
+    # One number past this trialwatch's head, whatever the head is now.
+    future = f"{int(head) + 1:04d}"
     engine = sa.create_engine(db_url)
     with engine.begin() as conn:
-        conn.execute(sa.text("UPDATE alembic_version SET version_num = '0007_from_the_future'"))
+        conn.execute(
+            sa.text("UPDATE alembic_version SET version_num = :v"),
+            {"v": f"{future}_from_the_future"},
+        )
     engine.dispose()
-    head = (head_revision() or "")[:4]
     for args in (("list",), ("db", "upgrade"), ("status", "--json")):
         line = _one_line(tw(*args, env=env))
         assert line == (
-            f"error: database schema 0007 is newer than this trialwatch ({head}): "
+            f"error: database schema {future} is newer than this trialwatch ({head}): "
             "upgrade trialwatch"
         )
 

@@ -206,7 +206,7 @@ def test_json_objects_keep_their_keys_in_order(cli, fake_ctgov) -> None:
     _two_versions(cli, fake_ctgov)
     assert list(cli("list", "--json").json()[0]) == [
         "nct_id", "status", "title", "latest_version", "found", "registry_state", "alias_of",
-        "last_update_posted", "last_checked_at", "source", "active"]
+        "last_update_posted", "last_checked_at", "source", "active", "sponsor", "conditions"]
     shown = cli("show", nct(1), "--json").json()
     assert list(shown) == TRIAL_KEYS + VERSION_KEYS
     assert (shown["version"], shown["origin"], shown["registry_state"]) == (2, "poll", "found")
