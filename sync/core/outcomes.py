@@ -332,11 +332,14 @@ def _redefined(a: dict[str, Any], b: dict[str, Any]) -> bool:
     "... antisaccade eye movements ..." -> "Error Percentage in Antisaccade Task"), or the old
     measure is what the new description explains. The study rates that a change of the
     measurement (minor), not a new primary outcome; a one-for-one replacement only, so that
-    with several outcomes each keeps its own."""
+    with several outcomes each keeps its own. A description both versions share explains the
+    old measure in the new version only because it was left as it was: it redefines nothing."""
+    kept = norm(a.get("description")) == norm(b.get("description"))
     for x, y in ((b, a), (a, b)):
         words = set(content(x.get("measure")))
-        said = set(content(f"{y.get('measure') or ''} {y.get('description') or ''}"))
-        said |= glossary(x.get("measure"), y.get("description"))
+        description = None if kept and y is b else y.get("description")
+        said = set(content(f"{y.get('measure') or ''} {description or ''}"))
+        said |= glossary(x.get("measure"), description)
         if len(words) >= _SPECIFIED and len(words & said) / len(words) >= _RESTATED:
             return True
     return False

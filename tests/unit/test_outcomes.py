@@ -494,3 +494,20 @@ def test_the_verb_that_links_who_is_counted_to_what_they_show_is_filler() -> Non
     b = {"measure": "Percentage of Participants With HbA1c < 7%", "timeFrame": "Week 26"}
     assert {s for s, _, _ in _judged(_primary(a), _primary(b))} == {"reworded"}
     assert w.content("patients who achieved remission") == w.content("patients with remission")
+
+
+def test_a_description_both_versions_share_redefines_no_outcome() -> None:
+    described = "Response: a complete or partial response by blinded central review."
+    a = {
+        "measure": "Percentage of participants with response by blinded central review in adults"
+        " with relapsed lymphoma",
+        "description": described,
+        "timeFrame": "Up to 24 months",
+    }
+    b = {"measure": "Overall survival", "description": described, "timeFrame": "Up to 24 months"}
+    judged = _judged(_primary(a), _primary(b))
+    assert [(s, t.split(": ")[0]) for s, _, t in judged][:1] == [("major", "new primary outcome")]
+    # A description that is new and explains the old measure still redefines it.
+    c = {"measure": "Objective response", "description": described, "timeFrame": "Up to 24 months"}
+    assert "major" not in {s for s, _, _ in _judged(_primary({**a, "description": None}),
+                                                     _primary(c))}  # fmt: skip
