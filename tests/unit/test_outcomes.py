@@ -496,6 +496,30 @@ def test_the_verb_that_links_who_is_counted_to_what_they_show_is_filler() -> Non
     assert w.content("patients who achieved remission") == w.content("patients with remission")
 
 
+def test_the_treatment_and_population_of_an_objective_are_no_part_of_the_measure() -> None:
+    # The treatment compared: "efficacy of X", "X versus Y", "that X improves".
+    assert w.content("Efficacy of zorbitamab 10 mg IV q2w versus placebo on HbA1c") == ["hba1c"]
+    assert w.content("Time to relapse of drugA vs drugB") == w.content("Time to relapse")
+    assert w.content("To show that exercise training improves walking distance") == (
+        w.content("walking distance")
+    )
+    # The population: "in patients with Z", never the "patients with" that is counted.
+    assert w.content("Walking distance in adults with peripheral artery disease") == (
+        w.content("walking distance")
+    )
+    assert w.content("Number of patients with a stroke") == ["strok"]
+    # What is measured stays: side effects, a dichotomy of the scale.
+    assert w.content("Side effects of chemotherapy") == ["side", "chemotherapy"]
+    assert "greater" in w.content("mRS 0-2 versus greater than 2")
+    a = {
+        "measure": "To demonstrate that zorbitamab 10 mg reduces seizure frequency compared with"
+        " placebo in children with focal epilepsy",
+        "timeFrame": "12 weeks",
+    }
+    b = {"measure": "Seizure Frequency", "timeFrame": "12 weeks"}
+    assert [s for s, _, _ in _judged(_primary(a), _primary(b))] == ["reworded"]
+
+
 def test_a_description_both_versions_share_redefines_no_outcome() -> None:
     described = "Response: a complete or partial response by blinded central review."
     a = {
