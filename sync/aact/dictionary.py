@@ -6,6 +6,7 @@ Regenerate: python -m sync.aact.dictionary > docs/reference/aact.md
 
 from __future__ import annotations
 
+from sync.aact.analysis import AS_OF_DAY, VIEWS
 from sync.aact.catalog import TABLES
 from sync.aact.sql import SCHEMA, VIEW_SCHEMAS
 from sync.aact.table import all_columns
@@ -53,6 +54,19 @@ row in force in the same version, so a change to the referenced row starts a new
 referring one.
 """
 
+ANALYSIS = f"""
+## Analysis views
+
+Views of the DuckDB file (in `main`, beside the current-state views), over the
+`{SCHEMA}` tables: how each study's status, dates, enrollment and sites moved across its
+stored versions. A study's first stored version is trialwatch's first poll of it (or the
+first version of a backfilled history): what happened before is not in the tables, so the
+first status span starts there (`starts_at_first_version`), not when the status began. The
+current status span is closed by the export's as-of day, the day (UTC) the file was last
+written: `{AS_OF_DAY}`. Slips are in days always; a date of month or year precision counts
+as AACT stores it (the last day of its month or year), its precision beside it.
+"""
+
 
 def render() -> str:
     out = [INTRO]
@@ -64,6 +78,14 @@ def render() -> str:
             source = f"`{c.source}`" if c.source else ""
             about = c.about.replace("|", "\\|")
             out.append(f"| `{c.name}` | {c.type} | {about} | {source} | {c.aact} |")
+    out.append(ANALYSIS)
+    for view in VIEWS.values():
+        out.append(f"\n### `{view.name}`\n\n{view.about}\n")
+        out.append("| column | type | what |")
+        out.append("|---|---|---|")
+        for c in view.columns:
+            about = c.about.replace("|", "\\|")
+            out.append(f"| `{c.name}` | {c.type} | {about} |")
     return "\n".join(out) + "\n"
 
 

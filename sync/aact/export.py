@@ -18,7 +18,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session, col
 
 from models import Snapshot, Trial
-from sync.aact import since, sql
+from sync.aact import analysis, since, sql
 from sync.aact.catalog import TABLES
 from sync.aact.spans import Ids, Span, StudySpans
 from sync.aact.table import all_columns
@@ -42,7 +42,7 @@ FLAT = "aact-txt"  # pipe-delimited files in a folder, with a schema file
 FORMATS = (FORMAT, FLAT)
 SCHEMA_FILE = "schema.sql"
 # What an AACT file holds in `main` besides the export marker: the current-state views.
-MAIN_NAMES = frozenset(TABLES)
+MAIN_NAMES = frozenset(TABLES) | frozenset(analysis.VIEWS)
 # Rows are handed to DuckDB in batches of about this many values (a narrow table's batches
 # longer): DuckDB's cost is mostly per insert, and the batches of 40 tables are held at once.
 BATCH_CELLS = 60_000
@@ -226,6 +226,7 @@ def _write_file(
             _run_all(con, sql.views_sql())
             summary.views = _views()
             mark(con)
+            _run_all(con, analysis.views_sql())  # after the marker: its as-of day
         finally:
             con.close()
         places.replace_file(building, place, found)
@@ -250,6 +251,8 @@ def _merge_file(
         try:
             fill(engine, con, sel, progress, replace=True)
             mark(con)
+            for statement in analysis.views_sql():  # an earlier file's views, made again
+                con.execute(statement)
             con.execute("COMMIT")
         except BaseException:
             with suppress(duckdb.Error):
@@ -271,7 +274,11 @@ def _counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
 
 
 def _views() -> list[str]:
-    return [*(f"{s}.*" for s in (*sql.VIEW_SCHEMAS, sql.AS_OF_SCHEMA)), "aact_as_of(table, day)"]
+    return [
+        *(f"{s}.*" for s in (*sql.VIEW_SCHEMAS, sql.AS_OF_SCHEMA)),
+        "aact_as_of(table, day)",
+        *analysis.VIEWS,
+    ]
 
 
 def _write_dir(

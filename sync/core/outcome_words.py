@@ -8,8 +8,12 @@ import re
 import unicodedata
 from typing import Any
 
+# The verbs that link who is counted to what they show ("participants who have HIV-1 RNA < 50
+# copies/mL", "who achieved PASI-75", "who experienced an adverse event"): the outcome is the
+# state or event, which "with" says as well.
+_LINKING = "have has had having achieve achieves achieved achieving experienced experiencing"
 # Words that carry no meaning of their own in a measure ("the primary endpoint will be ...").
-_STOP = frozenset(
+_FILLER = frozenset(
     "a an the of in and or to with for by at on from as be will is are was were this that which "
     "who whose their its it study primary secondary outcome outcomes endpoint endpoints end point "
     "measure measured measures assessed assess assessment evaluate evaluated evaluation determine "
@@ -29,6 +33,7 @@ _STOP = frozenset(
     "score scores level levels value values mg dl ml kg mmhg cm mm iu mmol umol ng pg copies "
     "ul".split()
 )
+_STOP = _FILLER | frozenset(_LINKING.split())
 # The metric of an outcome (how values are aggregated), in classes: "proportion" and "percentage"
 # of participants are one metric, "mean" and "median" are two.
 _METRIC = {
@@ -162,16 +167,40 @@ def spelling(word: str) -> str:
     return word
 
 
+# The analysis an outcome is reported for, named beside it: its population ("(ITT Population)",
+# "(Per-Protocol Set)") or the analysis of the registry's time ("(FDA Snapshot Analysis)",
+# "Interim Analysis: ..."). Which participants or which data cut are analysed qualifies the
+# report; what is measured, how it is aggregated and when are the outcome, and stay.
+_ANALYSIS_WORDS = (
+    r"(?:population|m?itt|intent(?:ion)?[\s-]+to[\s-]+treat|per[\s-]+protocol"
+    r"|(?:full|safety)\s+analysis\s+set|(?:snapshot|interim|final|primary)\s+analys[ie]s)"
+)
+_ANALYSIS_RE = re.compile(rf"\((?=[^()]*\b{_ANALYSIS_WORDS}\b)[^()]*\)", re.I)
+_ANALYSIS_HEAD_RE = re.compile(
+    r"^\s*(?:interim|primary|final|main|updated)\s+analys[ie]s\s*[:\-–]\s*", re.I
+)
+
+
+def unqualified(text: Any) -> Any:
+    """A text without the analysis it names beside the outcome: "Percentage Change in FEV1 (ITT
+    Population)" -> "Percentage Change in FEV1", "Interim Analysis : Resolution at Week 24" ->
+    "Resolution at Week 24" (other values as they are)."""
+    if not isinstance(text, str):
+        return text
+    return _ANALYSIS_HEAD_RE.sub("", _ANALYSIS_RE.sub(" ", text))
+
+
 def meaningful(text: Any) -> list[str]:
-    """The meaningful words of a text, stemmed."""
-    return [stem(w) for w in norm(text).split() if w not in _STOP]
+    """The meaningful words of a text, stemmed (the analysis it is reported for left out)."""
+    return [stem(w) for w in norm(unqualified(text)).split() if w not in _STOP]
 
 
 def content(text: Any) -> list[str]:
-    """What is measured: the words that are neither metric, time nor filler."""
+    """What is measured: the words that are neither metric, time nor filler, nor the analysis
+    the outcome is reported for."""
     return [
         stem(w)
-        for w in norm(text).split()
+        for w in norm(unqualified(text)).split()
         if w not in _STOP and w not in _METRIC and w not in _TIME_WORDS and not _number(w)
     ]
 

@@ -472,3 +472,25 @@ def test_another_number_of_a_named_instrument_is_another_measurement() -> None:
     # The same number written apart is the same measurement.
     c = {"measure": "Percentage of Participants With an ACR 20 Response", "timeFrame": "Week 24"}
     assert [s for s, _, _ in _judged(_primary(a), _primary(c))] == ["reworded"]
+
+
+def test_the_analysis_an_outcome_is_reported_for_is_no_part_of_it() -> None:
+    assert w.unqualified("Mean Change in Pain Score (Per-Protocol Population)").strip() == (
+        "Mean Change in Pain Score"
+    )
+    assert w.unqualified("Final Analysis: Overall Survival") == "Overall Survival"
+    # A parenthesis that names no analysis population or data cut stays.
+    assert w.content("Pain (analysis of covariance)") == ["pain", "analysis", "covarianc"]
+    a = {"measure": "Change in daily pain score", "timeFrame": "Week 8"}
+    b = {"measure": "Change in Daily Pain Score (Modified Intention-to-Treat Population)",
+         "timeFrame": "Week 8"}  # fmt: skip
+    assert [s for s, _, _ in _judged(_primary(a), _primary(b))] == ["reworded"]
+    c = {"measure": "Change in Daily Pain Score (Full Analysis Set)", "timeFrame": "Week 8"}
+    assert [s for s, _, _ in _judged(_primary(a), _primary(c))] == ["reworded"]
+
+
+def test_the_verb_that_links_who_is_counted_to_what_they_show_is_filler() -> None:
+    a = {"measure": "Proportion of subjects who have an HbA1c below 7%", "timeFrame": "26 weeks"}
+    b = {"measure": "Percentage of Participants With HbA1c < 7%", "timeFrame": "Week 26"}
+    assert {s for s, _, _ in _judged(_primary(a), _primary(b))} == {"reworded"}
+    assert w.content("patients who achieved remission") == w.content("patients with remission")
