@@ -119,6 +119,7 @@ def _round(
             col(Snapshot.registry_date),
             col(Snapshot.last_update_posted),
             col(Snapshot.fetched_at),
+            col(Snapshot.data_timestamp),
             col(Snapshot.encoding),
             col(Snapshot.base_version),
             col(Snapshot.dict_id),
@@ -134,6 +135,7 @@ def _round(
     decoder: VersionDecoder | None = None
     versions = 0
     snap: Any
+    previous: Any = None
     for snap in conn.execute(query):
         if snap.trial_id not in latest:
             if walk is not None:
@@ -141,8 +143,10 @@ def _round(
             nct = names[snap.trial_id]
             walk = StudySpans(nct, TABLES, Ids.of_trial(snap.trial_id), out.emit)
             decoder = VersionDecoder(nct, dictionaries)
+            previous = None
         assert walk is not None and decoder is not None
-        when = date.fromisoformat(store.version_date(snap)[:10])
+        when = date.fromisoformat(store.version_date(snap, previous)[:10])
+        previous = snap
         walk.version(snap.version, when, decoder.record(snap))
         latest[snap.trial_id] = snap.version
         versions += 1

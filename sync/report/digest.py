@@ -273,13 +273,14 @@ def timeline(session: Session, trial: Trial) -> list[dict[str, Any]]:
         .limit(TIMELINE_VERSIONS)
     ).all()
     points = []
+    dates = store.version_dates(session, snaps)  # M1: each with the version before it
     for snap in reversed(snaps):
         keys = record.key_fields(store.record_of(session, snap))
         enrollment = keys.get("enrollment") or {}
         points.append(
             {
                 "version": snap.version,
-                "date": store.version_date(snap),
+                "date": dates[(trial.id, snap.version)],
                 "status": keys.get("status"),
                 "enrollment": enrollment.get("count"),
                 "enrollment_type": enrollment.get("type"),

@@ -148,6 +148,9 @@ def recent_versions(
         if (s.trial_id, s.version) in wanted
     }
     ordered = {k: sorted(v, key=lambda c: c["id"] or 0) for k, v in changes.items()}
+    # Each dated as the export dates it: with the version before (M1, a status changed
+    # without a new last-update date dates from the data release that first had it).
+    dates = store.version_dates(session, snaps.values())
     undone = reverts_of(session, {k: [SimpleNamespace(**c) for c in v] for k, v in ordered.items()})
     out = []
     for trial_id, version, _last, detected in rows:
@@ -165,7 +168,7 @@ def recent_versions(
                 "status": own["status"],
                 "version": version,
                 "from_version": version - 1,
-                "date": store.version_date(s),
+                "date": dates[(trial_id, version)],
                 "detected": utc_iso(detected),
                 "importance": importance(events),
                 "events": events,

@@ -441,3 +441,25 @@ def version_date(snap: Snapshot, previous: Snapshot | None = None) -> str:
     if posted and before and posted <= before:
         return (snap.data_timestamp or "")[:10] or fetched
     return posted or fetched
+
+
+def version_dates(session: Session, snaps: Any) -> dict[tuple[int, int], str]:
+    """version_date of each of `snaps` (any versions of any trials, in any order), by
+    (trial_id, version): each with the version before it, read in one query when it is not
+    among them, so that callers that show a few versions date them as an export does."""
+    given = {(s.trial_id, s.version): s for s in snaps}
+    missing = sorted({(t, v - 1) for t, v in given if v > 1} - given.keys())
+    before: dict[tuple[int, int], Any] = {}
+    for start in range(0, len(missing), 500):
+        chunk = missing[start : start + 500]
+        for row in session.execute(
+            sa.select(
+                col(Snapshot.trial_id), col(Snapshot.version), col(Snapshot.last_update_posted)
+            ).where(sa.tuple_(col(Snapshot.trial_id), col(Snapshot.version)).in_(chunk))
+        ):
+            before[(row.trial_id, row.version)] = row
+    out = {}
+    for (trial_id, version), snap in given.items():
+        previous = given.get((trial_id, version - 1)) or before.get((trial_id, version - 1))
+        out[(trial_id, version)] = version_date(snap, previous)
+    return out

@@ -100,6 +100,51 @@ def test_m1_a_status_changed_without_a_new_update_date_dates_from_its_data_relea
     assert r.json()["status"] == "NOT_YET_RECRUITING"
 
 
+def test_m1_the_pages_the_digest_and_the_live_tables_date_it_as_the_export_does(
+    cli, fake_ctgov, engine, db_url, monkeypatch
+):
+    """One rule (store.version_date with the version before) for the export, the recent
+    versions of the web pages and feeds, the digest's timeline and the live AACT tables."""
+    from sqlmodel import Session, select
+
+    from models import Trial
+    from sync.report import digest, pageviews
+
+    nct = "NCT05294952"
+    if db_url.startswith("postgresql"):
+        cli.write_config("[aact]\nlive = true\n")
+    caps = sync_captures(cli, fake_ctgov, nct)
+    released = caps[1][0]
+    assert released != date(2024, 2, 5)
+    with Session(engine) as session:
+        recent = pageviews.recent_versions(session, [nct])
+        assert [(v["version"], v["date"]) for v in recent] == [(2, released.isoformat())]
+        trial = session.exec(select(Trial).where(Trial.nct_id == nct)).one()
+        points = digest.timeline(session, trial)
+        assert [(p["date"], p["status"]) for p in points] == [
+            ("2024-02-05", "NOT_YET_RECRUITING"),
+            (released.isoformat(), "UNKNOWN"),
+        ]
+        # The digest shows the latest versions only: the oldest shown is dated with the one
+        # before it, read apart.
+        monkeypatch.setattr(digest, "TIMELINE_VERSIONS", 1)
+        assert [p["date"] for p in digest.timeline(session, trial)] == [released.isoformat()]
+    if db_url.startswith("postgresql"):
+        import sqlalchemy as sa
+
+        with engine.connect() as conn:
+            spans = conn.execute(
+                sa.text(
+                    "SELECT valid_from, valid_to, overall_status FROM aact_history.studies "
+                    "ORDER BY valid_from"
+                )
+            ).all()
+        assert [tuple(r) for r in spans] == [
+            (date(2024, 2, 5), released, "NOT_YET_RECRUITING"),
+            (released, None, "UNKNOWN"),
+        ]
+
+
 # -- M4: a trial removed, then an export updated with --since --------------------------------
 
 
