@@ -17,8 +17,9 @@ from sync.core.diff import walk as differ
 from sync.core.events import build_events
 from sync.core.reverts import history_reverts
 from sync.core.states import Origin, RegistryState, RunKind, RunOutcome
-from sync.core.util import iso
+from sync.core.util import aware, iso
 from sync.store import snapshots as store
+from sync.store import unrecorded
 from sync.store.listing import TrialQuery, trial_rows
 from sync.store.results import (
     VERSION_KEYS,
@@ -361,23 +362,33 @@ def diff(
 
 
 def runs(session: Session, limit: int = 10) -> list[RunRow]:
+    """The last runs, newest first. A row still "running" whose process lost its database
+    before it could write its end, and left the reason on disk (sync.store.unrecorded), reads
+    as the failure it was: the row itself is closed by the next run, which can write again."""
     rows = session.exec(select(SyncRun).order_by(col(SyncRun.id).desc()).limit(limit)).all()
-    return [
-        RunRow(
-            id=r.id or 0,
-            kind=RunKind(r.kind),
-            trigger=r.trigger,
-            started=iso(r.started_at),
-            finished=iso(r.finished_at),
-            outcome=RunOutcome(r.outcome),
-            mode=r.mode,
-            requests=r.requests,
-            fetched=r.fetched,
-            new_versions=r.new_versions,
-            changes=r.changes,
-            not_found=r.not_found or [],
-            errors=r.errors or [],
-            warnings=list((r.details or {}).get("warnings") or []),
-        )
-        for r in rows
-    ]
+    noted = unrecorded.pending(session.get_bind()) if any(  # type: ignore[arg-type]
+        r.outcome == RunOutcome.RUNNING for r in rows) else {}  # fmt: skip
+    return [_run_row(r, noted) for r in rows]
+
+
+def _run_row(r: SyncRun, noted: dict[int, tuple[str, str]]) -> RunRow:
+    row = RunRow(
+        id=r.id or 0,
+        kind=RunKind(r.kind),
+        trigger=r.trigger,
+        started=iso(r.started_at),
+        finished=iso(r.finished_at),
+        outcome=RunOutcome(r.outcome),
+        mode=r.mode,
+        requests=r.requests,
+        fetched=r.fetched,
+        new_versions=r.new_versions,
+        changes=r.changes,
+        not_found=r.not_found or [],
+        errors=r.errors or [],
+        warnings=list((r.details or {}).get("warnings") or []),
+    )
+    why = noted.get(row.id) if r.outcome == RunOutcome.RUNNING else None
+    if why is not None and why[0] == aware(r.started_at).isoformat():
+        return replace(row, outcome=RunOutcome.FAILED, errors=[*row.errors, why[1]])
+    return row

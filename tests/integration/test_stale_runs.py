@@ -20,7 +20,7 @@ from models import SyncRun
 from models.db import session_scope
 from sync.core.states import RunKind, RunOutcome
 from sync.core.util import aware
-from sync.store import process, unrecorded
+from sync.store import process, unrecorded, views
 from sync.store.runs import ENDED, recorded_run
 from tests.integration.test_run_records import Account, _nothing
 from tests.support import PROJECT_ROOT
@@ -145,3 +145,25 @@ def test_a_reason_that_cannot_be_kept_beside_the_database_is_kept_in_the_state_f
     next_run(engine)
     assert outcomes(engine)[started] == ("failed", ["database error: database or disk is full"])
     assert unrecorded.pending(engine) == {}
+
+
+def test_a_run_whose_reason_waits_on_disk_reads_as_failed_before_the_next_run(
+    engine: sa.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`status` (views.runs) tells a run that lost its database as failed, with its reason,
+    while its row still says running; a reason noted for another start time is not its own."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    lost = running(engine, "sync", ident(dead_pid()))
+    other = running(engine, "sync", ident(dead_pid()))
+    with session_scope(engine) as s:
+        row = s.get(SyncRun, lost)
+        assert row is not None
+        at = aware(row.started_at)
+    reason = "database error: database or disk is full"
+    assert unrecorded.note(engine, lost, at, reason)
+    assert unrecorded.note(engine, other, at.replace(year=at.year - 1), reason)
+    with session_scope(engine) as s:
+        shown = {r.id: (r.outcome, r.errors) for r in views.runs(s)}
+    assert shown[lost] == (RunOutcome.FAILED, [reason])
+    assert shown[other] == (RunOutcome.RUNNING, [])
+    assert outcomes(engine)[lost] == ("running", [])  # only a run writes the row
