@@ -99,7 +99,9 @@ def norm(text: Any) -> str:
     for w in words:
         glued = _GLUED_RE.match(w) or _CODE_RE.match(w)
         if glued:
-            out.extend(x for x in glued.groups() if x)
+            # "W24" is week 24 (a lone d or m before a number names a vitamin or a square metre
+            # as often as a day or a month: those stay letters).
+            out.extend("week" if x == "w" else x for x in glued.groups() if x)
             tens = False
             continue
         if w in _ROMAN and roman:

@@ -535,3 +535,14 @@ def test_a_description_both_versions_share_redefines_no_outcome() -> None:
     c = {"measure": "Objective response", "description": described, "timeFrame": "Up to 24 months"}
     assert "major" not in {s for s, _, _ in _judged(_primary({**a, "description": None}),
                                                      _primary(c))}  # fmt: skip
+
+
+def test_a_week_glued_to_its_number_is_a_week() -> None:
+    assert w.times("Response at W12") == w.times("Response at Week 12") == {("12", "w")}
+    assert w.same_times("W52", "1 year")
+    # A lone d or m before a number stays letters (vitamin D3, mg/m2).
+    assert w.times("vitamin D3 dose in mg/m2") == set()
+    a = {"measure": "Healing of the target ulcer at W12", "timeFrame": "12 weeks"}
+    b = {"measure": "Healing of the Target Ulcer at Week 12", "timeFrame": "12 weeks"}
+    assert [s for s, _, _ in _judged(_primary(a), _primary(b))] == ["reworded"]
+
