@@ -30,6 +30,7 @@ from sync.core.outcome_words import (
     same_times,
     spelt_out,
     stated,
+    unqualified,
 )
 
 MAJOR, MINOR, REWORDED = "major", "minor", "reworded"
@@ -360,6 +361,23 @@ def _in_composite(item: _Item, composites: Sequence[_Item]) -> bool:
     return False
 
 
+def _another_analysis(item: _Item, others: Sequence[_Item]) -> bool:
+    """Whether an outcome added is one of the others reported for another analysis: the same
+    words once the analysis each names is left out ("Interim Analysis: Resolution at Week 24"
+    beside "Primary Analysis: Resolution at Week 24", "Pain (Per-Protocol Population)" beside
+    "Pain (ITT Population)"). One of the two naming an analysis is required: two outcomes with
+    the same words and no analysis named are two outcomes (at two times, say)."""
+    measure = item.value.get("measure")
+    words = set(content(measure))
+    for o in others:
+        theirs = o.value.get("measure")
+        if not words or set(content(theirs)) != words:
+            continue
+        if unqualified(measure) != measure or unqualified(theirs) != theirs:
+            return True
+    return False
+
+
 def _contained(item: _Item, others: Sequence[_Item]) -> bool:
     """Whether an outcome's words all appear in one of the others (one outcome split in two)."""
     words = set(content(item.value.get("measure")))
@@ -449,7 +467,10 @@ def judge(changes: Sequence[Edit]) -> list[OutcomeChange]:
         kept_o = [p[0] for p in pairs]
         kept_n = [p[1] for p in pairs]
         for n in left_n:
-            if kept_o and _contained(n, kept_o + left_o):
+            if _another_analysis(n, kept_n):
+                text = f"the same outcome for another analysis: {_name(n.value)}"
+                out.append(OutcomeChange(REWORDED, lst, text, tuple(n.members)))
+            elif kept_o and _contained(n, kept_o + left_o):
                 out.append(
                     OutcomeChange(REWORDED, lst, f"split out: {_name(n.value)}", tuple(n.members))
                 )

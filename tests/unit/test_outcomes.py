@@ -546,3 +546,15 @@ def test_a_week_glued_to_its_number_is_a_week() -> None:
     b = {"measure": "Healing of the Target Ulcer at Week 12", "timeFrame": "12 weeks"}
     assert [s for s, _, _ in _judged(_primary(a), _primary(b))] == ["reworded"]
 
+
+def test_an_outcome_added_for_another_analysis_is_reworded() -> None:
+    a = {"measure": "Healing of the target ulcer at Week 12", "timeFrame": "12 weeks"}
+    interim = {"measure": "Interim Analysis: Healing of the Target Ulcer", "timeFrame": "12 weeks"}
+    final = {"measure": "Final Analysis: Healing of the Target Ulcer", "timeFrame": "12 weeks"}
+    judged = _judged(_primary(a), _primary(interim, final))
+    assert {s for s, _, _ in judged} == {"reworded"}, judged
+    assert any("the same outcome for another analysis" in t for _, _, t in judged)
+    # The same words with no analysis named are not one outcome for two analyses.
+    month = {"measure": "Healing of the target ulcer", "timeFrame": "4 weeks"}
+    judged = _judged(_primary(a), _primary(month, {**a, "measure": "Healing of the target ulcer"}))
+    assert not any("another analysis" in t for _, _, t in judged), judged
