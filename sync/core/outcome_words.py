@@ -497,3 +497,32 @@ def numbered_names(text: Any) -> dict[str, set[str]]:
     for name, number in _CODE_NUMBER_RE.findall(text):
         out.setdefault(name.lower(), set()).add(number)
     return out
+
+
+# What a count or share counts when it is not the participants: a part of the body or a site
+# ("Number of Eyes With Graft Rejection", "Percentage of lesions cleared"), whose analysis per
+# eye or lesion aggregates otherwise than one per participant.
+_UNITS_COUNTED = frozenset(
+    "eye eyes tooth teeth lesion lesions ulcer ulcers wound wounds implant implants joint joints "
+    "knee knees hip hips limb limbs nail nails vessel vessels segment segments site sites nodule "
+    "nodules tumor tumors tumour tumours polyp polyps".split()
+)
+_COUNTED_RE = re.compile(
+    r"\b(?:number|percentage|percent|proportion|rate|count|share|fraction)\s+of\s+(?:the\s+)?"
+    r"(?:\w+\s+)?(\w+)",
+    re.I,
+)
+
+
+def counted(text: Any) -> set[str]:
+    """The units a measure counts other than the participants: "Number of Eyes With Rejection"
+    -> {"eye"}, "Percentage of target lesions cleared" -> {"lesion"}; {} for participants."""
+    if not isinstance(text, str):
+        return set()
+    out = set()
+    for m in _COUNTED_RE.finditer(text):
+        # The word right after "of" or the one after it ("number of study eyes").
+        for word in re.findall(r"\w+", m[0].casefold())[-2:]:
+            if word in _UNITS_COUNTED:
+                out.add(stem(spelling(word)).rstrip("s") if word != "teeth" else "tooth")
+    return out

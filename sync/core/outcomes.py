@@ -21,6 +21,7 @@ from sync.core.diff.rules import short
 from sync.core.outcome_words import (
     abbreviations,
     content,
+    counted,
     expanded,
     glossary,
     metrics,
@@ -164,6 +165,16 @@ def _all_aspects(a: dict[str, Any], b: dict[str, Any]) -> list[tuple[str, str]]:
             was = ", ".join(sorted(metric_a - metric_b)) or "unspecified"
             now = ", ".join(sorted(metric_b - metric_a)) or "unspecified"
             out.append((MINOR, f"metric changed: {was} → {now}"))
+        # What is counted: per eye or per lesion is another aggregation than per participant
+        # ("Incidence of graft rejection" -> "Number of Eyes With Graft Rejection"), unless the
+        # other measure names that unit too.
+        named_a = {w.rstrip("s") for w in ca}
+        named_b = {w.rstrip("s") for w in cb}
+        ua, ub = counted(ma), counted(mb)
+        if {u for u in ub - ua if u not in named_a} or {u for u in ua - ub if u not in named_b}:
+            was = ", ".join(sorted(ua)) or "participants"
+            now = ", ".join(sorted(ub)) or "participants"
+            out.append((MINOR, f"unit counted changed: {was} → {now}"))
         # A measure that numbers several outcomes ("1) ALP levels and 2) safety"): a numbered
         # part that the other version names nowhere is an outcome dropped (or added).
         for part in _parts(ma):

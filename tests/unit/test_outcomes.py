@@ -558,3 +558,17 @@ def test_an_outcome_added_for_another_analysis_is_reworded() -> None:
     month = {"measure": "Healing of the target ulcer", "timeFrame": "4 weeks"}
     judged = _judged(_primary(a), _primary(month, {**a, "measure": "Healing of the target ulcer"}))
     assert not any("another analysis" in t for _, _, t in judged), judged
+
+
+def test_another_unit_counted_is_another_aggregation() -> None:
+    assert w.counted("Number of Eyes With Corneal Edema") == {"eye"}
+    assert w.counted("Percentage of target lesions cleared") == {"lesion"}
+    assert w.counted("Number of participants with lesions") == set()
+    a = {"measure": "Incidence of corneal edema", "timeFrame": "6 months"}
+    b = {"measure": "Number of Study Eyes With Corneal Edema", "timeFrame": "6 months"}
+    ((severity, _, text),) = _judged(_primary(a), _primary(b))
+    assert severity == "minor" and text.endswith("unit counted changed: participants → eye")
+    # The unit named on both sides counts the same.
+    c = {"measure": "Corneal edema of the study eye", "timeFrame": "6 months"}
+    assert "minor" not in {s for s, _, _ in _judged(_primary(c), _primary(b))}
+
