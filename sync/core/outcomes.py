@@ -215,6 +215,13 @@ def _all_aspects(a: dict[str, Any], b: dict[str, Any]) -> list[tuple[str, str]]:
         pa, pb = points(da), points(db)
         if pa and pb and not same_times(da, db):
             out.append((MINOR, "time points in the description changed"))
+        # Neither measure names a metric, the descriptions name another ("The extent of
+        # resection ..." -> "Number of patients with a complete excision ..."): the description
+        # says how the outcome is aggregated, so that is what changed.
+        if not (metric_a or metric_b) and metrics(da) != metrics(db):
+            was = ", ".join(sorted(metrics(da) - metrics(db))) or "unspecified"
+            now = ", ".join(sorted(metrics(db) - metrics(da))) or "unspecified"
+            out.append((MINOR, f"metric in the description changed: {was} → {now}"))
 
     if norm(da) != norm(db):
         known = set(content(f"{ma} {mb} {ta or ''} {tb or ''}"))

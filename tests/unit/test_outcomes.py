@@ -572,3 +572,17 @@ def test_another_unit_counted_is_another_aggregation() -> None:
     c = {"measure": "Corneal edema of the study eye", "timeFrame": "6 months"}
     assert "minor" not in {s for s, _, _ in _judged(_primary(c), _primary(b))}
 
+
+def test_a_metric_said_only_by_the_description_changed_is_minor() -> None:
+    a = {"measure": "Wound healing", "timeFrame": "12 weeks",
+         "description": "Healing of the target wound judged by photographs"}  # fmt: skip
+    b = {**a, "description": "Percentage of participants whose target wound healed"}
+    judged = _judged(_primary(a), _primary(b))
+    assert ("minor", "metric in the description changed: unspecified → share") in {
+        (s, t.split(": ", 1)[1]) for s, _, t in judged
+    }, judged
+    # A metric the measure names already is judged there, not in the description.
+    c = {**a, "measure": "Percentage of participants with wound healing"}
+    d = {**b, "measure": "Percentage of participants with wound healing"}
+    assert not any("description changed: unspecified" in t for _, _, t in _judged(
+        _primary(c), _primary(d)))  # fmt: skip
