@@ -36,8 +36,10 @@ ClinicalTrials.gov), from API v2 records as AACT's loader maps them
 - Into a folder, `--format aact` writes one Parquet file per `{SCHEMA}` table (this
   dictionary in each file's key-value metadata: `trialwatch:table`, `trialwatch:columns`,
   `trialwatch:types`), and `--format aact-txt` pipe-delimited `TABLE.txt` files (a header
-  line, empty = NULL) with `schema.sql`, the tables' DDL and comments. The current state of a
-  table there is its rows with an empty `valid_to_version`.
+  line, empty = NULL) with `schema.sql`, the tables' DDL and comments, and `schema.csv`,
+  each column's type and R class (`table,column,type,r_class`, for `data.table::fread`'s
+  `colClasses`). The current state of a table there is its rows with an empty
+  `valid_to_version`.
 
 Values keep AACT's forms: API v2 codes unchanged (`RECRUITING`, `INTERVENTIONAL`, `DRUG`),
 `studies.phase` the phases joined with `/` (`PHASE1/PHASE2`), a month-only date as the last

@@ -42,6 +42,7 @@ FORMAT = "aact"  # a DuckDB file, or Parquet files in a folder
 FLAT = "aact-txt"  # pipe-delimited files in a folder, with a schema file
 FORMATS = (FORMAT, FLAT)
 SCHEMA_FILE = "schema.sql"
+SCHEMA_CSV = "schema.csv"  # beside the flat files: every column's type, R's class for fread
 # What an AACT file holds in `main` besides the export marker: the current-state views.
 MAIN_NAMES = frozenset(TABLES) | frozenset(analysis.VIEWS)
 # Rows are handed to DuckDB in batches of about this many values (a narrow table's batches
@@ -181,7 +182,9 @@ def _ours(name: str) -> bool:
     """A name an AACT export writes: a view of the file, a table file or the schema file."""
     stem, _, ext = name.partition(".")
     return (
-        name in MAIN_NAMES or name == SCHEMA_FILE or (stem in TABLES and ext in ("parquet", "txt"))
+        name in MAIN_NAMES
+        or name in (SCHEMA_FILE, SCHEMA_CSV)
+        or (stem in TABLES and ext in ("parquet", "txt"))
     )
 
 
@@ -318,6 +321,7 @@ def _write_dir(
         places.remove_all(scratch_db)
         if summary.format == FLAT:
             (new / SCHEMA_FILE).write_text(sql.schema_file(), encoding="utf-8")
+            (new / SCHEMA_CSV).write_text(sql.schema_csv(), encoding="utf-8")
         at = datetime.now(UTC).isoformat()
         (new / places.MARKER_FILE).write_bytes(
             places.marker_json(summary.format, summary.tables, summary.since, at)

@@ -121,6 +121,29 @@ def schema_file() -> str:
     return "\n".join(out) + "\n"
 
 
+# How R's data.table::fread is told each type of the flat files (colClasses). The ids are
+# BIGINT beyond R's 32-bit integers: numeric holds them exactly (below 2^53).
+R_CLASSES = {
+    "VARCHAR": "character",
+    "INTEGER": "integer",
+    "BIGINT": "numeric",
+    "DOUBLE": "numeric",
+    "BOOLEAN": "logical",
+    "DATE": "Date",
+}
+
+
+def schema_csv() -> str:
+    """The flat files' `schema.csv`: table, column, type (DuckDB's), r_class (for fread's
+    colClasses), one row per column of every table file, so that a column empty in every
+    row keeps its type. Comma-separated, no value needs quoting."""
+    lines = ["table,column,type,r_class"]
+    for t in TABLES.values():
+        for c in all_columns(t):
+            lines.append(f"{t.name},{c.name},{c.type},{R_CLASSES[c.type]}")
+    return "\n".join(lines) + "\n"
+
+
 def parquet_metadata(table: Table) -> str:
     """KV_METADATA of a table's Parquet file: its description and each column's, as JSON."""
     columns = {c.name: column_comment(table, c.name) for c in all_columns(table)}

@@ -99,7 +99,9 @@ def norm(text: Any) -> str:
     for w in words:
         glued = _GLUED_RE.match(w) or _CODE_RE.match(w)
         if glued:
-            out.extend(x for x in glued.groups() if x)
+            # "W24" is week 24 (a lone d or m before a number names a vitamin or a square metre
+            # as often as a day or a month: those stay letters).
+            out.extend("week" if x == "w" else x for x in glued.groups() if x)
             tens = False
             continue
         if w in _ROMAN and roman:
@@ -190,6 +192,59 @@ def unqualified(text: Any) -> Any:
     return _ANALYSIS_HEAD_RE.sub("", _ANALYSIS_RE.sub(" ", text))
 
 
+# Where a phrase of an objective ends: punctuation, or a word that opens the next part.
+_UNTIL = (
+    r"(?=\s*[,.;:()]|\s*$|\s+(?:compared|versus|vs|relative|against|over|in|on|for|as|when|at|"
+    r"after|during|by|from|among|to|and\s+to|using)\b)"
+)
+# The frame of an objective, which an outcome's title drops (Holst et al. rate it no change):
+# the treatment compared ("the efficacy of drug X 100 mg bid", "X versus Y", "to show that X
+# improves"), and the population it is given to ("in patients with condition Z"). What every
+# outcome of a trial shares says nothing of what one of them measures.
+_OBJECTIVE_RES = (
+    # "efficacy of X", "effect of X" (not "side effects of X", which are what is measured).
+    re.compile(
+        r"(?<!side )(?<!adverse )(?<!toxic )\b(?:efficacy|effects?|effectiveness|superiority|"
+        rf"non-?inferiority|benefit)\s+of\s+(?:the\s+)?.+?{_UNTIL}",
+        re.I,
+    ),
+    # "X versus Y", "compared with Y": the arm after the comparison, and the one before it when
+    # "of" names it ("PFS of drug A vs drug B").
+    re.compile(r"\bof\s+[\w-]+(?:\s+[\w-]+){0,2}(?=\s+(?:versus|vs)\b)", re.I),
+    # (Not a threshold: "mRS 0-2 versus greater than 2" is a dichotomy of the measure.)
+    re.compile(
+        r"\b(?:compared\s+(?:with|to)|versus|vs\.?|against|relative\s+to)\s+"
+        rf"(?!\d|[<>≤≥]|(?:greater|less|more|fewer|higher|lower|above|below)\b).+?{_UNTIL}",
+        re.I,
+    ),
+    # "that X improves", "whether X reduces": the treatment as the subject of the aim's verb.
+    re.compile(
+        r"\b(?:that|whether)\s+(?:\S+\s+){0,5}?(?:positively\s+|significantly\s+)?"
+        r"(?:affects?|improves?|prolongs?|reduces?|increases?|decreases?|delays?|prevents?|"
+        r"lowers?)\b",
+        re.I,
+    ),
+    # "in patients with Z", "among adults with Z" (not "number of patients with", the measure).
+    re.compile(
+        r"\b(?:in|among)\s+(?:\w+\s+){0,2}?(?:patients|subjects|participants|adults|children|"
+        rf"infants|women|men|people|individuals)\s+(?:with|who\s+have|having)\s+.+?{_UNTIL}",
+        re.I,
+    ),
+)
+
+
+def unframed(text: Any) -> Any:
+    """A text without the frame of an objective: "The primary objective is to assess the
+    efficacy of drug X 100 mg bid compared with placebo, as determined by pain at week 12" ->
+    "The primary objective is to assess the , as determined by pain at week 12" (the words left
+    are filler, the measure and its time)."""
+    if not isinstance(text, str):
+        return text
+    for pattern in _OBJECTIVE_RES:
+        text = pattern.sub(" ", text)
+    return text
+
+
 def meaningful(text: Any) -> list[str]:
     """The meaningful words of a text, stemmed (the analysis it is reported for left out)."""
     return [stem(w) for w in norm(unqualified(text)).split() if w not in _STOP]
@@ -200,7 +255,7 @@ def content(text: Any) -> list[str]:
     the outcome is reported for."""
     return [
         stem(w)
-        for w in norm(unqualified(text)).split()
+        for w in norm(unframed(unqualified(text))).split()
         if w not in _STOP and w not in _METRIC and w not in _TIME_WORDS and not _number(w)
     ]
 

@@ -30,6 +30,7 @@ from sync.core.outcome_words import (
     same_times,
     spelt_out,
     stated,
+    unqualified,
 )
 
 MAJOR, MINOR, REWORDED = "major", "minor", "reworded"
@@ -332,11 +333,14 @@ def _redefined(a: dict[str, Any], b: dict[str, Any]) -> bool:
     "... antisaccade eye movements ..." -> "Error Percentage in Antisaccade Task"), or the old
     measure is what the new description explains. The study rates that a change of the
     measurement (minor), not a new primary outcome; a one-for-one replacement only, so that
-    with several outcomes each keeps its own."""
+    with several outcomes each keeps its own. A description both versions share explains the
+    old measure in the new version only because it was left as it was: it redefines nothing."""
+    kept = norm(a.get("description")) == norm(b.get("description"))
     for x, y in ((b, a), (a, b)):
         words = set(content(x.get("measure")))
-        said = set(content(f"{y.get('measure') or ''} {y.get('description') or ''}"))
-        said |= glossary(x.get("measure"), y.get("description"))
+        description = None if kept and y is b else y.get("description")
+        said = set(content(f"{y.get('measure') or ''} {description or ''}"))
+        said |= glossary(x.get("measure"), description)
         if len(words) >= _SPECIFIED and len(words & said) / len(words) >= _RESTATED:
             return True
     return False
@@ -353,6 +357,23 @@ def _in_composite(item: _Item, composites: Sequence[_Item]) -> bool:
         if "composite" not in norm(theirs).split():
             continue
         if words and words <= set(content(theirs)) | glossary(measure, theirs):
+            return True
+    return False
+
+
+def _another_analysis(item: _Item, others: Sequence[_Item]) -> bool:
+    """Whether an outcome added is one of the others reported for another analysis: the same
+    words once the analysis each names is left out ("Interim Analysis: Resolution at Week 24"
+    beside "Primary Analysis: Resolution at Week 24", "Pain (Per-Protocol Population)" beside
+    "Pain (ITT Population)"). One of the two naming an analysis is required: two outcomes with
+    the same words and no analysis named are two outcomes (at two times, say)."""
+    measure = item.value.get("measure")
+    words = set(content(measure))
+    for o in others:
+        theirs = o.value.get("measure")
+        if not words or set(content(theirs)) != words:
+            continue
+        if unqualified(measure) != measure or unqualified(theirs) != theirs:
             return True
     return False
 
@@ -446,7 +467,10 @@ def judge(changes: Sequence[Edit]) -> list[OutcomeChange]:
         kept_o = [p[0] for p in pairs]
         kept_n = [p[1] for p in pairs]
         for n in left_n:
-            if kept_o and _contained(n, kept_o + left_o):
+            if _another_analysis(n, kept_n):
+                text = f"the same outcome for another analysis: {_name(n.value)}"
+                out.append(OutcomeChange(REWORDED, lst, text, tuple(n.members)))
+            elif kept_o and _contained(n, kept_o + left_o):
                 out.append(
                     OutcomeChange(REWORDED, lst, f"split out: {_name(n.value)}", tuple(n.members))
                 )

@@ -143,6 +143,14 @@ def test_the_r_recipe_reads_the_csv_and_the_flat_files(exported: Path) -> None:
         'for (f in list.files("aact-flat", pattern = "[.]txt$")) '
         'cat("aact", sub("[.]txt$", "", f), nrow(fread(file.path("aact-flat", f), sep = "|",'
         ' na.strings = "")), "\\n")\n'
+        # Every AACT table read with schema.csv's classes: per column its class, NAs, and a
+        # checksum of its values (characters, sum, trues, latest date).
+        "for (name in unique(aact_schema$table)) { dt <- read_aact(name); "
+        "for (c in names(dt)) { v <- dt[[c]]; k <- class(v)[1]; w <- v[!is.na(v)]; "
+        's <- if (k == "character") sum(nchar(w)) else if (k == "logical") sum(w) '
+        'else if (k == "Date") (if (length(w)) as.character(max(w)) else "none") '
+        "else format(sum(as.numeric(w)), digits = 15, scientific = FALSE); "
+        'cat("col", name, c, k, sum(is.na(v)), s, "\\n") } }\n'
     )
     r = subprocess.run(
         [_rscript(), "-e", script], cwd=folder, capture_output=True, text=True, check=False
@@ -159,4 +167,47 @@ def test_the_r_recipe_reads_the_csv_and_the_flat_files(exported: Path) -> None:
     flat = {w[1]: int(w[2]) for w in said if w[0] == "aact"}
     marker = json.loads((exported / "aact-flat" / ".trialwatch-export.json").read_text())
     assert flat == marker["tables"] and flat
+    con.close()
+    _r_reads_the_aact_columns_typed([w[1:] for w in said if w[0] == "col"], exported)
+
+
+R_CLASS = {"VARCHAR": "character", "INTEGER": "integer", "BIGINT": "numeric",
+           "DOUBLE": "numeric", "BOOLEAN": "logical", "DATE": "Date"}  # fmt: skip
+
+
+def _r_reads_the_aact_columns_typed(said: list[list[str]], exported: Path) -> None:
+    """What R read of each AACT column (class, NAs, checksum) against the table definitions
+    and DuckDB's reading of the same file with them."""
+    from sync.aact.catalog import TABLES as AACT
+    from sync.aact.table import all_columns
+
+    got = {(t, c): rest for t, c, *rest in said}
+    con = duckdb.connect()
+    checked = 0
+    for name, table in AACT.items():
+        cols = all_columns(table)
+        types = ", ".join(f"'{c.name}': '{c.type}'" for c in cols)
+        path = exported / "aact-flat" / f"{name}.txt"
+        source = f"read_csv('{path}', delim='|', header=true, columns={{{types}}})"
+        for c in cols:
+            q = f'"{c.name}"'
+            check = {
+                "VARCHAR": f"coalesce(sum(length({q})), 0)",
+                "BOOLEAN": f"coalesce(sum(CAST({q} AS INTEGER)), 0)",
+                "DATE": f"coalesce(CAST(max({q}) AS VARCHAR), 'none')",
+            }.get(c.type, f"coalesce(sum(CAST({q} AS HUGEINT)), 0)")
+            if c.type == "DOUBLE":
+                check = f"coalesce(sum({q}), 0)"
+            nulls, value = con.execute(
+                f"SELECT count(*) - count({q}), {check} FROM {source}"
+            ).fetchone()
+            k, na, s = got[(name, c.name)]
+            assert k == R_CLASS[c.type], (name, c.name, k)
+            assert int(na) == nulls, (name, c.name, na, nulls)
+            if c.type == "DOUBLE":
+                assert abs(float(s) - float(value)) <= 1e-6 * max(1.0, abs(value)), (name, c.name)
+            else:
+                assert s == str(value), (name, c.name, s, value)
+            checked += 1
+    assert checked == len(got)
     con.close()

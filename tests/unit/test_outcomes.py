@@ -494,3 +494,67 @@ def test_the_verb_that_links_who_is_counted_to_what_they_show_is_filler() -> Non
     b = {"measure": "Percentage of Participants With HbA1c < 7%", "timeFrame": "Week 26"}
     assert {s for s, _, _ in _judged(_primary(a), _primary(b))} == {"reworded"}
     assert w.content("patients who achieved remission") == w.content("patients with remission")
+
+
+def test_the_treatment_and_population_of_an_objective_are_no_part_of_the_measure() -> None:
+    # The treatment compared: "efficacy of X", "X versus Y", "that X improves".
+    assert w.content("Efficacy of zorbitamab 10 mg IV q2w versus placebo on HbA1c") == ["hba1c"]
+    assert w.content("Time to relapse of drugA vs drugB") == w.content("Time to relapse")
+    assert w.content("To show that exercise training improves walking distance") == (
+        w.content("walking distance")
+    )
+    # The population: "in patients with Z", never the "patients with" that is counted.
+    assert w.content("Walking distance in adults with peripheral artery disease") == (
+        w.content("walking distance")
+    )
+    assert w.content("Number of patients with a stroke") == ["strok"]
+    # What is measured stays: side effects, a dichotomy of the scale.
+    assert w.content("Side effects of chemotherapy") == ["side", "chemotherapy"]
+    assert "greater" in w.content("mRS 0-2 versus greater than 2")
+    a = {
+        "measure": "To demonstrate that zorbitamab 10 mg reduces seizure frequency compared with"
+        " placebo in children with focal epilepsy",
+        "timeFrame": "12 weeks",
+    }
+    b = {"measure": "Seizure Frequency", "timeFrame": "12 weeks"}
+    assert [s for s, _, _ in _judged(_primary(a), _primary(b))] == ["reworded"]
+
+
+def test_a_description_both_versions_share_redefines_no_outcome() -> None:
+    described = "Response: a complete or partial response by blinded central review."
+    a = {
+        "measure": "Percentage of participants with response by blinded central review in adults"
+        " with relapsed lymphoma",
+        "description": described,
+        "timeFrame": "Up to 24 months",
+    }
+    b = {"measure": "Overall survival", "description": described, "timeFrame": "Up to 24 months"}
+    judged = _judged(_primary(a), _primary(b))
+    assert [(s, t.split(": ")[0]) for s, _, t in judged][:1] == [("major", "new primary outcome")]
+    # A description that is new and explains the old measure still redefines it.
+    c = {"measure": "Objective response", "description": described, "timeFrame": "Up to 24 months"}
+    assert "major" not in {s for s, _, _ in _judged(_primary({**a, "description": None}),
+                                                     _primary(c))}  # fmt: skip
+
+
+def test_a_week_glued_to_its_number_is_a_week() -> None:
+    assert w.times("Response at W12") == w.times("Response at Week 12") == {("12", "w")}
+    assert w.same_times("W52", "1 year")
+    # A lone d or m before a number stays letters (vitamin D3, mg/m2).
+    assert w.times("vitamin D3 dose in mg/m2") == set()
+    a = {"measure": "Healing of the target ulcer at W12", "timeFrame": "12 weeks"}
+    b = {"measure": "Healing of the Target Ulcer at Week 12", "timeFrame": "12 weeks"}
+    assert [s for s, _, _ in _judged(_primary(a), _primary(b))] == ["reworded"]
+
+
+def test_an_outcome_added_for_another_analysis_is_reworded() -> None:
+    a = {"measure": "Healing of the target ulcer at Week 12", "timeFrame": "12 weeks"}
+    interim = {"measure": "Interim Analysis: Healing of the Target Ulcer", "timeFrame": "12 weeks"}
+    final = {"measure": "Final Analysis: Healing of the Target Ulcer", "timeFrame": "12 weeks"}
+    judged = _judged(_primary(a), _primary(interim, final))
+    assert {s for s, _, _ in judged} == {"reworded"}, judged
+    assert any("the same outcome for another analysis" in t for _, _, t in judged)
+    # The same words with no analysis named are not one outcome for two analyses.
+    month = {"measure": "Healing of the target ulcer", "timeFrame": "4 weeks"}
+    judged = _judged(_primary(a), _primary(month, {**a, "measure": "Healing of the target ulcer"}))
+    assert not any("another analysis" in t for _, _, t in judged), judged
