@@ -29,6 +29,7 @@ from sync.report.export import (
     ExportSummary,
     check_target,
     connect,
+    copy_parquet,
     mark,
     place_of,
     write_errors,
@@ -314,7 +315,7 @@ def _write_dir(
                 else:
                     path = sql.quote(str(new / f"{name}.parquet"))
                     meta = sql.parquet_metadata(table)
-                    con.execute(f"COPY {source} TO {path} (FORMAT parquet, KV_METADATA {meta})")
+                    copy_parquet(con, source, path, f", KV_METADATA {meta}")
         finally:
             con.close()
         places.remove_all(scratch_db)

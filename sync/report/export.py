@@ -27,6 +27,12 @@ FORMATS = ("parquet", "csv")
 # DuckDB spills to disk beyond this. Its buffers are what grows with the size of the export
 # (the Python side stays flat), so this keeps a 100,000-study export under 300 MB of RSS.
 DUCKDB_MEMORY = "32MB"
+# Parquet's writer holds a whole row group (122,880 rows unless told) uncompressed until it
+# writes it: for long texts (AACT's descriptions, eligibility criteria) hundreds of MB, and an
+# "Out of Memory Error" under the limit above (10,000 studies x 10 versions into AACT Parquet
+# failed so). Row groups are cut by size instead, and the writer has room for two per thread.
+PARQUET_ROW_GROUP = "8MB"
+PARQUET_MEMORY = "128MB"
 
 
 @dataclass
@@ -66,6 +72,21 @@ def connect(path: Path, spill: Path) -> duckdb.DuckDBPyConnection:
     # would outlive a killed export under a name nobody recognises).
     con.execute(f"SET temp_directory = {_sql_path(spill)}")
     return con
+
+
+def copy_parquet(
+    con: duckdb.DuckDBPyConnection, source: str, path: str, options: str = ""
+) -> None:
+    """COPY `source` (a table, or a query in parentheses) to the Parquet file at `path` (an
+    SQL string literal), in row groups of PARQUET_ROW_GROUP at most, whatever its rows hold."""
+    con.execute(f"SET memory_limit = '{PARQUET_MEMORY}'")
+    try:
+        con.execute(
+            f"COPY {source} TO {path} "
+            f"(FORMAT parquet, ROW_GROUP_SIZE_BYTES '{PARQUET_ROW_GROUP}'{options})"
+        )
+    finally:
+        con.execute(f"SET memory_limit = '{DUCKDB_MEMORY}'")
 
 
 def _create_views(con: duckdb.DuckDBPyConnection) -> list[str]:
@@ -176,9 +197,11 @@ def _as_written(name: str, fmt: str) -> str:
 
 
 def _copy_table(con: duckdb.DuckDBPyConnection, name: str, path: Path, fmt: str) -> None:
-    options = "FORMAT parquet" if fmt == "parquet" else "FORMAT csv, HEADER"
     source = f"(SELECT {_as_written(name, fmt)} FROM {name})"
-    con.execute(f"COPY {source} TO {_sql_path(path)} ({options})")
+    if fmt == "parquet":
+        copy_parquet(con, source, _sql_path(path))
+    else:
+        con.execute(f"COPY {source} TO {_sql_path(path)} (FORMAT csv, HEADER)")
 
 
 def _write_merge(
